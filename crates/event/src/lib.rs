@@ -1,0 +1,26 @@
+//! The Trailkeep event: the native model, its validation and normalisation, its RFC 8785
+//! canonical bytes (which the ledger hashes), and the filter and query types every engine and
+//! dialect share.
+//!
+//! The crate depends on serde and little else, so every other crate, including clients, can use
+//! it.
+
+#![deny(missing_docs)]
+
+mod canonical;
+mod filter;
+mod model;
+mod normalize;
+mod timestamp;
+mod validate;
+
+pub use canonical::{CanonicalError, MAX_SAFE_INTEGER, canonical_with_slot, canonicalize, check_numbers};
+pub use filter::{Cursor, Filter, MAX_PAGE, Order, Query, action_matches};
+pub use model::{Actor, Category, Change, Context, Event, Outcome, Request, Target, Zone};
+pub use normalize::{category_for_action, normalize_actor_type};
+pub use timestamp::Timestamp;
+pub use validate::{
+    FieldError, MAX_ACTION_CHARS, MAX_DEPTH, MAX_DESCRIPTION_BYTES, MAX_EVENT_BYTES,
+    MAX_FUTURE_MICROS, MAX_ID_CHARS, MAX_TENANT_CHARS, MAX_TEXT_CHARS, PreparedEvent, prepare,
+    validate_tenant,
+};
