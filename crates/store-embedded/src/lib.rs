@@ -1,0 +1,292 @@
+//! The embedded engine: SQLite (WAL) as the system of record, one writer thread with group
+//! commit, one Merkle ledger per tenant, signed checkpoints. This is what `trailkeep serve` runs
+//! on by default.
+//!
+//! A data directory holds `trailkeep.db` (events, block roots, checkpoints, idempotency keys) and
+//! `signing.key` (the checkpoint key, mode 0600). Opening it recovers every tenant's tree (see
+//! `recovery`), then starts the writer thread. `verify_data_dir` checks a directory offline.
+
+#![deny(missing_docs)]
+
+mod keys;
+mod read;
+mod recovery;
+mod rows;
+mod schema;
+mod state;
+mod tree;
+mod verify;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use tokio::sync::oneshot;
+use trailkeep_event::Query;
+use trailkeep_ledger::{Hash, NoteSigner};
+use trailkeep_store::{
+    AppendOutcome, AppendRequest, EventStore, InclusionProof, Page, SignedCheckpoint, StoreError,
+    StoredEvent,
+};
+
+pub use keys::KEY_FILE;
+pub use schema::FORMAT_VERSION;
+pub use verify::{TenantSummary, VerifyFailure, VerifyReport, verify_data_dir};
+
+use crate::read::Readers;
+use crate::state::{Registry, TenantState};
+use crate::tree::ReaderSource;
+use crate::writer::{Job, Writer};
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "trailkeep.db";
+
+/// Settings of an embedded store.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Name of the signing key created on first start; checkpoint origins are `<name>/<tenant>`.
+    pub key_name: String,
+    /// Appends that may wait for the writer before new ones are refused as overload.
+    pub queue_capacity: usize,
+    /// Most events the writer puts in one transaction.
+    pub max_group_events: usize,
+    /// Most reads running at once.
+    pub max_readers: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            key_name: "trailkeep".into(),
+            queue_capacity: 4096,
+            max_group_events: 50_000,
+            max_readers: 16,
+        }
+    }
+}
+
+/// The embedded engine.
+pub struct EmbeddedStore {
+    jobs: SyncSender<Job>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    registry: Arc<Registry>,
+    readers: Arc<Readers>,
+    vkey: String,
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the data directory `dir`, recovers every tenant's ledger and
+    /// starts the writer thread.
+    pub fn open(dir: &Path, options: Options) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Unavailable(format!("create {}: {e}", dir.display())))?;
+        let signer: NoteSigner =
+            keys::load_or_create(dir, &options.key_name).map_err(StoreError::Unavailable)?;
+        let path: PathBuf = dir.join(DB_FILE);
+        let mut conn = schema::open(&path)
+            .map_err(|e| StoreError::Unavailable(format!("open {}: {e}", path.display())))?;
+        schema::migrate(&mut conn).map_err(StoreError::Unavailable)?;
+        let registry = Arc::new(Registry::default());
+        let tenants = recovery::recover(&mut conn, &signer, &registry)?;
+        let vkey = signer.verifier().to_vkey();
+        let (jobs, receiver) = sync_channel(options.queue_capacity.max(1));
+        let writer = Writer::new(
+            conn,
+            signer,
+            registry.clone(),
+            tenants,
+            options.max_group_events,
+        );
+        let handle = std::thread::Builder::new()
+            .name("trailkeep-writer".into())
+            .spawn(move || writer.run(receiver))
+            .map_err(|e| StoreError::Unavailable(format!("start the writer: {e}")))?;
+        Ok(Self {
+            jobs,
+            writer: Mutex::new(Some(handle)),
+            registry,
+            readers: Arc::new(Readers::new(path, options.max_readers)),
+            vkey,
+        })
+    }
+
+    /// Finishes queued writes, signs pending checkpoints and stops the writer. Later writes fail
+    /// with [`StoreError::Unavailable`].
+    pub fn shutdown(&self) {
+        let handle = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(handle) = handle {
+            let _ = self.jobs.send(Job::Shutdown);
+            let _ = handle.join();
+        }
+    }
+
+    fn submit(&self, job: Job) -> Result<(), StoreError> {
+        self.jobs.try_send(job).map_err(|e| match e {
+            TrySendError::Full(_) => StoreError::Overloaded,
+            TrySendError::Disconnected(_) => {
+                StoreError::Unavailable("the store is shut down".into())
+            }
+        })
+    }
+
+    fn tenant(&self, name: &str) -> Option<Arc<TenantState>> {
+        self.registry.get(name)
+    }
+}
+
+impl Drop for EmbeddedStore {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn closed<T>(_: T) -> StoreError {
+    StoreError::Unavailable("the store shut down before answering".into())
+}
+
+#[async_trait]
+impl EventStore for EmbeddedStore {
+    async fn append(
+        &self,
+        tenant: &str,
+        request: AppendRequest,
+    ) -> Result<AppendOutcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Append {
+            tenant: tenant.to_owned(),
+            request,
+            reply,
+        })?;
+        answer.await.map_err(closed)?
+    }
+
+    async fn get(&self, tenant: &str, id: &str) -> Result<Option<StoredEvent>, StoreError> {
+        let Some(state) = self.tenant(tenant) else {
+            return Ok(None);
+        };
+        let id = id.to_owned();
+        self.readers
+            .run(move |conn| {
+                let event = rows::by_id(conn, state.id, &id)?;
+                Ok(event.filter(|e| e.event.seq < state.committed()))
+            })
+            .await
+    }
+
+    async fn get_by_seq(&self, tenant: &str, seq: u64) -> Result<Option<StoredEvent>, StoreError> {
+        let Some(state) = self.tenant(tenant) else {
+            return Ok(None);
+        };
+        if seq >= state.committed() {
+            return Ok(None);
+        }
+        self.readers
+            .run(move |conn| rows::by_seq(conn, state.id, seq))
+            .await
+    }
+
+    async fn query(&self, tenant: &str, query: &Query) -> Result<Page, StoreError> {
+        let Some(state) = self.tenant(tenant) else {
+            return Ok(Page::default());
+        };
+        let query = query.clone();
+        self.readers
+            .run(move |conn| read::query_page(conn, state.id, state.committed(), &query))
+            .await
+    }
+
+    async fn tree_size(&self, tenant: &str) -> Result<u64, StoreError> {
+        Ok(self.tenant(tenant).map_or(0, |s| s.committed()))
+    }
+
+    async fn checkpoint(&self, tenant: &str) -> Result<Option<SignedCheckpoint>, StoreError> {
+        let Some(state) = self.tenant(tenant) else {
+            return Ok(None);
+        };
+        if let Some(checkpoint) = state.fresh_checkpoint() {
+            return Ok(Some(checkpoint));
+        }
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Checkpoint {
+            tenant: tenant.to_owned(),
+            reply,
+        })?;
+        answer.await.map_err(closed)?
+    }
+
+    async fn inclusion_proof(
+        &self,
+        tenant: &str,
+        seq: u64,
+        tree_size: u64,
+    ) -> Result<InclusionProof, StoreError> {
+        let state = self.tenant(tenant);
+        let committed = state.as_ref().map_or(0, |s| s.committed());
+        if seq >= tree_size || tree_size > committed {
+            return Err(StoreError::OutOfRange(format!(
+                "seq must be below tree_size, and tree_size at most the tree's size {committed}"
+            )));
+        }
+        let state = state.expect("committed > 0");
+        self.readers
+            .run(move |conn| {
+                let upper = state.upper.read().unwrap_or_else(|p| p.into_inner());
+                let mut source = ReaderSource {
+                    conn,
+                    tenant_id: state.id,
+                    upper: &upper,
+                };
+                let hashes = trailkeep_ledger::inclusion_proof(&mut source, seq, tree_size)
+                    .map_err(proof_error)?;
+                let leaf_hash = tree::read_leaf_hashes(conn, state.id, seq, 1)?[0];
+                Ok(InclusionProof {
+                    seq,
+                    tree_size,
+                    leaf_hash,
+                    hashes,
+                })
+            })
+            .await
+    }
+
+    async fn consistency_proof(
+        &self,
+        tenant: &str,
+        first: u64,
+        second: u64,
+    ) -> Result<Vec<Hash>, StoreError> {
+        let state = self.tenant(tenant);
+        let committed = state.as_ref().map_or(0, |s| s.committed());
+        if first == 0 || first > second || second > committed {
+            return Err(StoreError::OutOfRange(format!(
+                "need 0 < first <= second <= the tree's size {committed}"
+            )));
+        }
+        let state = state.expect("committed > 0");
+        self.readers
+            .run(move |conn| {
+                let upper = state.upper.read().unwrap_or_else(|p| p.into_inner());
+                let mut source = ReaderSource {
+                    conn,
+                    tenant_id: state.id,
+                    upper: &upper,
+                };
+                trailkeep_ledger::consistency_proof(&mut source, first, second).map_err(proof_error)
+            })
+            .await
+    }
+
+    fn vkey(&self) -> String {
+        self.vkey.clone()
+    }
+}
+
+fn proof_error(e: trailkeep_ledger::ProofError<StoreError>) -> StoreError {
+    match e {
+        trailkeep_ledger::ProofError::OutOfRange { reason } => StoreError::OutOfRange(reason),
+        trailkeep_ledger::ProofError::Source(e) => e,
+    }
+}

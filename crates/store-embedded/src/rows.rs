@@ -1,0 +1,51 @@
+//! Reading event rows back into [`StoredEvent`]s; shared by the writer and the readers.
+
+use rusqlite::{Connection, OptionalExtension};
+use trailkeep_event::Event;
+use trailkeep_store::{StoreError, StoredEvent};
+
+use crate::schema::{event_key, hash_from_blob};
+use crate::tree::internal;
+
+/// Builds a stored event from its row's body and leaf hash.
+pub fn stored_event(body: Vec<u8>, leaf_hash: Vec<u8>) -> Result<StoredEvent, StoreError> {
+    let event = Event::from_canonical(&body)
+        .map_err(|e| StoreError::Corrupt(format!("a stored event does not parse: {e}")))?;
+    Ok(StoredEvent {
+        event,
+        canonical: body,
+        leaf_hash: hash_from_blob(leaf_hash).map_err(StoreError::Corrupt)?,
+    })
+}
+
+/// The tenant's event at `seq`.
+pub fn by_seq(
+    conn: &Connection,
+    tenant_id: i64,
+    seq: u64,
+) -> Result<Option<StoredEvent>, StoreError> {
+    let row = conn
+        .prepare_cached("SELECT body, leaf_hash FROM events WHERE key = ?1")
+        .map_err(internal)?
+        .query_row([event_key(tenant_id, seq)], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .map_err(internal)?;
+    row.map(|(body, leaf)| stored_event(body, leaf)).transpose()
+}
+
+/// The tenant's event with client or server id `id`.
+pub fn by_id(
+    conn: &Connection,
+    tenant_id: i64,
+    id: &str,
+) -> Result<Option<StoredEvent>, StoreError> {
+    let row = conn
+        .prepare_cached("SELECT body, leaf_hash FROM events WHERE tenant_id = ?1 AND id = ?2")
+        .map_err(internal)?
+        .query_row(rusqlite::params![tenant_id, id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()
+        .map_err(internal)?;
+    row.map(|(body, leaf)| stored_event(body, leaf)).transpose()
+}

@@ -1,0 +1,138 @@
+//! The SQLite schema, connection settings and format version of a data directory.
+//!
+//! Events live in one rowid table whose integer key is `tenant_id << 40 | seq`: the table's own
+//! B-tree is then the (tenant, seq) index, ordered the way the ledger reads it, and the only
+//! secondary index is the unique (tenant_id, id) one that idempotent writes need. Every other
+//! access path is the query index's job (DESIGN section 8: each SQLite index costs ingest rate).
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags};
+
+/// The on-disk format this build writes and reads (`PRAGMA user_version`).
+pub const FORMAT_VERSION: i64 = 1;
+
+/// Bits of the event key that hold the seq; the tenant id sits above them.
+pub const SEQ_BITS: u32 = 40;
+/// The largest seq a tenant can reach (2^40 - 1).
+pub const MAX_SEQ: u64 = (1 << SEQ_BITS) - 1;
+
+/// The event key of `seq` in tenant `tenant_id`.
+pub fn event_key(tenant_id: i64, seq: u64) -> i64 {
+    (tenant_id << SEQ_BITS) | seq as i64
+}
+
+/// The seq stored in an event key.
+pub fn key_seq(key: i64) -> u64 {
+    (key as u64) & MAX_SEQ
+}
+
+/// The first and last possible event keys of a tenant.
+pub fn tenant_key_range(tenant_id: i64) -> (i64, i64) {
+    (event_key(tenant_id, 0), event_key(tenant_id, MAX_SEQ))
+}
+
+const SCHEMA: &str = "
+CREATE TABLE tenants (
+    id   INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE events (
+    key         INTEGER PRIMARY KEY,   -- tenant_id << 40 | seq
+    tenant_id   INTEGER NOT NULL,
+    id          TEXT NOT NULL,
+    occurred_us INTEGER NOT NULL,
+    leaf_hash   BLOB NOT NULL,
+    body        BLOB NOT NULL          -- RFC 8785 canonical bytes
+);
+CREATE UNIQUE INDEX events_tenant_id ON events (tenant_id, id);
+-- Roots of each complete, aligned block of 256 leaves (level 8 of the tree). Derivable from the
+-- leaf hashes; repaired from them at start-up when missing.
+CREATE TABLE ledger_nodes (
+    tenant_id INTEGER NOT NULL,
+    idx       INTEGER NOT NULL,
+    hash      BLOB NOT NULL,
+    PRIMARY KEY (tenant_id, idx)
+) WITHOUT ROWID;
+CREATE TABLE checkpoints (
+    tenant_id  INTEGER NOT NULL,
+    size       INTEGER NOT NULL,
+    root       BLOB NOT NULL,
+    note       TEXT NOT NULL,
+    created_us INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, size)
+) WITHOUT ROWID;
+CREATE TABLE idempotency_keys (
+    tenant_id    INTEGER NOT NULL,
+    key          TEXT NOT NULL,
+    request_hash BLOB NOT NULL,
+    seqs         BLOB NOT NULL,        -- the answer's seqs, u64 little-endian each
+    created_us   INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, key)
+) WITHOUT ROWID;
+";
+
+/// Opens the database file with the settings every connection uses: WAL, full fsync on commit
+/// (an acknowledged event survives power loss, not only a process crash), a busy timeout.
+pub fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Opens the database file for reading only, as `trailkeep verify` does.
+pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+/// Creates the schema in a new database, or checks an existing one's format version.
+pub fn migrate(conn: &mut Connection) -> Result<(), String> {
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(|e| e.to_string())?;
+    match version {
+        0 => {
+            let tx = conn.transaction().map_err(|e| e.to_string())?;
+            tx.execute_batch(SCHEMA).map_err(|e| e.to_string())?;
+            tx.pragma_update(None, "user_version", FORMAT_VERSION)
+                .map_err(|e| e.to_string())?;
+            tx.commit().map_err(|e| e.to_string())
+        }
+        FORMAT_VERSION => Ok(()),
+        other => Err(format!(
+            "the data directory has format version {other}; this build reads version {FORMAT_VERSION}"
+        )),
+    }
+}
+
+/// Reads a 32-byte hash column, or explains why it is not one.
+pub fn hash_from_blob(blob: Vec<u8>) -> Result<trailkeep_ledger::Hash, String> {
+    blob.try_into()
+        .map_err(|b: Vec<u8>| format!("a stored hash has {} bytes instead of 32", b.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_keep_tenants_apart_and_seqs_in_order() {
+        assert_eq!(key_seq(event_key(3, 41)), 41);
+        assert!(event_key(1, MAX_SEQ) < event_key(2, 0));
+        let (lo, hi) = tenant_key_range(7);
+        assert!(lo <= event_key(7, 0) && event_key(7, 12345) <= hi);
+    }
+}

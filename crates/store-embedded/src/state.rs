@@ -1,0 +1,87 @@
+//! What readers and the writer share about each tenant's ledger.
+//!
+//! The writer is the only one to change a tenant's tree. It publishes a new `committed` size only
+//! after the transaction that stored those leaves has committed, and readers never look past
+//! `committed`, so a reader never sees a leaf that a crash could still take back.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use trailkeep_store::SignedCheckpoint;
+
+use crate::tree::UpperLevels;
+
+/// One tenant's shared ledger state.
+#[derive(Debug)]
+pub struct TenantState {
+    /// Row id in the `tenants` table.
+    pub id: i64,
+    /// Number of committed (acknowledged) events.
+    committed: AtomicU64,
+    /// Complete subtrees at level 8 and above (may run ahead of `committed` inside a batch).
+    pub upper: RwLock<UpperLevels>,
+    /// The newest signed checkpoint.
+    pub checkpoint: RwLock<Option<SignedCheckpoint>>,
+}
+
+impl TenantState {
+    /// State for a tenant with `size` committed events.
+    pub fn new(
+        id: i64,
+        size: u64,
+        upper: UpperLevels,
+        checkpoint: Option<SignedCheckpoint>,
+    ) -> Self {
+        Self {
+            id,
+            committed: AtomicU64::new(size),
+            upper: RwLock::new(upper),
+            checkpoint: RwLock::new(checkpoint),
+        }
+    }
+
+    /// Number of committed events: the largest tree size readers may use.
+    pub fn committed(&self) -> u64 {
+        self.committed.load(Ordering::Acquire)
+    }
+
+    /// Publishes a new committed size (writer only, after commit).
+    pub fn set_committed(&self, size: u64) {
+        self.committed.store(size, Ordering::Release);
+    }
+
+    /// The newest checkpoint, if it covers every committed event.
+    pub fn fresh_checkpoint(&self) -> Option<SignedCheckpoint> {
+        let checkpoint = self.checkpoint.read().unwrap_or_else(|p| p.into_inner());
+        checkpoint
+            .as_ref()
+            .filter(|c| c.size == self.committed())
+            .cloned()
+    }
+}
+
+/// Every known tenant, by name.
+#[derive(Debug, Default)]
+pub struct Registry {
+    tenants: RwLock<HashMap<String, Arc<TenantState>>>,
+}
+
+impl Registry {
+    /// The tenant's state, if it has ever stored an event.
+    pub fn get(&self, name: &str) -> Option<Arc<TenantState>> {
+        self.tenants
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// Registers a tenant (writer and start-up only).
+    pub fn insert(&self, name: String, state: Arc<TenantState>) {
+        self.tenants
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name, state);
+    }
+}

@@ -1,0 +1,254 @@
+//! Offline verification of a data directory: canonical bytes -> leaf hashes -> tree -> signed
+//! checkpoints, for every tenant, reporting the first bad tenant and seq.
+//!
+//! Nothing here trusts derived data: leaf hashes are recomputed from the stored bytes, the tree
+//! is rebuilt from those, and each stored checkpoint's signature and root are checked against
+//! the rebuilt tree at its size. The stored leaf hashes and block roots are compared too, so a
+//! mismatch there is named exactly.
+
+use std::fmt;
+use std::path::Path;
+
+use trailkeep_event::Event;
+use trailkeep_ledger::{Checkpoint, Frontier, NoteVerifier, leaf_hash};
+
+use crate::schema::{self, key_seq, tenant_key_range};
+use crate::tree::{BLOCK_LEAVES, perfect_root};
+
+/// What a successful verification covered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// One line per tenant.
+    pub tenants: Vec<TenantSummary>,
+}
+
+/// One verified tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantSummary {
+    /// The tenant.
+    pub tenant: String,
+    /// Events verified.
+    pub events: u64,
+    /// Signed checkpoints verified.
+    pub checkpoints: u64,
+}
+
+/// The first problem found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyFailure {
+    /// The tenant, when the problem is in one tenant's data.
+    pub tenant: Option<String>,
+    /// The seq, when the problem is one event.
+    pub seq: Option<u64>,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl fmt::Display for VerifyFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.tenant, self.seq) {
+            (Some(t), Some(s)) => write!(f, "tenant {t}, seq {s}: {}", self.reason),
+            (Some(t), None) => write!(f, "tenant {t}: {}", self.reason),
+            _ => f.write_str(&self.reason),
+        }
+    }
+}
+
+impl std::error::Error for VerifyFailure {}
+
+fn fail(tenant: &str, seq: Option<u64>, reason: impl Into<String>) -> VerifyFailure {
+    VerifyFailure {
+        tenant: Some(tenant.to_owned()),
+        seq,
+        reason: reason.into(),
+    }
+}
+
+fn unreadable(e: impl fmt::Display) -> VerifyFailure {
+    VerifyFailure {
+        tenant: None,
+        seq: None,
+        reason: format!("cannot read the data directory: {e}"),
+    }
+}
+
+/// Verifies every tenant's ledger in the data directory `dir`.
+///
+/// Checkpoint signatures are checked with `verifier`, or, when it is `None`, with the public half
+/// of the directory's own signing key (which proves less: whoever could rewrite the data could
+/// rewrite that key too; auditors should pass the vkey they trust). `progress` is called with the
+/// number of events checked so far, every few thousand events.
+pub fn verify_data_dir(
+    dir: &Path,
+    verifier: Option<NoteVerifier>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<VerifyReport, VerifyFailure> {
+    let verifier = match verifier {
+        Some(v) => v,
+        None => crate::keys::load(dir).map_err(unreadable)?.verifier(),
+    };
+    let path = dir.join(crate::DB_FILE);
+    if !path.exists() {
+        return Err(unreadable(format!("{} does not exist", path.display())));
+    }
+    let conn = schema::open_read_only(&path).map_err(unreadable)?;
+    let tenants: Vec<(i64, String)> = conn
+        .prepare("SELECT id, name FROM tenants ORDER BY name")
+        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .map_err(unreadable)?;
+    let mut report = VerifyReport {
+        tenants: Vec::new(),
+    };
+    let mut done = 0;
+    for (id, name) in tenants {
+        report.tenants.push(verify_tenant(
+            &conn, &verifier, id, &name, &mut done, progress,
+        )?);
+    }
+    progress(done);
+    Ok(report)
+}
+
+fn verify_tenant(
+    conn: &rusqlite::Connection,
+    verifier: &NoteVerifier,
+    id: i64,
+    name: &str,
+    done: &mut u64,
+    progress: &mut dyn FnMut(u64),
+) -> Result<TenantSummary, VerifyFailure> {
+    let origin = format!("{}/{}", verifier.name(), name);
+    let mut checkpoints: Vec<(u64, Checkpoint)> = Vec::new();
+    let rows: Vec<(i64, Vec<u8>, String)> = conn
+        .prepare("SELECT size, root, note FROM checkpoints WHERE tenant_id = ?1 ORDER BY size")
+        .and_then(|mut s| {
+            s.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect()
+        })
+        .map_err(unreadable)?;
+    for (size, root, note) in rows {
+        let size = size as u64;
+        let checkpoint = Checkpoint::open(&note, verifier).map_err(|e| {
+            fail(
+                name,
+                None,
+                format!("checkpoint at size {size} does not verify: {e}"),
+            )
+        })?;
+        if checkpoint.size != size || checkpoint.root[..] != root[..] || checkpoint.origin != origin
+        {
+            return Err(fail(
+                name,
+                None,
+                format!("checkpoint at size {size} disagrees with its own signed note"),
+            ));
+        }
+        checkpoints.push((size, checkpoint));
+    }
+    let block_roots: Vec<Vec<u8>> = conn
+        .prepare("SELECT hash FROM ledger_nodes WHERE tenant_id = ?1 ORDER BY idx")
+        .and_then(|mut s| s.query_map([id], |r| r.get(0))?.collect())
+        .map_err(unreadable)?;
+
+    let (lo, hi) = tenant_key_range(id);
+    let mut stmt = conn
+        .prepare(
+            "SELECT key, id, leaf_hash, body FROM events WHERE key BETWEEN ?1 AND ?2 ORDER BY key",
+        )
+        .map_err(unreadable)?;
+    let mut rows = stmt.query([lo, hi]).map_err(unreadable)?;
+    let mut frontier = Frontier::new();
+    let mut block = Vec::with_capacity(BLOCK_LEAVES as usize);
+    let mut next_checkpoint = 0;
+    let mut last_good_checkpoint = 0;
+    while let Some(row) = rows.next().map_err(unreadable)? {
+        let seq = key_seq(row.get(0).map_err(unreadable)?);
+        let expected = frontier.size();
+        if seq != expected {
+            return Err(fail(
+                name,
+                Some(expected),
+                format!("event is missing (the next stored seq is {seq})"),
+            ));
+        }
+        let row_id: String = row.get(1).map_err(unreadable)?;
+        let stored_leaf: Vec<u8> = row.get(2).map_err(unreadable)?;
+        let body: Vec<u8> = row.get(3).map_err(unreadable)?;
+        let leaf = leaf_hash(&body);
+        if stored_leaf[..] != leaf[..] {
+            return Err(fail(
+                name,
+                Some(seq),
+                "the stored bytes do not match the event's leaf hash",
+            ));
+        }
+        check_event(&body, seq, name, &row_id).map_err(|reason| fail(name, Some(seq), reason))?;
+        frontier.push(leaf);
+        block.push(leaf);
+        if block.len() as u64 == BLOCK_LEAVES {
+            let idx = seq / BLOCK_LEAVES;
+            if let Some(stored) = block_roots.get(idx as usize)
+                && stored[..] != perfect_root(&block)[..]
+            {
+                return Err(fail(
+                    name,
+                    None,
+                    format!("the stored root of leaf block {idx} is wrong"),
+                ));
+            }
+            block.clear();
+        }
+        while let Some((size, checkpoint)) = checkpoints.get(next_checkpoint) {
+            if *size != frontier.size() {
+                break;
+            }
+            if checkpoint.root != frontier.root() {
+                return Err(fail(
+                    name,
+                    None,
+                    format!(
+                        "the events from seq {last_good_checkpoint} to {} do not match the signed checkpoint at size {size}",
+                        size - 1
+                    ),
+                ));
+            }
+            last_good_checkpoint = *size;
+            next_checkpoint += 1;
+        }
+        *done += 1;
+        if *done % 4096 == 0 {
+            progress(*done);
+        }
+    }
+    if let Some((size, _)) = checkpoints.get(next_checkpoint) {
+        return Err(fail(
+            name,
+            Some(frontier.size()),
+            format!(
+                "a signed checkpoint covers {size} events but only {} are stored",
+                frontier.size()
+            ),
+        ));
+    }
+    Ok(TenantSummary {
+        tenant: name.to_owned(),
+        events: frontier.size(),
+        checkpoints: checkpoints.len() as u64,
+    })
+}
+
+/// Checks that stored bytes are a canonical event that belongs at this place.
+fn check_event(body: &[u8], seq: u64, tenant: &str, row_id: &str) -> Result<(), String> {
+    let event =
+        Event::from_canonical(body).map_err(|e| format!("the stored event does not parse: {e}"))?;
+    if event.seq != seq || event.tenant != tenant || event.id != row_id {
+        return Err("the stored event names another seq, tenant or id than its row".into());
+    }
+    let canonical = event
+        .canonical_bytes()
+        .map_err(|e| format!("the stored event has no canonical form: {e}"))?;
+    if canonical != body {
+        return Err("the stored bytes are not in canonical form".into());
+    }
+    Ok(())
+}

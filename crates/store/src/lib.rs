@@ -1,0 +1,82 @@
+//! The storage contract every Trailkeep engine implements, and the conformance suite that checks
+//! it (behind the `testsuite` feature).
+//!
+//! The contract, in short (DESIGN section 4):
+//! - `append` returns only after the batch is durable and sequenced; a batch is all-or-nothing.
+//! - Reads see every event acknowledged before they began (read-your-writes).
+//! - Each tenant has its own ledger: `seq` is dense from 0 and is the leaf index in the tenant's
+//!   Merkle tree, so a tenant's trail verifies on its own.
+//! - Events are never updated.
+//!
+//! The server holds an `Arc<dyn EventStore>`, so the trait is object-safe (`async_trait`) and says
+//! nothing about SQLite or PostgreSQL.
+
+#![deny(missing_docs)]
+
+mod error;
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
+mod types;
+
+pub use error::StoreError;
+pub use types::{
+    AppendOutcome, AppendRequest, IdempotencyKey, InclusionProof, Page, Receipt, SignedCheckpoint,
+    StoredEvent,
+};
+
+use async_trait::async_trait;
+use trailkeep_event::Query;
+use trailkeep_ledger::Hash;
+
+/// A durable, tamper-evident home for audit events.
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Stores `request.events` for `tenant` as one all-or-nothing batch and returns once they are
+    /// durable, with a receipt per event in input order.
+    ///
+    /// An event whose client-supplied id already exists with the same content is not stored
+    /// again: its receipt is the original's. With the same id but other content the whole batch
+    /// fails with [`StoreError::DuplicateId`]. A repeated idempotency key with the same request
+    /// hash replays the first answer; with another hash it fails with
+    /// [`StoreError::IdempotencyConflict`].
+    async fn append(
+        &self,
+        tenant: &str,
+        request: AppendRequest,
+    ) -> Result<AppendOutcome, StoreError>;
+
+    /// The tenant's event with this id.
+    async fn get(&self, tenant: &str, id: &str) -> Result<Option<StoredEvent>, StoreError>;
+
+    /// The tenant's event with this seq.
+    async fn get_by_seq(&self, tenant: &str, seq: u64) -> Result<Option<StoredEvent>, StoreError>;
+
+    /// One page of the tenant's events matching `query`.
+    async fn query(&self, tenant: &str, query: &Query) -> Result<Page, StoreError>;
+
+    /// The number of events in the tenant's ledger (its tree size).
+    async fn tree_size(&self, tenant: &str) -> Result<u64, StoreError>;
+
+    /// A signed checkpoint covering every event acknowledged so far; `None` for a tenant with no
+    /// events.
+    async fn checkpoint(&self, tenant: &str) -> Result<Option<SignedCheckpoint>, StoreError>;
+
+    /// The inclusion proof of leaf `seq` in the tenant's tree of size `tree_size`.
+    async fn inclusion_proof(
+        &self,
+        tenant: &str,
+        seq: u64,
+        tree_size: u64,
+    ) -> Result<InclusionProof, StoreError>;
+
+    /// The consistency proof between the tenant's trees of sizes `first` and `second`.
+    async fn consistency_proof(
+        &self,
+        tenant: &str,
+        first: u64,
+        second: u64,
+    ) -> Result<Vec<Hash>, StoreError>;
+
+    /// The checkpoint verification key, in the C2SP vkey format.
+    fn vkey(&self) -> String;
+}

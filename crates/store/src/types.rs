@@ -1,0 +1,99 @@
+//! The values that cross the storage contract.
+
+use trailkeep_event::{Cursor, Event, PreparedEvent};
+use trailkeep_ledger::Hash;
+
+/// A client's `Idempotency-Key` and a hash of the request it came with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    /// The key as the client sent it.
+    pub key: String,
+    /// SHA-256 of the request body (and anything else that makes two requests "the same").
+    pub request_hash: Hash,
+}
+
+/// One batch to append.
+#[derive(Debug, Clone, Default)]
+pub struct AppendRequest {
+    /// Validated events, in the order the client sent them.
+    pub events: Vec<PreparedEvent>,
+    /// The request's idempotency key, if any.
+    pub idempotency_key: Option<IdempotencyKey>,
+}
+
+/// Proof that an event was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The event's id.
+    pub id: String,
+    /// Its leaf index in the tenant's tree.
+    pub seq: u64,
+    /// Its leaf hash, `SHA-256(0x00 || canonical bytes)`.
+    pub leaf_hash: Hash,
+}
+
+/// The answer to an append.
+#[derive(Debug, Clone)]
+pub struct AppendOutcome {
+    /// The stored events, in input order.
+    pub events: Vec<StoredEvent>,
+    /// How many of them this call stored (the rest were already there).
+    pub stored: usize,
+    /// Whether the whole answer is a replay of an earlier request with the same idempotency key.
+    pub replayed: bool,
+}
+
+/// An event as stored: the parsed form, its canonical bytes and its leaf hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    /// The parsed event.
+    pub event: Event,
+    /// The RFC 8785 canonical bytes the leaf hash covers.
+    pub canonical: Vec<u8>,
+    /// `SHA-256(0x00 || canonical)`.
+    pub leaf_hash: Hash,
+}
+
+impl StoredEvent {
+    /// The event's receipt.
+    pub fn receipt(&self) -> Receipt {
+        Receipt {
+            id: self.event.id.clone(),
+            seq: self.event.seq,
+            leaf_hash: self.leaf_hash,
+        }
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// The events, in the query's order.
+    pub events: Vec<StoredEvent>,
+    /// Where the next page starts, when there may be one.
+    pub next: Option<Cursor>,
+}
+
+/// A signed tree head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedCheckpoint {
+    /// Tree size.
+    pub size: u64,
+    /// Root hash of the tree of that size.
+    pub root: Hash,
+    /// The C2SP signed note: exactly the signed text plus the signature lines.
+    pub note: String,
+}
+
+/// An inclusion proof, as `GET /v1/ledger/proofs/inclusion` returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InclusionProof {
+    /// The leaf's index.
+    pub seq: u64,
+    /// The size of the tree the proof is against.
+    pub tree_size: u64,
+    /// The leaf's hash.
+    pub leaf_hash: Hash,
+    /// The audit path, leaf to root.
+    pub hashes: Vec<Hash>,
+}
