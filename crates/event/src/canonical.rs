@@ -208,6 +208,9 @@ mod tests {
     #[test]
     fn control_characters_use_lowercase_escapes() {
         let bytes = canonicalize(&json!("\u{1}\u{1f}\u{7f}\t")).unwrap();
-        assert_eq!(String::from_utf8(bytes).unwrap(), "\"\\u0001\\u001f\u{7f}\\t\"");
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            "\"\\u0001\\u001f\u{7f}\\t\""
+        );
     }
 }

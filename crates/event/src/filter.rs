@@ -50,7 +50,10 @@ impl Filter {
         self.since.is_none_or(|t| event.occurred_at >= t)
             && self.until.is_none_or(|t| event.occurred_at < t)
             && (self.actions.is_empty()
-                || self.actions.iter().any(|p| action_matches(p, &event.action)))
+                || self
+                    .actions
+                    .iter()
+                    .any(|p| action_matches(p, &event.action)))
             && (self.categories.is_empty() || self.categories.contains(&event.category))
             && self.outcome.is_none_or(|o| o == event.outcome)
             && equal(&self.actor_id, actor.and_then(|a| a.id.as_deref()))

@@ -14,7 +14,9 @@ mod normalize;
 mod timestamp;
 mod validate;
 
-pub use canonical::{CanonicalError, MAX_SAFE_INTEGER, canonical_with_slot, canonicalize, check_numbers};
+pub use canonical::{
+    CanonicalError, MAX_SAFE_INTEGER, canonical_with_slot, canonicalize, check_numbers,
+};
 pub use filter::{Cursor, Filter, MAX_PAGE, Order, Query, action_matches};
 pub use model::{Actor, Category, Change, Context, Event, Outcome, Request, Target, Zone};
 pub use normalize::{category_for_action, normalize_actor_type};

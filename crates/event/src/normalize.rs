@@ -22,8 +22,8 @@ fn verb_category(word: &str) -> Option<Category> {
         "create" | "created" | "add" | "added" | "insert" | "inserted" | "new" | "register"
         | "registered" | "invite" | "invited" | "provision" | "provisioned" | "upload"
         | "uploaded" => Category::Create,
-        "read" | "view" | "viewed" | "get" | "list" | "listed" | "access" | "accessed"
-        | "open" | "opened" | "search" | "searched" | "query" | "queried" => Category::Read,
+        "read" | "view" | "viewed" | "get" | "list" | "listed" | "access" | "accessed" | "open"
+        | "opened" | "search" | "searched" | "query" | "queried" => Category::Read,
         "update" | "updated" | "edit" | "edited" | "modify" | "modified" | "change" | "changed"
         | "patch" | "patched" | "set" | "rename" | "renamed" | "reset" | "enable" | "enabled"
         | "disable" | "disabled" | "move" | "moved" | "assign" | "assigned" | "revoke"
@@ -35,8 +35,8 @@ fn verb_category(word: &str) -> Option<Category> {
         "export" | "exported" | "download" | "downloaded" => Category::Export,
         "approve" | "approved" | "accept" | "accepted" | "grant" | "granted" => Category::Approve,
         "reject" | "rejected" | "deny" | "denied" | "decline" | "declined" => Category::Reject,
-        "execute" | "executed" | "run" | "ran" | "invoke" | "invoked" | "trigger"
-        | "triggered" | "deploy" | "deployed" => Category::Execute,
+        "execute" | "executed" | "run" | "ran" | "invoke" | "invoked" | "trigger" | "triggered"
+        | "deploy" | "deployed" => Category::Execute,
         _ => return None,
     };
     Some(category)

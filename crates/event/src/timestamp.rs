@@ -55,7 +55,11 @@ impl Timestamp {
 
     fn from_datetime(dt: OffsetDateTime) -> Self {
         let micros = dt.unix_timestamp_nanos().div_euclid(1000);
-        Self(i64::try_from(micros).unwrap_or(MAX_MICROS).clamp(MIN_MICROS, MAX_MICROS))
+        Self(
+            i64::try_from(micros)
+                .unwrap_or(MAX_MICROS)
+                .clamp(MIN_MICROS, MAX_MICROS),
+        )
     }
 
     fn to_datetime(self) -> OffsetDateTime {
@@ -114,12 +118,19 @@ mod tests {
             ("2025-01-15T10:00:00Z", "2025-01-15T10:00:00Z"),
             ("2025-01-15T12:00:00+02:00", "2025-01-15T10:00:00Z"),
             ("2025-01-15T10:00:00.120Z", "2025-01-15T10:00:00.12Z"),
-            ("2025-01-15T10:00:00.1234567Z", "2025-01-15T10:00:00.123456Z"),
+            (
+                "2025-01-15T10:00:00.1234567Z",
+                "2025-01-15T10:00:00.123456Z",
+            ),
             ("2025-01-15t10:00:00.000001z", "2025-01-15T10:00:00.000001Z"),
             ("1969-12-31T23:59:59.5Z", "1969-12-31T23:59:59.5Z"),
         ];
         for (input, want) in cases {
-            assert_eq!(Timestamp::parse(input).unwrap().to_string(), want, "{input}");
+            assert_eq!(
+                Timestamp::parse(input).unwrap().to_string(),
+                want,
+                "{input}"
+            );
         }
     }
 

@@ -187,7 +187,10 @@ fn build(
     let action = input.action.clone().unwrap_or_default();
     limit("action", &input.action, MAX_ACTION_CHARS);
     limit("id", &input.id, MAX_ID_CHARS);
-    let actor = input.actor.map(clean_actor).filter(|a| *a != Actor::default());
+    let actor = input
+        .actor
+        .map(clean_actor)
+        .filter(|a| *a != Actor::default());
     if let Some(a) = &actor {
         for (field, value) in [
             ("actor.type", &a.kind),
@@ -201,7 +204,10 @@ fn build(
             limit(field, value, MAX_ID_CHARS);
         }
     }
-    let target = input.target.map(clean_target).filter(|t| *t != Target::default());
+    let target = input
+        .target
+        .map(clean_target)
+        .filter(|t| *t != Target::default());
     if let Some(t) = &target {
         for (field, value) in [
             ("target.type", &t.kind),
@@ -239,7 +245,10 @@ fn build(
         }
     }
     if action.trim().is_empty() {
-        errors.push(FieldError::new("action", "is required and must not be empty"));
+        errors.push(FieldError::new(
+            "action",
+            "is required and must not be empty",
+        ));
     }
     if let Some(id) = &input.id {
         if id.is_empty() {
@@ -404,7 +413,10 @@ fn check_raw(value: &Value, path: &mut String, depth: usize, errors: &mut Vec<Fi
                 }
                 path.push_str(key);
                 if key.contains('\0') {
-                    errors.push(FieldError::new(path.clone(), "key must not contain NUL bytes"));
+                    errors.push(FieldError::new(
+                        path.clone(),
+                        "key must not contain NUL bytes",
+                    ));
                 } else {
                     check_raw(item, path, depth + 1, errors);
                 }

@@ -54,7 +54,10 @@ fn canonical_bytes_with_seq_equal_the_full_canonicalisation() {
     assert_eq!(parsed.actor.unwrap().kind.as_deref(), Some("user"));
     assert_eq!(parsed.occurred_at.to_string(), "2025-01-15T10:00:00Z");
     let text = String::from_utf8(bytes).unwrap();
-    assert!(text.starts_with(r#"{"action":"contract.created","actor":"#), "{text}");
+    assert!(
+        text.starts_with(r#"{"action":"contract.created","actor":"#),
+        "{text}"
+    );
     assert!(text.contains(r#""seq":41,"target""#), "{text}");
 }
 
@@ -78,8 +81,14 @@ fn each_limit_names_its_field() {
     assert_eq!(refused_fields(json!({"action": ""})), ["action"]);
     assert_eq!(refused_fields(json!({"action": long(129)})), ["action"]);
     assert!(prepare(&json!({"action": long(128)}), "t", now()).is_ok());
-    assert_eq!(refused_fields(json!({"action": "a", "id": long(257)})), ["id"]);
-    assert_eq!(refused_fields(json!({"action": "a", "id": "has space"})), ["id"]);
+    assert_eq!(
+        refused_fields(json!({"action": "a", "id": long(257)})),
+        ["id"]
+    );
+    assert_eq!(
+        refused_fields(json!({"action": "a", "id": "has space"})),
+        ["id"]
+    );
     for field in ["id", "name", "email", "token_id", "token_name", "type"] {
         assert_eq!(
             refused_fields(json!({"action": "a", "actor": {field: long(257)}})),
@@ -96,12 +105,26 @@ fn each_limit_names_its_field() {
         refused_fields(json!({"action": "a", "description": long(8 * 1024 + 1)})),
         ["description"]
     );
-    assert!(prepare(&json!({"action": "a", "description": long(8 * 1024)}), "t", now()).is_ok());
+    assert!(
+        prepare(
+            &json!({"action": "a", "description": long(8 * 1024)}),
+            "t",
+            now()
+        )
+        .is_ok()
+    );
     assert_eq!(
         refused_fields(json!({"action": "a", "occurred_at": "2025-01-15T10:05:01Z"})),
         ["occurred_at"]
     );
-    assert!(prepare(&json!({"action": "a", "occurred_at": "2025-01-15T10:05:00Z"}), "t", now()).is_ok());
+    assert!(
+        prepare(
+            &json!({"action": "a", "occurred_at": "2025-01-15T10:05:00Z"}),
+            "t",
+            now()
+        )
+        .is_ok()
+    );
     assert_eq!(
         refused_fields(json!({"action": "a", "occurred_at": "last tuesday"})),
         ["occurred_at"]
@@ -118,10 +141,19 @@ fn each_limit_names_its_field() {
         refused_fields(json!({"action": "a", "context": {"ip_address": "not-an-ip"}})),
         ["context.ip_address"]
     );
-    assert_eq!(refused_fields(json!({"action": "a", "colour": "red"})), ["colour"]);
+    assert_eq!(
+        refused_fields(json!({"action": "a", "colour": "red"})),
+        ["colour"]
+    );
     assert_eq!(refused_fields(json!({"action": "a", "seq": 3})), ["seq"]);
-    assert_eq!(refused_fields(json!({"action": "a", "tenant": "other"})), ["tenant"]);
-    assert_eq!(refused_fields(json!({"action": "a", "outcome": "maybe"})), ["outcome"]);
+    assert_eq!(
+        refused_fields(json!({"action": "a", "tenant": "other"})),
+        ["tenant"]
+    );
+    assert_eq!(
+        refused_fields(json!({"action": "a", "outcome": "maybe"})),
+        ["outcome"]
+    );
     assert_eq!(refused_fields(json!({"action": 5})), ["action"]);
     assert_eq!(refused_fields(json!(["not", "an", "object"])), [""]);
 }
@@ -133,7 +165,14 @@ fn depth_is_limited_to_sixteen() {
     for _ in 0..15 {
         inner = json!({ "n": inner });
     }
-    assert!(prepare(&json!({"action": "a", "metadata": inner.clone()}), "t", now()).is_ok());
+    assert!(
+        prepare(
+            &json!({"action": "a", "metadata": inner.clone()}),
+            "t",
+            now()
+        )
+        .is_ok()
+    );
     let deeper = json!({"action": "a", "metadata": {"n": inner}});
     let fields = refused_fields(deeper);
     assert_eq!(fields.len(), 1);
@@ -148,7 +187,14 @@ fn canonical_size_is_limited() {
         [""]
     );
     let fits = "x".repeat(60 * 1024);
-    assert!(prepare(&json!({"action": "a", "metadata": {"blob": fits}}), "t", now()).is_ok());
+    assert!(
+        prepare(
+            &json!({"action": "a", "metadata": {"blob": fits}}),
+            "t",
+            now()
+        )
+        .is_ok()
+    );
 }
 
 #[test]

@@ -1,0 +1,115 @@
+//! `trailkeep`: the one binary. Serves the API, mints development tokens, verifies ledgers
+//! offline and checks proofs by hand. The only crate that names a concrete storage engine.
+
+mod proof;
+mod secret;
+mod serve;
+mod verify;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+/// Trailkeep: a tamper-evident audit-log service.
+#[derive(Parser)]
+#[command(name = "trailkeep", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service on the embedded store.
+    Serve(serve::ServeArgs),
+    /// Mint a development JWT for a tenant, signed with the server's HS256 secret.
+    Token(TokenArgs),
+    /// Re-verify every tenant's whole ledger offline: bytes, leaf hashes, tree, signed checkpoints.
+    Verify(verify::VerifyArgs),
+    /// Check an inclusion or consistency proof by hand.
+    #[command(subcommand)]
+    Proof(proof::ProofCommand),
+    /// Show the checkpoint signing key.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(clap::Args)]
+struct TokenArgs {
+    /// The tenant the token acts for.
+    #[arg(long)]
+    tenant: String,
+    /// Space-separated scopes: audit:write, audit:read, audit:export, audit:admin.
+    #[arg(long, default_value = "audit:read audit:write")]
+    scope: String,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    ttl: u64,
+    /// Data directory whose secret to use when TRAILKEEP_JWT_SECRET is not set.
+    #[arg(long, env = "TRAILKEEP_DATA_DIR", default_value = "./trailkeep-data")]
+    data_dir: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Print the verification key (C2SP vkey) of the data directory's signing key.
+    Show {
+        /// The data directory.
+        #[arg(long, env = "TRAILKEEP_DATA_DIR", default_value = "./trailkeep-data")]
+        data_dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(error) => {
+            if is_broken_pipe(&error) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("trailkeep: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Token(args) => {
+            let secret = secret::jwt_secret(&args.data_dir)?;
+            let token = trailkeep_server::mint_token(&secret, &args.tenant, &args.scope, args.ttl)
+                .map_err(anyhow::Error::msg)?;
+            writeln!(std::io::stdout(), "{token}").context("write the token")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify(args) => verify::run(args),
+        Command::Proof(command) => proof::run(command),
+        Command::Key(KeyCommand::Show { data_dir }) => {
+            let path = data_dir.join(trailkeep_store_embedded::KEY_FILE);
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "read {} (has `trailkeep serve` run with this data directory?)",
+                    path.display()
+                )
+            })?;
+            let signer = trailkeep_ledger::NoteSigner::from_skey(text.trim())
+                .with_context(|| format!("parse {}", path.display()))?;
+            writeln!(std::io::stdout(), "{}", signer.verifier().to_vkey())
+                .context("write the key")?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! The HS256 secret: `TRAILKEEP_JWT_SECRET` when set, otherwise a random secret kept in the data
+//! directory (`jwt.secret`, mode 0600), so a fresh clone works without configuration and
+//! `trailkeep token` mints tokens the server accepts.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+/// The environment variable that sets the secret.
+pub const SECRET_ENV: &str = "TRAILKEEP_JWT_SECRET";
+/// The file, inside the data directory, that keeps a generated secret.
+pub const SECRET_FILE: &str = "jwt.secret";
+
+/// The secret from the environment, or the data directory's (created on first use).
+pub fn jwt_secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+    if let Ok(secret) = std::env::var(SECRET_ENV) {
+        if secret.len() < trailkeep_server::auth::MIN_SECRET_BYTES {
+            bail!(
+                "{SECRET_ENV} must be at least {} bytes",
+                trailkeep_server::auth::MIN_SECRET_BYTES
+            );
+        }
+        return Ok(secret.into_bytes());
+    }
+    let path = data_dir.join(SECRET_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(text.trim().as_bytes().to_vec()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(data_dir)
+                .with_context(|| format!("create {}", data_dir.display()))?;
+            let mut raw = [0u8; 32];
+            getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("generate a secret: {e}"))?;
+            let secret = STANDARD.encode(raw);
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .with_context(|| format!("create {}", path.display()))?;
+            writeln!(file, "{secret}").with_context(|| format!("write {}", path.display()))?;
+            Ok(secret.into_bytes())
+        }
+        Err(e) => Err(e).with_context(|| format!("read {}", path.display())),
+    }
+}

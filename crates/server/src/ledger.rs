@@ -1,0 +1,96 @@
+//! The caller's own tenant's ledger: the verification key, the newest signed checkpoint, and
+//! inclusion and consistency proofs, in exactly the wire shapes of DESIGN section 5.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use trailkeep_api::{ConsistencyProofBody, InclusionProofBody, hash_b64};
+
+use crate::AppState;
+use crate::auth::{Principal, Role};
+use crate::error::ApiError;
+use crate::events::json_response;
+use crate::params::Params;
+
+fn text(body: String) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// `GET /v1/ledger/key`: the C2SP vkey line.
+pub async fn key(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Read)?;
+    Ok(text(format!("{}\n", state.store.vkey())))
+}
+
+/// `GET /v1/ledger/checkpoint`: the signed note covering every acknowledged event.
+pub async fn checkpoint(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Read)?;
+    let checkpoint = state
+        .store
+        .checkpoint(&principal.tenant)
+        .await?
+        .ok_or_else(|| ApiError::not_found("this tenant has no events yet, so no checkpoint"))?;
+    Ok(text(checkpoint.note))
+}
+
+/// `GET /v1/ledger/proofs/inclusion?seq=S&tree_size=N`.
+pub async fn inclusion(
+    State(state): State<AppState>,
+    principal: Principal,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Read)?;
+    let params = Params::parse(&uri, &["seq", "tree_size"])?;
+    let seq = params.required_number("seq")?;
+    let tree_size = params.required_number("tree_size")?;
+    let proof = state
+        .store
+        .inclusion_proof(&principal.tenant, seq, tree_size)
+        .await?;
+    let body = InclusionProofBody {
+        seq: proof.seq,
+        tree_size: proof.tree_size,
+        leaf_hash: hash_b64(&proof.leaf_hash),
+        hashes: proof.hashes.iter().map(|h| hash_b64(h)).collect(),
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        serde_json::to_vec(&body).map_err(|e| ApiError::internal(&e))?,
+    ))
+}
+
+/// `GET /v1/ledger/proofs/consistency?first=M&second=N`.
+pub async fn consistency(
+    State(state): State<AppState>,
+    principal: Principal,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Read)?;
+    let params = Params::parse(&uri, &["first", "second"])?;
+    let first = params.required_number("first")?;
+    let second = params.required_number("second")?;
+    let hashes = state
+        .store
+        .consistency_proof(&principal.tenant, first, second)
+        .await?;
+    let body = ConsistencyProofBody {
+        first,
+        second,
+        hashes: hashes.iter().map(|h| hash_b64(h)).collect(),
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        serde_json::to_vec(&body).map_err(|e| ApiError::internal(&e))?,
+    ))
+}

@@ -1,0 +1,99 @@
+//! Query-string parsing with clear errors: repeated keys, unknown keys refused, every value
+//! checked, so a typo in a filter is a 400 rather than a silently wider search.
+
+use axum::http::Uri;
+
+use crate::error::ApiError;
+
+/// The decoded `key=value` pairs of a request's query string.
+pub struct Params {
+    pairs: Vec<(String, String)>,
+}
+
+/// Longest query string accepted.
+const MAX_QUERY_BYTES: usize = 16 * 1024;
+
+impl Params {
+    /// Decodes `uri`'s query string, refusing keys not in `allowed`.
+    pub fn parse(uri: &Uri, allowed: &[&str]) -> Result<Self, ApiError> {
+        let raw = uri.query().unwrap_or("");
+        if raw.len() > MAX_QUERY_BYTES {
+            return Err(ApiError::bad_request(
+                "query_too_long",
+                format!("the query string must be at most {MAX_QUERY_BYTES} bytes"),
+            ));
+        }
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw).map_err(|e| {
+            ApiError::bad_request("bad_query", format!("the query string does not parse: {e}"))
+        })?;
+        if let Some((key, _)) = pairs.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
+            return Err(ApiError::bad_request(
+                "unknown_parameter",
+                format!(
+                    "unknown query parameter {key:?}; known: {}",
+                    allowed.join(", ")
+                ),
+            ));
+        }
+        Ok(Self { pairs })
+    }
+
+    /// Every value of `key`.
+    pub fn all(&self, key: &str) -> Vec<String> {
+        self.pairs
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// The one value of `key`, refusing repeats.
+    pub fn one(&self, key: &str) -> Result<Option<&str>, ApiError> {
+        let mut values = self
+            .pairs
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str());
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(ApiError::bad_request(
+                "repeated_parameter",
+                format!("query parameter {key:?} may appear only once"),
+            ));
+        }
+        Ok(first)
+    }
+
+    /// The one value of `key` parsed with `parse`, which explains a bad value.
+    pub fn parsed<T>(
+        &self,
+        key: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ApiError> {
+        self.one(key)?
+            .map(|v| {
+                parse(v).map_err(|why| {
+                    ApiError::bad_request("bad_parameter", format!("query parameter {key:?} {why}"))
+                })
+            })
+            .transpose()
+    }
+
+    /// The one value of `key` as an unsigned integer.
+    pub fn number(&self, key: &str) -> Result<Option<u64>, ApiError> {
+        self.parsed(key, |v| {
+            v.parse::<u64>()
+                .map_err(|_| "must be a non-negative integer".into())
+        })
+    }
+
+    /// The one value of `key`, which must be present.
+    pub fn required_number(&self, key: &str) -> Result<u64, ApiError> {
+        self.number(key)?.ok_or_else(|| {
+            ApiError::bad_request(
+                "missing_parameter",
+                format!("query parameter {key:?} is required"),
+            )
+        })
+    }
+}

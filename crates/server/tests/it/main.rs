@@ -1,0 +1,1 @@
+//! Integration tests of the HTTP server over a real embedded store.
