@@ -1,1 +1,7 @@
-//! Integration tests of the HTTP server over a real embedded store.
+//! Integration tests of the HTTP server over a real embedded store, through real HTTP.
+
+mod auth;
+mod ingest;
+mod ledger;
+mod query;
+mod support;

@@ -1,0 +1,190 @@
+//! `TestServer`: the real router and a real embedded store on a temporary directory, bound to
+//! 127.0.0.1:0, with a client per tenant and scope.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+use serde_json::Value;
+use tokio::sync::oneshot;
+use trailkeep_server::{AppState, JwtAuth, mint_token};
+use trailkeep_store_embedded::{EmbeddedStore, Options};
+
+/// The HS256 secret every test server uses.
+pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
+
+/// A running server.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    _dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with_body_limit(trailkeep_server::DEFAULT_MAX_BODY_BYTES).await
+    }
+
+    pub async fn start_with_body_limit(max_body_bytes: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path(), Options::default()).unwrap();
+        let state = AppState {
+            store: Arc::new(store),
+            auth: Arc::new(JwtAuth::hs256(SECRET).unwrap()),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let router = trailkeep_server::router(state, max_body_bytes);
+        tokio::spawn(trailkeep_server::serve(listener, router, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            _dir: dir,
+            stop: Some(stop),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// A client for `tenant` with `scope`.
+    pub fn client(&self, tenant: &str, scope: &str) -> Client {
+        let token = mint_token(SECRET, tenant, scope, 600).unwrap();
+        self.client_with_token(&token)
+    }
+
+    pub fn client_with_token(&self, token: &str) -> Client {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+        );
+        Client {
+            http: reqwest::Client::builder()
+                .default_headers(headers)
+                .build()
+                .unwrap(),
+            base: format!("http://{}", self.addr),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// An authenticated client.
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+/// A response read whole.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// Asserts a problem+json answer with `status` and returns its body.
+    pub fn problem(&self, status: u16) -> Value {
+        assert_eq!(self.status, status, "{}", self.text);
+        assert_eq!(
+            self.content_type(),
+            "application/problem+json",
+            "{}",
+            self.text
+        );
+        let body = self.json();
+        assert_eq!(body["status"], status);
+        assert!(
+            body["type"]
+                .as_str()
+                .unwrap()
+                .starts_with("urn:trailkeep:problem:")
+        );
+        assert!(body["title"].is_string() && body["code"].is_string());
+        body
+    }
+}
+
+pub async fn read(response: reqwest::Response) -> Answer {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    Answer {
+        status,
+        headers,
+        text,
+    }
+}
+
+impl Client {
+    pub async fn get(&self, path: &str) -> Answer {
+        read(
+            self.http
+                .get(format!("{}{path}", self.base))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Answer {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(CONTENT_TYPE, content_type)
+            .body(body);
+        read(request.send().await.unwrap()).await
+    }
+
+    pub async fn post_json(&self, body: &Value) -> Answer {
+        self.post("/v1/events", "application/json", body.to_string())
+            .await
+    }
+
+    /// Every event of the tenant, oldest first.
+    pub async fn all_events(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut path = "/v1/events?order=asc&limit=1000".to_owned();
+        loop {
+            let answer = self.get(&path).await;
+            assert_eq!(answer.status, 200, "{}", answer.text);
+            let body = answer.json();
+            out.extend(body["data"].as_array().unwrap().iter().cloned());
+            match body["next_cursor"].as_str() {
+                Some(cursor) => path = format!("/v1/events?order=asc&limit=1000&cursor={cursor}"),
+                None => return out,
+            }
+        }
+    }
+}
+
+pub const RW: &str = "audit:read audit:write";
