@@ -85,7 +85,7 @@ impl fmt::Display for Timestamp {
         let mut micros = dt.microsecond();
         if micros != 0 {
             let mut digits = 6;
-            while micros % 10 == 0 {
+            while micros.is_multiple_of(10) {
                 micros /= 10;
                 digits -= 1;
             }

@@ -11,7 +11,7 @@ use trailkeep_store::StoreError;
 /// A failed request.
 #[derive(Debug)]
 pub struct ApiError {
-    problem: Problem,
+    problem: Box<Problem>,
     retry_after: Option<u32>,
     www_authenticate: bool,
 }
@@ -19,7 +19,7 @@ pub struct ApiError {
 impl ApiError {
     fn new(status: StatusCode, code: &str, title: &str, detail: impl Into<Option<String>>) -> Self {
         Self {
-            problem: Problem::new(status.as_u16(), code, title, detail.into()),
+            problem: Box::new(Problem::new(status.as_u16(), code, title, detail.into())),
             retry_after: None,
             www_authenticate: false,
         }
@@ -183,7 +183,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status =
             StatusCode::from_u16(self.problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = serde_json::to_vec(&self.problem).unwrap_or_default();
+        let body = serde_json::to_vec(&*self.problem).unwrap_or_default();
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(

@@ -203,7 +203,7 @@ mod tests {
         );
         upper.truncate_blocks(2);
         assert_eq!(upper.blocks(), 2);
-        assert_eq!(upper.get(9, 0).is_some(), true);
+        assert!(upper.get(9, 0).is_some());
         assert_eq!(upper.get(10, 0), None);
     }
 }

@@ -216,7 +216,7 @@ fn verify_tenant(
             next_checkpoint += 1;
         }
         *done += 1;
-        if *done % 4096 == 0 {
+        if done.is_multiple_of(4096) {
             progress(*done);
         }
     }
