@@ -18,6 +18,8 @@ use crate::error::ApiError;
 
 /// Most validation errors listed in one answer.
 const MAX_LISTED_ERRORS: usize = 100;
+/// Bodies larger than this are decoded on the blocking pool.
+const OFFLOAD_BYTES: usize = 64 * 1024;
 /// Longest `Idempotency-Key`.
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
@@ -44,12 +46,25 @@ pub async fn post_events(
             ApiError::bad_request("unreadable_body", "the request body could not be read")
         }
     })?;
+    let body_len = body.len();
     let idempotency_key = idempotency_key(&headers, framing, &body)?;
-    let raw = match framing {
-        Framing::Json => parse_json(&body)?,
-        Framing::NdJson => parse_ndjson(&body)?,
+    let tenant = principal.tenant.clone();
+    let decode = move || -> Result<Vec<PreparedEvent>, ApiError> {
+        let raw = match framing {
+            Framing::Json => parse_json(&body)?,
+            Framing::NdJson => parse_ndjson(&body)?,
+        };
+        prepare_all(&raw, &tenant)
     };
-    let events = prepare_all(&raw, &principal.tenant)?;
+    // Parsing and validating a large batch takes milliseconds of CPU: keep it off the async
+    // workers so it does not stall other requests.
+    let events = if body_len > OFFLOAD_BYTES {
+        tokio::task::spawn_blocking(decode)
+            .await
+            .map_err(|e| ApiError::internal(&e))??
+    } else {
+        decode()?
+    };
     let outcome = state
         .store
         .append(

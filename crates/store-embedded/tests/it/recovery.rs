@@ -144,3 +144,39 @@ async fn a_store_refuses_to_extend_a_ledger_that_contradicts_its_checkpoint() {
     assert_eq!(error.code(), "corrupt");
     assert!(error.to_string().contains("trailkeep verify"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_are_signed_at_most_once_a_second_under_load_yet_fresh_on_demand() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path(), Options::default()).unwrap();
+    let started = std::time::Instant::now();
+    let mut batches = 0u64;
+    while started.elapsed() < std::time::Duration::from_millis(600) {
+        store.append("acme", batch("acme", 2)).await.unwrap();
+        batches += 1;
+    }
+    let count = |dir: &std::path::Path| -> i64 {
+        let conn = rusqlite::Connection::open(dir.join(DB_FILE)).unwrap();
+        conn.query_row("SELECT COUNT(*) FROM checkpoints", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert!(batches >= 10, "only {batches} batches in 600 ms");
+    assert!(
+        count(dir.path()) <= 2,
+        "{} checkpoints for {batches} batches in 600 ms",
+        count(dir.path())
+    );
+    // A reader asking for the newest state gets a checkpoint covering every event at once.
+    let fresh = store.checkpoint("acme").await.unwrap().unwrap();
+    assert_eq!(fresh.size, batches * 2);
+    drop(store);
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let newest: i64 = conn
+        .query_row("SELECT MAX(size) FROM checkpoints", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        newest as u64,
+        batches * 2,
+        "the fresh checkpoint was stored"
+    );
+}
