@@ -135,6 +135,31 @@ impl EmbeddedStore {
     fn tenant(&self, name: &str) -> Option<Arc<TenantState>> {
         self.registry.get(name)
     }
+
+    /// Runs `read` over the tenant's committed tree, after `check` accepted the committed size
+    /// (or explained why the request is out of range).
+    async fn read_tree<T: Send + 'static>(
+        &self,
+        tenant: &str,
+        check: impl FnOnce(u64) -> Result<(), String>,
+        read: impl FnOnce(&mut ReaderSource<'_>) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let state = self.tenant(tenant);
+        check(state.as_ref().map_or(0, |s| s.committed())).map_err(StoreError::OutOfRange)?;
+        let Some(state) = state else {
+            return Err(StoreError::OutOfRange("the tenant has no events".into()));
+        };
+        self.readers
+            .run(move |conn| {
+                let upper = state.upper.read().unwrap_or_else(|p| p.into_inner());
+                read(&mut ReaderSource {
+                    conn,
+                    tenant_id: state.id,
+                    upper: &upper,
+                })
+            })
+            .await
+    }
 }
 
 impl Drop for EmbeddedStore {
@@ -223,33 +248,26 @@ impl EventStore for EmbeddedStore {
         seq: u64,
         tree_size: u64,
     ) -> Result<InclusionProof, StoreError> {
-        let state = self.tenant(tenant);
-        let committed = state.as_ref().map_or(0, |s| s.committed());
-        if seq >= tree_size || tree_size > committed {
-            return Err(StoreError::OutOfRange(format!(
-                "seq must be below tree_size, and tree_size at most the tree's size {committed}"
-            )));
-        }
-        let state = state.expect("committed > 0");
-        self.readers
-            .run(move |conn| {
-                let upper = state.upper.read().unwrap_or_else(|p| p.into_inner());
-                let mut source = ReaderSource {
-                    conn,
-                    tenant_id: state.id,
-                    upper: &upper,
-                };
-                let hashes = trailkeep_ledger::inclusion_proof(&mut source, seq, tree_size)
+        self.read_tree(
+            tenant,
+            |committed| {
+                (seq < tree_size && tree_size <= committed).then_some(()).ok_or_else(|| {
+                    format!("seq must be below tree_size, and tree_size at most the tree's size {committed}")
+                })
+            },
+            move |source| {
+                let hashes = trailkeep_ledger::inclusion_proof(&mut *source, seq, tree_size)
                     .map_err(proof_error)?;
-                let leaf_hash = tree::read_leaf_hashes(conn, state.id, seq, 1)?[0];
+                let leaf_hash = tree::read_leaf_hashes(source.conn, source.tenant_id, seq, 1)?[0];
                 Ok(InclusionProof {
                     seq,
                     tree_size,
                     leaf_hash,
                     hashes,
                 })
-            })
-            .await
+            },
+        )
+        .await
     }
 
     async fn consistency_proof(
@@ -258,25 +276,20 @@ impl EventStore for EmbeddedStore {
         first: u64,
         second: u64,
     ) -> Result<Vec<Hash>, StoreError> {
-        let state = self.tenant(tenant);
-        let committed = state.as_ref().map_or(0, |s| s.committed());
-        if first == 0 || first > second || second > committed {
-            return Err(StoreError::OutOfRange(format!(
-                "need 0 < first <= second <= the tree's size {committed}"
-            )));
-        }
-        let state = state.expect("committed > 0");
-        self.readers
-            .run(move |conn| {
-                let upper = state.upper.read().unwrap_or_else(|p| p.into_inner());
-                let mut source = ReaderSource {
-                    conn,
-                    tenant_id: state.id,
-                    upper: &upper,
-                };
-                trailkeep_ledger::consistency_proof(&mut source, first, second).map_err(proof_error)
-            })
-            .await
+        self.read_tree(
+            tenant,
+            |committed| {
+                (first > 0 && first <= second && second <= committed)
+                    .then_some(())
+                    .ok_or_else(|| {
+                        format!("need 0 < first <= second <= the tree's size {committed}")
+                    })
+            },
+            move |source| {
+                trailkeep_ledger::consistency_proof(source, first, second).map_err(proof_error)
+            },
+        )
+        .await
     }
 
     fn vkey(&self) -> String {
