@@ -1,1 +1,8 @@
-//! Black-box tests of the `trailkeep` binary.
+//! Black-box tests of the `trailkeep` binary: one module per topic, all driving the built
+//! executable (`CARGO_BIN_EXE_trailkeep`) the way an operator or auditor would.
+
+mod cli;
+mod crash;
+mod proofs;
+mod support;
+mod tamper;
