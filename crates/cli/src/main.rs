@@ -89,6 +89,8 @@ fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Token(args) => {
+            trailkeep_event::validate_tenant(&args.tenant)
+                .map_err(|e| anyhow::anyhow!("tenant {e}"))?;
             let secret = secret::jwt_secret(&args.data_dir)?;
             let token = trailkeep_server::mint_token(&secret, &args.tenant, &args.scope, args.ttl)
                 .map_err(anyhow::Error::msg)?;

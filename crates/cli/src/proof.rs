@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Subcommand;
 use trailkeep_api::{EventProofBody, hash_from_b64};
 use trailkeep_ledger::{Checkpoint, NoteVerifier, leaf_hash, verify_consistency, verify_inclusion};
@@ -87,13 +87,20 @@ fn hashes(list: &[String]) -> anyhow::Result<Vec<Vec<u8>>> {
         .collect()
 }
 
-fn open_checkpoint(note: &str, vkey: Option<&str>) -> anyhow::Result<Checkpoint> {
+/// What a check concluded: `Ok` with what holds, or `Err` with why the proof fails. Problems
+/// with the command itself (missing flags, unreadable files) are the outer `anyhow` errors.
+type Verdict<T> = Result<T, String>;
+
+/// Opens a signed checkpoint; a bad signature is a failed verdict, a bad --vkey an error.
+fn open_checkpoint(note: &str, vkey: Option<&str>) -> anyhow::Result<Verdict<Checkpoint>> {
     let vkey = vkey.context("a checkpoint is only as good as its signature: pass --vkey")?;
     let verifier = NoteVerifier::from_vkey(vkey.trim()).context("parse --vkey")?;
-    Checkpoint::open(note, &verifier).context("the checkpoint's signature does not verify")
+    Ok(Checkpoint::open(note, &verifier)
+        .map_err(|e| format!("the checkpoint does not verify with this key: {e}")))
 }
 
-/// Runs a proof check: exit 0 when it holds, 1 when it does not.
+/// Runs a proof check: exit 0 when it holds, 1 when it does not, 2 when the command itself is
+/// wrong (missing flags, unreadable files, a malformed key).
 pub fn run(command: ProofCommand) -> anyhow::Result<ExitCode> {
     let verdict = match command {
         ProofCommand::VerifyInclusion(args) => inclusion(args)?,
@@ -106,6 +113,7 @@ pub fn run(command: ProofCommand) -> anyhow::Result<ExitCode> {
                 &b64("--first-root", &args.first_root)?,
                 &b64("--second-root", &args.second_root)?,
             )
+            .map_err(|e| e.to_string())
             .map(|()| {
                 format!(
                     "consistent: the tree of size {} is a prefix of the tree of size {}",
@@ -127,7 +135,7 @@ pub fn run(command: ProofCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn inclusion(args: InclusionArgs) -> anyhow::Result<Result<String, trailkeep_ledger::VerifyError>> {
+fn inclusion(args: InclusionArgs) -> anyhow::Result<Verdict<String>> {
     if let Some(path) = args.event_proof {
         let text =
             std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
@@ -140,26 +148,30 @@ fn inclusion(args: InclusionArgs) -> anyhow::Result<Result<String, trailkeep_led
             .context("the event has no canonical form")?;
         let leaf = leaf_hash(&canonical);
         if hash_from_b64(&body.leaf_hash).as_deref() != Some(&leaf[..]) {
-            bail!("the answer's leaf_hash is not the hash of its event");
+            return Ok(Err(
+                "the answer's leaf_hash is not the hash of its event".into()
+            ));
         }
-        let checkpoint = open_checkpoint(&body.checkpoint, args.head.vkey.as_deref())?;
+        let checkpoint = match open_checkpoint(&body.checkpoint, args.head.vkey.as_deref())? {
+            Ok(checkpoint) => checkpoint,
+            Err(why) => return Ok(Err(why)),
+        };
         if checkpoint.size != body.inclusion.tree_size {
-            bail!(
+            return Ok(Err(format!(
                 "the proof is for tree size {}, the checkpoint for {}",
-                body.inclusion.tree_size,
-                checkpoint.size
-            );
+                body.inclusion.tree_size, checkpoint.size
+            )));
         }
         let proof = hashes(&body.inclusion.hashes)?;
         return Ok(
-            verify_inclusion(&leaf, event.seq, checkpoint.size, &proof, &checkpoint.root).map(
-                |()| {
+            verify_inclusion(&leaf, event.seq, checkpoint.size, &proof, &checkpoint.root)
+                .map_err(|e| e.to_string())
+                .map(|()| {
                     format!(
                         "event {} (seq {}) is in {} at size {}",
                         event.id, event.seq, checkpoint.origin, checkpoint.size
                     )
-                },
-            ),
+                }),
         );
     }
     let leaf = b64(
@@ -173,8 +185,10 @@ fn inclusion(args: InclusionArgs) -> anyhow::Result<Result<String, trailkeep_led
         Some(path) => {
             let note = std::fs::read_to_string(path)
                 .with_context(|| format!("read {}", path.display()))?;
-            let checkpoint = open_checkpoint(&note, args.head.vkey.as_deref())?;
-            (checkpoint.size, checkpoint.root.to_vec())
+            match open_checkpoint(&note, args.head.vkey.as_deref())? {
+                Ok(checkpoint) => (checkpoint.size, checkpoint.root.to_vec()),
+                Err(why) => return Ok(Err(why)),
+            }
         }
         None => (
             args.head
@@ -191,5 +205,6 @@ fn inclusion(args: InclusionArgs) -> anyhow::Result<Result<String, trailkeep_led
     };
     let proof = hashes(&args.hash)?;
     Ok(verify_inclusion(&leaf, index, size, &proof, &root)
+        .map_err(|e| e.to_string())
         .map(|()| format!("leaf {index} is in the tree of size {size}")))
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use trailkeep_ledger::NoteVerifier;
-use trailkeep_store_embedded::verify_data_dir;
+use trailkeep_store_embedded::{VerifyError, verify_data_dir};
 
 /// Arguments of `trailkeep verify`.
 #[derive(clap::Args)]
@@ -25,7 +25,8 @@ pub struct VerifyArgs {
     quiet: bool,
 }
 
-/// Runs the verification; exit code 1 names the first bad tenant and seq.
+/// Runs the verification: exit code 1 names the first bad tenant and seq; a directory that
+/// cannot be read is an error (exit code 2).
 pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let verifier = args
         .vkey
@@ -62,9 +63,11 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             )?;
             Ok(ExitCode::SUCCESS)
         }
-        Err(failure) => {
+        Err(VerifyError::Invalid(failure)) => {
             writeln!(out, "FAILED {failure}")?;
             Ok(ExitCode::from(1))
         }
+        Err(unreadable @ VerifyError::Unreadable(_)) => Err(anyhow::Error::new(unreadable))
+            .with_context(|| format!("verify {}", args.data_dir.display())),
     }
 }

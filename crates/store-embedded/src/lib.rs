@@ -34,7 +34,7 @@ use trailkeep_store::{
 
 pub use keys::KEY_FILE;
 pub use schema::FORMAT_VERSION;
-pub use verify::{TenantSummary, VerifyFailure, VerifyReport, verify_data_dir};
+pub use verify::{TenantSummary, VerifyError, VerifyFailure, VerifyReport, verify_data_dir};
 
 use crate::read::Readers;
 use crate::state::{Registry, TenantState};

@@ -33,11 +33,11 @@ pub struct TenantSummary {
     pub checkpoints: u64,
 }
 
-/// The first problem found.
+/// The first problem found in data that could be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyFailure {
-    /// The tenant, when the problem is in one tenant's data.
-    pub tenant: Option<String>,
+    /// The tenant whose data is wrong.
+    pub tenant: String,
     /// The seq, when the problem is one event.
     pub seq: Option<u64>,
     /// What is wrong.
@@ -46,30 +46,34 @@ pub struct VerifyFailure {
 
 impl fmt::Display for VerifyFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.tenant, self.seq) {
-            (Some(t), Some(s)) => write!(f, "tenant {t}, seq {s}: {}", self.reason),
-            (Some(t), None) => write!(f, "tenant {t}: {}", self.reason),
-            _ => f.write_str(&self.reason),
+        match self.seq {
+            Some(s) => write!(f, "tenant {}, seq {s}: {}", self.tenant, self.reason),
+            None => write!(f, "tenant {}: {}", self.tenant, self.reason),
         }
     }
 }
 
-impl std::error::Error for VerifyFailure {}
-
-fn fail(tenant: &str, seq: Option<u64>, reason: impl Into<String>) -> VerifyFailure {
-    VerifyFailure {
-        tenant: Some(tenant.to_owned()),
-        seq,
-        reason: reason.into(),
-    }
+/// Why verification did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// The data directory could not be read (missing, not a Trailkeep directory, I/O).
+    #[error("cannot read the data directory: {0}")]
+    Unreadable(String),
+    /// The data was read and does not verify.
+    #[error("{0}")]
+    Invalid(VerifyFailure),
 }
 
-fn unreadable(e: impl fmt::Display) -> VerifyFailure {
-    VerifyFailure {
-        tenant: None,
-        seq: None,
-        reason: format!("cannot read the data directory: {e}"),
-    }
+fn fail(tenant: &str, seq: Option<u64>, reason: impl Into<String>) -> VerifyError {
+    VerifyError::Invalid(VerifyFailure {
+        tenant: tenant.to_owned(),
+        seq,
+        reason: reason.into(),
+    })
+}
+
+fn unreadable(e: impl fmt::Display) -> VerifyError {
+    VerifyError::Unreadable(e.to_string())
 }
 
 /// Verifies every tenant's ledger in the data directory `dir`.
@@ -82,7 +86,7 @@ pub fn verify_data_dir(
     dir: &Path,
     verifier: Option<NoteVerifier>,
     progress: &mut dyn FnMut(u64),
-) -> Result<VerifyReport, VerifyFailure> {
+) -> Result<VerifyReport, VerifyError> {
     let verifier = match verifier {
         Some(v) => v,
         None => crate::keys::load(dir).map_err(unreadable)?.verifier(),
@@ -116,7 +120,7 @@ fn verify_tenant(
     name: &str,
     done: &mut u64,
     progress: &mut dyn FnMut(u64),
-) -> Result<TenantSummary, VerifyFailure> {
+) -> Result<TenantSummary, VerifyError> {
     let origin = format!("{}/{}", verifier.name(), name);
     let mut checkpoints: Vec<(u64, Checkpoint)> = Vec::new();
     let rows: Vec<(i64, Vec<u8>, String)> = conn

@@ -22,9 +22,10 @@ fn help_lists_every_subcommand() {
 fn verify_of_an_empty_directory_fails_clearly() {
     let dir = tempfile::tempdir().expect("temp dir");
     let output = run(&["verify", "--data-dir", support::path_str(dir.path())]);
-    assert!(
-        !output.status.success(),
-        "an empty directory must not verify: {}",
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "an unreadable directory is an error (2), not a failed verification (1): {}",
         describe(&output)
     );
     let text = format!("{}{}", stdout(&output), stderr(&output));
@@ -65,5 +66,9 @@ fn token_for_an_invalid_tenant_fails_clearly() {
         err.starts_with("trailkeep: ") && err.contains("tenant") && err.contains("only letters"),
         "the message must say what is wrong with the tenant: {}",
         describe(&output)
+    );
+    assert!(
+        !dir.path().join("jwt.secret").exists(),
+        "a refused token must not create a secret"
     );
 }

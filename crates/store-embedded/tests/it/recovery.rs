@@ -5,7 +5,7 @@ use serde_json::json;
 use trailkeep_event::{Timestamp, prepare};
 use trailkeep_ledger::NoteVerifier;
 use trailkeep_store::{AppendRequest, EventStore};
-use trailkeep_store_embedded::{DB_FILE, EmbeddedStore, Options, verify_data_dir};
+use trailkeep_store_embedded::{DB_FILE, EmbeddedStore, Options, VerifyError, verify_data_dir};
 
 fn batch(tenant: &str, n: usize) -> AppendRequest {
     AppendRequest {
@@ -115,8 +115,11 @@ async fn verify_names_the_tenant_and_seq_of_altered_bytes() {
         .unwrap();
     assert_eq!(changed, 1);
     drop(conn);
-    let failure = verify_data_dir(dir.path(), None, &mut |_| {}).unwrap_err();
-    assert_eq!(failure.tenant.as_deref(), Some("beta"));
+    let failure = match verify_data_dir(dir.path(), None, &mut |_| {}) {
+        Err(VerifyError::Invalid(failure)) => failure,
+        other => panic!("expected an invalid ledger, got {other:?}"),
+    };
+    assert_eq!(failure.tenant, "beta");
     assert_eq!(failure.seq, Some(17));
     assert!(
         failure.to_string().starts_with("tenant beta, seq 17:"),
