@@ -3,7 +3,7 @@
 //! An engine's tests instantiate it with [`conformance_suite!`](crate::conformance_suite), giving
 //! an async factory that returns a fresh, empty store (and whatever must live as long as it):
 //!
-//! ```ignore
+//! ```text
 //! trailkeep_store::conformance_suite!(|| async {
 //!     let dir = tempfile::tempdir().unwrap();
 //!     let store = EmbeddedStore::open(dir.path(), Options::default()).unwrap();
