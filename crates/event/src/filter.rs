@@ -39,6 +39,12 @@ pub struct Filter {
     pub target_id: Option<String>,
     /// `context.ip_address` equals this.
     pub ip: Option<String>,
+    /// Full text: every one of these tokens (from [`tokenize`](crate::tokenize)) is among the
+    /// event's [`event_tokens`](crate::event_tokens).
+    pub text: Vec<String>,
+    /// `metadata.<path>=<value>`: every one of these `path=value` terms is among the event's
+    /// [`metadata_terms`](crate::metadata_terms).
+    pub metadata: Vec<String>,
 }
 
 impl Filter {
@@ -66,6 +72,14 @@ impl Filter {
             && equal(&self.target_type, target.and_then(|t| t.kind.as_deref()))
             && equal(&self.target_id, target.and_then(|t| t.id.as_deref()))
             && equal(&self.ip, ip)
+            && (self.text.is_empty() || {
+                let tokens = crate::terms::event_tokens(event);
+                self.text.iter().all(|t| tokens.binary_search(t).is_ok())
+            })
+            && (self.metadata.is_empty() || {
+                let terms = crate::terms::metadata_terms(event.metadata.as_ref());
+                self.metadata.iter().all(|t| terms.binary_search(t).is_ok())
+            })
     }
 }
 
@@ -150,6 +164,24 @@ pub struct Query {
     pub limit: u32,
     /// Continue after this position.
     pub after: Option<Cursor>,
+    /// Skip this many matches first (for `page`/`per_page` listings).
+    pub offset: u64,
+    /// Also count every match (the page's `total`).
+    pub count_total: bool,
+}
+
+impl Query {
+    /// The first page of `filter` in `order`, `limit` at a time.
+    pub fn first_page(filter: Filter, order: Order, limit: u32) -> Self {
+        Self {
+            filter,
+            order,
+            limit,
+            after: None,
+            offset: 0,
+            count_total: false,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod canonical;
 mod filter;
 mod model;
 mod normalize;
+mod terms;
 mod timestamp;
 mod validate;
 
@@ -20,6 +21,10 @@ pub use canonical::{
 pub use filter::{Cursor, Filter, MAX_PAGE, Order, Query, action_matches};
 pub use model::{Actor, Category, Change, Context, Event, Outcome, Request, Target, Zone};
 pub use normalize::{category_for_action, normalize_actor_type};
+pub use terms::{
+    MAX_METADATA_VALUE_BYTES, MAX_TOKEN_BYTES, event_tokens, metadata_term, metadata_terms,
+    tokenize,
+};
 pub use timestamp::Timestamp;
 pub use validate::{
     FieldError, MAX_ACTION_CHARS, MAX_DEPTH, MAX_DESCRIPTION_BYTES, MAX_EVENT_BYTES,

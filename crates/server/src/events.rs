@@ -128,6 +128,8 @@ fn parse_query(params: &Params) -> Result<Query, ApiError> {
         target_type: single(params, "target_type")?,
         target_id: single(params, "target_id")?,
         ip: single(params, "ip")?,
+        text: Vec::new(),
+        metadata: Vec::new(),
     };
     if params.all("action").len() > 32 {
         return Err(ApiError::bad_request(
@@ -152,10 +154,8 @@ fn parse_query(params: &Params) -> Result<Query, ApiError> {
         Cursor::decode(v).ok_or_else(|| "is not a cursor this server issued".into())
     })?;
     Ok(Query {
-        filter,
-        order,
-        limit,
         after,
+        ..Query::first_page(filter, order, limit)
     })
 }
 

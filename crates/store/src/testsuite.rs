@@ -249,12 +249,7 @@ pub async fn idempotency_keys_replay_or_conflict(store: Arc<dyn EventStore>) {
 }
 
 fn query(filter: Filter, order: Order, limit: u32) -> Query {
-    Query {
-        filter,
-        order,
-        limit,
-        after: None,
-    }
+    Query::first_page(filter, order, limit)
 }
 
 /// Filters select, order is by (occurred_at, seq), and cursors walk every match exactly once.
