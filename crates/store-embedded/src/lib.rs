@@ -13,15 +13,18 @@ mod read;
 mod recovery;
 mod rows;
 mod schema;
+mod search;
 mod state;
 mod tree;
 mod verify;
 mod writer;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::oneshot;
@@ -34,15 +37,55 @@ use trailkeep_store::{
 
 pub use keys::KEY_FILE;
 pub use schema::FORMAT_VERSION;
+pub use search::rebuild as rebuild_index;
 pub use verify::{TenantSummary, VerifyError, VerifyFailure, VerifyReport, verify_data_dir};
 
 use crate::read::Readers;
+use crate::search::{IndexerHandle, SearchIndex, spawn_indexer};
 use crate::state::{Registry, TenantState};
 use crate::tree::ReaderSource;
 use crate::writer::{Job, Writer};
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "trailkeep.db";
+/// Folder of the query index inside the data directory.
+pub const INDEX_DIR: &str = "index";
+
+/// Opens the query index and sets each tenant's watermark; an index that claims more events
+/// than a tenant has (a database restored from an older copy) is discarded and rebuilt.
+fn open_index(
+    dir: &Path,
+    registry: &Registry,
+) -> Result<(SearchIndex, HashMap<i64, u64>), StoreError> {
+    let index_dir = dir.join(INDEX_DIR);
+    let (mut search, mut watermarks) = SearchIndex::open_or_create(&index_dir)?;
+    let tenants = registry.all();
+    let ahead = tenants.iter().any(|(_, state)| {
+        watermarks
+            .get(&state.id)
+            .is_some_and(|&w| w > state.committed())
+    });
+    if ahead {
+        tracing::warn!("the query index is ahead of the events; rebuilding it");
+        std::fs::remove_dir_all(&index_dir)
+            .map_err(|e| StoreError::Unavailable(format!("remove {}: {e}", index_dir.display())))?;
+        (search, watermarks) = SearchIndex::open_or_create(&index_dir)?;
+    }
+    let behind: u64 = tenants
+        .iter()
+        .map(|(_, state)| state.committed() - watermarks.get(&state.id).copied().unwrap_or(0))
+        .sum();
+    if behind > 0 {
+        tracing::info!(
+            events = behind,
+            "the query index will catch up in the background"
+        );
+    }
+    for (_, state) in tenants {
+        state.set_indexed(watermarks.get(&state.id).copied().unwrap_or(0));
+    }
+    Ok((search, watermarks))
+}
 
 /// Settings of an embedded store.
 #[derive(Debug, Clone)]
@@ -55,6 +98,8 @@ pub struct Options {
     pub max_group_events: usize,
     /// Most reads running at once.
     pub max_readers: usize,
+    /// How often the query index takes in new events (and commits them).
+    pub index_interval: Duration,
 }
 
 impl Default for Options {
@@ -64,6 +109,7 @@ impl Default for Options {
             queue_capacity: 4096,
             max_group_events: 50_000,
             max_readers: 16,
+            index_interval: Duration::from_millis(250),
         }
     }
 }
@@ -74,6 +120,8 @@ pub struct EmbeddedStore {
     writer: Mutex<Option<JoinHandle<()>>>,
     registry: Arc<Registry>,
     readers: Arc<Readers>,
+    search: Arc<SearchIndex>,
+    indexer: Mutex<Option<IndexerHandle>>,
     vkey: String,
 }
 
@@ -92,6 +140,15 @@ impl EmbeddedStore {
         let registry = Arc::new(Registry::default());
         let tenants = recovery::recover(&mut conn, &signer, &registry)?;
         let vkey = signer.verifier().to_vkey();
+        let (search, watermarks) = open_index(dir, &registry)?;
+        let search = Arc::new(search);
+        let indexer = spawn_indexer(
+            search.clone(),
+            path.clone(),
+            registry.clone(),
+            watermarks,
+            options.index_interval,
+        )?;
         let (jobs, receiver) = sync_channel(options.queue_capacity.max(1));
         let writer = Writer::new(
             conn,
@@ -109,6 +166,8 @@ impl EmbeddedStore {
             writer: Mutex::new(Some(handle)),
             registry,
             readers: Arc::new(Readers::new(path, options.max_readers)),
+            search,
+            indexer: Mutex::new(Some(indexer)),
             vkey,
         })
     }
@@ -120,6 +179,14 @@ impl EmbeddedStore {
         if let Some(handle) = handle {
             let _ = self.jobs.send(Job::Shutdown);
             let _ = handle.join();
+        }
+        let indexer = self
+            .indexer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(mut indexer) = indexer {
+            indexer.shutdown();
         }
     }
 
@@ -218,8 +285,14 @@ impl EventStore for EmbeddedStore {
             return Ok(Page::default());
         };
         let query = query.clone();
+        let search = self.search.clone();
         self.readers
-            .run(move |conn| read::query_page(conn, state.id, state.committed(), &query))
+            .run(move |conn| {
+                // The watermark first: it never passes `committed`, read second.
+                let indexed = state.indexed();
+                let committed = state.committed();
+                read::query_page(conn, &search, state.id, indexed, committed, &query)
+            })
             .await
     }
 

@@ -1,22 +1,24 @@
 //! The read side: a small pool of SQLite connections, used off the async runtime.
 //!
-//! WAL mode lets readers run beside the writer without blocking it. Until the query index
-//! arrives, a listing scans the tenant's rows inside the time window, skips rows by their
-//! (occurred_at, seq) position before parsing them, filters with `Filter::matches` (the one
-//! definition of a filter), and keeps only the best `limit + 1` in a heap: memory stays
-//! O(limit) whatever the tenant's size.
+//! WAL mode lets readers run beside the writer without blocking it. A listing asks the query
+//! index for the best positions below the tenant's index watermark and scans the rest from
+//! SQLite: the tail rows are skipped by their (occurred_at, seq) position before being parsed,
+//! filtered with `Filter::matches` (the one definition of a filter), and kept in a bounded heap,
+//! so memory stays O(page) whatever the tenant's size.
 
+use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
 use tokio::sync::Semaphore;
-use trailkeep_event::{Cursor, Order, Query};
+use trailkeep_event::{Cursor, Query};
 use trailkeep_store::{Page, StoreError, StoredEvent};
 
-use crate::rows::stored_event;
-use crate::schema::{self, key_seq, tenant_key_range};
+use crate::rows::{self, stored_event};
+use crate::schema::{self, event_key, key_seq};
+use crate::search::{self, SearchIndex, sort_key};
 use crate::tree::internal;
 
 /// Most connections kept open while idle.
@@ -77,30 +79,129 @@ impl Readers {
     }
 }
 
-/// A candidate in the page heap, ordered so that the heap's top is the worst kept candidate.
+/// One page of the tenant's events matching `query`: the index answers for seqs below
+/// `indexed`, a scan of SQLite for `indexed..committed` (the tail the indexer has not reached),
+/// and the two are merged in (`occurred_at`, `seq`) order.
+pub fn query_page(
+    conn: &Connection,
+    index: &SearchIndex,
+    tenant_id: i64,
+    indexed: u64,
+    committed: u64,
+    query: &Query,
+) -> Result<Page, StoreError> {
+    let want = (query.offset as usize).saturating_add(query.limit as usize + 1);
+    let from_index = search::search(index, tenant_id, indexed, query, want)?;
+    let (tail, tail_matches) = scan_tail(conn, tenant_id, indexed, committed, query, want)?;
+
+    let mut merged: Vec<(u128, Result<StoredEvent, u64>)> = from_index
+        .positions
+        .iter()
+        .map(|p| (sort_key(*p, query.order), Err(p.seq)))
+        .chain(tail.into_iter().map(|(key, event)| (key, Ok(event))))
+        .collect();
+    merged.sort_by(|a, b| b.0.cmp(&a.0));
+    let mut page: Vec<StoredEvent> = Vec::with_capacity(query.limit as usize);
+    let mut more = false;
+    for (_, hit) in merged.into_iter().skip(query.offset as usize) {
+        if page.len() == query.limit as usize {
+            more = true;
+            break;
+        }
+        page.push(match hit {
+            Ok(event) => event,
+            Err(seq) => rows::by_seq(conn, tenant_id, seq)?.ok_or_else(|| {
+                StoreError::Corrupt(format!("the index names seq {seq}, which is not stored"))
+            })?,
+        });
+    }
+    let next = if more {
+        page.last().map(|e| Cursor::after(&e.event))
+    } else {
+        None
+    };
+    Ok(Page {
+        events: page,
+        next,
+        total: from_index.total.map(|t| t + tail_matches),
+    })
+}
+
+/// The best `want` matches among seqs `from..to`, read from SQLite and filtered with
+/// `Filter::matches`, with their sort keys; and how many matched in all.
+fn scan_tail(
+    conn: &Connection,
+    tenant_id: i64,
+    from: u64,
+    to: u64,
+    query: &Query,
+    want: usize,
+) -> Result<(Vec<(u128, StoredEvent)>, u64), StoreError> {
+    if from >= to {
+        return Ok((Vec::new(), 0));
+    }
+    let since = query.filter.since.map_or(i64::MIN, |t| t.as_micros());
+    let until = query.filter.until.map_or(i64::MAX, |t| t.as_micros());
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT key, occurred_us, body, leaf_hash FROM events
+             WHERE key >= ?1 AND key < ?2 AND occurred_us >= ?3 AND occurred_us < ?4",
+        )
+        .map_err(internal)?;
+    let mut rows = stmt
+        .query([
+            event_key(tenant_id, from),
+            event_key(tenant_id, to),
+            since,
+            until,
+        ])
+        .map_err(internal)?;
+    // A min-heap on the key: its top is the worst candidate kept.
+    let mut heap: BinaryHeap<Reverse<Candidate>> = BinaryHeap::with_capacity(want + 1);
+    let mut matched = 0;
+    while let Some(row) = rows.next().map_err(internal)? {
+        let key: i64 = row.get(0).map_err(internal)?;
+        let position = Cursor {
+            occurred_at: row.get(1).map_err(internal)?,
+            seq: key_seq(key),
+        };
+        let beyond_cursor = query
+            .after
+            .is_none_or(|c| c.precedes(position, query.order));
+        let sort = sort_key(position, query.order);
+        let could_place = heap.len() < want || heap.peek().is_some_and(|worst| sort > worst.0.key);
+        if !query.count_total && !(beyond_cursor && could_place) {
+            continue;
+        }
+        let event = stored_event(row.get(2).map_err(internal)?, row.get(3).map_err(internal)?)?;
+        if !query.filter.matches(&event.event) {
+            continue;
+        }
+        matched += 1;
+        if beyond_cursor && could_place {
+            heap.push(Reverse(Candidate { key: sort, event }));
+            if heap.len() > want {
+                heap.pop();
+            }
+        }
+    }
+    Ok((
+        heap.into_iter()
+            .map(|Reverse(c)| (c.key, c.event))
+            .collect(),
+        matched,
+    ))
+}
+
+/// A tail match waiting in the heap, ordered by its sort key.
 struct Candidate {
-    rank: (i64, u64),
-    order: Order,
+    key: u128,
     event: StoredEvent,
-}
-
-impl Candidate {
-    /// Sort key where smaller is better in either order.
-    fn better_key(&self) -> (i64, i128) {
-        better_key(self.rank, self.order)
-    }
-}
-
-fn better_key((occurred, seq): (i64, u64), order: Order) -> (i64, i128) {
-    match order {
-        Order::Asc => (occurred, i128::from(seq)),
-        Order::Desc => (-occurred, -i128::from(seq)),
-    }
 }
 
 impl PartialEq for Candidate {
     fn eq(&self, other: &Self) -> bool {
-        self.better_key() == other.better_key()
+        self.key == other.key
     }
 }
 impl Eq for Candidate {}
@@ -111,77 +212,6 @@ impl PartialOrd for Candidate {
 }
 impl Ord for Candidate {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.better_key().cmp(&other.better_key())
+        self.key.cmp(&other.key)
     }
-}
-
-/// One page of the tenant's events matching `query`, among the first `committed` seqs.
-pub fn query_page(
-    conn: &Connection,
-    tenant_id: i64,
-    committed: u64,
-    query: &Query,
-) -> Result<Page, StoreError> {
-    let (lo, _) = tenant_key_range(tenant_id);
-    if committed == 0 {
-        return Ok(Page::default());
-    }
-    let hi = lo + committed as i64 - 1;
-    let since = query.filter.since.map_or(i64::MIN, |t| t.as_micros());
-    let until = query.filter.until.map_or(i64::MAX, |t| t.as_micros());
-    let keep = query.limit as usize + 1;
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT key, occurred_us, body, leaf_hash FROM events
-             WHERE key BETWEEN ?1 AND ?2 AND occurred_us >= ?3 AND occurred_us < ?4",
-        )
-        .map_err(internal)?;
-    let mut rows = stmt.query([lo, hi, since, until]).map_err(internal)?;
-    let mut heap: BinaryHeap<Candidate> = BinaryHeap::with_capacity(keep + 1);
-    while let Some(row) = rows.next().map_err(internal)? {
-        let key: i64 = row.get(0).map_err(internal)?;
-        let occurred: i64 = row.get(1).map_err(internal)?;
-        let rank = (occurred, key_seq(key));
-        let position = Cursor {
-            occurred_at: rank.0,
-            seq: rank.1,
-        };
-        if query
-            .after
-            .is_some_and(|c| !c.precedes(position, query.order))
-        {
-            continue;
-        }
-        if heap.len() == keep
-            && heap
-                .peek()
-                .is_some_and(|worst| better_key(rank, query.order) >= worst.better_key())
-        {
-            continue;
-        }
-        let event = stored_event(row.get(2).map_err(internal)?, row.get(3).map_err(internal)?)?;
-        if !query.filter.matches(&event.event) {
-            continue;
-        }
-        heap.push(Candidate {
-            rank,
-            order: query.order,
-            event,
-        });
-        if heap.len() > keep {
-            heap.pop();
-        }
-    }
-    let mut best = heap.into_sorted_vec();
-    let more = best.len() > query.limit as usize;
-    best.truncate(query.limit as usize);
-    let next = if more {
-        best.last().map(|c| Cursor::after(&c.event.event))
-    } else {
-        None
-    };
-    Ok(Page {
-        events: best.into_iter().map(|c| c.event).collect(),
-        next,
-    })
 }

@@ -19,6 +19,8 @@ pub struct TenantState {
     pub id: i64,
     /// Number of committed (acknowledged) events.
     committed: AtomicU64,
+    /// Number of events (seqs `0..indexed`) the query index's newest commit covers.
+    indexed: AtomicU64,
     /// Complete subtrees at level 8 and above (may run ahead of `committed` inside a batch).
     pub upper: RwLock<UpperLevels>,
     /// The newest signed checkpoint.
@@ -36,6 +38,7 @@ impl TenantState {
         Self {
             id,
             committed: AtomicU64::new(size),
+            indexed: AtomicU64::new(0),
             upper: RwLock::new(upper),
             checkpoint: RwLock::new(checkpoint),
         }
@@ -49,6 +52,16 @@ impl TenantState {
     /// Publishes a new committed size (writer only, after commit).
     pub fn set_committed(&self, size: u64) {
         self.committed.store(size, Ordering::Release);
+    }
+
+    /// Number of events the query index covers; never above [`committed`](Self::committed).
+    pub fn indexed(&self) -> u64 {
+        self.indexed.load(Ordering::Acquire)
+    }
+
+    /// Publishes a new index watermark (indexer only, after the index commit is visible).
+    pub fn set_indexed(&self, size: u64) {
+        self.indexed.store(size, Ordering::Release);
     }
 
     /// The newest checkpoint, if it covers every committed event.
@@ -75,6 +88,16 @@ impl Registry {
             .unwrap_or_else(|p| p.into_inner())
             .get(name)
             .cloned()
+    }
+
+    /// Every tenant, with its name.
+    pub fn all(&self) -> Vec<(String, Arc<TenantState>)> {
+        self.tenants
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(name, state)| (name.clone(), state.clone()))
+            .collect()
     }
 
     /// Registers a tenant (writer and start-up only).

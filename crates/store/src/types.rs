@@ -72,6 +72,8 @@ pub struct Page {
     pub events: Vec<StoredEvent>,
     /// Where the next page starts, when there may be one.
     pub next: Option<Cursor>,
+    /// How many events match the filter in all, when the query asked for it.
+    pub total: Option<u64>,
 }
 
 /// A signed tree head.

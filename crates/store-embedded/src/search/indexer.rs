@@ -1,0 +1,248 @@
+//! The indexer thread: every commit interval, it indexes each tenant's events between its
+//! watermark and the committed size, reading them from SQLite, then commits with the new
+//! watermarks and only then publishes them to queries.
+//!
+//! Reading from SQLite rather than taking events from the writer keeps one code path for live
+//! indexing, catch-up after a restart, and full rebuilds.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rusqlite::Connection;
+use tantivy::{IndexWriter, TantivyDocument};
+use trailkeep_store::StoreError;
+
+use super::{SearchIndex, index_error, payload_text};
+use crate::rows::stored_event;
+use crate::schema::{self, event_key, tenant_key_range};
+use crate::state::Registry;
+use crate::tree::internal;
+
+/// Documents added between intermediate commits of a long catch-up, so queries benefit early.
+const COMMIT_EVERY_DOCS: u64 = 200_000;
+/// Rows read from SQLite per statement.
+const READ_CHUNK: u64 = 10_000;
+
+/// Stops the indexer thread when dropped or shut down.
+pub struct IndexerHandle {
+    stop: SyncSender<()>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl IndexerHandle {
+    /// Stops the thread and waits for it.
+    pub fn shutdown(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = self.stop.send(());
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for IndexerHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Starts the indexer over the database at `db`, continuing from `watermarks`.
+pub fn spawn_indexer(
+    index: Arc<SearchIndex>,
+    db: PathBuf,
+    registry: Arc<Registry>,
+    watermarks: HashMap<i64, u64>,
+    interval: Duration,
+) -> Result<IndexerHandle, StoreError> {
+    let writer = index.writer()?;
+    let conn = schema::open(&db).map_err(internal)?;
+    let (stop, stopped) = sync_channel::<()>(1);
+    let thread = std::thread::Builder::new()
+        .name("trailkeep-indexer".into())
+        .spawn(move || {
+            let mut indexer = Indexer {
+                index,
+                writer,
+                conn,
+                registry,
+                committed: watermarks.clone(),
+                pending: watermarks,
+            };
+            loop {
+                match stopped.recv_timeout(interval) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+                }
+                if let Err(error) = indexer.catch_up() {
+                    tracing::error!(%error, "indexing failed; retrying from the last commit");
+                    indexer.roll_back();
+                }
+            }
+        })
+        .map_err(|e| StoreError::Unavailable(format!("start the indexer: {e}")))?;
+    Ok(IndexerHandle {
+        stop,
+        thread: Some(thread),
+    })
+}
+
+struct Indexer {
+    index: Arc<SearchIndex>,
+    writer: IndexWriter<TantivyDocument>,
+    conn: Connection,
+    registry: Arc<Registry>,
+    /// Watermarks of the last commit.
+    committed: HashMap<i64, u64>,
+    /// Watermarks of what has been added, committed or not.
+    pending: HashMap<i64, u64>,
+}
+
+impl Indexer {
+    fn catch_up(&mut self) -> Result<(), StoreError> {
+        let mut added = 0;
+        let mut announced = false;
+        for (name, state) in self.registry.all() {
+            let from = self.pending.get(&state.id).copied().unwrap_or(0);
+            let to = state.committed();
+            if to <= from {
+                continue;
+            }
+            if to - from > COMMIT_EVERY_DOCS && !announced {
+                tracing::info!(tenant = %name, behind = to - from, "indexing a backlog");
+                announced = true;
+            }
+            let mut next = from;
+            while next < to {
+                let end = (next + READ_CHUNK).min(to);
+                added += add_range(&self.conn, &self.index, &self.writer, state.id, next, end)?;
+                next = end;
+                self.pending.insert(state.id, next);
+                if added >= COMMIT_EVERY_DOCS {
+                    self.commit()?;
+                    tracing::info!(tenant = %name, indexed = next, of = to, "indexing progress");
+                    added = 0;
+                }
+            }
+        }
+        if added > 0 {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        let mut prepared = self.writer.prepare_commit().map_err(index_error)?;
+        prepared.set_payload(&payload_text(&self.pending));
+        prepared.commit().map_err(index_error)?;
+        self.index.reader().reload().map_err(index_error)?;
+        self.committed = self.pending.clone();
+        for (_, state) in self.registry.all() {
+            if let Some(&mark) = self.committed.get(&state.id) {
+                state.set_indexed(mark);
+            }
+        }
+        Ok(())
+    }
+
+    fn roll_back(&mut self) {
+        if let Err(error) = self.writer.rollback() {
+            tracing::error!(%error, "rolling back the index writer failed");
+        }
+        self.pending = self.committed.clone();
+    }
+}
+
+/// Adds tenant `tenant_id`'s events with seqs `from..to` to the writer; returns how many.
+fn add_range(
+    conn: &Connection,
+    index: &SearchIndex,
+    writer: &IndexWriter<TantivyDocument>,
+    tenant_id: i64,
+    from: u64,
+    to: u64,
+) -> Result<u64, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT body, leaf_hash FROM events WHERE key >= ?1 AND key < ?2 ORDER BY key",
+        )
+        .map_err(internal)?;
+    let mut rows = stmt
+        .query([event_key(tenant_id, from), event_key(tenant_id, to)])
+        .map_err(internal)?;
+    let mut added = 0;
+    while let Some(row) = rows.next().map_err(internal)? {
+        let stored = stored_event(row.get(0).map_err(internal)?, row.get(1).map_err(internal)?)?;
+        writer
+            .add_document(index.document(tenant_id, &stored.event))
+            .map_err(index_error)?;
+        added += 1;
+    }
+    if added != to - from {
+        return Err(StoreError::Corrupt(format!(
+            "expected {} events of tenant {tenant_id} from seq {from}, found {added}",
+            to - from
+        )));
+    }
+    Ok(added)
+}
+
+/// Rebuilds the query index of the data directory `dir` from its events (the server must not
+/// be running). `progress` is called with the number of events indexed so far.
+pub fn rebuild(dir: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<u64, StoreError> {
+    let db = dir.join(crate::DB_FILE);
+    if !db.exists() {
+        return Err(StoreError::Unavailable(format!(
+            "{} does not exist",
+            db.display()
+        )));
+    }
+    let index_dir = dir.join(crate::INDEX_DIR);
+    if index_dir.exists() {
+        std::fs::remove_dir_all(&index_dir)
+            .map_err(|e| StoreError::Unavailable(format!("remove {}: {e}", index_dir.display())))?;
+    }
+    let (index, _) = SearchIndex::open_or_create(&index_dir)?;
+    let mut writer = index.writer()?;
+    let conn = schema::open(&db).map_err(internal)?;
+    let tenants: Vec<(i64, u64)> = conn
+        .prepare("SELECT id FROM tenants ORDER BY id")
+        .and_then(|mut s| {
+            s.query_map([], |r| r.get::<_, i64>(0))?
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(internal)?
+        .into_iter()
+        .map(|id| {
+            let (lo, hi) = tenant_key_range(id);
+            let last: Option<i64> = conn
+                .query_row(
+                    "SELECT MAX(key) FROM events WHERE key BETWEEN ?1 AND ?2",
+                    [lo, hi],
+                    |r| r.get(0),
+                )
+                .map_err(internal)?;
+            Ok((id, last.map_or(0, |k| crate::schema::key_seq(k) + 1)))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    let total: u64 = tenants.iter().map(|(_, n)| n).sum();
+    let mut done = 0;
+    let mut watermarks = HashMap::new();
+    for (id, size) in tenants {
+        let mut next = 0;
+        while next < size {
+            let end = (next + READ_CHUNK).min(size);
+            done += add_range(&conn, &index, &writer, id, next, end)?;
+            next = end;
+            progress(done, total);
+        }
+        watermarks.insert(id, size);
+    }
+    let mut prepared = writer.prepare_commit().map_err(index_error)?;
+    prepared.set_payload(&payload_text(&watermarks));
+    prepared.commit().map_err(index_error)?;
+    writer.wait_merging_threads().map_err(index_error)?;
+    Ok(done)
+}

@@ -1,0 +1,246 @@
+//! The query index: tantivy, derived from SQLite and rebuildable from it at any time.
+//!
+//! Each event is one document of plain terms and fast fields, no stored text: the index answers
+//! "which seqs match, in what order", and the events themselves are read from SQLite. Full-text
+//! tokens and metadata `path=value` pairs are computed by `trailkeep_event`'s term functions and
+//! stored as raw terms, so the index and `Filter::matches` agree by construction.
+//!
+//! Each commit carries a payload with every tenant's *watermark*: the number of its events (seqs
+//! `0..watermark`) the commit covers. A query uses the index only below the watermark it read
+//! and scans the rest (the tail) from SQLite, so a read sees every acknowledged write however far
+//! behind the indexer is, and a missing or corrupt index only costs speed until it is rebuilt.
+
+mod indexer;
+mod query;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use tantivy::directory::MmapDirectory;
+use tantivy::schema::{FAST, Field, INDEXED, STRING, Schema};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
+use trailkeep_event::{Event, event_tokens, metadata_terms};
+use trailkeep_store::StoreError;
+
+pub use indexer::{IndexerHandle, rebuild, spawn_indexer};
+pub use query::{search, sort_key};
+
+/// Version of the index layout; a different version on disk is rebuilt.
+const INDEX_FORMAT: u32 = 1;
+/// Memory the index writer may buffer before it flushes a segment.
+const WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
+
+/// The schema's fields.
+#[derive(Debug, Clone, Copy)]
+pub struct Fields {
+    /// Tenant row id.
+    pub tenant: Field,
+    /// The event's seq.
+    pub seq: Field,
+    /// `occurred_at` in microseconds.
+    pub occurred: Field,
+    /// `action`.
+    pub action: Field,
+    /// `category`.
+    pub category: Field,
+    /// `outcome`.
+    pub outcome: Field,
+    /// `actor.id`.
+    pub actor_id: Field,
+    /// `actor.email`, ASCII-lowercased.
+    pub actor_email: Field,
+    /// `actor.type`.
+    pub actor_type: Field,
+    /// `target.type`.
+    pub target_type: Field,
+    /// `target.id`.
+    pub target_id: Field,
+    /// `context.ip_address`.
+    pub ip: Field,
+    /// Full-text tokens (multi-valued).
+    pub text: Field,
+    /// Metadata `path=value` terms (multi-valued).
+    pub meta: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let keyword = STRING | FAST;
+    let fields = Fields {
+        tenant: b.add_u64_field("tenant", INDEXED | FAST),
+        seq: b.add_u64_field("seq", INDEXED | FAST),
+        occurred: b.add_i64_field("occurred", INDEXED | FAST),
+        action: b.add_text_field("action", keyword.clone()),
+        category: b.add_text_field("category", keyword.clone()),
+        outcome: b.add_text_field("outcome", keyword.clone()),
+        actor_id: b.add_text_field("actor_id", keyword.clone()),
+        actor_email: b.add_text_field("actor_email", keyword.clone()),
+        actor_type: b.add_text_field("actor_type", keyword.clone()),
+        target_type: b.add_text_field("target_type", keyword.clone()),
+        target_id: b.add_text_field("target_id", keyword.clone()),
+        ip: b.add_text_field("ip", keyword),
+        text: b.add_text_field("text", STRING),
+        meta: b.add_text_field("meta", STRING),
+    };
+    (b.build(), fields)
+}
+
+/// What a commit records about itself.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Payload {
+    format: u32,
+    /// Tenant row id -> events indexed (seqs `0..n`).
+    watermarks: HashMap<i64, u64>,
+}
+
+/// The opened index: where it lives, its fields, and a reader for queries.
+pub struct SearchIndex {
+    index: Index,
+    fields: Fields,
+    reader: IndexReader,
+}
+
+impl SearchIndex {
+    /// Opens the index in `dir`, or creates an empty one there when it is missing, unreadable or
+    /// of another format (the indexer then rebuilds it from SQLite). Returns the index and each
+    /// tenant's watermark.
+    pub fn open_or_create(dir: &Path) -> Result<(Self, HashMap<i64, u64>), StoreError> {
+        match Self::open_existing(dir) {
+            Ok(Some(opened)) => return Ok(opened),
+            Ok(None) => {}
+            Err(reason) => {
+                tracing::warn!(%reason, dir = %dir.display(), "the query index is unusable; rebuilding it from the events");
+            }
+        }
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)
+                .map_err(|e| StoreError::Unavailable(format!("remove {}: {e}", dir.display())))?;
+        }
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Unavailable(format!("create {}: {e}", dir.display())))?;
+        let (schema, fields) = schema();
+        let index = Index::create_in_dir(dir, schema).map_err(index_error)?;
+        Ok((Self::with_index(index, fields)?, HashMap::new()))
+    }
+
+    /// An empty index in memory (tests).
+    #[cfg(test)]
+    pub fn in_memory() -> Result<Self, StoreError> {
+        let (schema, fields) = schema();
+        Self::with_index(Index::create_in_ram(schema), fields)
+    }
+
+    fn open_existing(dir: &Path) -> Result<Option<(Self, HashMap<i64, u64>)>, String> {
+        if !dir.join("meta.json").exists() {
+            return Ok(None);
+        }
+        let directory = MmapDirectory::open(dir).map_err(|e| e.to_string())?;
+        let index = Index::open(directory).map_err(|e| e.to_string())?;
+        let (expected, fields) = schema();
+        if index.schema() != expected {
+            return Err("the index schema differs from this build's".into());
+        }
+        let metas = index.load_metas().map_err(|e| e.to_string())?;
+        let payload: Payload = match metas.payload {
+            Some(text) => serde_json::from_str(&text).map_err(|e| format!("bad payload: {e}"))?,
+            None => Payload {
+                format: INDEX_FORMAT,
+                watermarks: HashMap::new(),
+            },
+        };
+        if payload.format != INDEX_FORMAT {
+            return Err(format!(
+                "index format {} is not {INDEX_FORMAT}",
+                payload.format
+            ));
+        }
+        let opened = Self::with_index(index, fields).map_err(|e| e.to_string())?;
+        Ok(Some((opened, payload.watermarks)))
+    }
+
+    fn with_index(index: Index, fields: Fields) -> Result<Self, StoreError> {
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(index_error)?;
+        Ok(Self {
+            index,
+            fields,
+            reader,
+        })
+    }
+
+    /// The reader queries search with.
+    pub fn reader(&self) -> &IndexReader {
+        &self.reader
+    }
+
+    /// A writer (only the indexer holds one).
+    pub fn writer(&self) -> Result<IndexWriter<TantivyDocument>, StoreError> {
+        self.index
+            .writer_with_num_threads(1, WRITER_MEMORY_BYTES)
+            .map_err(index_error)
+    }
+
+    /// The document for an event of tenant `tenant_id`.
+    pub fn document(&self, tenant_id: i64, event: &Event) -> TantivyDocument {
+        let f = &self.fields;
+        let mut doc = TantivyDocument::new();
+        doc.add_u64(f.tenant, tenant_id as u64);
+        doc.add_u64(f.seq, event.seq);
+        doc.add_i64(f.occurred, event.occurred_at.as_micros());
+        doc.add_text(f.action, &event.action);
+        doc.add_text(f.category, event.category.as_str());
+        doc.add_text(f.outcome, event.outcome.as_str());
+        let mut add = |field: Field, value: Option<&str>| {
+            if let Some(value) = value {
+                doc.add_text(field, value);
+            }
+        };
+        if let Some(actor) = &event.actor {
+            add(f.actor_id, actor.id.as_deref());
+            add(
+                f.actor_email,
+                actor
+                    .email
+                    .as_ref()
+                    .map(|e| e.to_ascii_lowercase())
+                    .as_deref(),
+            );
+            add(f.actor_type, actor.kind.as_deref());
+        }
+        if let Some(target) = &event.target {
+            add(f.target_type, target.kind.as_deref());
+            add(f.target_id, target.id.as_deref());
+        }
+        add(
+            f.ip,
+            event.context.as_ref().and_then(|c| c.ip_address.as_deref()),
+        );
+        for token in event_tokens(event) {
+            doc.add_text(f.text, &token);
+        }
+        for term in metadata_terms(event.metadata.as_ref()) {
+            doc.add_text(f.meta, &term);
+        }
+        doc
+    }
+}
+
+/// The commit payload recording `watermarks`.
+fn payload_text(watermarks: &HashMap<i64, u64>) -> String {
+    serde_json::to_string(&Payload {
+        format: INDEX_FORMAT,
+        watermarks: watermarks.clone(),
+    })
+    .unwrap_or_default()
+}
+
+/// Wraps an index error.
+pub fn index_error(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(format!("query index: {e}"))
+}
