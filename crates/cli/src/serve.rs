@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use trailkeep_server::{AppState, JwtAuth};
+use trailkeep_server::{AppState, CursorKey, JwtAuth};
 use trailkeep_store_embedded::{EmbeddedStore, Options};
 
 use crate::secret;
@@ -63,6 +63,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let state = AppState {
             store: store.clone(),
             auth: Arc::new(auth),
+            cursor_key: CursorKey::derive(&secret),
         };
         let router = trailkeep_server::router(state, args.max_body_bytes);
         trailkeep_server::serve(listener, router, shutdown_signal())

@@ -8,11 +8,13 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+mod cursor;
 pub mod error;
 mod events;
 mod health;
 mod ingest;
 mod ledger;
+mod listing;
 mod params;
 
 use std::future::Future;
@@ -25,6 +27,7 @@ use tokio::net::TcpListener;
 use trailkeep_store::EventStore;
 
 pub use auth::{JwtAuth, Principal, Role, mint_token};
+pub use cursor::CursorKey;
 pub use error::ApiError;
 
 /// Default largest request body: 64 MiB (a full batch of typical events fits many times over).
@@ -37,6 +40,8 @@ pub struct AppState {
     pub store: Arc<dyn EventStore>,
     /// Verifies credentials.
     pub auth: Arc<JwtAuth>,
+    /// Seals page cursors.
+    pub cursor_key: CursorKey,
 }
 
 /// Every route, with problem+json for unknown paths and methods.

@@ -14,7 +14,8 @@ pub struct Params {
 const MAX_QUERY_BYTES: usize = 16 * 1024;
 
 impl Params {
-    /// Decodes `uri`'s query string, refusing keys not in `allowed`.
+    /// Decodes `uri`'s query string, refusing keys not in `allowed` (an allowed key ending in
+    /// `.*` admits every key with that prefix, as `metadata.*` does).
     pub fn parse(uri: &Uri, allowed: &[&str]) -> Result<Self, ApiError> {
         let raw = uri.query().unwrap_or("");
         if raw.len() > MAX_QUERY_BYTES {
@@ -26,7 +27,13 @@ impl Params {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw).map_err(|e| {
             ApiError::bad_request("bad_query", format!("the query string does not parse: {e}"))
         })?;
-        if let Some((key, _)) = pairs.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
+        let known = |key: &str| {
+            allowed.iter().any(|a| match a.strip_suffix('*') {
+                Some(prefix) => key.starts_with(prefix) && key.len() > prefix.len(),
+                None => *a == key,
+            })
+        };
+        if let Some((key, _)) = pairs.iter().find(|(k, _)| !known(k)) {
             return Err(ApiError::bad_request(
                 "unknown_parameter",
                 format!(
@@ -36,6 +43,27 @@ impl Params {
             ));
         }
         Ok(Self { pairs })
+    }
+
+    /// Every pair whose key starts with `prefix`, with the prefix removed.
+    pub fn with_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.pairs
+            .iter()
+            .filter_map(move |(k, v)| Some((k.strip_prefix(prefix)?, v.as_str())))
+    }
+
+    /// A stable text of every pair except those named in `skip`: what a cursor binds to.
+    pub fn fingerprint(&self, skip: &[&str]) -> String {
+        let mut pairs: Vec<&(String, String)> = self
+            .pairs
+            .iter()
+            .filter(|(k, _)| !skip.contains(&k.as_str()))
+            .collect();
+        pairs.sort();
+        serde_urlencoded::to_string(pairs).unwrap_or_default()
     }
 
     /// Every value of `key`.

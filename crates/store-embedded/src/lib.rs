@@ -27,12 +27,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::sync::oneshot;
-use trailkeep_event::Query;
+use tokio::sync::{oneshot, watch};
+use trailkeep_event::{Filter, Query};
 use trailkeep_ledger::{Hash, NoteSigner};
 use trailkeep_store::{
-    AppendOutcome, AppendRequest, EventStore, InclusionProof, Page, SignedCheckpoint, StoreError,
-    StoredEvent,
+    AppendOutcome, AppendRequest, EventStore, GroupBy, InclusionProof, Page, SignedCheckpoint,
+    Stats, StoreError, StoredEvent,
 };
 
 pub use keys::KEY_FILE;
@@ -122,6 +122,7 @@ pub struct EmbeddedStore {
     readers: Arc<Readers>,
     search: Arc<SearchIndex>,
     indexer: Mutex<Option<IndexerHandle>>,
+    commits: watch::Receiver<u64>,
     vkey: String,
 }
 
@@ -150,12 +151,14 @@ impl EmbeddedStore {
             options.index_interval,
         )?;
         let (jobs, receiver) = sync_channel(options.queue_capacity.max(1));
+        let (commits, commits_seen) = watch::channel(0);
         let writer = Writer::new(
             conn,
             signer,
             registry.clone(),
             tenants,
             options.max_group_events,
+            commits,
         );
         let handle = std::thread::Builder::new()
             .name("trailkeep-writer".into())
@@ -168,6 +171,7 @@ impl EmbeddedStore {
             readers: Arc::new(Readers::new(path, options.max_readers)),
             search,
             indexer: Mutex::new(Some(indexer)),
+            commits: commits_seen,
             vkey,
         })
     }
@@ -188,6 +192,16 @@ impl EmbeddedStore {
         if let Some(mut indexer) = indexer {
             indexer.shutdown();
         }
+    }
+
+    /// How many committed events the query index does not cover yet, over all tenants (they
+    /// are still found, by scanning; this is the index's lag, for monitoring and benchmarks).
+    pub fn index_lag(&self) -> u64 {
+        self.registry
+            .all()
+            .iter()
+            .map(|(_, s)| s.committed().saturating_sub(s.indexed()))
+            .sum()
     }
 
     fn submit(&self, job: Job) -> Result<(), StoreError> {
@@ -292,6 +306,53 @@ impl EventStore for EmbeddedStore {
                 let indexed = state.indexed();
                 let committed = state.committed();
                 read::query_page(conn, &search, state.id, indexed, committed, &query)
+            })
+            .await
+    }
+
+    async fn scan(
+        &self,
+        tenant: &str,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let Some(state) = self.tenant(tenant) else {
+            return Ok(Vec::new());
+        };
+        let to = state.committed().min(from.saturating_add(max as u64));
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        self.readers
+            .run(move |conn| rows::range(conn, state.id, from, to))
+            .await
+    }
+
+    fn commits(&self) -> watch::Receiver<u64> {
+        self.commits.clone()
+    }
+
+    async fn stats(
+        &self,
+        tenant: &str,
+        filter: &Filter,
+        group_by: &[GroupBy],
+    ) -> Result<Stats, StoreError> {
+        let Some(state) = self.tenant(tenant) else {
+            return Ok(search::Tally::default().finish_with(group_by));
+        };
+        let filter = filter.clone();
+        let group_by = group_by.to_vec();
+        let search = self.search.clone();
+        self.readers
+            .run(move |conn| {
+                let indexed = state.indexed();
+                let committed = state.committed();
+                let mut tally = search::tally(&search, state.id, indexed, &filter, &group_by)?;
+                read::for_each_match(conn, state.id, indexed, committed, &filter, |e| {
+                    tally.add_event(e)
+                })?;
+                Ok(tally.finish())
             })
             .await
     }

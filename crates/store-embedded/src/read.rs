@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
 use tokio::sync::Semaphore;
-use trailkeep_event::{Cursor, Query};
+use trailkeep_event::{Cursor, Event, Filter, Query};
 use trailkeep_store::{Page, StoreError, StoredEvent};
 
 use crate::rows::{self, stored_event};
@@ -191,6 +191,28 @@ fn scan_tail(
             .collect(),
         matched,
     ))
+}
+
+/// Calls `each` for every event with seq in `from..to` that matches `filter`.
+pub fn for_each_match(
+    conn: &Connection,
+    tenant_id: i64,
+    from: u64,
+    to: u64,
+    filter: &Filter,
+    mut each: impl FnMut(&Event),
+) -> Result<(), StoreError> {
+    let mut next = from;
+    while next < to {
+        let end = (next + 10_000).min(to);
+        for stored in rows::range(conn, tenant_id, next, end)? {
+            if filter.matches(&stored.event) {
+                each(&stored.event);
+            }
+        }
+        next = end;
+    }
+    Ok(())
 }
 
 /// A tail match waiting in the heap, ordered by its sort key.

@@ -49,3 +49,28 @@ pub fn by_id(
         .map_err(internal)?;
     row.map(|(body, leaf)| stored_event(body, leaf)).transpose()
 }
+
+/// The tenant's events with seqs `from..to`, in seq order.
+pub fn range(
+    conn: &Connection,
+    tenant_id: i64,
+    from: u64,
+    to: u64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT body, leaf_hash FROM events WHERE key >= ?1 AND key < ?2 ORDER BY key",
+        )
+        .map_err(internal)?;
+    let mut rows = stmt
+        .query([event_key(tenant_id, from), event_key(tenant_id, to)])
+        .map_err(internal)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(internal)? {
+        out.push(stored_event(
+            row.get(0).map_err(internal)?,
+            row.get(1).map_err(internal)?,
+        )?);
+    }
+    Ok(out)
+}

@@ -16,7 +16,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use trailkeep_event::{PreparedEvent, Timestamp};
 use trailkeep_ledger::{Checkpoint, Hash, NoteSigner, leaf_hash};
 use trailkeep_store::{AppendOutcome, AppendRequest, SignedCheckpoint, StoreError, StoredEvent};
@@ -82,6 +82,8 @@ pub struct Writer {
     /// Tenants with events not covered by a checkpoint yet.
     pending: HashSet<String>,
     max_group_events: usize,
+    /// Bumped after every committed group, for live readers.
+    commits: watch::Sender<u64>,
 }
 
 impl Writer {
@@ -92,6 +94,7 @@ impl Writer {
         registry: Arc<Registry>,
         tenants: HashMap<String, WriterTenant>,
         max_group_events: usize,
+        commits: watch::Sender<u64>,
     ) -> Self {
         Self {
             conn,
@@ -100,6 +103,7 @@ impl Writer {
             tenants,
             pending: HashSet::new(),
             max_group_events,
+            commits,
         }
     }
 
@@ -279,6 +283,7 @@ impl Writer {
         for (name, checkpoint) in signed {
             self.publish(&name, checkpoint);
         }
+        self.commits.send_modify(|n| *n = n.wrapping_add(1));
         Ok(answers)
     }
 

@@ -20,12 +20,13 @@ mod types;
 
 pub use error::StoreError;
 pub use types::{
-    AppendOutcome, AppendRequest, IdempotencyKey, InclusionProof, Page, Receipt, SignedCheckpoint,
-    StoredEvent,
+    AppendOutcome, AppendRequest, GroupBy, IdempotencyKey, InclusionProof, Page, Receipt,
+    SignedCheckpoint, Stats, StoredEvent,
 };
 
 use async_trait::async_trait;
-use trailkeep_event::Query;
+use tokio::sync::watch;
+use trailkeep_event::{Filter, Query};
 use trailkeep_ledger::Hash;
 
 /// A durable, tamper-evident home for audit events.
@@ -47,6 +48,27 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// The tenant's event with this id.
     async fn get(&self, tenant: &str, id: &str) -> Result<Option<StoredEvent>, StoreError>;
+
+    /// Up to `max` of the tenant's events from seq `from` on, in seq order (the order they were
+    /// acknowledged), among those committed.
+    async fn scan(
+        &self,
+        tenant: &str,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// A receiver whose value changes after every committed append, of any tenant: live readers
+    /// wait on it, then [`scan`](Self::scan) from where they are.
+    fn commits(&self) -> watch::Receiver<u64>;
+
+    /// Counts over the tenant's events matching `filter`, grouped by each of `group_by`.
+    async fn stats(
+        &self,
+        tenant: &str,
+        filter: &Filter,
+        group_by: &[GroupBy],
+    ) -> Result<Stats, StoreError>;
 
     /// The tenant's event with this seq.
     async fn get_by_seq(&self, tenant: &str, seq: u64) -> Result<Option<StoredEvent>, StoreError>;

@@ -99,3 +99,63 @@ pub struct InclusionProof {
     /// The audit path, leaf to root.
     pub hashes: Vec<Hash>,
 }
+
+/// A dimension statistics can be grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GroupBy {
+    /// The event's action.
+    Action,
+    /// The event's category.
+    Category,
+    /// `target.type`.
+    TargetType,
+    /// The outcome.
+    Outcome,
+    /// `actor.id`.
+    Actor,
+    /// The UTC day of `occurred_at` (`YYYY-MM-DD`).
+    Day,
+}
+
+impl GroupBy {
+    /// Every dimension.
+    pub const ALL: [GroupBy; 6] = [
+        GroupBy::Action,
+        GroupBy::Category,
+        GroupBy::TargetType,
+        GroupBy::Outcome,
+        GroupBy::Actor,
+        GroupBy::Day,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupBy::Action => "action",
+            GroupBy::Category => "category",
+            GroupBy::TargetType => "target_type",
+            GroupBy::Outcome => "outcome",
+            GroupBy::Actor => "actor",
+            GroupBy::Day => "day",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == text)
+    }
+}
+
+/// Counts over the events matching a filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Matching events.
+    pub total: u64,
+    /// Distinct `actor.id`s among them.
+    pub unique_actors: u64,
+    /// Matching events that are failed logins (category `login`, outcome `failure`).
+    pub failed_logins: u64,
+    /// For each requested dimension, each value's count (events without the value are not
+    /// counted), sorted by count, largest first, then by value.
+    pub groups: std::collections::BTreeMap<GroupBy, Vec<(String, u64)>>,
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde_json::Value;
 use tokio::sync::oneshot;
-use trailkeep_server::{AppState, JwtAuth, mint_token};
+use trailkeep_server::{AppState, CursorKey, JwtAuth, mint_token};
 use trailkeep_store_embedded::{EmbeddedStore, Options};
 
 /// The HS256 secret every test server uses.
@@ -31,6 +31,7 @@ impl TestServer {
         let state = AppState {
             store: Arc::new(store),
             auth: Arc::new(JwtAuth::hs256(SECRET).unwrap()),
+            cursor_key: CursorKey::derive(SECRET),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -12,6 +12,7 @@
 
 mod indexer;
 mod query;
+mod stats;
 #[cfg(test)]
 mod tests;
 
@@ -27,6 +28,7 @@ use trailkeep_store::StoreError;
 
 pub use indexer::{IndexerHandle, rebuild, spawn_indexer};
 pub use query::{search, sort_key};
+pub use stats::{Tally, tally};
 
 /// Version of the index layout; a different version on disk is rebuilt.
 const INDEX_FORMAT: u32 = 1;
