@@ -60,13 +60,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("listen on {}", args.listen))?;
         let addr = listener.local_addr().context("read the bound address")?;
         tracing::info!(%addr, data_dir = %args.data_dir.display(), vkey = %trailkeep_store::EventStore::vkey(&*store), "trailkeep is serving");
+        let (stop, stopping) = trailkeep_server::stopping_signal();
         let state = AppState {
             store: store.clone(),
             auth: Arc::new(auth),
             cursor_key: CursorKey::derive(&secret),
+            stopping,
         };
         let router = trailkeep_server::router(state, args.max_body_bytes);
-        trailkeep_server::serve(listener, router, shutdown_signal())
+        let shutdown = async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        };
+        trailkeep_server::serve(listener, router, shutdown)
             .await
             .context("serve HTTP")
     })?;

@@ -16,6 +16,9 @@ mod ingest;
 mod ledger;
 mod listing;
 mod params;
+mod stats;
+mod stream;
+mod views;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -24,6 +27,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use trailkeep_store::EventStore;
 
 pub use auth::{JwtAuth, Principal, Role, mint_token};
@@ -42,6 +46,14 @@ pub struct AppState {
     pub auth: Arc<JwtAuth>,
     /// Seals page cursors.
     pub cursor_key: CursorKey,
+    /// Turns true when the server begins to shut down; long-lived responses (event streams)
+    /// end on it. See [`stopping_signal`].
+    pub stopping: watch::Receiver<bool>,
+}
+
+/// A shutdown signal for [`AppState::stopping`]: send `true` on the sender when shutdown begins.
+pub fn stopping_signal() -> (watch::Sender<bool>, watch::Receiver<bool>) {
+    watch::channel(false)
 }
 
 /// Every route, with problem+json for unknown paths and methods.
@@ -49,7 +61,12 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/v1/events", get(events::list).post(ingest::post_events))
+        .route("/v1/events/stream", get(stream::stream))
         .route("/v1/events/{id}", get(events::get_one))
+        .route("/v1/entities/{kind}/{id}/history", get(views::history))
+        .route("/v1/logins", get(views::logins))
+        .route("/v1/access", get(views::access))
+        .route("/v1/stats", get(stats::stats))
         .route("/v1/ledger/key", get(ledger::key))
         .route("/v1/ledger/checkpoint", get(ledger::checkpoint))
         .route("/v1/ledger/proofs/inclusion", get(ledger::inclusion))

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use trailkeep_event::{
     Category, Filter, MAX_METADATA_VALUE_BYTES, MAX_PAGE, Order, Outcome, Query, Timestamp,
-    metadata_term, tokenize,
+    metadata_term, normalize_actor_type, tokenize,
 };
 use trailkeep_store::Page;
 
@@ -49,7 +49,8 @@ fn timestamp(v: &str) -> Result<Timestamp, String> {
     Timestamp::parse(v).map_err(|e| format!("{e}; use RFC 3339, such as 2025-01-15T10:00:00Z"))
 }
 
-fn checked(key: &str, values: Vec<String>) -> Result<Vec<String>, ApiError> {
+/// Refuses too many values, or values that are empty or longer than 256 bytes.
+pub fn checked(key: &str, values: Vec<String>) -> Result<Vec<String>, ApiError> {
     if values.len() > MAX_VALUES {
         return Err(bad(format!("at most {MAX_VALUES} values of {key:?}")));
     }
@@ -118,7 +119,7 @@ pub fn parse_filter(params: &Params) -> Result<Filter, ApiError> {
         outcome: params.parsed("outcome", outcome)?,
         actor_id: single(params, "actor_id")?,
         actor_email: single(params, "actor_email")?,
-        actor_type: single(params, "actor_type")?,
+        actor_type: single(params, "actor_type")?.map(|t| normalize_actor_type(&t)),
         target_type: single(params, "target_type")?,
         target_id: single(params, "target_id")?,
         ip: single(params, "ip")?,

@@ -4,4 +4,6 @@ mod auth;
 mod ingest;
 mod ledger;
 mod query;
+mod stream;
 mod support;
+mod views;

@@ -18,6 +18,7 @@ pub struct TestServer {
     pub addr: SocketAddr,
     _dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
+    serving: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl TestServer {
@@ -26,25 +27,48 @@ impl TestServer {
     }
 
     pub async fn start_with_body_limit(max_body_bytes: usize) -> Self {
+        Self::start_with(Options::default(), max_body_bytes).await
+    }
+
+    /// A server whose store uses `options`.
+    pub async fn start_with_options(options: Options) -> Self {
+        Self::start_with(options, trailkeep_server::DEFAULT_MAX_BODY_BYTES).await
+    }
+
+    async fn start_with(options: Options, max_body_bytes: usize) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(dir.path(), Options::default()).unwrap();
+        let store = EmbeddedStore::open(dir.path(), options).unwrap();
+        let (stop_streams, stopping) = trailkeep_server::stopping_signal();
         let state = AppState {
             store: Arc::new(store),
             auth: Arc::new(JwtAuth::hs256(SECRET).unwrap()),
             cursor_key: CursorKey::derive(SECRET),
+            stopping,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let router = trailkeep_server::router(state, max_body_bytes);
-        tokio::spawn(trailkeep_server::serve(listener, router, async {
+        let serving = tokio::spawn(trailkeep_server::serve(listener, router, async move {
             let _ = stopped.await;
+            let _ = stop_streams.send(true);
         }));
         Self {
             addr,
             _dir: dir,
             stop: Some(stop),
+            serving: Some(serving),
         }
+    }
+
+    /// Begins a graceful shutdown and waits up to `limit` for the server to finish; false if it
+    /// did not.
+    pub async fn shut_down(mut self, limit: std::time::Duration) -> bool {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let serving = self.serving.take().expect("started");
+        matches!(tokio::time::timeout(limit, serving).await, Ok(Ok(Ok(()))))
     }
 
     pub fn url(&self, path: &str) -> String {

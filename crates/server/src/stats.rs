@@ -1,0 +1,61 @@
+//! `GET /v1/stats`: totals, unique actors, failed logins, and counts grouped by action,
+//! category, target type, outcome, actor or day, over the events matching the usual filters.
+
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
+use axum::response::Response;
+use serde_json::{Map, Value, json};
+use trailkeep_store::GroupBy;
+
+use crate::AppState;
+use crate::auth::{Principal, Role};
+use crate::error::ApiError;
+use crate::events::json_response;
+use crate::listing::{FILTER_PARAMS, parse_filter};
+use crate::params::Params;
+
+/// `GET /v1/stats?group_by=action,day&since=...`.
+pub async fn stats(
+    State(state): State<AppState>,
+    principal: Principal,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Read)?;
+    let allowed: Vec<&str> = FILTER_PARAMS.iter().copied().chain(["group_by"]).collect();
+    let params = Params::parse(&uri, &allowed)?;
+    let filter = parse_filter(&params)?;
+    let mut group_by = Vec::new();
+    for value in params.all("group_by") {
+        for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let group = GroupBy::parse(name).ok_or_else(|| {
+                let known: Vec<&str> = GroupBy::ALL.iter().map(|g| g.as_str()).collect();
+                ApiError::bad_request(
+                    "bad_parameter",
+                    format!("group_by {name:?} is not one of {}", known.join(", ")),
+                )
+            })?;
+            if !group_by.contains(&group) {
+                group_by.push(group);
+            }
+        }
+    }
+    let stats = state
+        .store
+        .stats(&principal.tenant, &filter, &group_by)
+        .await?;
+    let mut groups = Map::new();
+    for (group, counts) in stats.groups {
+        let rows: Vec<Value> = counts
+            .into_iter()
+            .map(|(value, count)| json!({"value": value, "count": count}))
+            .collect();
+        groups.insert(group.as_str().to_owned(), Value::Array(rows));
+    }
+    let body = json!({
+        "total": stats.total,
+        "unique_actors": stats.unique_actors,
+        "failed_logins": stats.failed_logins,
+        "groups": groups,
+    });
+    Ok(json_response(StatusCode::OK, body.to_string().into_bytes()))
+}

@@ -1,0 +1,209 @@
+//! `GET /v1/events/stream`: a live tail of the caller's tenant as server-sent events, with the
+//! filters of `GET /v1/events`.
+//!
+//! Each connection keeps only a position (the next seq) and, after every commit notification from
+//! [`EventStore::commits`], reads the store from that position in seq order until it is caught
+//! up. It does not fan events out from the writer to subscribers. That choice is deliberate:
+//!
+//! - Nothing is skipped or sent twice. The store's seq order is the one order of acknowledgement,
+//!   and a reader that resumes from "last seq sent + 1" sees each event exactly once, across
+//!   reconnects too (`Last-Event-ID`). A broadcast channel drops messages when a receiver lags,
+//!   so a fan-out would need a second, catch-up path for them, and the two paths would have to
+//!   be stitched together without gaps.
+//! - A slow consumer holds no memory but its own chunk. The watch channel keeps one value for
+//!   everyone; a client that reads slowly just falls behind in the store, and the TCP window
+//!   pushes back on this loop rather than on the writer.
+//! - Catch-up (`from_seq`, `Last-Event-ID`) and live tail are the same loop.
+//!
+//! The cost: every commit of any tenant wakes every open stream for one (usually empty) scan.
+//!
+//! When the server shuts down, `AppState::stopping` turns true and every idle stream ends, so
+//! graceful shutdown is not held up by clients that would otherwise listen forever.
+//!
+//! Subscribing to the commits watch happens before the first scan: a commit that lands between a
+//! scan that came back empty and the wait after it has already marked the receiver changed, so
+//! the wait returns at once and the next scan finds it.
+//!
+//! # Wire format
+//!
+//! One SSE message per matching event, in seq order:
+//!
+//! ```text
+//! id: <seq>
+//! event: audit.event
+//! data: <the event's canonical JSON, one line>
+//!
+//! ```
+//!
+//! and a `:` comment line every 15 seconds while idle. Start position: the `Last-Event-ID`
+//! header (resume after that seq) wins over `?from_seq=N` (start at seq N, such as 0 to replay
+//! everything), so a browser's automatic reconnect to the same URL resumes rather than
+//! replaying; with neither, only events acknowledged after the request arrive. If the store
+//! fails mid-stream the stream ends; the client reconnects with `Last-Event-ID`.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::{self, Stream};
+use tokio::sync::watch;
+use trailkeep_event::Filter;
+use trailkeep_store::EventStore;
+
+use crate::AppState;
+use crate::auth::{Principal, Role};
+use crate::error::ApiError;
+use crate::listing::{FILTER_PARAMS, parse_filter};
+use crate::params::Params;
+
+/// The SSE `event:` type of every message (`addEventListener("audit.event", ...)` in a browser).
+pub const EVENT_TYPE: &str = "audit.event";
+
+/// Events read from the store per scan; at most this many wait in a connection's queue.
+const SCAN_CHUNK: usize = 500;
+
+/// How often an idle stream sends a comment, so proxies and clients keep the connection.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+
+/// `GET /v1/events/stream`.
+pub async fn stream(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Read)?;
+    let allowed: Vec<&str> = FILTER_PARAMS.iter().copied().chain(["from_seq"]).collect();
+    let params = Params::parse(&uri, &allowed)?;
+    let filter = parse_filter(&params)?;
+    let from_seq = params.number("from_seq")?;
+    let resume = resume_after(&headers)?;
+
+    // Before any read: see the module doc.
+    let commits = state.store.commits();
+    // Last-Event-ID wins: a browser reconnects to the URL it started with, from_seq included.
+    let next = match resume.or(from_seq) {
+        Some(seq) => seq,
+        None => state.store.tree_size(&principal.tenant).await?,
+    };
+    let tail = Tail {
+        store: state.store,
+        tenant: principal.tenant,
+        filter,
+        next,
+        commits,
+        stopping: state.stopping,
+        queue: VecDeque::new(),
+    };
+    let sse = Sse::new(tail.into_stream()).keep_alive(KeepAlive::new().interval(KEEP_ALIVE));
+    // Tells nginx-style proxies not to buffer the stream.
+    let no_buffering = [(
+        HeaderName::from_static("x-accel-buffering"),
+        HeaderValue::from_static("no"),
+    )];
+    Ok((no_buffering, sse).into_response())
+}
+
+/// The seq to start at from a `Last-Event-ID` header: the one after it.
+fn resume_after(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let mut values = headers.get_all(&LAST_EVENT_ID).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::bad_request(
+            "bad_last_event_id",
+            "the Last-Event-ID header must be one seq (a non-negative integer) from this stream",
+        )
+    };
+    if values.next().is_some() {
+        return Err(bad());
+    }
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .and_then(|seq| seq.checked_add(1))
+        .map(Some)
+        .ok_or_else(bad)
+}
+
+/// One connection's position in its tenant's trail.
+struct Tail {
+    store: Arc<dyn EventStore>,
+    tenant: String,
+    filter: Filter,
+    /// The next seq to read.
+    next: u64,
+    commits: watch::Receiver<u64>,
+    /// Turns true when the server shuts down: the stream ends so shutdown is not held up.
+    stopping: watch::Receiver<bool>,
+    /// Matching events read but not yet sent (at most one scan's worth).
+    queue: VecDeque<SseEvent>,
+}
+
+impl Tail {
+    fn into_stream(self) -> impl Stream<Item = Result<SseEvent, Infallible>> + Send + 'static {
+        stream::unfold(self, |mut tail| async move {
+            let event = tail.next_event().await?;
+            Some((Ok(event), tail))
+        })
+    }
+
+    /// The next matching event, waiting for commits as long as it takes; `None` ends the stream.
+    async fn next_event(&mut self) -> Option<SseEvent> {
+        loop {
+            if let Some(event) = self.queue.pop_front() {
+                return Some(event);
+            }
+            let batch = match self.store.scan(&self.tenant, self.next, SCAN_CHUNK).await {
+                Ok(batch) => batch,
+                Err(error) => {
+                    tracing::warn!(
+                        tenant = %self.tenant,
+                        seq = self.next,
+                        %error,
+                        "event stream ended: the store read failed"
+                    );
+                    return None;
+                }
+            };
+            if batch.is_empty() {
+                // Caught up: wait for the next commit, or end when the server stops (the client
+                // reconnects elsewhere with Last-Event-ID). An error means the store is gone.
+                tokio::select! {
+                    changed = self.commits.changed() => changed.ok()?,
+                    _ = self.stopping.wait_for(|stop| *stop) => return None,
+                }
+                continue;
+            }
+            for stored in batch {
+                self.next = stored.event.seq + 1;
+                if !self.filter.matches(&stored.event) {
+                    continue;
+                }
+                let Ok(data) = std::str::from_utf8(&stored.canonical) else {
+                    tracing::error!(
+                        tenant = %self.tenant,
+                        seq = stored.event.seq,
+                        "event stream ended: stored canonical bytes are not UTF-8"
+                    );
+                    return None;
+                };
+                self.queue.push_back(
+                    SseEvent::default()
+                        .id(stored.event.seq.to_string())
+                        .event(EVENT_TYPE)
+                        .data(data),
+                );
+            }
+        }
+    }
+}

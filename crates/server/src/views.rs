@@ -1,0 +1,158 @@
+//! Listings that answer one auditor's question each, as filters over the same store query:
+//! an entity's history, login history, and data-access events.
+
+use axum::extract::{Path, State};
+use axum::http::Uri;
+use axum::response::Response;
+use trailkeep_event::{Category, Filter, Order};
+
+use crate::AppState;
+use crate::auth::{Principal, Role};
+use crate::error::ApiError;
+use crate::listing::{Listing, PAGING_PARAMS, categories, checked, outcome, single};
+use crate::params::Params;
+
+async fn answer(
+    state: &AppState,
+    principal: &Principal,
+    params: &Params,
+    filter: Filter,
+    default_order: Order,
+    endpoint: &str,
+) -> Result<Response, ApiError> {
+    let scope = format!("{}|{endpoint}", principal.tenant);
+    let listing = Listing::parse(params, filter, default_order, &scope, &state.cursor_key)?;
+    let page = state.store.query(&principal.tenant, &listing.query).await?;
+    Ok(listing.respond(page, &state.cursor_key))
+}
+
+fn allowed(extra: &[&'static str]) -> Vec<&'static str> {
+    extra.iter().chain(PAGING_PARAMS).copied().collect()
+}
+
+fn window(params: &Params) -> Result<Filter, ApiError> {
+    let timestamp = |v: &str| trailkeep_event::Timestamp::parse(v);
+    Ok(Filter {
+        since: params.parsed("since", timestamp)?,
+        until: params.parsed("until", timestamp)?,
+        ..Filter::default()
+    })
+}
+
+/// `GET /v1/entities/{type}/{id}/history`: every event on one target, oldest first, each with
+/// its `changes`. Also filters by `action`, `actor_id`, `since`, `until`.
+pub async fn history(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((kind, id)): Path<(String, String)>,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Read)?;
+    if kind.len() > 256 || id.len() > 256 {
+        return Err(ApiError::not_found("no such entity"));
+    }
+    let params = Params::parse(&uri, &allowed(&["since", "until", "action", "actor_id"]))?;
+    let filter = Filter {
+        target_type: Some(kind.clone()),
+        target_id: Some(id.clone()),
+        actions: checked("action", params.all("action"))?,
+        actor_id: single(&params, "actor_id")?,
+        ..window(&params)?
+    };
+    let endpoint = format!("/v1/entities/{kind}/{id}/history");
+    answer(&state, &principal, &params, filter, Order::Asc, &endpoint).await
+}
+
+/// `GET /v1/logins`: sign-ins and sign-outs, newest first, with their outcome and context
+/// (method, location, device). Filters: `user` (an actor id, or an e-mail when it holds `@`),
+/// `status` (success or failure), `ip`, `since`, `until`.
+pub async fn logins(
+    State(state): State<AppState>,
+    principal: Principal,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Read)?;
+    let params = Params::parse(&uri, &allowed(&["since", "until", "user", "status", "ip"]))?;
+    let user = single(&params, "user")?;
+    let (actor_email, actor_id) = match user {
+        Some(u) if u.contains('@') => (Some(u), None),
+        other => (None, other),
+    };
+    let filter = Filter {
+        categories: vec![Category::Login, Category::Logout],
+        outcome: params.parsed("status", outcome)?,
+        actor_id,
+        actor_email,
+        ip: single(&params, "ip")?,
+        ..window(&params)?
+    };
+    answer(
+        &state,
+        &principal,
+        &params,
+        filter,
+        Order::Desc,
+        "/v1/logins",
+    )
+    .await
+}
+
+/// `GET /v1/access`: data-access events (reads, writes, deletes), newest first. Filters:
+/// `resource_type` (the target type), `access_type` (`read`, `write`, `delete`, repeatable;
+/// `write` covers creates and updates), `actor_id`, `since`, `until`.
+pub async fn access(
+    State(state): State<AppState>,
+    principal: Principal,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Read)?;
+    let params = Params::parse(
+        &uri,
+        &allowed(&[
+            "since",
+            "until",
+            "resource_type",
+            "access_type",
+            "actor_id",
+            "category",
+        ]),
+    )?;
+    let mut wanted = Vec::new();
+    for access in params.all("access_type") {
+        match access.as_str() {
+            "read" => wanted.push(Category::Read),
+            "write" => wanted.extend([Category::Create, Category::Update]),
+            "delete" => wanted.push(Category::Delete),
+            other => {
+                return Err(ApiError::bad_request(
+                    "bad_parameter",
+                    format!("access_type {other:?} must be read, write or delete"),
+                ));
+            }
+        }
+    }
+    wanted.extend(categories(&params, "category")?);
+    if wanted.is_empty() {
+        wanted = vec![
+            Category::Read,
+            Category::Create,
+            Category::Update,
+            Category::Delete,
+        ];
+    }
+    let filter = Filter {
+        categories: wanted,
+        target_type: single(&params, "resource_type")?,
+        actor_id: single(&params, "actor_id")?,
+        ..window(&params)?
+    };
+    answer(
+        &state,
+        &principal,
+        &params,
+        filter,
+        Order::Desc,
+        "/v1/access",
+    )
+    .await
+}
