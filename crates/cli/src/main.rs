@@ -1,7 +1,9 @@
 //! `trailkeep`: the one binary. Serves the API, mints development tokens, verifies ledgers
 //! offline and checks proofs by hand. The only crate that names a concrete storage engine.
 
+mod bench;
 mod proof;
+mod reindex;
 mod secret;
 mod serve;
 mod verify;
@@ -35,6 +37,11 @@ enum Command {
     /// Show the checkpoint signing key.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Rebuild the query index from the stored events (stop the server first).
+    Reindex(reindex::ReindexArgs),
+    /// Measure the embedded store on synthetic data.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 #[derive(clap::Args)]
@@ -99,6 +106,8 @@ fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Verify(args) => verify::run(args),
         Command::Proof(command) => proof::run(command),
+        Command::Reindex(args) => reindex::run(args),
+        Command::Bench(command) => bench::run(command),
         Command::Key(KeyCommand::Show { data_dir }) => {
             let path = data_dir.join(trailkeep_store_embedded::KEY_FILE);
             let text = std::fs::read_to_string(&path).with_context(|| {

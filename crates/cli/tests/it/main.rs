@@ -4,5 +4,6 @@
 mod cli;
 mod crash;
 mod proofs;
+mod reindex;
 mod support;
 mod tamper;
