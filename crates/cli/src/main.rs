@@ -1,5 +1,6 @@
 //! `trailkeep`: the one binary. Serves the API, mints development tokens, verifies ledgers
-//! offline and checks proofs by hand. The only crate that names a concrete storage engine.
+//! offline, checks proofs by hand, rebuilds the query index and benchmarks queries. The only
+//! crate that names a concrete storage engine.
 
 mod bench;
 mod proof;

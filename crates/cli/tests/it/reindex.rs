@@ -67,6 +67,21 @@ async fn reindex_rebuilds_the_index_the_server_starts_with() {
     let globex = server.client("globex");
     let page = globex.get_json("/v1/events?q=quokka&limit=100").await;
     assert_eq!(page["data"].as_array().expect("data array").len(), 5);
+
+    // While the server runs, its indexer holds the index: reindex must refuse, not break it.
+    let output = run(&["reindex", "--data-dir", support::path_str(data.path())]);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(
+        stderr(&output).contains("stop it first"),
+        "{}",
+        describe(&output)
+    );
+    assert!(
+        index.join("meta.json").is_file(),
+        "the refused reindex left the index alone"
+    );
+    let page = globex.get_json("/v1/events?q=quokka&limit=100").await;
+    assert_eq!(page["data"].as_array().expect("data array").len(), 5);
     let status = server.terminate();
     assert!(status.success(), "serve exited with {status:?}");
 }

@@ -189,8 +189,24 @@ fn add_range(
     Ok(added)
 }
 
+/// Fails if a running server holds the index's writer lock: rebuilding under it would delete
+/// files the server's indexer still commits to.
+fn refuse_if_in_use(index_dir: &Path) -> Result<(), StoreError> {
+    let Ok(index) = tantivy::Index::open_in_dir(index_dir) else {
+        return Ok(());
+    };
+    match index.writer_with_num_threads::<TantivyDocument>(1, 15_000_000) {
+        Ok(_writer) => Ok(()),
+        Err(tantivy::TantivyError::LockFailure(..)) => Err(StoreError::Unavailable(format!(
+            "{} is in use by a running server; stop it first",
+            index_dir.display()
+        ))),
+        Err(_) => Ok(()),
+    }
+}
+
 /// Rebuilds the query index of the data directory `dir` from its events (the server must not
-/// be running). `progress` is called with the number of events indexed so far.
+/// be running). `progress` is called with the events indexed so far and the total.
 pub fn rebuild(dir: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<u64, StoreError> {
     let db = dir.join(crate::DB_FILE);
     if !db.exists() {
@@ -200,6 +216,7 @@ pub fn rebuild(dir: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<u64, St
         )));
     }
     let index_dir = dir.join(crate::INDEX_DIR);
+    refuse_if_in_use(&index_dir)?;
     if index_dir.exists() {
         std::fs::remove_dir_all(&index_dir)
             .map_err(|e| StoreError::Unavailable(format!("remove {}: {e}", index_dir.display())))?;

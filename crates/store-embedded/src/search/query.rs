@@ -160,6 +160,22 @@ pub fn search(
     }
     let searcher = index.reader().searcher();
     let translated = translate(&index.fields, tenant_id, below, &query.filter);
+    // Past the cursor only: the range lets deep pages skip what earlier pages covered (ties on
+    // the cursor's instant are sorted out by the sort key below).
+    let paged: Box<dyn TantivyQuery> = match query.after {
+        None => translated.box_clone(),
+        Some(cursor) => {
+            let at = Term::from_field_i64(index.fields.occurred, cursor.occurred_at);
+            let range = match query.order {
+                Order::Asc => RangeQuery::new(Bound::Included(at), Bound::Unbounded),
+                Order::Desc => RangeQuery::new(Bound::Unbounded, Bound::Included(at)),
+            };
+            Box::new(BooleanQuery::intersection(vec![
+                translated.box_clone(),
+                Box::new(range),
+            ]))
+        }
+    };
     let order = query.order;
     let after = query.after;
     let by_position = move |segment: &SegmentReader| {
@@ -181,7 +197,7 @@ pub fn search(
         }
     };
     let top = TopDocs::with_limit(want.max(1)).order_by(by_position);
-    let found = searcher.search(&*translated, &top).map_err(index_error)?;
+    let found = searcher.search(&*paged, &top).map_err(index_error)?;
     let positions = found
         .into_iter()
         .filter(|(key, _)| *key != 0)

@@ -144,18 +144,30 @@ impl Collector for StatsCollector {
         _: SegmentOrdinal,
         reader: &SegmentReader,
     ) -> tantivy::Result<SegmentStats> {
+        let category = str_column(reader, "category")?;
+        let outcome = str_column(reader, "outcome")?;
+        let actor = str_column(reader, "actor_id")?;
+        let grouped = self
+            .group_by
+            .iter()
+            .filter(|g| **g != GroupBy::Day)
+            .map(|g| {
+                let column = str_column(reader, group_field(*g))?;
+                let counts = vec![0; terms(&column)];
+                Ok((*g, column, counts))
+            })
+            .collect::<tantivy::Result<Vec<_>>>()?;
         Ok(SegmentStats {
             group_by: self.group_by.clone(),
-            action: str_column(reader, "action")?,
-            category: str_column(reader, "category")?,
-            outcome: str_column(reader, "outcome")?,
-            target_type: str_column(reader, "target_type")?,
-            actor: str_column(reader, "actor_id")?,
+            category_outcome: vec![0; terms(&category) * terms(&outcome)],
+            outcome_terms: terms(&outcome),
+            actor_seen: vec![false; terms(&actor)],
+            category,
+            outcome,
+            actor,
+            grouped,
             occurred: reader.fast_fields().i64("occurred")?,
             total: 0,
-            by_ord: HashMap::new(),
-            category_outcome: HashMap::new(),
-            actor_ords: HashSet::new(),
             days: HashMap::new(),
         })
     }
@@ -173,20 +185,37 @@ impl Collector for StatsCollector {
     }
 }
 
-/// One segment's counts, by term ordinal until harvest.
+/// One segment's counts, in arrays indexed by term ordinal until harvest (a map update per
+/// document would dominate the cost of statistics over millions of events).
 struct SegmentStats {
     group_by: Vec<GroupBy>,
-    action: Option<StrColumn>,
     category: Option<StrColumn>,
     outcome: Option<StrColumn>,
-    target_type: Option<StrColumn>,
     actor: Option<StrColumn>,
+    /// Requested dimensions other than the day: column and counts per ordinal.
+    grouped: Vec<(GroupBy, Option<StrColumn>, Vec<u64>)>,
     occurred: Column<i64>,
     total: u64,
-    by_ord: HashMap<(GroupBy, u64), u64>,
-    category_outcome: HashMap<(u64, u64), u64>,
-    actor_ords: HashSet<u64>,
+    /// Counts per (category ordinal, outcome ordinal).
+    category_outcome: Vec<u64>,
+    outcome_terms: usize,
+    actor_seen: Vec<bool>,
     days: HashMap<i64, u64>,
+}
+
+/// The fast field a dimension reads.
+fn group_field(group: GroupBy) -> &'static str {
+    match group {
+        GroupBy::Action => "action",
+        GroupBy::Category => "category",
+        GroupBy::Outcome => "outcome",
+        GroupBy::TargetType => "target_type",
+        GroupBy::Actor | GroupBy::Day => "actor_id",
+    }
+}
+
+fn terms(column: &Option<StrColumn>) -> usize {
+    column.as_ref().map_or(0, |c| c.dictionary().num_terms())
 }
 
 fn first_ord(column: &Option<StrColumn>, doc: DocId) -> Option<u64> {
@@ -201,18 +230,6 @@ fn ord_text(column: &Option<StrColumn>, ord: u64) -> String {
     text
 }
 
-impl SegmentStats {
-    fn column(&self, group: GroupBy) -> &Option<StrColumn> {
-        match group {
-            GroupBy::Action => &self.action,
-            GroupBy::Category => &self.category,
-            GroupBy::Outcome => &self.outcome,
-            GroupBy::TargetType => &self.target_type,
-            GroupBy::Actor | GroupBy::Day => &self.actor,
-        }
-    }
-}
-
 impl SegmentCollector for SegmentStats {
     type Fruit = Tally;
 
@@ -222,49 +239,52 @@ impl SegmentCollector for SegmentStats {
             first_ord(&self.category, doc),
             first_ord(&self.outcome, doc),
         ) {
-            *self.category_outcome.entry((c, o)).or_default() += 1;
+            self.category_outcome[c as usize * self.outcome_terms + o as usize] += 1;
         }
         if let Some(actor) = first_ord(&self.actor, doc) {
-            self.actor_ords.insert(actor);
+            self.actor_seen[actor as usize] = true;
         }
-        for i in 0..self.group_by.len() {
-            let group = self.group_by[i];
-            if group == GroupBy::Day {
-                if let Some(micros) = self.occurred.first(doc) {
-                    *self
-                        .days
-                        .entry(micros.div_euclid(86_400_000_000))
-                        .or_default() += 1;
-                }
-            } else if let Some(ord) = first_ord(self.column(group), doc) {
-                *self.by_ord.entry((group, ord)).or_default() += 1;
+        for (_, column, counts) in &mut self.grouped {
+            if let Some(ord) = first_ord(column, doc) {
+                counts[ord as usize] += 1;
             }
+        }
+        if self.group_by.contains(&GroupBy::Day)
+            && let Some(micros) = self.occurred.first(doc)
+        {
+            *self
+                .days
+                .entry(micros.div_euclid(86_400_000_000))
+                .or_default() += 1;
         }
     }
 
     fn harvest(self) -> Tally {
         let mut tally = Tally::new(&self.group_by);
         tally.total = self.total;
-        for ((c, o), n) in &self.category_outcome {
-            if ord_text(&self.category, *c) == Category::Login.as_str()
-                && ord_text(&self.outcome, *o) == Outcome::Failure.as_str()
+        for (index, n) in self.category_outcome.iter().enumerate() {
+            if *n == 0 {
+                continue;
+            }
+            let (c, o) = (index / self.outcome_terms, index % self.outcome_terms);
+            if ord_text(&self.category, c as u64) == Category::Login.as_str()
+                && ord_text(&self.outcome, o as u64) == Outcome::Failure.as_str()
             {
                 tally.failed_logins += n;
             }
         }
         tally.actors = self
-            .actor_ords
+            .actor_seen
             .iter()
-            .map(|o| ord_text(&self.actor, *o))
+            .enumerate()
+            .filter(|(_, seen)| **seen)
+            .map(|(ord, _)| ord_text(&self.actor, ord as u64))
             .collect();
-        for ((group, ord), n) in &self.by_ord {
-            let text = ord_text(self.column(*group), *ord);
-            *tally
-                .groups
-                .entry(*group)
-                .or_default()
-                .entry(text)
-                .or_default() += n;
+        for (group, column, counts) in &self.grouped {
+            let target = tally.groups.entry(*group).or_default();
+            for (ord, n) in counts.iter().enumerate().filter(|(_, n)| **n > 0) {
+                *target.entry(ord_text(column, ord as u64)).or_default() += n;
+            }
         }
         for (d, n) in &self.days {
             *tally

@@ -210,7 +210,10 @@ async fn answers(store: &EmbeddedStore) -> Vec<String> {
             query.count_total = true;
             let page = store.query("acme", &query).await.unwrap();
             let seqs: Vec<u64> = page.events.iter().map(|e| e.event.seq).collect();
-            out.push(format!("{filter:?} {order:?} {seqs:?} {:?} {:?}", page.total, page.next));
+            out.push(format!(
+                "{filter:?} {order:?} {seqs:?} {:?} {:?}",
+                page.total, page.next
+            ));
         }
         let stats = store.stats("acme", &filter, &GroupBy::ALL).await.unwrap();
         out.push(format!("{stats:?}"));
@@ -225,7 +228,10 @@ async fn wait_for_index(store: &EmbeddedStore) {
         }
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
-    panic!("the index did not catch up within 10 s (lag {})", store.index_lag());
+    panic!(
+        "the index did not catch up within 10 s (lag {})",
+        store.index_lag()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -250,7 +256,13 @@ async fn a_deleted_index_is_rebuilt_and_gives_the_same_answers() {
             })
             .collect();
         store
-            .append("acme", AppendRequest { events, idempotency_key: None })
+            .append(
+                "acme",
+                AppendRequest {
+                    events,
+                    idempotency_key: None,
+                },
+            )
             .await
             .unwrap();
         store.append("beta", batch("beta", 40)).await.unwrap();
@@ -259,14 +271,32 @@ async fn a_deleted_index_is_rebuilt_and_gives_the_same_answers() {
     };
     std::fs::remove_dir_all(dir.path().join(trailkeep_store_embedded::INDEX_DIR)).unwrap();
     let store = EmbeddedStore::open(dir.path(), options()).unwrap();
-    assert_eq!(answers(&store).await, before, "answers while the index is rebuilt");
+    assert_eq!(
+        answers(&store).await,
+        before,
+        "answers while the index is rebuilt"
+    );
     wait_for_index(&store).await;
-    assert_eq!(answers(&store).await, before, "answers from the rebuilt index");
+    assert_eq!(
+        answers(&store).await,
+        before,
+        "answers from the rebuilt index"
+    );
     drop(store);
 
     // A corrupt index (garbage in its meta file) is rebuilt the same way.
-    std::fs::write(dir.path().join(trailkeep_store_embedded::INDEX_DIR).join("meta.json"), b"{not json").unwrap();
+    std::fs::write(
+        dir.path()
+            .join(trailkeep_store_embedded::INDEX_DIR)
+            .join("meta.json"),
+        b"{not json",
+    )
+    .unwrap();
     let store = EmbeddedStore::open(dir.path(), options()).unwrap();
     wait_for_index(&store).await;
-    assert_eq!(answers(&store).await, before, "answers after a corrupt index was rebuilt");
+    assert_eq!(
+        answers(&store).await,
+        before,
+        "answers after a corrupt index was rebuilt"
+    );
 }
