@@ -100,7 +100,7 @@ pub fn query_page(
         .map(|p| (sort_key(*p, query.order), Err(p.seq)))
         .chain(tail.into_iter().map(|(key, event)| (key, Ok(event))))
         .collect();
-    merged.sort_by(|a, b| b.0.cmp(&a.0));
+    merged.sort_by_key(|(key, _)| std::cmp::Reverse(*key));
     let mut page: Vec<StoredEvent> = Vec::with_capacity(query.limit as usize);
     let mut more = false;
     for (_, hit) in merged.into_iter().skip(query.offset as usize) {
@@ -170,7 +170,8 @@ fn scan_tail(
             .is_none_or(|c| c.precedes(position, query.order));
         let sort = sort_key(position, query.order);
         let could_place = heap.len() < want || heap.peek().is_some_and(|worst| sort > worst.0.key);
-        if !query.count_total && !(beyond_cursor && could_place) {
+        let keep = beyond_cursor && could_place;
+        if !query.count_total && !keep {
             continue;
         }
         let event = stored_event(row.get(2).map_err(internal)?, row.get(3).map_err(internal)?)?;
@@ -178,7 +179,7 @@ fn scan_tail(
             continue;
         }
         matched += 1;
-        if beyond_cursor && could_place {
+        if keep {
             heap.push(Reverse(Candidate { key: sort, event }));
             if heap.len() > want {
                 heap.pop();

@@ -98,6 +98,9 @@ struct Payload {
     watermarks: HashMap<i64, u64>,
 }
 
+/// An opened index with each tenant's watermark (tenant row id -> events indexed).
+type Opened = (SearchIndex, HashMap<i64, u64>);
+
 /// The opened index: where it lives, its fields, and a reader for queries.
 pub struct SearchIndex {
     index: Index,
@@ -109,7 +112,7 @@ impl SearchIndex {
     /// Opens the index in `dir`, or creates an empty one there when it is missing, unreadable or
     /// of another format (the indexer then rebuilds it from SQLite). Returns the index and each
     /// tenant's watermark.
-    pub fn open_or_create(dir: &Path) -> Result<(Self, HashMap<i64, u64>), StoreError> {
+    pub fn open_or_create(dir: &Path) -> Result<Opened, StoreError> {
         match Self::open_existing(dir) {
             Ok(Some(opened)) => return Ok(opened),
             Ok(None) => {}
@@ -135,7 +138,7 @@ impl SearchIndex {
         Self::with_index(Index::create_in_ram(schema), fields)
     }
 
-    fn open_existing(dir: &Path) -> Result<Option<(Self, HashMap<i64, u64>)>, String> {
+    fn open_existing(dir: &Path) -> Result<Option<Opened>, String> {
         if !dir.join("meta.json").exists() {
             return Ok(None);
         }
