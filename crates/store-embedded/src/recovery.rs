@@ -15,7 +15,7 @@ use trailkeep_event::Timestamp;
 use trailkeep_ledger::NoteSigner;
 use trailkeep_store::{SignedCheckpoint, StoreError};
 
-use crate::schema::{hash_from_blob, key_seq, tenant_key_range};
+use crate::schema::hash_from_blob;
 use crate::state::{Registry, TenantState};
 use crate::tree::{
     BLOCK_LEAVES, ReaderSource, UpperLevels, internal, perfect_root, read_leaf_hashes,
@@ -50,15 +50,7 @@ fn recover_tenant(
     id: i64,
     name: &str,
 ) -> Result<WriterTenant, StoreError> {
-    let (lo, hi) = tenant_key_range(id);
-    let last: Option<i64> = conn
-        .query_row(
-            "SELECT MAX(key) FROM events WHERE key BETWEEN ?1 AND ?2",
-            [lo, hi],
-            |r| r.get(0),
-        )
-        .map_err(internal)?;
-    let size = last.map_or(0, |k| key_seq(k) + 1);
+    let size = crate::rows::tenant_size(conn, id)?;
     let blocks = size / BLOCK_LEAVES;
 
     let upper = load_block_roots(conn, id, blocks)?;

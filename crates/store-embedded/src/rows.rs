@@ -74,3 +74,13 @@ pub fn range(
     }
     Ok(out)
 }
+
+/// The number of events the tenant has stored: its largest seq plus one.
+pub fn tenant_size(conn: &Connection, tenant_id: i64) -> Result<u64, StoreError> {
+    let (lo, hi) = crate::schema::tenant_key_range(tenant_id);
+    let last: Option<i64> = conn
+        .prepare_cached("SELECT MAX(key) FROM events WHERE key BETWEEN ?1 AND ?2")
+        .and_then(|mut s| s.query_row([lo, hi], |r| r.get(0)))
+        .map_err(internal)?;
+    Ok(last.map_or(0, |k| crate::schema::key_seq(k) + 1))
+}

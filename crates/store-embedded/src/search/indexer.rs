@@ -17,8 +17,8 @@ use tantivy::{IndexWriter, TantivyDocument};
 use trailkeep_store::StoreError;
 
 use super::{SearchIndex, index_error, payload_text};
-use crate::rows::stored_event;
-use crate::schema::{self, event_key, tenant_key_range};
+use crate::rows;
+use crate::schema;
 use crate::state::Registry;
 use crate::tree::internal;
 
@@ -164,17 +164,8 @@ fn add_range(
     from: u64,
     to: u64,
 ) -> Result<u64, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT body, leaf_hash FROM events WHERE key >= ?1 AND key < ?2 ORDER BY key",
-        )
-        .map_err(internal)?;
-    let mut rows = stmt
-        .query([event_key(tenant_id, from), event_key(tenant_id, to)])
-        .map_err(internal)?;
     let mut added = 0;
-    while let Some(row) = rows.next().map_err(internal)? {
-        let stored = stored_event(row.get(0).map_err(internal)?, row.get(1).map_err(internal)?)?;
+    for stored in rows::range(conn, tenant_id, from, to)? {
         writer
             .add_document(index.document(tenant_id, &stored.event))
             .map_err(index_error)?;
@@ -232,17 +223,7 @@ pub fn rebuild(dir: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<u64, St
         })
         .map_err(internal)?
         .into_iter()
-        .map(|id| {
-            let (lo, hi) = tenant_key_range(id);
-            let last: Option<i64> = conn
-                .query_row(
-                    "SELECT MAX(key) FROM events WHERE key BETWEEN ?1 AND ?2",
-                    [lo, hi],
-                    |r| r.get(0),
-                )
-                .map_err(internal)?;
-            Ok((id, last.map_or(0, |k| crate::schema::key_seq(k) + 1)))
-        })
+        .map(|id| Ok((id, crate::rows::tenant_size(&conn, id)?)))
         .collect::<Result<_, StoreError>>()?;
     let total: u64 = tenants.iter().map(|(_, n)| n).sum();
     let mut done = 0;
