@@ -160,22 +160,6 @@ pub fn search(
     }
     let searcher = index.reader().searcher();
     let translated = translate(&index.fields, tenant_id, below, &query.filter);
-    // Past the cursor only: the range lets deep pages skip what earlier pages covered (ties on
-    // the cursor's instant are sorted out by the sort key below).
-    let paged: Box<dyn TantivyQuery> = match query.after {
-        None => translated.box_clone(),
-        Some(cursor) => {
-            let at = Term::from_field_i64(index.fields.occurred, cursor.occurred_at);
-            let range = match query.order {
-                Order::Asc => RangeQuery::new(Bound::Included(at), Bound::Unbounded),
-                Order::Desc => RangeQuery::new(Bound::Unbounded, Bound::Included(at)),
-            };
-            Box::new(BooleanQuery::intersection(vec![
-                translated.box_clone(),
-                Box::new(range),
-            ]))
-        }
-    };
     let order = query.order;
     let after = query.after;
     let by_position = move |segment: &SegmentReader| {
@@ -197,16 +181,123 @@ pub fn search(
         }
     };
     let top = TopDocs::with_limit(want.max(1)).order_by(by_position);
-    let found = searcher.search(&*paged, &top).map_err(index_error)?;
-    let positions = found
-        .into_iter()
-        .filter(|(key, _)| *key != 0)
-        .map(|(key, _)| position_of(key, order))
-        .collect();
+
+    // Collecting the top N visits every document the query matches, so a page is searched in
+    // widening time windows from its near edge (the newest instant, or the cursor): once a
+    // window holds N matches, nothing outside it can rank higher. Broad filters then touch a
+    // page's worth of documents instead of the whole tenant.
+    let mut span: Option<(i64, i64)> = None;
+    for segment in searcher.segment_readers() {
+        let column = segment.fast_fields().i64("occurred").map_err(index_error)?;
+        if segment.num_docs() > 0 {
+            let (lo, hi) = (column.min_value(), column.max_value());
+            span = Some(span.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+        }
+    }
+    let Some((oldest, newest)) = span else {
+        return Ok(IndexHits {
+            positions: Vec::new(),
+            total: query.count_total.then_some(0),
+        });
+    };
+    let windows = Windows::new(query, oldest, newest);
+    let mut positions = Vec::new();
+    for (lo, hi) in windows {
+        let range = RangeQuery::new(
+            Bound::Included(Term::from_field_i64(index.fields.occurred, lo)),
+            Bound::Included(Term::from_field_i64(index.fields.occurred, hi)),
+        );
+        let windowed = BooleanQuery::intersection(vec![translated.box_clone(), Box::new(range)]);
+        let found = searcher.search(&windowed, &top).map_err(index_error)?;
+        positions = found
+            .into_iter()
+            .filter(|(key, _)| *key != 0)
+            .map(|(key, _)| position_of(key, order))
+            .collect();
+        if positions.len() >= want {
+            break;
+        }
+    }
     let total = if query.count_total {
         Some(searcher.search(&*translated, &Count).map_err(index_error)? as u64)
     } else {
         None
     };
     Ok(IndexHits { positions, total })
+}
+
+/// First window width: one hour, in microseconds.
+const FIRST_WINDOW: i64 = 3_600_000_000;
+/// Each window is this many times wider than the one before.
+const WIDENING: i64 = 8;
+
+/// The time windows a page is searched in, narrowest first; the last covers the whole range.
+struct Windows {
+    /// The instant nearest the page's start (inclusive).
+    edge: i64,
+    /// The farthest instant the page may reach (inclusive).
+    far: i64,
+    order: Order,
+    width: Option<i64>,
+}
+
+impl Windows {
+    /// The windows for `query` over documents that occurred between `oldest` and `newest`.
+    fn new(query: &Query, oldest: i64, newest: i64) -> Self {
+        let since = query.filter.since.map(|t| t.as_micros());
+        let until = query.filter.until.map(|t| t.as_micros().saturating_sub(1));
+        let cursor = query.after.map(|c| c.occurred_at);
+        let (edge, far) = match query.order {
+            Order::Desc => (
+                [Some(newest), until, cursor]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .unwrap_or(newest),
+                since.map_or(oldest, |s| s.max(oldest)),
+            ),
+            Order::Asc => (
+                [Some(oldest), since, cursor]
+                    .into_iter()
+                    .flatten()
+                    .max()
+                    .unwrap_or(oldest),
+                until.map_or(newest, |u| u.min(newest)),
+            ),
+        };
+        Self {
+            edge,
+            far,
+            order: query.order,
+            width: Some(FIRST_WINDOW),
+        }
+    }
+}
+
+impl Iterator for Windows {
+    type Item = (i64, i64);
+
+    fn next(&mut self) -> Option<(i64, i64)> {
+        let width = self.width?;
+        let empty = match self.order {
+            Order::Desc => self.edge < self.far,
+            Order::Asc => self.edge > self.far,
+        };
+        if empty {
+            self.width = None;
+            return None;
+        }
+        let (window, complete) = match self.order {
+            Order::Desc => {
+                let lo = self.edge.saturating_sub(width).max(self.far);
+                ((lo, self.edge), lo == self.far)
+            }
+            Order::Asc => {
+                let hi = self.edge.saturating_add(width).min(self.far);
+                ((self.edge, hi), hi == self.far)
+            }
+        };
+        self.width = (!complete).then(|| width.saturating_mul(WIDENING));
+        Some(window)
+    }
 }
