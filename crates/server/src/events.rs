@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use trailkeep_api::{EventProofBody, InclusionBody, RawValue, hash_b64};
 use trailkeep_event::Order;
+use trailkeep_store::StoredEvent;
 
 use crate::AppState;
 use crate::auth::{Principal, Role};
@@ -27,6 +28,22 @@ pub async fn list(
     let listing = Listing::parse(&params, filter, Order::Desc, &scope, &state.cursor_key)?;
     let page = state.store.query(&principal.tenant, &listing.query).await?;
     Ok(listing.respond(page, &state.cursor_key))
+}
+
+/// The start of a JSON object answer, `{"data":[...]`, with each event written as its stored
+/// canonical bytes; the caller adds the remaining members and the closing brace.
+pub fn open_data_object(events: &[StoredEvent], extra: usize) -> Vec<u8> {
+    let size: usize = events.iter().map(|e| e.canonical.len() + 1).sum();
+    let mut body = Vec::with_capacity(size + extra + 16);
+    body.extend_from_slice(b"{\"data\":[");
+    for (i, e) in events.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(&e.canonical);
+    }
+    body.push(b']');
+    body
 }
 
 /// A JSON response from bytes already serialised.

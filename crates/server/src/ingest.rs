@@ -15,6 +15,7 @@ use trailkeep_store::{AppendOutcome, AppendRequest, IdempotencyKey};
 use crate::AppState;
 use crate::auth::{Principal, Role};
 use crate::error::ApiError;
+use crate::events::open_data_object;
 
 /// Most validation errors listed in one answer.
 const MAX_LISTED_ERRORS: usize = 100;
@@ -233,16 +234,8 @@ fn prepare_all(raw: &[Value], tenant: &str) -> Result<Vec<PreparedEvent>, ApiErr
 
 /// 201 with `{"data": [...], "receipts": [...]}`, the events written as their stored bytes.
 fn created(outcome: AppendOutcome) -> Response {
-    let size: usize = outcome.events.iter().map(|e| e.canonical.len() + 120).sum();
-    let mut body = Vec::with_capacity(size + 32);
-    body.extend_from_slice(b"{\"data\":[");
-    for (i, e) in outcome.events.iter().enumerate() {
-        if i > 0 {
-            body.push(b',');
-        }
-        body.extend_from_slice(&e.canonical);
-    }
-    body.extend_from_slice(b"],\"receipts\":");
+    let mut body = open_data_object(&outcome.events, outcome.events.len() * 120);
+    body.extend_from_slice(b",\"receipts\":");
     let receipts: Vec<ReceiptBody> = outcome
         .events
         .iter()

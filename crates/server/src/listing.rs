@@ -11,7 +11,7 @@ use trailkeep_store::Page;
 
 use crate::cursor::CursorKey;
 use crate::error::ApiError;
-use crate::events::json_response;
+use crate::events::{json_response, open_data_object};
 use crate::params::Params;
 
 /// The filter parameters of DESIGN section 6.
@@ -204,21 +204,7 @@ impl Listing {
 
     /// The answer: `{data, next_cursor}`, or in page mode `{data, page, per_page, total}`.
     pub fn respond(&self, page: Page, key: &CursorKey) -> Response {
-        let mut body = Vec::with_capacity(
-            page.events
-                .iter()
-                .map(|e| e.canonical.len() + 1)
-                .sum::<usize>()
-                + 96,
-        );
-        body.extend_from_slice(b"{\"data\":[");
-        for (i, e) in page.events.iter().enumerate() {
-            if i > 0 {
-                body.push(b',');
-            }
-            body.extend_from_slice(&e.canonical);
-        }
-        body.push(b']');
+        let mut body = open_data_object(&page.events, 96);
         match self.paged {
             Some((number, per_page)) => {
                 let total = page.total.unwrap_or(0);
