@@ -6,9 +6,13 @@
 
 #![deny(missing_docs)]
 
+mod credentials;
 mod ledger;
 mod problem;
 
+pub use credentials::{
+    ApiKeyInfo, ApiKeyList, CreateApiKey, CreatedApiKey, TokenRequest, TokenResponse,
+};
 pub use ledger::{
     ConsistencyProofBody, EventProofBody, InclusionBody, InclusionProofBody, hash_b64,
     hash_from_b64,

@@ -3,6 +3,8 @@
 //! crate that names a concrete storage engine.
 
 mod bench;
+mod config;
+mod keys;
 mod proof;
 mod reindex;
 mod secret;
@@ -30,6 +32,12 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Mint a development JWT for a tenant, signed with the server's HS256 secret.
     Token(TokenArgs),
+    /// Create, list and revoke API keys in a data directory (to bootstrap the first admin key).
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Check a settings file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Re-verify every tenant's whole ledger offline: bytes, leaf hashes, tree, signed checkpoints.
     Verify(verify::VerifyArgs),
     /// Check an inclusion or consistency proof by hand.
@@ -56,9 +64,18 @@ struct TokenArgs {
     /// Lifetime in seconds.
     #[arg(long, default_value_t = 3600)]
     ttl: u64,
-    /// Data directory whose secret to use when TRAILKEEP_JWT_SECRET is not set.
-    #[arg(long, env = "TRAILKEEP_DATA_DIR", default_value = "./trailkeep-data")]
-    data_dir: PathBuf,
+    /// The server's settings file, for its secret, issuer, audience and claim names.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Data directory whose secret to use when no secret is configured.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate a settings file and print the effective settings, secrets masked.
+    Check(config::CheckArgs),
 }
 
 #[derive(Subcommand)]
@@ -99,12 +116,22 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Token(args) => {
             trailkeep_event::validate_tenant(&args.tenant)
                 .map_err(|e| anyhow::anyhow!("tenant {e}"))?;
-            let secret = secret::jwt_secret(&args.data_dir)?;
-            let token = trailkeep_server::mint_token(&secret, &args.tenant, &args.scope, args.ttl)
+            let overrides = match &args.data_dir {
+                Some(dir) => vec![("data_dir", dir.display().to_string().into())],
+                None => Vec::new(),
+            };
+            let settings = config::load(args.config.as_deref(), overrides)?;
+            let secret = secret::jwt_secret(&settings.data_dir, settings.auth.jwt_secret.as_ref())?;
+            let roles: Vec<String> = args.scope.split_whitespace().map(str::to_owned).collect();
+            let roles = trailkeep_server::parse_roles(&roles).map_err(anyhow::Error::msg)?;
+            let token = trailkeep_server::JwtVerifier::new(&secret, None, settings.jwt)
+                .and_then(|jwt| jwt.mint(&args.tenant, &roles, "trailkeep-cli", None, args.ttl))
                 .map_err(anyhow::Error::msg)?;
             writeln!(std::io::stdout(), "{token}").context("write the token")?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Keys(command) => keys::run(command),
+        Command::Config(ConfigCommand::Check(args)) => config::check(args),
         Command::Verify(args) => verify::run(args),
         Command::Proof(command) => proof::run(command),
         Command::Reindex(args) => reindex::run(args),

@@ -1,31 +1,26 @@
-//! The HS256 secret: `TRAILKEEP_JWT_SECRET` when set, otherwise a random secret kept in the data
-//! directory (`jwt.secret`, mode 0600), so a fresh clone works without configuration and
-//! `trailkeep token` mints tokens the server accepts.
+//! The HS256 secret: `auth.jwt_secret` (or `TRAILKEEP_JWT_SECRET`) when set, otherwise a random
+//! secret kept in the data directory (`jwt.secret`, mode 0600), so a fresh clone works without
+//! configuration and `trailkeep token` mints tokens the server accepts.
 
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-/// The environment variable that sets the secret.
-pub const SECRET_ENV: &str = "TRAILKEEP_JWT_SECRET";
+use crate::config::Secret;
+
 /// The file, inside the data directory, that keeps a generated secret.
 pub const SECRET_FILE: &str = "jwt.secret";
 
-/// The secret from the environment, or the data directory's (created on first use).
-pub fn jwt_secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
-    if let Ok(secret) = std::env::var(SECRET_ENV) {
-        if secret.len() < trailkeep_server::auth::MIN_SECRET_BYTES {
-            bail!(
-                "{SECRET_ENV} must be at least {} bytes",
-                trailkeep_server::auth::MIN_SECRET_BYTES
-            );
-        }
-        return Ok(secret.into_bytes());
+/// The configured secret (already checked for length), or the data directory's (created on
+/// first use).
+pub fn jwt_secret(data_dir: &Path, configured: Option<&Secret>) -> anyhow::Result<Vec<u8>> {
+    if let Some(secret) = configured {
+        return Ok(secret.expose().as_bytes().to_vec());
     }
     let path = data_dir.join(SECRET_FILE);
     match std::fs::read_to_string(&path) {

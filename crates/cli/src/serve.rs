@@ -1,5 +1,6 @@
-//! `trailkeep serve`: open the embedded store, bind, serve until SIGINT or SIGTERM, then drain
-//! in-flight requests and the write queue.
+//! `trailkeep serve`: read the settings, open the embedded store, bind (TLS when configured),
+//! serve until SIGINT or SIGTERM, then stop accepting, finish in-flight requests, drain the
+//! write queue, sign the final checkpoints and exit 0.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -8,74 +9,134 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use trailkeep_server::{AppState, CursorKey, JwtAuth};
+use trailkeep_server::{AppState, JwtVerifier, Tls};
+use trailkeep_store::Store;
 use trailkeep_store_embedded::{EmbeddedStore, Options};
 
+use crate::config::{self, LogFormat, Overrides, Settings};
 use crate::secret;
 
-/// Arguments of `trailkeep serve`.
+/// Arguments of `trailkeep serve`. Each flag overrides the same setting from the file and the
+/// environment.
 #[derive(clap::Args)]
 pub struct ServeArgs {
-    /// Where the embedded store keeps its data (created if missing).
-    #[arg(long, env = "TRAILKEEP_DATA_DIR", default_value = "./trailkeep-data")]
-    data_dir: PathBuf,
-    /// Address to listen on.
-    #[arg(long, env = "TRAILKEEP_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
-    /// Name of the checkpoint signing key when one is created; origins read `<name>/<tenant>`.
-    #[arg(long, env = "TRAILKEEP_LOG_NAME", default_value = "trailkeep")]
-    log_name: String,
+    /// A TOML settings file (see `trailkeep config check`).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Where the embedded store keeps its data (created if missing) [default: ./trailkeep-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Name of the checkpoint signing key when one is created [default: trailkeep].
+    #[arg(long)]
+    log_name: Option<String>,
     /// Largest request body accepted, in bytes.
-    #[arg(long, default_value_t = trailkeep_server::DEFAULT_MAX_BODY_BYTES)]
-    max_body_bytes: usize,
+    #[arg(long)]
+    max_body_bytes: Option<usize>,
+    /// PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Log lines as text or JSON.
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormat>,
+}
+
+impl ServeArgs {
+    fn overrides(&self) -> Overrides {
+        let path = |p: &PathBuf| p.display().to_string().into();
+        let mut out: Overrides = Vec::new();
+        if let Some(dir) = &self.data_dir {
+            out.push(("data_dir", path(dir)));
+        }
+        if let Some(listen) = self.listen {
+            out.push(("listen", listen.to_string().into()));
+        }
+        if let Some(name) = &self.log_name {
+            out.push(("store.log_name", name.clone().into()));
+        }
+        if let Some(bytes) = self.max_body_bytes {
+            out.push(("limits.max_body_bytes", (bytes as u64).into()));
+        }
+        if let Some(cert) = &self.tls_cert {
+            out.push(("tls.cert", path(cert)));
+        }
+        if let Some(key) = &self.tls_key {
+            out.push(("tls.key", path(key)));
+        }
+        if let Some(format) = self.log_format {
+            let name = match format {
+                LogFormat::Text => "text",
+                LogFormat::Json => "json",
+            };
+            out.push(("log.format", name.into()));
+        }
+        out
+    }
+}
+
+fn init_logging(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TRAILKEEP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&settings.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match settings.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
 }
 
 /// Runs the service.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TRAILKEEP_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
-    let secret = secret::jwt_secret(&args.data_dir)?;
-    let auth = JwtAuth::hs256(&secret).map_err(anyhow::Error::msg)?;
+    let settings = config::load(args.config.as_deref(), args.overrides())?;
+    init_logging(&settings);
+    let secret = secret::jwt_secret(&settings.data_dir, settings.auth.jwt_secret.as_ref())?;
+    let jwt = JwtVerifier::new(&secret, settings.jwks()?.as_ref(), settings.jwt.clone())
+        .map_err(anyhow::Error::msg)?;
+    let tls = match (&settings.tls.cert, &settings.tls.key) {
+        (Some(cert), Some(key)) => {
+            Some(Tls::from_pem_files(cert, key).map_err(anyhow::Error::msg)?)
+        }
+        _ => None,
+    };
     let options = Options {
-        key_name: args.log_name,
+        key_name: settings.store.log_name.clone(),
+        queue_capacity: settings.store.write_queue,
         ..Options::default()
     };
     let store = Arc::new(
-        EmbeddedStore::open(&args.data_dir, options)
-            .with_context(|| format!("open the store in {}", args.data_dir.display()))?,
+        EmbeddedStore::open(&settings.data_dir, options)
+            .with_context(|| format!("open the store in {}", settings.data_dir.display()))?,
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("start the runtime")?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(args.listen)
+        let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
-            .with_context(|| format!("listen on {}", args.listen))?;
+            .with_context(|| format!("listen on {}", settings.listen))?;
         let addr = listener.local_addr().context("read the bound address")?;
-        tracing::info!(%addr, data_dir = %args.data_dir.display(), vkey = %trailkeep_store::EventStore::vkey(&*store), "trailkeep is serving");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!(%addr, scheme, data_dir = %settings.data_dir.display(), vkey = %trailkeep_store::EventStore::vkey(&*store), "trailkeep is serving");
         let (stop, stopping) = trailkeep_server::stopping_signal();
-        let state = AppState {
-            store: store.clone(),
-            auth: Arc::new(auth),
-            cursor_key: CursorKey::derive(&secret),
-            stopping,
-        };
-        let router = trailkeep_server::router(state, args.max_body_bytes);
+        let shared: Arc<dyn Store> = store.clone();
+        let state = AppState::new(shared, jwt, &secret, settings.limits.clone(), stopping);
+        let router = trailkeep_server::router(state);
         let shutdown = async move {
             shutdown_signal().await;
             let _ = stop.send(true);
         };
-        trailkeep_server::serve(listener, router, shutdown)
+        trailkeep_server::serve(listener, router, tls, &settings.limits, shutdown)
             .await
             .context("serve HTTP")
     })?;
+    tracing::info!("draining the write queue and signing the final checkpoints");
     store.shutdown();
     tracing::info!("stopped cleanly");
     Ok(ExitCode::SUCCESS)
@@ -95,5 +156,5 @@ async fn shutdown_signal() {
         _ = interrupt => {},
         () = terminate => {},
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    tracing::info!("shutting down: no new connections; finishing in-flight requests");
 }

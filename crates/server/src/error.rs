@@ -109,6 +109,20 @@ impl ApiError {
         )
     }
 
+    /// 429: the credential's rate limit is spent; retry after `wait`.
+    pub fn too_many_requests(wait: std::time::Duration) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Too many requests",
+            Some(
+                "this credential's rate limit is spent; retry after the Retry-After seconds".into(),
+            ),
+        );
+        e.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u32);
+        e
+    }
+
     /// 500, with the cause logged and not shown.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(%cause, "request failed");
@@ -163,10 +177,13 @@ impl From<StoreError> for ApiError {
                 Some("this Idempotency-Key was already used with a different request".into()),
             ),
             StoreError::OutOfRange(detail) => Self::bad_request("out_of_range", detail),
-            StoreError::Overloaded => Self::unavailable(
-                "overloaded",
-                "the server is overloaded; retry shortly".into(),
-            ),
+            StoreError::Overloaded => {
+                metrics::counter!("trailkeep_overload_rejections_total").increment(1);
+                Self::unavailable(
+                    "overloaded",
+                    "the server is overloaded; retry shortly".into(),
+                )
+            }
             StoreError::Unavailable(detail) => {
                 tracing::warn!(%detail, "store unavailable");
                 Self::unavailable(

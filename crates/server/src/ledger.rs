@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use trailkeep_api::{ConsistencyProofBody, InclusionProofBody, hash_b64};
 
 use crate::AppState;
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::events::json_response;
 use crate::params::Params;
@@ -21,12 +21,8 @@ fn text(body: String) -> Response {
     response
 }
 
-/// `GET /v1/ledger/key`: the C2SP vkey line.
-pub async fn key(
-    State(state): State<AppState>,
-    principal: Principal,
-) -> Result<Response, ApiError> {
-    principal.require(Role::Read)?;
+/// `GET /v1/ledger/key`: the C2SP vkey line (the route's guard admits readers only).
+pub async fn key(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(text(format!("{}\n", state.store.vkey())))
 }
 
@@ -35,7 +31,6 @@ pub async fn checkpoint(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<Response, ApiError> {
-    principal.require(Role::Read)?;
     let checkpoint = state
         .store
         .checkpoint(&principal.tenant)
@@ -50,7 +45,6 @@ pub async fn inclusion(
     principal: Principal,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    principal.require(Role::Read)?;
     let params = Params::parse(&uri, &["seq", "tree_size"])?;
     let seq = params.required_number("seq")?;
     let tree_size = params.required_number("tree_size")?;
@@ -76,7 +70,6 @@ pub async fn consistency(
     principal: Principal,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    principal.require(Role::Read)?;
     let params = Params::parse(&uri, &["first", "second"])?;
     let first = params.required_number("first")?;
     let second = params.required_number("second")?;

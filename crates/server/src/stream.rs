@@ -56,7 +56,7 @@ use trailkeep_event::Filter;
 use trailkeep_store::EventStore;
 
 use crate::AppState;
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::listing::{FILTER_PARAMS, parse_filter};
 use crate::params::Params;
@@ -79,7 +79,6 @@ pub async fn stream(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    principal.require(Role::Read)?;
     let allowed: Vec<&str> = FILTER_PARAMS.iter().copied().chain(["from_seq"]).collect();
     let params = Params::parse(&uri, &allowed)?;
     let filter = parse_filter(&params)?;

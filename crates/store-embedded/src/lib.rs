@@ -8,6 +8,7 @@
 
 #![deny(missing_docs)]
 
+mod credentials;
 mod keys;
 mod read;
 mod recovery;
@@ -21,6 +22,7 @@ mod writer;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -32,7 +34,7 @@ use trailkeep_event::{Filter, Query};
 use trailkeep_ledger::{Hash, NoteSigner};
 use trailkeep_store::{
     AppendOutcome, AppendRequest, EventStore, GroupBy, InclusionProof, Page, SignedCheckpoint,
-    Stats, StoreError, StoredEvent,
+    Stats, StoreError, StoredEvent, Vitals,
 };
 
 pub use keys::KEY_FILE;
@@ -50,6 +52,30 @@ use crate::writer::{Job, Writer};
 pub const DB_FILE: &str = "trailkeep.db";
 /// Folder of the query index inside the data directory.
 pub const INDEX_DIR: &str = "index";
+/// File a running store holds an exclusive lock on, so two processes never write one ledger.
+pub const LOCK_FILE: &str = "trailkeep.lock";
+
+/// Takes the data directory's exclusive lock, or says who holds it.
+fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StoreError> {
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StoreError::Unavailable(format!("open {}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Unavailable(format!(
+            "another trailkeep process is using {} (stop it first, or use its HTTP API)",
+            dir.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Unavailable(format!(
+            "lock {}: {e}",
+            path.display()
+        ))),
+    }
+}
 
 /// Opens the query index and sets each tenant's watermark; an index that claims more events
 /// than a tenant has (a database restored from an older copy) is discarded and rebuilt.
@@ -85,6 +111,22 @@ fn open_index(
         state.set_indexed(watermarks.get(&state.id).copied().unwrap_or(0));
     }
     Ok((search, watermarks))
+}
+
+/// Counts one append as in flight until dropped (also when the caller gives up waiting).
+struct InFlight<'a>(&'a AtomicU64);
+
+impl<'a> InFlight<'a> {
+    fn count(counter: &'a AtomicU64) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Settings of an embedded store.
@@ -124,6 +166,10 @@ pub struct EmbeddedStore {
     indexer: Mutex<Option<IndexerHandle>>,
     commits: watch::Receiver<u64>,
     vkey: String,
+    lock: Mutex<Option<std::fs::File>>,
+    queue_capacity: usize,
+    /// Appends submitted and not yet answered.
+    in_flight: AtomicU64,
 }
 
 impl EmbeddedStore {
@@ -132,6 +178,7 @@ impl EmbeddedStore {
     pub fn open(dir: &Path, options: Options) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Unavailable(format!("create {}: {e}", dir.display())))?;
+        let lock = lock_data_dir(dir)?;
         let signer: NoteSigner =
             keys::load_or_create(dir, &options.key_name).map_err(StoreError::Unavailable)?;
         let path: PathBuf = dir.join(DB_FILE);
@@ -173,6 +220,9 @@ impl EmbeddedStore {
             indexer: Mutex::new(Some(indexer)),
             commits: commits_seen,
             vkey,
+            lock: Mutex::new(Some(lock)),
+            queue_capacity: options.queue_capacity.max(1),
+            in_flight: AtomicU64::new(0),
         })
     }
 
@@ -192,6 +242,8 @@ impl EmbeddedStore {
         if let Some(mut indexer) = indexer {
             indexer.shutdown();
         }
+        // Dropping the file releases the lock: the directory may be opened again.
+        drop(self.lock.lock().unwrap_or_else(|p| p.into_inner()).take());
     }
 
     /// How many committed events the query index does not cover yet, over all tenants (they
@@ -266,6 +318,7 @@ impl EventStore for EmbeddedStore {
             request,
             reply,
         })?;
+        let _counted = InFlight::count(&self.in_flight);
         answer.await.map_err(closed)?
     }
 
@@ -428,6 +481,32 @@ impl EventStore for EmbeddedStore {
 
     fn vkey(&self) -> String {
         self.vkey.clone()
+    }
+
+    fn vitals(&self) -> Vitals {
+        let tenants = self.registry.all();
+        let unsigned_events = tenants
+            .iter()
+            .map(|(_, state)| {
+                let signed = state
+                    .checkpoint
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_ref()
+                    .map_or(0, |c| c.size);
+                state.committed().saturating_sub(signed)
+            })
+            .sum();
+        Vitals {
+            write_queue_depth: self.in_flight.load(Ordering::Relaxed),
+            write_queue_capacity: self.queue_capacity as u64,
+            index_lag: self.index_lag(),
+            unsigned_events,
+            checkpoint_age_seconds: self
+                .registry
+                .last_signed()
+                .map(|at| at.elapsed().as_secs_f64()),
+        }
     }
 }
 

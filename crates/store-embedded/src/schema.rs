@@ -98,8 +98,15 @@ pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// Creates the schema in a new database, or checks an existing one's format version.
+/// Creates the schema in a new database, or checks an existing one's format version; either
+/// way adds the tables that came later without changing the format (`api_keys`).
 pub fn migrate(conn: &mut Connection) -> Result<(), String> {
+    check_version(conn)?;
+    conn.execute_batch(crate::credentials::SCHEMA)
+        .map_err(|e| e.to_string())
+}
+
+fn check_version(conn: &mut Connection) -> Result<(), String> {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .map_err(|e| e.to_string())?;

@@ -6,7 +6,8 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
 
 use trailkeep_store::SignedCheckpoint;
 
@@ -78,9 +79,21 @@ impl TenantState {
 #[derive(Debug, Default)]
 pub struct Registry {
     tenants: RwLock<HashMap<String, Arc<TenantState>>>,
+    /// When this process last signed a checkpoint of any tenant.
+    last_signed: Mutex<Option<Instant>>,
 }
 
 impl Registry {
+    /// Notes that a checkpoint was just signed (writer only).
+    pub fn note_signed(&self) {
+        *self.last_signed.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+
+    /// When this process last signed a checkpoint.
+    pub fn last_signed(&self) -> Option<Instant> {
+        *self.last_signed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The tenant's state, if it has ever stored an event.
     pub fn get(&self, name: &str) -> Option<Arc<TenantState>> {
         self.tenants

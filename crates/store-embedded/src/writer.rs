@@ -307,6 +307,7 @@ impl Writer {
         if let Some(tenant) = self.tenants.get_mut(name) {
             tenant.signed_size = checkpoint.size;
             tenant.signed_at = Some(Instant::now());
+            self.registry.note_signed();
             if tenant.signed_size == tenant.size {
                 self.pending.remove(name);
             }

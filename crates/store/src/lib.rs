@@ -13,21 +13,28 @@
 
 #![deny(missing_docs)]
 
+mod credentials;
 mod error;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 mod types;
 
+pub use credentials::{ApiKeyRecord, KeyStore};
 pub use error::StoreError;
 pub use types::{
     AppendOutcome, AppendRequest, GroupBy, IdempotencyKey, InclusionProof, Page, Receipt,
-    SignedCheckpoint, Stats, StoredEvent,
+    SignedCheckpoint, Stats, StoredEvent, Vitals,
 };
 
 use async_trait::async_trait;
 use tokio::sync::watch;
 use trailkeep_event::{Filter, Query};
 use trailkeep_ledger::Hash;
+
+/// Everything the server needs from an engine: the events and the credentials.
+pub trait Store: EventStore + KeyStore {}
+
+impl<T: EventStore + KeyStore> Store for T {}
 
 /// A durable, tamper-evident home for audit events.
 #[async_trait]
@@ -101,4 +108,7 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// The checkpoint verification key, in the C2SP vkey format.
     fn vkey(&self) -> String;
+
+    /// Queue depth, index lag and checkpoint freshness, for `/readyz` and `/metrics`.
+    fn vitals(&self) -> Vitals;
 }

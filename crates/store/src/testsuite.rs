@@ -7,7 +7,7 @@
 //! trailkeep_store::conformance_suite!(|| async {
 //!     let dir = tempfile::tempdir().unwrap();
 //!     let store = EmbeddedStore::open(dir.path(), Options::default()).unwrap();
-//!     (std::sync::Arc::new(store) as std::sync::Arc<dyn EventStore>, Box::new(dir) as _)
+//!     (std::sync::Arc::new(store) as std::sync::Arc<dyn Store>, Box::new(dir) as _)
 //! });
 //! ```
 
@@ -18,10 +18,10 @@ use serde_json::json;
 use trailkeep_event::{Filter, Order, Query, Timestamp, prepare};
 use trailkeep_ledger::{Checkpoint, NoteVerifier, leaf_hash, verify_consistency, verify_inclusion};
 
-use crate::{AppendRequest, EventStore, IdempotencyKey, StoreError};
+use crate::{ApiKeyRecord, AppendRequest, EventStore, IdempotencyKey, Store, StoreError};
 
 /// What a factory hands the suite: the store, and a guard kept alive as long as it.
-pub type Fixture = (Arc<dyn EventStore>, Box<dyn std::any::Any + Send>);
+pub type Fixture = (Arc<dyn Store>, Box<dyn std::any::Any + Send>);
 
 /// Instantiates every conformance test for an engine, given an async factory of fresh stores.
 #[macro_export]
@@ -39,7 +39,8 @@ macro_rules! conformance_suite {
             consistency_proofs_link_checkpoints,
             proofs_outside_the_tree_are_refused,
             tenants_never_see_each_other,
-            concurrent_appends_stay_dense
+            concurrent_appends_stay_dense,
+            api_keys_are_kept_per_tenant
         );
     };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {
@@ -482,4 +483,63 @@ pub async fn concurrent_appends_stay_dense(store: Arc<dyn EventStore>) {
     let size = store.tree_size("acme").await.unwrap();
     assert_eq!(all.len() as u64, size);
     assert!((0..size).all(|s| all.contains(&s)), "seqs are dense");
+}
+
+fn api_key(id: &str, tenant: &str) -> ApiKeyRecord {
+    ApiKeyRecord {
+        id: id.to_owned(),
+        tenant: tenant.to_owned(),
+        name: format!("key {id}"),
+        roles: vec!["audit:read".into(), "audit:write".into()],
+        secret_hash: [id.len() as u8; 32],
+        created_by: "cli".into(),
+        created_at: 1_700_000_000,
+        expires_at: Some(1_800_000_000),
+        revoked_at: None,
+    }
+}
+
+/// API keys: stored whole, unique by id, listed and revoked only within their tenant.
+pub async fn api_keys_are_kept_per_tenant(store: Arc<dyn Store>) {
+    let a1 = api_key("k_a1", "acme");
+    let a2 = ApiKeyRecord {
+        expires_at: None,
+        ..api_key("k_a2", "acme")
+    };
+    let b1 = api_key("k_b1", "beta");
+    for key in [&a1, &a2, &b1] {
+        store.insert_api_key(key.clone()).await.unwrap();
+    }
+    assert!(matches!(
+        store.insert_api_key(api_key("k_a1", "beta")).await,
+        Err(StoreError::DuplicateId { .. })
+    ));
+    assert_eq!(store.api_key("k_a1").await.unwrap(), Some(a1.clone()));
+    assert_eq!(store.api_key("k_b1").await.unwrap(), Some(b1.clone()));
+    assert_eq!(store.api_key("missing").await.unwrap(), None);
+    assert_eq!(store.api_keys("acme").await.unwrap(), vec![a1.clone(), a2]);
+    assert_eq!(store.api_keys("nobody").await.unwrap(), vec![]);
+
+    // One tenant cannot revoke another's key.
+    assert_eq!(store.revoke_api_key("beta", "k_a1", 5).await.unwrap(), None);
+    assert_eq!(
+        store.api_key("k_a1").await.unwrap().unwrap().revoked_at,
+        None
+    );
+    let revoked = store
+        .revoke_api_key("acme", "k_a1", 5)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(revoked.revoked_at, Some(5));
+    let again = store
+        .revoke_api_key("acme", "k_a1", 9)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.revoked_at, Some(5), "the first revocation time stays");
+    assert_eq!(
+        store.api_key("k_a1").await.unwrap().unwrap().revoked_at,
+        Some(5)
+    );
 }

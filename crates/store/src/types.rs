@@ -159,3 +159,18 @@ pub struct Stats {
     /// counted), sorted by count, largest first, then by value.
     pub groups: std::collections::BTreeMap<GroupBy, Vec<(String, u64)>>,
 }
+
+/// What an operator watches: how far behind the background work is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Vitals {
+    /// Appends waiting for, or being written by, the writer.
+    pub write_queue_depth: u64,
+    /// Appends that may wait before new ones are refused as overload.
+    pub write_queue_capacity: u64,
+    /// Committed events the query index does not cover yet (they are found by scanning).
+    pub index_lag: u64,
+    /// Committed events no signed checkpoint covers yet.
+    pub unsigned_events: u64,
+    /// Seconds since this process last signed a checkpoint; `None` before the first.
+    pub checkpoint_age_seconds: Option<f64>,
+}

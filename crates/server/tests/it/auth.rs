@@ -54,7 +54,7 @@ async fn expired_tokens_are_refused() {
         .await
         .problem(401);
     assert!(
-        body["detail"].as_str().unwrap().contains("Expired"),
+        body["detail"].as_str().unwrap().contains("expired"),
         "{body}"
     );
 }

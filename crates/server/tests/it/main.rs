@@ -1,6 +1,7 @@
 //! Integration tests of the HTTP server over a real embedded store, through real HTTP.
 
 mod auth;
+mod credentials;
 mod ingest;
 mod ledger;
 mod query;

@@ -7,15 +7,27 @@ use std::sync::Arc;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde_json::Value;
 use tokio::sync::oneshot;
-use trailkeep_server::{AppState, CursorKey, JwtAuth, mint_token};
+use trailkeep_server::{AppState, JwtSettings, JwtVerifier, Limits, Tls, mint_token};
+use trailkeep_store::Store;
 use trailkeep_store_embedded::{EmbeddedStore, Options};
 
 /// The HS256 secret every test server uses.
 pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 
+/// How to set a test server up.
+#[derive(Default)]
+pub struct Setup {
+    pub options: Options,
+    pub limits: Limits,
+    pub jwt: JwtSettings,
+    pub jwks: Option<jsonwebtoken::jwk::JwkSet>,
+    pub tls: Option<Tls>,
+}
+
 /// A running server.
 pub struct TestServer {
     pub addr: SocketAddr,
+    pub store: Arc<EmbeddedStore>,
     _dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     serving: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -23,38 +35,52 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> Self {
-        Self::start_with_body_limit(trailkeep_server::DEFAULT_MAX_BODY_BYTES).await
+        Self::start_with(Setup::default()).await
     }
 
     pub async fn start_with_body_limit(max_body_bytes: usize) -> Self {
-        Self::start_with(Options::default(), max_body_bytes).await
+        Self::start_with(Setup {
+            limits: Limits {
+                max_body_bytes,
+                ..Limits::default()
+            },
+            ..Setup::default()
+        })
+        .await
     }
 
     /// A server whose store uses `options`.
     pub async fn start_with_options(options: Options) -> Self {
-        Self::start_with(options, trailkeep_server::DEFAULT_MAX_BODY_BYTES).await
+        Self::start_with(Setup {
+            options,
+            ..Setup::default()
+        })
+        .await
     }
 
-    async fn start_with(options: Options, max_body_bytes: usize) -> Self {
+    pub async fn start_with(setup: Setup) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(dir.path(), options).unwrap();
+        let store = Arc::new(EmbeddedStore::open(dir.path(), setup.options).unwrap());
         let (stop_streams, stopping) = trailkeep_server::stopping_signal();
-        let state = AppState {
-            store: Arc::new(store),
-            auth: Arc::new(JwtAuth::hs256(SECRET).unwrap()),
-            cursor_key: CursorKey::derive(SECRET),
-            stopping,
-        };
+        let jwt = JwtVerifier::new(SECRET, setup.jwks.as_ref(), setup.jwt).unwrap();
+        let shared: Arc<dyn Store> = store.clone();
+        let state = AppState::new(shared, jwt, SECRET, setup.limits.clone(), stopping);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let router = trailkeep_server::router(state, max_body_bytes);
-        let serving = tokio::spawn(trailkeep_server::serve(listener, router, async move {
-            let _ = stopped.await;
-            let _ = stop_streams.send(true);
-        }));
+        let router = trailkeep_server::router(state);
+        let limits = setup.limits;
+        let tls = setup.tls;
+        let serving = tokio::spawn(async move {
+            trailkeep_server::serve(listener, router, tls, &limits, async move {
+                let _ = stopped.await;
+                let _ = stop_streams.send(true);
+            })
+            .await
+        });
         Self {
             addr,
+            store,
             _dir: dir,
             stop: Some(stop),
             serving: Some(serving),

@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use trailkeep_store::EventStore;
+use trailkeep_store::Store;
 use trailkeep_store_embedded::{EmbeddedStore, Options};
 
 trailkeep_store::conformance_suite!(|| async {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = EmbeddedStore::open(dir.path(), Options::default()).expect("open store");
     (
-        Arc::new(store) as Arc<dyn EventStore>,
+        Arc::new(store) as Arc<dyn Store>,
         Box::new(dir) as Box<dyn std::any::Any + Send>,
     )
 });

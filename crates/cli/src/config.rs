@@ -1,0 +1,264 @@
+//! Settings of `trailkeep serve`: a TOML file, then `TRAILKEEP_*` environment variables, then
+//! command-line flags, each overriding the one before; `trailkeep config check` validates a
+//! file and prints the effective settings with secrets masked.
+//!
+//! Environment variables name a setting by its path with `__` between levels:
+//! `TRAILKEEP_LISTEN`, `TRAILKEEP_LIMITS__RATE_PER_SECOND`, `TRAILKEEP_TLS__CERT`.
+//! `TRAILKEEP_JWT_SECRET` is short for `TRAILKEEP_AUTH__JWT_SECRET`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::{Deserialize, Serialize, Serializer};
+use trailkeep_server::{JwtSettings, Limits};
+
+/// A value never shown: it serializes and prints as `********`.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("********")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("********")
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `trailkeep=debug,info` (`TRAILKEEP_LOG` overrides it).
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+/// `[tls]`: serve HTTPS when both are set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSettings {
+    /// PEM certificate chain.
+    pub cert: Option<PathBuf>,
+    /// PEM private key.
+    pub key: Option<PathBuf>,
+}
+
+/// `[auth]`: where the keys come from (how tokens are checked is `[jwt]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// HS256 secret (at least 32 bytes); unset: a random one kept in `<data_dir>/jwt.secret`.
+    pub jwt_secret: Option<Secret>,
+    /// A JWKS file with the RS256, ES256 or EdDSA public keys of an identity provider.
+    pub jwks_file: Option<PathBuf>,
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    /// Appends that may wait for the writer; past it, 503 with `Retry-After`.
+    pub write_queue: usize,
+    /// Name of the signing key created on first start; checkpoint origins read `<name>/<tenant>`.
+    pub log_name: String,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            write_queue: 4096,
+            log_name: "trailkeep".into(),
+        }
+    }
+}
+
+/// Everything `trailkeep serve` can be told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Where the embedded store keeps its data (created if missing).
+    pub data_dir: PathBuf,
+    /// Logging.
+    pub log: LogSettings,
+    /// HTTPS.
+    pub tls: TlsSettings,
+    /// Key material.
+    pub auth: AuthSettings,
+    /// Token checks and claim names.
+    pub jwt: JwtSettings,
+    /// Request, rate and readiness limits.
+    pub limits: Limits,
+    /// The embedded store.
+    pub store: StoreSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./trailkeep-data"),
+            log: LogSettings::default(),
+            tls: TlsSettings::default(),
+            auth: AuthSettings::default(),
+            jwt: JwtSettings::default(),
+            limits: Limits::default(),
+            store: StoreSettings::default(),
+        }
+    }
+}
+
+/// Top-level keys an environment variable may set (anything else under `TRAILKEEP_` is left
+/// alone: `TRAILKEEP_LOG` is the log filter, for one).
+const ENV_KEYS: [&str; 8] = [
+    "listen", "data_dir", "log", "tls", "auth", "jwt", "limits", "store",
+];
+
+/// Settings given as flags: `(dotted.path, value)` pairs applied last.
+pub type Overrides = Vec<(&'static str, figment::value::Value)>;
+
+/// Reads the file (if any), the environment and `overrides`, in that order of precedence.
+pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<Settings> {
+    let mut figment = Figment::from(figment::providers::Serialized::defaults(Settings::default()));
+    if let Some(file) = file {
+        if !file.is_file() {
+            bail!("the configuration file {} does not exist", file.display());
+        }
+        figment = figment.merge(Toml::file_exact(file));
+    }
+    let env = Env::prefixed("TRAILKEEP_")
+        .map(|key| {
+            if key == "jwt_secret" {
+                "auth__jwt_secret".into()
+            } else {
+                key.into()
+            }
+        })
+        .filter(|key| {
+            let top = key.as_str().split("__").next().unwrap_or("");
+            // `TRAILKEEP_LOG` alone is the log filter, not the `[log]` section.
+            let log_filter = top == "log" && !key.as_str().contains("__");
+            ENV_KEYS.contains(&top) && !log_filter
+        })
+        .split("__");
+    figment = figment.merge(env);
+    for (key, value) in overrides {
+        figment = figment.merge((key, value));
+    }
+    let settings: Settings = figment.extract().map_err(|e| {
+        let messages: Vec<String> = e.into_iter().map(|e| e.to_string()).collect();
+        anyhow::anyhow!("invalid configuration: {}", messages.join("; "))
+    })?;
+    settings.check()?;
+    Ok(settings)
+}
+
+impl Settings {
+    /// Checks what types alone cannot: pairs that go together, files that must exist.
+    pub fn check(&self) -> anyhow::Result<()> {
+        match (&self.tls.cert, &self.tls.key) {
+            (Some(_), None) | (None, Some(_)) => {
+                bail!("tls.cert and tls.key go together: set both or neither")
+            }
+            (Some(cert), Some(key)) => {
+                trailkeep_server::Tls::from_pem_files(cert, key).map_err(anyhow::Error::msg)?;
+            }
+            (None, None) => {}
+        }
+        if let Some(secret) = &self.auth.jwt_secret
+            && secret.expose().len() < trailkeep_server::auth::MIN_SECRET_BYTES
+        {
+            bail!(
+                "auth.jwt_secret must be at least {} bytes",
+                trailkeep_server::auth::MIN_SECRET_BYTES
+            );
+        }
+        self.jwks()?;
+        if self.store.write_queue == 0 {
+            bail!("store.write_queue must be at least 1");
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .with_context(|| format!("log.level {:?} is not a log filter", self.log.level))?;
+        Ok(())
+    }
+
+    /// The JWKS file's keys, if one is configured.
+    pub fn jwks(&self) -> anyhow::Result<Option<jsonwebtoken::jwk::JwkSet>> {
+        let Some(path) = &self.auth.jwks_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("read the JWKS file {}", path.display()))?;
+        let set: jsonwebtoken::jwk::JwkSet = serde_json::from_str(&text)
+            .with_context(|| format!("parse the JWKS file {}", path.display()))?;
+        // The same checks the server makes, so `config check` catches a bad key.
+        trailkeep_server::JwtVerifier::new(&[0; 32], Some(&set), self.jwt.clone())
+            .map_err(anyhow::Error::msg)?;
+        Ok(Some(set))
+    }
+
+    /// The settings as TOML, secrets masked.
+    pub fn to_masked_toml(&self) -> anyhow::Result<String> {
+        toml::to_string_pretty(self).context("print the settings")
+    }
+}
+
+/// Arguments of `trailkeep config check`.
+#[derive(clap::Args)]
+pub struct CheckArgs {
+    /// The TOML file to check (the environment's `TRAILKEEP_*` variables apply on top, as they
+    /// would for `serve`).
+    file: PathBuf,
+}
+
+/// Validates a file and prints the effective settings, secrets masked.
+pub fn check(args: CheckArgs) -> anyhow::Result<std::process::ExitCode> {
+    use std::io::Write;
+    let settings = load(Some(&args.file), Vec::new())?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "# {} is valid; the effective settings:",
+        args.file.display()
+    )?;
+    write!(out, "{}", settings.to_masked_toml()?)?;
+    Ok(std::process::ExitCode::SUCCESS)
+}

@@ -1,0 +1,316 @@
+//! Who is calling and what they may do (DESIGN section 6).
+//!
+//! Every route declares the [`Role`] it needs where it is registered (`routes.rs`); the
+//! [`guard`] middleware in front of it authenticates the request (API key or JWT, from
+//! whichever header carries it), applies the caller's rate limit and checks the role, and hands
+//! the handler a [`Principal`]. Missing or bad credentials are 401; a missing role is 403.
+//!
+//! The tenant always comes from the credential, never from a request body or path, so a handler
+//! that takes a [`Principal`] cannot read or write another tenant's trail.
+
+pub mod api_keys;
+pub mod jwt;
+mod presented;
+mod rate;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use trailkeep_store::KeyStore;
+
+pub use jwt::{JwtSettings, JwtVerifier, MIN_SECRET_BYTES, mint_token};
+pub use presented::{Missing, Presented, presented};
+pub use rate::RateLimiter;
+
+use crate::AppState;
+use crate::audit::FailedAuth;
+use crate::error::ApiError;
+
+/// Seconds since the Unix epoch.
+pub fn now_seconds() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A permission, granted by a scope string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// `audit:write`: ingest events.
+    Write,
+    /// `audit:read`: query, history, statistics, proofs.
+    Read,
+    /// `audit:export`: exports and reports.
+    Export,
+    /// `audit:admin`: keys, webhooks, rules, retention.
+    Admin,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 4] = [Role::Write, Role::Read, Role::Export, Role::Admin];
+
+    /// The scope string that grants this role.
+    pub fn scope(self) -> &'static str {
+        match self {
+            Role::Write => "audit:write",
+            Role::Read => "audit:read",
+            Role::Export => "audit:export",
+            Role::Admin => "audit:admin",
+        }
+    }
+
+    /// The role a scope string grants, if any.
+    pub fn from_scope(scope: &str) -> Option<Self> {
+        Role::ALL.into_iter().find(|r| r.scope() == scope)
+    }
+}
+
+/// What kind of credential a caller used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// An API key.
+    ApiKey,
+    /// A JWT.
+    Token,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The caller's tenant.
+    pub tenant: String,
+    /// The caller's roles.
+    pub roles: HashSet<Role>,
+    /// The kind of credential.
+    pub kind: CredentialKind,
+    /// The API key id, or the token's subject (`None` for a token without one).
+    pub id: Option<String>,
+}
+
+impl Principal {
+    /// Fails with 403 unless the caller has `role`.
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.roles.contains(&role) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "this endpoint needs the {} role",
+                role.scope()
+            )))
+        }
+    }
+
+    /// The bucket this caller's requests are counted in.
+    pub fn rate_key(&self) -> String {
+        let kind = match self.kind {
+            CredentialKind::ApiKey => "key",
+            CredentialKind::Token => "token",
+        };
+        format!(
+            "{kind}|{}|{}",
+            self.tenant,
+            self.id.as_deref().unwrap_or("")
+        )
+    }
+
+    /// The caller as an event's `actor`, for events the service writes about what it did.
+    pub fn actor(&self) -> serde_json::Value {
+        let kind = match self.kind {
+            CredentialKind::ApiKey => "api_key",
+            CredentialKind::Token => "service",
+        };
+        match &self.id {
+            Some(id) => serde_json::json!({"type": kind, "id": id}),
+            None => serde_json::json!({"type": kind}),
+        }
+    }
+}
+
+/// A refused authentication: the 401 to send, and the failure to record when it can be pinned
+/// to a tenant.
+#[derive(Debug)]
+pub struct Refused {
+    /// What the client gets.
+    pub error: ApiError,
+    /// What goes into the tenant's trail, when the tenant is known for sure.
+    pub audit: Option<FailedAuth>,
+}
+
+impl Refused {
+    fn anonymous(detail: impl Into<String>) -> Self {
+        Self {
+            error: ApiError::unauthorized(detail),
+            audit: None,
+        }
+    }
+}
+
+/// Checks credentials: API keys against the store, JWTs against the configured keys.
+pub struct Authenticator {
+    jwt: JwtVerifier,
+    keys: Arc<dyn KeyStore>,
+    limiter: RateLimiter,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("jwt", &self.jwt)
+            .field("limiter", &self.limiter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Authenticator {
+    /// An authenticator over `jwt` and the keys in `keys`, limiting each credential with
+    /// `limiter`.
+    pub fn new(jwt: JwtVerifier, keys: Arc<dyn KeyStore>, limiter: RateLimiter) -> Self {
+        Self { jwt, keys, limiter }
+    }
+
+    /// The token verifier (and minter).
+    pub fn jwt(&self) -> &JwtVerifier {
+        &self.jwt
+    }
+
+    /// The rate limiter.
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.limiter
+    }
+
+    /// The principal a request's credential stands for.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, Refused> {
+        match presented(headers).map_err(|m| Refused::anonymous(m.detail()))? {
+            Presented::ApiKey { id, secret } => self.api_key(id, secret).await,
+            Presented::Jwt(token) => self.token(token).await,
+        }
+    }
+
+    /// The principal of API key `id` with `secret` (also the client-credentials exchange).
+    pub async fn api_key(&self, id: &str, secret: &str) -> Result<Principal, Refused> {
+        let record = self
+            .keys
+            .api_key(id)
+            .await
+            .map_err(|e| Refused {
+                error: ApiError::from(e),
+                audit: None,
+            })?
+            .ok_or_else(|| Refused::anonymous("the API key is not valid"))?;
+        if let Err(refusal) = api_keys::check(&record, secret, now_seconds()) {
+            return Err(Refused {
+                error: ApiError::unauthorized(format!(
+                    "the API key is not valid ({})",
+                    refusal.reason()
+                )),
+                audit: Some(FailedAuth {
+                    tenant: record.tenant,
+                    credential: record.id,
+                    reason: refusal.reason(),
+                }),
+            });
+        }
+        Ok(Principal {
+            tenant: record.tenant,
+            roles: record
+                .roles
+                .iter()
+                .filter_map(|s| Role::from_scope(s))
+                .collect(),
+            kind: CredentialKind::ApiKey,
+            id: Some(record.id),
+        })
+    }
+
+    async fn token(&self, token: &str) -> Result<Principal, Refused> {
+        let claims = self.jwt.verify(token).map_err(|refusal| Refused {
+            error: ApiError::unauthorized(refusal.detail),
+            audit: refusal
+                .signed_by_us_for
+                .map(|(tenant, subject)| FailedAuth {
+                    tenant,
+                    credential: subject.unwrap_or_else(|| "token".into()),
+                    reason: "invalid token claims",
+                }),
+        })?;
+        // A token exchanged for an API key dies with the key.
+        if let Some(key_id) = &claims.key_id {
+            let live = self
+                .keys
+                .api_key(key_id)
+                .await
+                .map_err(|e| Refused {
+                    error: ApiError::from(e),
+                    audit: None,
+                })?
+                .filter(|k| k.tenant == claims.tenant && k.revoked_at.is_none());
+            if live.is_none() {
+                return Err(Refused {
+                    error: ApiError::unauthorized(
+                        "the API key this token was issued for is revoked",
+                    ),
+                    audit: Some(FailedAuth {
+                        tenant: claims.tenant,
+                        credential: key_id.clone(),
+                        reason: "token of a revoked key",
+                    }),
+                });
+            }
+        }
+        Ok(Principal {
+            tenant: claims.tenant,
+            roles: claims.roles,
+            kind: CredentialKind::Token,
+            id: claims.key_id.or(claims.subject),
+        })
+    }
+}
+
+/// The middleware in front of every authenticated route: authenticate, rate-limit, check
+/// `role`, then hand the [`Principal`] to the handler.
+pub async fn guard(
+    State((state, role)): State<(AppState, Role)>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let principal = match state.auth.authenticate(request.headers()).await {
+        Ok(principal) => principal,
+        Err(refused) => {
+            metrics::counter!("trailkeep_auth_failures_total").increment(1);
+            if let Some(failure) = refused.audit {
+                state.audit.failed_auth(failure);
+            }
+            return refused.error.into_response();
+        }
+    };
+    if let Err(wait) = state.auth.limiter.check(&principal.rate_key()) {
+        metrics::counter!("trailkeep_rate_limited_total").increment(1);
+        return ApiError::too_many_requests(wait).into_response();
+    }
+    if let Err(e) = principal.require(role) {
+        return e.into_response();
+    }
+    request.extensions_mut().insert(principal);
+    next.run(request).await
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
+        // Only the guard puts a principal here; a route without a guard has none, and fails
+        // closed.
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(|| ApiError::unauthorized("this endpoint needs credentials"))
+    }
+}

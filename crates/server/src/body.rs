@@ -1,0 +1,76 @@
+//! Reading small JSON (or form-encoded) request bodies into typed values, with problem+json
+//! errors that name the field at fault.
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, header};
+use serde::de::DeserializeOwned;
+use trailkeep_api::ProblemError;
+
+use crate::error::ApiError;
+
+/// Largest settings body (API keys, token requests): these are a few hundred bytes.
+pub const MAX_SETTINGS_BODY: usize = 64 * 1024;
+
+/// How a body is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// `application/json`.
+    Json,
+    /// `application/x-www-form-urlencoded`.
+    Form,
+}
+
+/// The body's encoding from `Content-Type`; `form_too` admits form encoding besides JSON.
+pub fn encoding(headers: &HeaderMap, form_too: bool) -> Result<Encoding, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "application/json" => Ok(Encoding::Json),
+        "application/x-www-form-urlencoded" if form_too => Ok(Encoding::Form),
+        _ => Err(ApiError::unsupported_media_type(if form_too {
+            "send application/json or application/x-www-form-urlencoded"
+        } else {
+            "send application/json"
+        })),
+    }
+}
+
+/// Decodes `body` as `T`, refusing oversized bodies and naming the offending field.
+pub fn decode<T: DeserializeOwned>(body: &Bytes, encoding: Encoding) -> Result<T, ApiError> {
+    if body.len() > MAX_SETTINGS_BODY {
+        return Err(ApiError::too_large(format!(
+            "the body must be at most {MAX_SETTINGS_BODY} bytes"
+        )));
+    }
+    let invalid = |field: String, message: String| {
+        ApiError::validation(
+            "the request body is invalid",
+            vec![ProblemError {
+                index: None,
+                field,
+                message,
+            }],
+        )
+    };
+    match encoding {
+        Encoding::Json => {
+            let mut de = serde_json::Deserializer::from_slice(body);
+            serde_path_to_error::deserialize(&mut de).map_err(|e| {
+                let field = e.path().to_string();
+                let message = e.into_inner().to_string();
+                invalid(if field == "." { String::new() } else { field }, message)
+            })
+        }
+        Encoding::Form => {
+            serde_urlencoded::from_bytes(body).map_err(|e| invalid(String::new(), e.to_string()))
+        }
+    }
+}

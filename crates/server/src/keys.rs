@@ -1,0 +1,266 @@
+//! API keys over HTTP (`/v1/api-keys`, `audit:admin`) and the client-credentials exchange
+//! (`POST /v1/auth/token`). Creating and revoking a key are recorded in the tenant's trail.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use trailkeep_api::{
+    ApiKeyInfo, ApiKeyList, CreateApiKey, CreatedApiKey, ProblemError, TokenRequest, TokenResponse,
+};
+use trailkeep_event::Timestamp;
+use trailkeep_store::ApiKeyRecord;
+
+use crate::AppState;
+use crate::auth::api_keys::{self, KeySpec};
+use crate::auth::{Principal, Role, now_seconds};
+use crate::body::{decode, encoding};
+use crate::error::ApiError;
+
+/// Longest key name.
+const MAX_NAME_CHARS: usize = 100;
+
+fn rfc3339(seconds: i64) -> String {
+    Timestamp::from_micros(seconds.saturating_mul(1_000_000))
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+/// A stored key as the API shows it (never the hash).
+pub fn info(record: &ApiKeyRecord) -> ApiKeyInfo {
+    ApiKeyInfo {
+        id: record.id.clone(),
+        tenant: record.tenant.clone(),
+        name: record.name.clone(),
+        roles: record.roles.clone(),
+        created_by: record.created_by.clone(),
+        created_at: rfc3339(record.created_at),
+        expires_at: record.expires_at.map(rfc3339),
+        revoked_at: record.revoked_at.map(rfc3339),
+    }
+}
+
+fn field_error(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::validation(
+        "the request body is invalid",
+        vec![ProblemError {
+            index: None,
+            field: field.into(),
+            message: message.into(),
+        }],
+    )
+}
+
+/// Parses a list of scope strings into roles, every one known and at least one.
+pub fn parse_roles(scopes: &[String]) -> Result<Vec<Role>, String> {
+    if scopes.is_empty() {
+        return Err("name at least one role".into());
+    }
+    let mut roles = Vec::new();
+    for scope in scopes {
+        let role = Role::from_scope(scope).ok_or_else(|| {
+            format!(
+                "unknown role {scope:?}; known: {}",
+                Role::ALL.map(Role::scope).join(", ")
+            )
+        })?;
+        if !roles.contains(&role) {
+            roles.push(role);
+        }
+    }
+    roles.sort();
+    Ok(roles)
+}
+
+fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `POST /v1/api-keys`: a new key for the caller's tenant, its secret shown this once.
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let request: CreateApiKey = decode(&body, encoding(&headers, false)?)?;
+    let name = request.name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(field_error(
+            "name",
+            format!("must be 1 to {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    let roles = parse_roles(&request.roles).map_err(|e| field_error("roles", e))?;
+    let now = now_seconds();
+    let expires_at = match &request.expires_at {
+        None => None,
+        Some(text) => {
+            let at = Timestamp::parse(text).map_err(|e| field_error("expires_at", e))?;
+            let seconds = at.as_micros().div_euclid(1_000_000);
+            if seconds <= now {
+                return Err(field_error("expires_at", "must be in the future"));
+            }
+            Some(seconds)
+        }
+    };
+    let issued = api_keys::issue(
+        KeySpec {
+            tenant: principal.tenant.clone(),
+            name: name.to_owned(),
+            roles,
+            expires_at,
+            created_by: principal.id.clone().unwrap_or_else(|| "token".into()),
+        },
+        now,
+    )
+    .map_err(|e| ApiError::internal(&e))?;
+    state.store.insert_api_key(issued.record.clone()).await?;
+    state
+        .audit
+        .record(
+            &principal.tenant,
+            key_event("trailkeep.api_key.created", &principal, &issued.record),
+        )
+        .await?;
+    let created = CreatedApiKey {
+        info: info(&issued.record),
+        key: issued.api_key(),
+        client_id: issued.record.id.clone(),
+        client_secret: issued.secret.clone(),
+    };
+    Ok(no_store(
+        (StatusCode::CREATED, Json(created)).into_response(),
+    ))
+}
+
+/// The self-audit event of a key change.
+pub fn key_event(action: &str, principal: &Principal, record: &ApiKeyRecord) -> serde_json::Value {
+    json!({
+        "action": action,
+        "outcome": "success",
+        "actor": principal.actor(),
+        "target": {"type": "api_key", "id": record.id, "name": record.name},
+        "metadata": {
+            "roles": record.roles,
+            "expires_at": record.expires_at.map(rfc3339),
+        },
+    })
+}
+
+/// `GET /v1/api-keys`: the caller's tenant's keys, without secrets.
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<ApiKeyList>, ApiError> {
+    let keys = state.store.api_keys(&principal.tenant).await?;
+    Ok(Json(ApiKeyList {
+        data: keys.iter().map(info).collect(),
+    }))
+}
+
+/// `DELETE /v1/api-keys/{id}`: revokes one of the caller's tenant's keys.
+pub async fn revoke(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<ApiKeyInfo>, ApiError> {
+    let before = state
+        .store
+        .api_key(&id)
+        .await?
+        .filter(|k| k.tenant == principal.tenant)
+        .ok_or_else(|| ApiError::not_found("this tenant has no API key with that id"))?;
+    let record = state
+        .store
+        .revoke_api_key(&principal.tenant, &id, now_seconds())
+        .await?
+        .ok_or_else(|| ApiError::not_found("this tenant has no API key with that id"))?;
+    if before.revoked_at.is_none() {
+        state
+            .audit
+            .record(
+                &principal.tenant,
+                key_event("trailkeep.api_key.revoked", &principal, &record),
+            )
+            .await?;
+    }
+    Ok(Json(info(&record)))
+}
+
+/// `POST /v1/auth/token`: an API key's id and secret for a short-lived JWT.
+pub async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let request: TokenRequest = decode(&body, encoding(&headers, true)?)?;
+    if request
+        .grant_type
+        .as_deref()
+        .is_some_and(|g| g != "client_credentials")
+    {
+        return Err(field_error(
+            "grant_type",
+            "the only grant is client_credentials",
+        ));
+    }
+    if let Err(wait) = state
+        .auth
+        .limiter()
+        .check(&format!("exchange|{}", request.client_id))
+    {
+        return Err(ApiError::too_many_requests(wait));
+    }
+    let principal = match state
+        .auth
+        .api_key(&request.client_id, &request.client_secret)
+        .await
+    {
+        Ok(principal) => principal,
+        Err(refused) => {
+            if let Some(failure) = refused.audit {
+                state.audit.failed_auth(failure);
+            }
+            return Err(ApiError::unauthorized(
+                "the client id or secret is not valid",
+            ));
+        }
+    };
+    let mut roles: Vec<Role> = principal.roles.iter().copied().collect();
+    roles.sort();
+    if let Some(scope) = &request.scope {
+        let asked: Vec<String> = scope.split_whitespace().map(str::to_owned).collect();
+        let asked = parse_roles(&asked).map_err(|e| field_error("scope", e))?;
+        if let Some(extra) = asked.iter().find(|r| !roles.contains(r)) {
+            return Err(ApiError::forbidden(format!(
+                "the key does not grant {}",
+                extra.scope()
+            )));
+        }
+        roles = asked;
+    }
+    let ttl = state.auth.jwt().settings().token_ttl_seconds;
+    let key_id = principal.id.clone().unwrap_or_default();
+    let access_token = state
+        .auth
+        .jwt()
+        .mint(&principal.tenant, &roles, &key_id, Some(&key_id), ttl)
+        .map_err(|e| ApiError::internal(&e))?;
+    let answer = TokenResponse {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in: ttl,
+        scope: roles
+            .iter()
+            .map(|r| r.scope())
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
+    Ok(no_store(Json(answer).into_response()))
+}
