@@ -173,9 +173,11 @@ pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<Setting
             }
         })
         .filter(|key| {
-            let top = key.as_str().split("__").next().unwrap_or("");
+            // Keys keep the variable's case here; compare in lowercase.
+            let key = key.as_str().to_ascii_lowercase();
+            let top = key.split("__").next().unwrap_or("");
             // `TRAILKEEP_LOG` alone is the log filter, not the `[log]` section.
-            let log_filter = top == "log" && !key.as_str().contains("__");
+            let log_filter = top == "log" && !key.contains("__");
             ENV_KEYS.contains(&top) && !log_filter
         })
         .split("__");

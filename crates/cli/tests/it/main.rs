@@ -3,6 +3,7 @@
 
 mod cli;
 mod crash;
+mod ops;
 mod proofs;
 mod reindex;
 mod support;

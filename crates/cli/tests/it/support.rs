@@ -168,8 +168,15 @@ pub fn path_str(path: &Path) -> &str {
     path.to_str().expect("UTF-8 temp path")
 }
 
-/// Finds the address in the `trailkeep is serving addr=...` log line.
+/// Finds the address in the `trailkeep is serving addr=...` log line (text or JSON).
 fn serving_addr(line: &str) -> Option<SocketAddr> {
+    if line.starts_with('{') {
+        let value: Value = serde_json::from_str(line).ok()?;
+        if value["fields"]["message"] != "trailkeep is serving" {
+            return None;
+        }
+        return value["fields"]["addr"].as_str()?.parse().ok();
+    }
     let rest = &line[line.find("trailkeep is serving")?..];
     let addr = &rest[rest.find("addr=")? + "addr=".len()..];
     addr.split_whitespace().next()?.parse().ok()
@@ -189,6 +196,11 @@ impl Server {
     /// Starts `trailkeep serve --data-dir DIR --listen 127.0.0.1:0` and waits (at most 20 s)
     /// for it to log its address.
     pub fn start(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, &[], &[])
+    }
+
+    /// Like [`start`](Self::start), with more flags and environment variables.
+    pub fn start_with(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let child = command()
             .args([
                 "serve",
@@ -197,6 +209,8 @@ impl Server {
                 "--listen",
                 "127.0.0.1:0",
             ])
+            .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -250,6 +264,12 @@ impl Server {
     /// Everything the server logged so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// A reader of the log that outlives the server (for what it logs while stopping).
+    pub fn log_handle(&self) -> impl Fn() -> String + use<> {
+        let log = self.log.clone();
+        move || log.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// SIGKILL, then reap.
