@@ -4,6 +4,7 @@ mod auth;
 mod credentials;
 mod ingest;
 mod ledger;
+mod operations;
 mod query;
 mod stream;
 mod support;
