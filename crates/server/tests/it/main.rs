@@ -3,6 +3,7 @@
 mod auth;
 mod credentials;
 mod ingest;
+mod isolation;
 mod ledger;
 mod operations;
 mod query;

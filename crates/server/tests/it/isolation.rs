@@ -1,0 +1,900 @@
+//! Tenant isolation, table-driven over every route the server registers.
+//!
+//! Tenant acme stores distinctive events and an API key; tenant beta stores a few events of its
+//! own. [`table`] holds a row for every method and route of `routes.rs`, filled in with acme's
+//! real event ids, seqs, cursors and key id, and a test fails when a route is added there
+//! without a row here. Against that table:
+//!
+//! - beta, holding every role, never gets back anything of acme's it did not send itself:
+//!   acme's ids are 404, acme's cursors 400, proofs past beta's own tree 400, listings, counts
+//!   and the stream hold beta's events only, writes land in beta, and naming acme in a header
+//!   or a query parameter changes none of that; nothing beta does changes acme's trail or keys;
+//! - a caller of acme lacking the row's role gets 403, and one without credentials 401;
+//! - acme itself, with only the row's role, gets a 2xx carrying acme's data, so every row
+//!   reaches something real and beta's refusals are not broken paths.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use reqwest::Method;
+use reqwest::header::CONTENT_TYPE;
+use serde_json::{Value, json};
+use tokio::time::timeout;
+use trailkeep_server::Role;
+
+use crate::support::{Answer, Client, TestServer};
+
+/// Longest wait for a stream's first message.
+const WAIT: Duration = Duration::from_secs(20);
+/// A stream that sends nothing for this long has replayed all it has.
+const QUIET: Duration = Duration::from_millis(500);
+
+/// Values found in acme's events and key and nowhere in beta's.
+const ACME_VALUES: &[&str] = &[
+    "invoice.created",
+    "user.login",
+    "document.read",
+    "acme-alice",
+    "acme-bob",
+    "alice@acme.example",
+    "203.0.113.77",
+    "acme-moonshot",
+    "acme-inv-77",
+    "acme-doc-1",
+    "acme-ingest-bot",
+];
+
+/// acme's events, each with a client-supplied id.
+fn acme_events() -> Value {
+    let read_doc = |n: u32, actor: &str| {
+        json!({
+            "id": format!("acme-secret-{n}"),
+            "action": "document.read",
+            "actor": {"id": actor},
+            "target": {"type": "document", "id": "acme-doc-1"},
+        })
+    };
+    json!([
+        {
+            "id": "acme-secret-1",
+            "action": "invoice.created",
+            "actor": {"id": "acme-alice", "email": "alice@acme.example"},
+            "target": {"type": "invoice", "id": "acme-inv-77"},
+            "context": {"ip_address": "203.0.113.77"},
+            "metadata": {"project": "acme-moonshot"},
+        },
+        {
+            "id": "acme-secret-2",
+            "action": "user.login",
+            "outcome": "failure",
+            "actor": {"id": "acme-bob"},
+            "context": {"ip_address": "203.0.113.77"},
+        },
+        {"id": "acme-secret-3", "action": "user.login", "actor": {"id": "acme-alice"}},
+        {"id": "acme-secret-4", "action": "user.login", "actor": {"id": "acme-bob"}},
+        read_doc(5, "acme-alice"),
+        read_doc(6, "acme-bob"),
+        read_doc(7, "acme-alice"),
+    ])
+}
+
+/// beta's events: a login, a read and another, none sharing a value with acme's.
+fn beta_events() -> Value {
+    json!([
+        {"id": "beta-own-1", "action": "parcel.scanned", "actor": {"id": "beta-carol"}},
+        {"id": "beta-own-2", "action": "driver.signin", "actor": {"id": "beta-carol"}},
+        {
+            "id": "beta-own-3",
+            "action": "manifest.viewed",
+            "actor": {"id": "beta-carol"},
+            "target": {"type": "manifest", "id": "beta-m-1"},
+        },
+    ])
+}
+
+/// An API key: its id and secret, and the two as one key.
+struct Key {
+    id: String,
+    secret: String,
+    key: String,
+}
+
+/// What acme stored, and with it every value beta must never get back.
+struct Acme {
+    /// The exact body acme imported its events with, under the `Idempotency-Key` "acme-import-1".
+    import: String,
+    leaf_hashes: Vec<String>,
+    /// The seq of acme's last imported event, past the end of beta's tree while the reads run.
+    last_seq: u64,
+    tree_size: u64,
+    root: String,
+    key: Key,
+    events_cursor: String,
+    history_cursor: String,
+    logins_cursor: String,
+    access_cursor: String,
+}
+
+/// Both tenants, seeded.
+struct World {
+    acme: Acme,
+    beta_key: Key,
+}
+
+impl World {
+    async fn seed(server: &TestServer) -> Self {
+        let acme = server.client("acme", &every_role());
+        let import = acme_events().to_string();
+        let answer = acme
+            .http
+            .post(format!("{}/v1/events", acme.base))
+            .header(CONTENT_TYPE, "application/json")
+            .header("idempotency-key", "acme-import-1")
+            .body(import.clone())
+            .send()
+            .await
+            .unwrap();
+        let answer = crate::support::read(answer).await;
+        assert_eq!(answer.status, 201, "{}", answer.text);
+        let receipts = answer.json()["receipts"].as_array().unwrap().clone();
+        let key = create_key(&acme, "acme-ingest-bot").await;
+        let beta = server.client("beta", &every_role());
+        let answer = beta.post_json(&beta_events()).await;
+        assert_eq!(answer.status, 201, "{}", answer.text);
+        let beta_key = create_key(&beta, "beta-bot").await;
+
+        let checkpoint = acme.get("/v1/ledger/checkpoint").await;
+        assert_eq!(checkpoint.status, 200, "{}", checkpoint.text);
+        let lines: Vec<&str> = checkpoint.text.lines().collect();
+        let acme = Acme {
+            import,
+            leaf_hashes: receipts
+                .iter()
+                .map(|r| r["leaf_hash"].as_str().unwrap().to_owned())
+                .collect(),
+            last_seq: receipts.last().unwrap()["seq"].as_u64().unwrap(),
+            tree_size: lines[1].parse().unwrap(),
+            root: lines[2].to_owned(),
+            key,
+            events_cursor: next_cursor(&acme, "/v1/events?limit=2").await,
+            history_cursor: next_cursor(&acme, "/v1/entities/document/acme-doc-1/history?limit=2")
+                .await,
+            logins_cursor: next_cursor(&acme, "/v1/logins?limit=2").await,
+            access_cursor: next_cursor(&acme, "/v1/access?limit=2").await,
+        };
+        Self { acme, beta_key }
+    }
+}
+
+impl Acme {
+    /// Everything of acme's that must not reach beta.
+    fn secrets(&self) -> Vec<String> {
+        let ids = (1..=7).map(|n| format!("acme-secret-{n}"));
+        let values = ACME_VALUES.iter().map(|v| (*v).to_owned());
+        let stored = [
+            &self.root,
+            &self.key.id,
+            &self.key.secret,
+            &self.events_cursor,
+            &self.history_cursor,
+            &self.logins_cursor,
+            &self.access_cursor,
+        ];
+        ids.chain(values)
+            .chain(self.leaf_hashes.iter().cloned())
+            .chain(stored.into_iter().cloned())
+            .collect()
+    }
+
+    fn token_request(&self, secret: &str) -> String {
+        json!({
+            "grant_type": "client_credentials",
+            "client_id": self.key.id,
+            "client_secret": secret,
+        })
+        .to_string()
+    }
+}
+
+/// The scope of every role.
+fn every_role() -> String {
+    Role::ALL.map(Role::scope).join(" ")
+}
+
+/// The scope of every role but `missing`.
+fn every_role_but(missing: Role) -> String {
+    Role::ALL
+        .into_iter()
+        .filter(|r| *r != missing)
+        .map(Role::scope)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+async fn create_key(admin: &Client, name: &str) -> Key {
+    let body = json!({"name": name, "roles": ["audit:read", "audit:write"]});
+    let answer = admin
+        .post("/v1/api-keys", "application/json", body.to_string())
+        .await;
+    assert_eq!(answer.status, 201, "{}", answer.text);
+    let created = answer.json();
+    Key {
+        id: created["client_id"].as_str().unwrap().to_owned(),
+        secret: created["client_secret"].as_str().unwrap().to_owned(),
+        key: created["key"].as_str().unwrap().to_owned(),
+    }
+}
+
+async fn next_cursor(client: &Client, path: &str) -> String {
+    let answer = client.get(path).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    answer.json()["next_cursor"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{path} has a second page: {}", answer.text))
+        .to_owned()
+}
+
+/// What beta, holding every role, must get from a row.
+#[derive(Clone, Copy, Debug)]
+enum BetaGets {
+    /// A 2xx with nothing tenant-specific in it (operations endpoints, the service's key).
+    Answer,
+    /// A problem+json refusal with this status.
+    Problem(u16),
+    /// A 2xx whose records (events, keys, stream messages) are all beta's, and at least one.
+    OwnRecords,
+    /// A 2xx that lists and counts nothing.
+    Nothing,
+    /// Statistics over beta's own events.
+    OwnStats,
+    /// beta's own checkpoint.
+    OwnCheckpoint,
+}
+
+/// One request to one route.
+struct Row {
+    method: Method,
+    /// The route as `routes.rs` registers it.
+    route: &'static str,
+    /// The role the route needs; `None` for the open routes.
+    needs: Option<Role>,
+    /// The path and query, with acme's ids, seqs and cursors in it.
+    path: String,
+    headers: Vec<(&'static str, String)>,
+    /// A JSON body.
+    body: Option<String>,
+    /// What beta sends instead of `body`, where acme's body is acme's credential itself.
+    beta_body: Option<String>,
+    beta_gets: BetaGets,
+    /// acme's own answer carries acme's data.
+    shows_acme: bool,
+}
+
+impl Row {
+    fn new(
+        method: Method,
+        route: &'static str,
+        needs: Option<Role>,
+        path: impl Into<String>,
+        beta_gets: BetaGets,
+    ) -> Self {
+        Self {
+            method,
+            route,
+            needs,
+            path: path.into(),
+            headers: Vec::new(),
+            body: None,
+            beta_body: None,
+            beta_gets,
+            shows_acme: false,
+        }
+    }
+
+    /// A `GET` of a route that needs the read role, whose answer to acme shows acme's data.
+    fn read(route: &'static str, path: impl Into<String>, beta_gets: BetaGets) -> Self {
+        Self::new(Method::GET, route, Some(Role::Read), path, beta_gets).showing_acme()
+    }
+
+    fn showing_acme(mut self) -> Self {
+        self.shows_acme = true;
+        self
+    }
+
+    fn with_body(mut self, body: impl Into<String>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+
+    fn with_beta_body(mut self, body: String) -> Self {
+        self.beta_body = Some(body);
+        self
+    }
+
+    fn with_header(mut self, name: &'static str, value: &str) -> Self {
+        self.headers.push((name, value.to_owned()));
+        self
+    }
+}
+
+/// Every route with acme's real values filled in. Reads come first and writes after them, the
+/// revocation of acme's key last: beta's copy of acme's import puts acme's ids into beta's own
+/// trail, and acme's own run of the table must exchange its key before revoking it.
+fn table(world: &World) -> Vec<Row> {
+    use BetaGets::{Answer, Nothing, OwnCheckpoint, OwnRecords, OwnStats, Problem};
+    let acme = &world.acme;
+    let history = "/v1/entities/{kind}/{id}/history";
+    vec![
+        Row::new(Method::GET, "/healthz", None, "/healthz", Answer),
+        Row::new(Method::GET, "/readyz", None, "/readyz", Answer),
+        Row::new(Method::GET, "/metrics", None, "/metrics", Answer),
+        Row::read("/v1/events", "/v1/events", OwnRecords),
+        Row::read(
+            "/v1/events",
+            "/v1/events?actor_id=acme-alice&page=1&per_page=10",
+            Nothing,
+        ),
+        Row::read(
+            "/v1/events",
+            "/v1/events?q=moonshot&metadata.project=acme-moonshot&ip=203.0.113.77",
+            Nothing,
+        ),
+        Row::read(
+            "/v1/events",
+            "/v1/events?target_type=document&target_id=acme-doc-1",
+            Nothing,
+        ),
+        Row::read(
+            "/v1/events",
+            format!("/v1/events?limit=2&cursor={}", acme.events_cursor),
+            Problem(400),
+        ),
+        Row::read(
+            "/v1/events/stream",
+            "/v1/events/stream?from_seq=0",
+            OwnRecords,
+        ),
+        Row::read("/v1/events/{id}", "/v1/events/acme-secret-1", Problem(404)),
+        Row::read(
+            "/v1/events/{id}",
+            "/v1/events/acme-secret-5?proof=1",
+            Problem(404),
+        ),
+        Row::read(history, "/v1/entities/document/acme-doc-1/history", Nothing),
+        Row::read(
+            history,
+            format!(
+                "/v1/entities/document/acme-doc-1/history?limit=2&cursor={}",
+                acme.history_cursor
+            ),
+            Problem(400),
+        ),
+        Row::read("/v1/logins", "/v1/logins", OwnRecords),
+        Row::read(
+            "/v1/logins",
+            "/v1/logins?user=acme-bob&status=failure",
+            Nothing,
+        ),
+        Row::read(
+            "/v1/logins",
+            format!("/v1/logins?limit=2&cursor={}", acme.logins_cursor),
+            Problem(400),
+        ),
+        Row::read("/v1/access", "/v1/access", OwnRecords),
+        Row::read(
+            "/v1/access",
+            "/v1/access?resource_type=document&access_type=read",
+            Nothing,
+        ),
+        Row::read(
+            "/v1/access",
+            format!("/v1/access?limit=2&cursor={}", acme.access_cursor),
+            Problem(400),
+        ),
+        Row::read("/v1/stats", "/v1/stats?group_by=action,actor", OwnStats),
+        Row::read(
+            "/v1/stats",
+            "/v1/stats?actor_id=acme-alice&group_by=action",
+            Nothing,
+        ),
+        Row::new(
+            Method::GET,
+            "/v1/ledger/key",
+            Some(Role::Read),
+            "/v1/ledger/key",
+            Answer,
+        ),
+        Row::read(
+            "/v1/ledger/checkpoint",
+            "/v1/ledger/checkpoint",
+            OwnCheckpoint,
+        ),
+        Row::read(
+            "/v1/ledger/proofs/inclusion",
+            format!(
+                "/v1/ledger/proofs/inclusion?seq={}&tree_size={}",
+                acme.last_seq, acme.tree_size
+            ),
+            Problem(400),
+        ),
+        Row::read(
+            "/v1/ledger/proofs/consistency",
+            format!(
+                "/v1/ledger/proofs/consistency?first=1&second={}",
+                acme.tree_size
+            ),
+            Problem(400),
+        ),
+        Row::new(
+            Method::GET,
+            "/v1/api-keys",
+            Some(Role::Admin),
+            "/v1/api-keys",
+            OwnRecords,
+        )
+        .showing_acme(),
+        // A copy of acme's import, ids and idempotency key included: acme gets its own events
+        // back (a replay), beta a new batch of its own.
+        Row::new(
+            Method::POST,
+            "/v1/events",
+            Some(Role::Write),
+            "/v1/events",
+            OwnRecords,
+        )
+        .with_header("idempotency-key", "acme-import-1")
+        .with_body(acme.import.clone())
+        .showing_acme(),
+        Row::new(
+            Method::POST,
+            "/v1/api-keys",
+            Some(Role::Admin),
+            "/v1/api-keys",
+            OwnRecords,
+        )
+        .with_body(json!({"name": "copied key", "roles": ["audit:read"]}).to_string()),
+        // The exchange takes its credential in the body: acme sends its key's id and secret,
+        // beta acme's key id with beta's own secret.
+        Row::new(
+            Method::POST,
+            "/v1/auth/token",
+            None,
+            "/v1/auth/token",
+            Problem(401),
+        )
+        .with_body(acme.token_request(&acme.key.secret))
+        .with_beta_body(acme.token_request(&world.beta_key.secret)),
+        Row::new(
+            Method::DELETE,
+            "/v1/api-keys/{id}",
+            Some(Role::Admin),
+            format!("/v1/api-keys/{}", acme.key.id),
+            Problem(404),
+        )
+        .showing_acme(),
+    ]
+}
+
+/// Every (method, route, role) that `routes.rs` registers, read from its source so that a route
+/// added there without a row in [`table`] fails a test.
+fn registered_routes() -> BTreeSet<(String, String, Option<String>)> {
+    let source: String = include_str!("../../src/routes.rs")
+        .lines()
+        .map(|line| line.split("//").next().unwrap_or(""))
+        .collect::<String>()
+        .split_whitespace()
+        .collect();
+    let mut routes = BTreeSet::new();
+    for (start, call) in source.match_indices(".route(") {
+        let args = call_arguments(&source[start + call.len()..]);
+        let (path, methods) = args
+            .strip_prefix('"')
+            .and_then(|a| a.split_once('"'))
+            .unwrap_or_else(|| panic!("a route without a path literal: {args}"));
+        for method in [
+            "get", "post", "put", "patch", "delete", "head", "options", "any",
+        ] {
+            for (at, _) in methods.match_indices(&format!("{method}(")) {
+                let before = &methods[..at];
+                if before.ends_with(|c: char| c.is_alphanumeric() || c == '_') {
+                    continue; // part of a longer name
+                }
+                let role = before
+                    .strip_suffix(',')
+                    .and_then(|b| b.rsplit_once("needs(Role::"))
+                    .map(|(_, role)| role.to_owned());
+                routes.insert((method.to_uppercase(), path.to_owned(), role));
+            }
+        }
+    }
+    routes
+}
+
+/// The text of a call's arguments, given the text just after its opening parenthesis.
+fn call_arguments(after_open: &str) -> &str {
+    let mut depth = 1;
+    for (i, c) in after_open.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &after_open[..i];
+                }
+            }
+            _ => {}
+        }
+    }
+    panic!("unbalanced parentheses in routes.rs")
+}
+
+/// Whether `path` (query and all) is a request to `route`.
+fn is_request_to(path: &str, route: &str) -> bool {
+    let path = path.split('?').next().unwrap_or(path);
+    let (path, route): (Vec<&str>, Vec<&str>) =
+        (path.split('/').collect(), route.split('/').collect());
+    path.len() == route.len()
+        && path
+            .iter()
+            .zip(&route)
+            .all(|(p, r)| p == r || (r.starts_with('{') && !p.is_empty()))
+}
+
+/// How a request names acme besides its credentials.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Disguise {
+    Plain,
+    TenantHeader,
+    TenantParam,
+}
+
+/// A client that sends no credentials.
+fn anonymous(server: &TestServer) -> Client {
+    Client {
+        http: reqwest::Client::new(),
+        base: server.url(""),
+    }
+}
+
+/// Sends `row` as `caller` with `body`; returns the request's text and the answer.
+async fn send(
+    caller: &Client,
+    row: &Row,
+    body: Option<&String>,
+    disguise: Disguise,
+) -> (String, Answer) {
+    let mut path = row.path.clone();
+    if disguise == Disguise::TenantParam {
+        path.push(if path.contains('?') { '&' } else { '?' });
+        path.push_str("tenant=acme");
+    }
+    let mut request = caller
+        .http
+        .request(row.method.clone(), format!("{}{path}", caller.base));
+    for (name, value) in &row.headers {
+        request = request.header(*name, value);
+    }
+    if disguise == Disguise::TenantHeader {
+        request = request.header("x-tenant", "acme");
+    }
+    if let Some(body) = body {
+        request = request
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.clone());
+    }
+    let answer = read_answer(request.send().await.unwrap()).await;
+    let sent = format!("{path} {:?} {}", row.headers, body.map_or("", |b| b));
+    (sent, answer)
+}
+
+/// Reads a response whole or, for an event stream, what it sends until it falls quiet.
+async fn read_answer(mut response: reqwest::Response) -> Answer {
+    let streaming = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if !streaming {
+        return crate::support::read(response).await;
+    }
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let mut text = String::new();
+    let mut wait = WAIT;
+    while let Ok(chunk) = timeout(wait, response.chunk()).await {
+        let Some(chunk) = chunk.unwrap() else { break };
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+        wait = QUIET;
+    }
+    Answer {
+        status,
+        headers,
+        text,
+    }
+}
+
+/// The secrets an answer (body or headers) carries that its request did not.
+fn returned_secrets<'a>(secrets: &'a [String], sent: &str, answer: &Answer) -> Vec<&'a str> {
+    let headers: Vec<&str> = answer
+        .headers
+        .values()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    secrets
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !sent.contains(s))
+        .filter(|s| answer.text.contains(s) || headers.iter().any(|h| h.contains(s)))
+        .collect()
+}
+
+/// The tenant of every record in an answer: each `tenant` member of a JSON body, or of each
+/// event a stream sent.
+fn record_tenants(answer: &Answer) -> Vec<String> {
+    fn walk(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Object(members) => {
+                for (name, member) in members {
+                    match (name.as_str(), member) {
+                        ("tenant", Value::String(tenant)) => out.push(tenant.clone()),
+                        _ => walk(member, out),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| walk(item, out)),
+            _ => {}
+        }
+    }
+    let mut tenants = Vec::new();
+    if answer.content_type().starts_with("text/event-stream") {
+        for data in answer.text.lines().filter_map(|l| l.strip_prefix("data:")) {
+            walk(&serde_json::from_str(data.trim()).unwrap(), &mut tenants);
+        }
+    } else {
+        walk(&answer.json(), &mut tenants);
+    }
+    tenants
+}
+
+fn assert_success(answer: &Answer, context: &str) {
+    assert!(
+        (200..300).contains(&answer.status),
+        "{context}: {} {}",
+        answer.status,
+        answer.text
+    );
+}
+
+/// Asserts that beta got what `expected` says; `beta` looks at beta's own trail.
+async fn assert_beta_gets(expected: BetaGets, answer: &Answer, beta: &Client, context: &str) {
+    match expected {
+        BetaGets::Answer => assert_success(answer, context),
+        BetaGets::Problem(status) => {
+            assert_eq!(answer.status, status, "{context}: {}", answer.text);
+            answer.problem(status);
+        }
+        BetaGets::OwnRecords => {
+            assert_success(answer, context);
+            let tenants = record_tenants(answer);
+            assert!(
+                !tenants.is_empty() && tenants.iter().all(|t| t == "beta"),
+                "{context}: records of {tenants:?} in {}",
+                answer.text
+            );
+        }
+        BetaGets::Nothing => {
+            assert_eq!(answer.status, 200, "{context}: {}", answer.text);
+            let body = answer.json();
+            assert!(
+                body.get("data").is_some() || body.get("total").is_some(),
+                "{context}: neither a listing nor a count: {body}"
+            );
+            if let Some(data) = body.get("data") {
+                assert_eq!(data, &json!([]), "{context}");
+            }
+            if let Some(total) = body.get("total") {
+                assert_eq!(total, 0, "{context}");
+            }
+        }
+        BetaGets::OwnStats => {
+            assert_eq!(answer.status, 200, "{context}: {}", answer.text);
+            let stats = answer.json();
+            let events = beta.all_events().await;
+            assert_eq!(stats["total"], events.len(), "{context}: {stats}");
+            let counted: BTreeSet<&str> = stats["groups"]["action"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|g| g["value"].as_str().unwrap())
+                .collect();
+            let own: BTreeSet<&str> = events
+                .iter()
+                .map(|e| e["action"].as_str().unwrap())
+                .collect();
+            assert_eq!(counted, own, "{context}");
+        }
+        BetaGets::OwnCheckpoint => {
+            assert_eq!(answer.status, 200, "{context}: {}", answer.text);
+            assert_eq!(
+                answer.text.lines().next(),
+                Some("trailkeep/beta"),
+                "{context}"
+            );
+        }
+    }
+}
+
+/// acme's trail and keys as acme sees them, less the failed sign-ins that others' attempts on
+/// acme's key leave there (acme's own record of them, which beta never sees).
+async fn acme_state(acme: &Client) -> (Vec<Value>, Value) {
+    let events = acme
+        .all_events()
+        .await
+        .into_iter()
+        .filter(|e| e["action"] != "trailkeep.authenticate")
+        .collect();
+    let keys = acme.get("/v1/api-keys").await;
+    assert_eq!(keys.status, 200, "{}", keys.text);
+    (events, keys.json())
+}
+
+#[tokio::test]
+async fn the_table_has_a_row_for_every_route_and_role() {
+    let server = TestServer::start().await;
+    let world = World::seed(&server).await;
+    let rows = table(&world);
+    for row in &rows {
+        assert!(
+            is_request_to(&row.path, row.route),
+            "{} is not a request to {}",
+            row.path,
+            row.route
+        );
+    }
+    let covered: BTreeSet<(String, String, Option<String>)> = rows
+        .iter()
+        .map(|row| {
+            let role = row.needs.map(|r| format!("{r:?}"));
+            (row.method.to_string(), row.route.to_owned(), role)
+        })
+        .collect();
+    let registered = registered_routes();
+    let missing: Vec<_> = registered.difference(&covered).collect();
+    assert!(
+        missing.is_empty(),
+        "routes.rs has routes without a row: {missing:?}"
+    );
+    let stale: Vec<_> = covered.difference(&registered).collect();
+    assert!(
+        stale.is_empty(),
+        "rows for routes routes.rs lacks: {stale:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beta_with_every_role_never_sees_counts_proves_or_pages_acme() {
+    let server = TestServer::start().await;
+    let world = World::seed(&server).await;
+    let secrets = world.acme.secrets();
+    let acme = server.client("acme", &every_role());
+    let beta = server.client("beta", &every_role());
+    let before = acme_state(&acme).await;
+
+    for row in table(&world) {
+        let body = row.beta_body.as_ref().or(row.body.as_ref());
+        for disguise in [
+            Disguise::Plain,
+            Disguise::TenantHeader,
+            Disguise::TenantParam,
+        ] {
+            let (sent, answer) = send(&beta, &row, body, disguise).await;
+            let context = format!("{} {} as beta ({disguise:?})", row.method, row.path);
+            let leaks = returned_secrets(&secrets, &sent, &answer);
+            assert!(
+                leaks.is_empty(),
+                "{context} leaked {leaks:?}: {}",
+                answer.text
+            );
+            // A listing refuses the unknown parameter; a route that reads none ignores it.
+            if disguise == Disguise::TenantParam && answer.status == 400 {
+                assert_eq!(
+                    answer.problem(400)["code"],
+                    "unknown_parameter",
+                    "{context}"
+                );
+                continue;
+            }
+            assert_beta_gets(row.beta_gets, &answer, &beta, &context).await;
+        }
+    }
+
+    assert_eq!(
+        acme_state(&acme).await,
+        before,
+        "nothing beta did changed acme's trail or keys"
+    );
+    let with_key = crate::support::read(
+        reqwest::Client::new()
+            .get(server.url("/v1/events"))
+            .header("x-api-key", &world.acme.key.key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        with_key.status, 200,
+        "acme's key still works: {}",
+        with_key.text
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_named_in_the_body_is_refused() {
+    let server = TestServer::start().await;
+    World::seed(&server).await;
+    let acme = server.client("acme", &every_role());
+    let before = acme_state(&acme).await;
+    let beta = server.client("beta", &every_role());
+    for body in [
+        json!({"tenant": "acme", "action": "invoice.created"}),
+        json!([{"action": "parcel.scanned"}, {"tenant": "acme", "action": "invoice.created"}]),
+    ] {
+        let problem = beta.post_json(&body).await.problem(400);
+        assert_eq!(problem["errors"][0]["field"], "tenant", "{problem}");
+    }
+    assert_eq!(acme_state(&acme).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_missing_role_is_403_and_missing_credentials_401() {
+    let server = TestServer::start().await;
+    let world = World::seed(&server).await;
+    let nobody = anonymous(&server);
+    for row in table(&world) {
+        let context = format!("{} {}", row.method, row.path);
+        let (_, answer) = send(&nobody, &row, row.body.as_ref(), Disguise::Plain).await;
+        let Some(role) = row.needs else {
+            assert_ne!(answer.status, 401, "{context} is open: {}", answer.text);
+            continue;
+        };
+        assert_eq!(answer.status, 401, "{context} without credentials");
+        answer.problem(401);
+        let lacking = server.client("acme", &every_role_but(role));
+        let (_, answer) = send(&lacking, &row, row.body.as_ref(), Disguise::Plain).await;
+        assert_eq!(
+            answer.status,
+            403,
+            "{context} without {}: {}",
+            role.scope(),
+            answer.text
+        );
+        let problem = answer.problem(403);
+        assert!(
+            problem["detail"].as_str().unwrap().contains(role.scope()),
+            "{context}: {problem}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acme_gets_every_row_with_only_the_role_it_needs() {
+    let server = TestServer::start().await;
+    let world = World::seed(&server).await;
+    let secrets = world.acme.secrets();
+    for row in table(&world) {
+        let caller = match row.needs {
+            Some(role) => server.client("acme", role.scope()),
+            None => anonymous(&server),
+        };
+        let context = format!("{} {} as acme", row.method, row.path);
+        let (sent, answer) = send(&caller, &row, row.body.as_ref(), Disguise::Plain).await;
+        assert_success(&answer, &context);
+        if row.shows_acme {
+            assert!(
+                !returned_secrets(&secrets, &sent, &answer).is_empty(),
+                "{context} shows none of acme's data: {}",
+                answer.text
+            );
+        }
+    }
+}
