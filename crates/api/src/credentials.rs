@@ -3,20 +3,27 @@
 use serde::{Deserialize, Serialize};
 
 /// `POST /v1/api-keys` body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
-    /// A label (1 to 100 characters).
+    /// A label: 1 to 100 characters, not only spaces, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub name: String,
-    /// The roles the key grants: `audit:write`, `audit:read`, `audit:export`, `audit:admin`.
+    /// The roles the key grants (at least one).
+    #[schema(value_type = Vec<Scope>, min_items = 1)]
     pub roles: Vec<String>,
-    /// When the key stops working (RFC 3339); omit for never.
+    /// When the key stops working (RFC 3339, in the future); omit for never.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
 }
 
 /// An API key as listed: everything but the secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApiKeyInfo {
     /// The key id (also the client id of the token exchange).
     pub id: String,
@@ -37,7 +44,7 @@ pub struct ApiKeyInfo {
 }
 
 /// `POST /v1/api-keys` answer: the key's details and, this once, its secret.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreatedApiKey {
     /// The key, as stored.
     #[serde(flatten)]
@@ -51,30 +58,36 @@ pub struct CreatedApiKey {
 }
 
 /// `GET /v1/api-keys` answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApiKeyList {
     /// The tenant's keys, oldest first.
     pub data: Vec<ApiKeyInfo>,
 }
 
 /// `POST /v1/auth/token` body (JSON or form-encoded), as OAuth 2.0 client credentials.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     /// `client_credentials` (the only grant), or omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<GrantType>)]
     pub grant_type: Option<String>,
     /// The API key id.
+    #[schema(min_length = 1)]
     pub client_id: String,
     /// The API key secret.
+    #[schema(min_length = 1)]
     pub client_secret: String,
     /// Space-separated roles to narrow the token to; omitted means all of the key's.
+    #[schema(
+        pattern = "^\\s*(audit:(write|read|export|admin))(\\s+audit:(write|read|export|admin))*\\s*$"
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
 }
 
 /// `POST /v1/auth/token` answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     /// The JWT.
     pub access_token: String,
@@ -84,4 +97,31 @@ pub struct TokenResponse {
     pub expires_in: u64,
     /// The roles it grants, space-separated.
     pub scope: String,
+}
+
+/// A role, as a scope string.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Described, never built: roles travel as strings.
+pub enum Scope {
+    /// Ingest events.
+    #[schema(rename = "audit:write")]
+    Write,
+    /// Query, statistics, proofs.
+    #[schema(rename = "audit:read")]
+    Read,
+    /// Exports and reports.
+    #[schema(rename = "audit:export")]
+    Export,
+    /// Keys, webhooks, rules, retention.
+    #[schema(rename = "audit:admin")]
+    Admin,
+}
+
+/// The grant of the token exchange.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Described, never built.
+pub enum GrantType {
+    /// OAuth 2.0 client credentials.
+    #[schema(rename = "client_credentials")]
+    ClientCredentials,
 }

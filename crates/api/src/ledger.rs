@@ -17,7 +17,7 @@ pub fn hash_from_b64(text: &str) -> Option<Vec<u8>> {
 }
 
 /// `GET /v1/ledger/proofs/inclusion`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InclusionProofBody {
     /// The leaf's index.
     pub seq: u64,
@@ -30,7 +30,7 @@ pub struct InclusionProofBody {
 }
 
 /// `GET /v1/ledger/proofs/consistency`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConsistencyProofBody {
     /// The smaller tree size.
     pub first: u64,
@@ -41,7 +41,7 @@ pub struct ConsistencyProofBody {
 }
 
 /// The inclusion part of `GET /v1/events/{id}?proof=1`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InclusionBody {
     /// The size of the checkpoint's tree.
     pub tree_size: u64,
@@ -51,9 +51,10 @@ pub struct InclusionBody {
 
 /// `GET /v1/events/{id}?proof=1`: the event, its leaf hash, and its inclusion proof against the
 /// newest checkpoint, which is included.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventProofBody {
     /// The event (canonical JSON).
+    #[schema(value_type = trailkeep_event::Event)]
     pub event: Box<RawValue>,
     /// Its leaf hash.
     pub leaf_hash: String,

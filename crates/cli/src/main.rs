@@ -38,6 +38,8 @@ enum Command {
     /// Check a settings file.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print the OpenAPI 3.1 description of the HTTP API (the one served at /openapi.json).
+    Openapi,
     /// Re-verify every tenant's whole ledger offline: bytes, leaf hashes, tree, signed checkpoints.
     Verify(verify::VerifyArgs),
     /// Check an inclusion or consistency proof by hand.
@@ -131,6 +133,13 @@ fn run() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys(command) => keys::run(command),
+        Command::Openapi => {
+            let json = trailkeep_server::openapi::to_json(&trailkeep_server::openapi());
+            std::io::stdout()
+                .write_all(json.as_bytes())
+                .context("write the description")?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Config(ConfigCommand::Check(args)) => config::check(args),
         Command::Verify(args) => verify::run(args),
         Command::Proof(command) => proof::run(command),

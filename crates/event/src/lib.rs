@@ -27,7 +27,7 @@ pub use terms::{
 };
 pub use timestamp::Timestamp;
 pub use validate::{
-    FieldError, MAX_ACTION_CHARS, MAX_DEPTH, MAX_DESCRIPTION_BYTES, MAX_EVENT_BYTES,
+    EventInput, FieldError, MAX_ACTION_CHARS, MAX_DEPTH, MAX_DESCRIPTION_BYTES, MAX_EVENT_BYTES,
     MAX_FUTURE_MICROS, MAX_ID_CHARS, MAX_TENANT_CHARS, MAX_TEXT_CHARS, PreparedEvent, prepare,
     validate_tenant,
 };

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::timestamp::Timestamp;
 
 /// A stored audit event, with every server-assigned field filled in.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Event {
     /// ULID, or the client's own id (unique per tenant).
@@ -21,8 +21,10 @@ pub struct Event {
     /// The tenant, taken from the credentials.
     pub tenant: String,
     /// When the action happened, as the client says (defaults to `received_at`).
+    #[schema(value_type = String, format = DateTime)]
     pub occurred_at: Timestamp,
     /// When the server accepted the event.
+    #[schema(value_type = String, format = DateTime)]
     pub received_at: Timestamp,
     /// What happened, for example `contract.created`.
     pub action: String,
@@ -41,84 +43,104 @@ pub struct Event {
     pub context: Option<Context>,
     /// Field changes: name to `{from, to}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<HashMap<String, Change>>)]
     pub changes: Option<BTreeMap<String, Change>>,
     /// Human-readable summary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Free-form application data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
 }
 
 /// Who performed the action.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Actor {
     /// `user`, `api_key`, `system`, `webhook`, `service`, or any other string.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 256)]
     pub kind: Option<String>,
     /// The actor's id in the calling application.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 256)]
     pub id: Option<String>,
     /// E-mail address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 256)]
     pub email: Option<String>,
     /// Display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 256)]
     pub name: Option<String>,
     /// Id of the API token used, when the actor authenticated with one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 256)]
     pub token_id: Option<String>,
     /// Name of the API token used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 256)]
     pub token_name: Option<String>,
     /// How the actor authenticated (`dash`, `api_key`, `oauth`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 256)]
     pub context: Option<String>,
 }
 
 /// The resource acted upon.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
     /// Resource type, for example `contract`.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 256)]
     pub kind: Option<String>,
     /// Resource id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 256)]
     pub id: Option<String>,
     /// Display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 256)]
     pub name: Option<String>,
     /// Product area the resource belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 256)]
     pub product: Option<String>,
     /// Scope of the resource (`account`, `zone`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 256)]
     pub scope: Option<String>,
 }
 
 /// Where and how the action was performed.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Context {
     /// Client IP address (v4 or v6).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 256)]
     pub ip_address: Option<String>,
     /// Client user agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 2048)]
     pub user_agent: Option<String>,
     /// Human-readable location, for example `Riyadh, SA`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 256)]
     pub location: Option<String>,
     /// Device description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 256)]
     pub device: Option<String>,
     /// Authentication method, for example `PASSWORD`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 256)]
     pub method: Option<String>,
     /// Distributed-tracing id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 256)]
     pub trace_id: Option<String>,
     /// Zone the action concerned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -129,49 +151,68 @@ pub struct Context {
 }
 
 /// A zone (Cloudflare's notion of a domain) an action concerned.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Zone {
     /// Zone id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 256)]
     pub id: Option<String>,
     /// Zone name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 256)]
     pub name: Option<String>,
 }
 
 /// The HTTP request behind an action.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Request {
     /// HTTP method.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 256)]
     pub method: Option<String>,
     /// Request URI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 2048)]
     pub uri: Option<String>,
     /// Response status code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_code: Option<u16>,
     /// Edge request id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 256)]
     pub ray_id: Option<String>,
 }
 
 /// One field's change.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Change {
     /// The value before (absent when the field was new).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Value>)]
     pub from: Option<Value>,
     /// The value after (absent when the field was removed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Value>)]
     pub to: Option<Value>,
 }
 
 /// The kind of action, used by filters, statistics and the dialects' action enums.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Category {
     /// Something was created.
@@ -240,7 +281,9 @@ impl Category {
 }
 
 /// Whether the action succeeded.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// It succeeded (the default).

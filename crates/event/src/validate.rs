@@ -55,31 +55,50 @@ impl FieldError {
     }
 }
 
-/// What a client sends: every field optional but `action`, server fields refused.
-#[derive(Deserialize)]
+/// What a client sends: every field optional but `action`; the server assigns `seq`, `tenant`
+/// and `received_at` and refuses them here. This struct is both the parser and, through its
+/// schema, the documentation of the ingest body.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct EventInput {
+pub struct EventInput {
+    /// The client's own id (makes retries idempotent); a ULID is assigned when omitted.
     #[serde(default)]
+    #[schema(max_length = 256, pattern = "^[A-Za-z0-9._:~@-]+$")]
     id: Option<String>,
+    /// When the action happened; at most 5 minutes in the future; defaults to now.
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     occurred_at: Option<Timestamp>,
+    /// What happened, for example `contract.created`.
     #[serde(default)]
+    #[schema(required, min_length = 1, max_length = 128, pattern = "\\S")]
     action: Option<String>,
+    /// The kind of action; derived from `action` when omitted.
     #[serde(default)]
     category: Option<Category>,
+    /// Whether it succeeded; `success` when omitted.
     #[serde(default)]
     outcome: Option<Outcome>,
+    /// Who did it.
     #[serde(default)]
     actor: Option<Actor>,
+    /// What it was done to.
     #[serde(default)]
     target: Option<Target>,
+    /// Where and how.
     #[serde(default)]
     context: Option<Context>,
+    /// Field changes: name to `{from, to}`.
     #[serde(default)]
+    #[schema(value_type = Option<HashMap<String, Change>>)]
     changes: Option<BTreeMap<String, Change>>,
+    /// A human-readable summary (at most 8 KiB of UTF-8).
     #[serde(default)]
+    #[schema(max_length = 8192)]
     description: Option<String>,
+    /// Free-form application data (nesting at most 16 levels; integers within 2^53).
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Map<String, Value>>,
 }
 
@@ -156,6 +175,7 @@ pub fn prepare(
         }
     }
     check_raw(raw, &mut String::new(), 1, &mut errors);
+    check_shapes(object, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -378,6 +398,31 @@ fn clean_context(context: Context) -> Context {
 }
 
 /// Walks the raw JSON once for the structural limits: depth, NUL bytes, unsafe integers.
+/// Refuses arrays where an object belongs: serde would read `"target": ["x", "y"]` as a
+/// struct written positionally, which no client means.
+fn check_shapes(object: &Map<String, Value>, errors: &mut Vec<FieldError>) {
+    let mut expect_object = |path: String, value: Option<&Value>| {
+        if let Some(value) = value
+            && !(value.is_object() || value.is_null())
+        {
+            errors.push(FieldError::new(path, "must be an object"));
+        }
+    };
+    for field in ["actor", "target", "context", "changes", "metadata"] {
+        expect_object(field.to_owned(), object.get(field));
+    }
+    if let Some(Value::Object(context)) = object.get("context") {
+        for field in ["zone", "request"] {
+            expect_object(format!("context.{field}"), context.get(field));
+        }
+    }
+    if let Some(Value::Object(changes)) = object.get("changes") {
+        for (name, change) in changes {
+            expect_object(format!("changes.{name}"), Some(change));
+        }
+    }
+}
+
 fn check_raw(value: &Value, path: &mut String, depth: usize, errors: &mut Vec<FieldError>) {
     if errors.len() >= 16 {
         return;

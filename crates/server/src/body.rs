@@ -62,6 +62,13 @@ pub fn decode<T: DeserializeOwned>(body: &Bytes, encoding: Encoding) -> Result<T
     };
     match encoding {
         Encoding::Json => {
+            // serde would also read a struct from an array, positionally; no client means that.
+            if !body.trim_ascii_start().starts_with(b"{") {
+                return Err(invalid(
+                    String::new(),
+                    "the body must be a JSON object".into(),
+                ));
+            }
             let mut de = serde_json::Deserializer::from_slice(body);
             serde_path_to_error::deserialize(&mut de).map_err(|e| {
                 let field = e.path().to_string();

@@ -15,6 +15,18 @@ use crate::listing::{FILTER_PARAMS, Listing, PAGING_PARAMS, parse_filter};
 use crate::params::Params;
 
 /// `GET /v1/events`.
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "events",
+    summary = "Search events",
+    description = "The tenant's events matching every filter, newest first by default. Also `metadata.<path>=<value>` filters.",
+    params(crate::openapi::params::FilterParams, crate::openapi::params::PagingParams),
+    responses(
+        (status = 200, description = "One page", body = trailkeep_api::ListResponse),
+        (status = 400, description = "A parameter or the cursor is invalid", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -56,6 +68,21 @@ pub fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
 }
 
 /// `GET /v1/events/{id}`, with `?proof=1` for the inclusion proof.
+#[utoipa::path(
+    get,
+    path = "/v1/events/{id}",
+    tag = "events",
+    summary = "One event",
+    params(
+        ("id" = String, Path, description = "The event's id"),
+        crate::openapi::params::ProofParams,
+    ),
+    responses(
+        (status = 200, description = "The event, with its inclusion proof when asked", body = trailkeep_api::EventAnswer),
+        (status = 400, description = "A parameter is invalid", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "This tenant has no such event", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn get_one(
     State(state): State<AppState>,
     principal: Principal,

@@ -32,6 +32,28 @@ enum Framing {
 }
 
 /// `POST /v1/events`.
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    tag = "events",
+    summary = "Ingest events",
+    description = "One event (a JSON object), a batch (a JSON array of up to 10,000) or NDJSON (`application/x-ndjson`, one event a line). All or nothing: one invalid event stores none, and the answer lists every bad index and field. A repeated `Idempotency-Key` with the same body replays the first answer.",
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Makes a retry safe: the same key and body give the first answer again")),
+    request_body(
+        content(
+            (crate::openapi::IngestBody = "application/json"),
+            (String = "application/x-ndjson"),
+        )
+    ),
+    responses(
+        (status = 201, description = "Stored, with a receipt per event", body = trailkeep_api::IngestResponse),
+        (status = 400, description = "An event or the body is invalid; nothing was stored", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A client id names a different event, or the Idempotency-Key was used with another body", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body or batch is too large", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON or NDJSON", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Overloaded; nothing was stored; retry after Retry-After", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn post_events(
     State(state): State<AppState>,
     principal: Principal,

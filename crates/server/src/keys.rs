@@ -82,6 +82,19 @@ fn no_store(mut response: Response) -> Response {
 }
 
 /// `POST /v1/api-keys`: a new key for the caller's tenant, its secret shown this once.
+#[utoipa::path(
+    post,
+    path = "/v1/api-keys",
+    tag = "credentials",
+    summary = "Create an API key",
+    description = "A new key for the caller's tenant. The secret is in this answer only; the server keeps a hash.",
+    request_body = trailkeep_api::CreateApiKey,
+    responses(
+        (status = 201, description = "The key, with its secret", body = trailkeep_api::CreatedApiKey),
+        (status = 400, description = "The body is invalid", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -90,11 +103,14 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let request: CreateApiKey = decode(&body, encoding(&headers, false)?)?;
     let name = request.name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+    if name.is_empty() || request.name.chars().count() > MAX_NAME_CHARS {
         return Err(field_error(
             "name",
             format!("must be 1 to {MAX_NAME_CHARS} characters"),
         ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(field_error("name", "must not contain control characters"));
     }
     let roles = parse_roles(&request.roles).map_err(|e| field_error("roles", e))?;
     let now = now_seconds();
@@ -154,6 +170,13 @@ pub fn key_event(action: &str, principal: &Principal, record: &ApiKeyRecord) -> 
 }
 
 /// `GET /v1/api-keys`: the caller's tenant's keys, without secrets.
+#[utoipa::path(
+    get,
+    path = "/v1/api-keys",
+    tag = "credentials",
+    summary = "List API keys",
+    responses((status = 200, description = "The tenant's keys, without secrets", body = trailkeep_api::ApiKeyList)),
+)]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -165,6 +188,17 @@ pub async fn list(
 }
 
 /// `DELETE /v1/api-keys/{id}`: revokes one of the caller's tenant's keys.
+#[utoipa::path(
+    delete,
+    path = "/v1/api-keys/{id}",
+    tag = "credentials",
+    summary = "Revoke an API key",
+    params(("id" = String, Path, description = "The key id")),
+    responses(
+        (status = 200, description = "The revoked key", body = trailkeep_api::ApiKeyInfo),
+        (status = 404, description = "The tenant has no such key", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     principal: Principal,
@@ -194,6 +228,22 @@ pub async fn revoke(
 }
 
 /// `POST /v1/auth/token`: an API key's id and secret for a short-lived JWT.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/token",
+    tag = "credentials",
+    summary = "Exchange client credentials for a JWT",
+    description = "OAuth 2.0 client credentials: an API key's id and secret for a short-lived bearer token that stops working when the key is revoked. The same fields form-encoded (`application/x-www-form-urlencoded`) work too.",
+    request_body = trailkeep_api::TokenRequest,
+    responses(
+        (status = 200, description = "The token", body = trailkeep_api::TokenResponse),
+        (status = 400, description = "The body is invalid", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "The client id or secret is not valid", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key does not grant a requested scope", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Neither JSON nor form-encoded", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts for this client id", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,

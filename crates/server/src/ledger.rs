@@ -22,11 +22,30 @@ fn text(body: String) -> Response {
 }
 
 /// `GET /v1/ledger/key`: the C2SP vkey line (the route's guard admits readers only).
+#[utoipa::path(
+    get,
+    path = "/v1/ledger/key",
+    tag = "ledger",
+    summary = "The checkpoint verification key",
+    description = "The C2SP vkey line checkpoints are signed with.",
+    responses((status = 200, description = "The vkey", body = String, content_type = "text/plain")),
+)]
 pub async fn key(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(text(format!("{}\n", state.store.vkey())))
 }
 
 /// `GET /v1/ledger/checkpoint`: the signed note covering every acknowledged event.
+#[utoipa::path(
+    get,
+    path = "/v1/ledger/checkpoint",
+    tag = "ledger",
+    summary = "The newest signed checkpoint",
+    description = "A C2SP signed note covering every acknowledged event of the tenant.",
+    responses(
+        (status = 200, description = "The signed note", body = String, content_type = "text/plain"),
+        (status = 404, description = "The tenant has no events yet", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn checkpoint(
     State(state): State<AppState>,
     principal: Principal,
@@ -40,6 +59,17 @@ pub async fn checkpoint(
 }
 
 /// `GET /v1/ledger/proofs/inclusion?seq=S&tree_size=N`.
+#[utoipa::path(
+    get,
+    path = "/v1/ledger/proofs/inclusion",
+    tag = "ledger",
+    summary = "Inclusion proof",
+    params(crate::openapi::params::InclusionParams),
+    responses(
+        (status = 200, description = "The proof", body = trailkeep_api::InclusionProofBody),
+        (status = 400, description = "A parameter is invalid or out of range", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn inclusion(
     State(state): State<AppState>,
     principal: Principal,
@@ -65,6 +95,17 @@ pub async fn inclusion(
 }
 
 /// `GET /v1/ledger/proofs/consistency?first=M&second=N`.
+#[utoipa::path(
+    get,
+    path = "/v1/ledger/proofs/consistency",
+    tag = "ledger",
+    summary = "Consistency proof",
+    params(crate::openapi::params::ConsistencyParams),
+    responses(
+        (status = 200, description = "The proof", body = trailkeep_api::ConsistencyProofBody),
+        (status = 400, description = "A parameter is invalid or out of range", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn consistency(
     State(state): State<AppState>,
     principal: Principal,

@@ -20,6 +20,7 @@ mod keys;
 mod ledger;
 mod limits;
 mod listing;
+pub mod openapi;
 mod params;
 mod routes;
 mod stats;
@@ -40,7 +41,7 @@ pub use cursor::CursorKey;
 pub use error::ApiError;
 pub use keys::{key_event, parse_roles};
 pub use limits::Limits;
-pub use routes::router;
+pub use routes::{openapi, router};
 pub use transport::{Tls, serve};
 
 /// What every handler shares.

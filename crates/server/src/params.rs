@@ -109,9 +109,10 @@ impl Params {
 
     /// The one value of `key` as an unsigned integer.
     pub fn number(&self, key: &str) -> Result<Option<u64>, ApiError> {
-        self.parsed(key, |v| {
-            v.parse::<u64>()
-                .map_err(|_| "must be a non-negative integer".into())
+        // Bounded to i64 (OpenAPI's int64), which every seq and size fits many times over.
+        self.parsed(key, |v| match v.parse::<u64>() {
+            Ok(n) if n <= i64::MAX as u64 => Ok(n),
+            _ => Err("must be an integer from 0 to 2^63 - 1".into()),
         })
     }
 

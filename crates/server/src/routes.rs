@@ -1,68 +1,87 @@
 //! Every route and the role it needs, in one table a reader can check at a glance.
 //!
-//! `open` routes take no credentials (operations endpoints and the token exchange, which takes
-//! its credentials in the body). Every other route sits behind [`guard`], which authenticates,
-//! rate-limits and checks the role named beside the route.
+//! Routes are registered through `utoipa_axum`, so each comes with its OpenAPI description and
+//! the two cannot drift. Open routes take no credentials (operations endpoints and the token
+//! exchange, which carries its credentials in the body). Every other route sits behind
+//! [`guard`], which authenticates, rate-limits and checks the role named beside the route; the
+//! same `needs` call writes that role into the description.
+
+use std::sync::OnceLock;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{MethodRouter, delete, get, post};
+use axum::routing::{MethodRouter, get};
+use utoipa::OpenApi;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
+use utoipa_axum::routes;
 
 use crate::auth::{Role, guard};
 use crate::error::ApiError;
+use crate::openapi::{self, ApiDoc};
 use crate::{AppState, events, health, ingest, keys, ledger, stats, stream, telemetry, views};
+
+/// Puts whatever enforces a role in front of a route (the guard, or nothing when only the
+/// description is wanted).
+type Enforce<'a> = &'a dyn Fn(Role, MethodRouter<AppState>) -> MethodRouter<AppState>;
+
+/// The routes with their descriptions; `enforce` decides how a role is enforced.
+fn api(enforce: Enforce<'_>) -> OpenApiRouter<AppState> {
+    let needs = |role: Role, (schemas, mut paths, route): UtoipaMethodRouter<AppState>| {
+        openapi::require(&mut paths, role);
+        (schemas, paths, enforce(role, route))
+    };
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        // Operations and the token exchange: no credentials.
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(telemetry::render))
+        .routes(routes!(keys::token))
+        // Events.
+        .routes(needs(Role::Write, routes!(ingest::post_events)))
+        .routes(needs(Role::Read, routes!(events::list)))
+        .routes(needs(Role::Read, routes!(stream::stream)))
+        .routes(needs(Role::Read, routes!(events::get_one)))
+        // Views.
+        .routes(needs(Role::Read, routes!(views::history)))
+        .routes(needs(Role::Read, routes!(views::logins)))
+        .routes(needs(Role::Read, routes!(views::access)))
+        .routes(needs(Role::Read, routes!(stats::stats)))
+        // The ledger.
+        .routes(needs(Role::Read, routes!(ledger::key)))
+        .routes(needs(Role::Read, routes!(ledger::checkpoint)))
+        .routes(needs(Role::Read, routes!(ledger::inclusion)))
+        .routes(needs(Role::Read, routes!(ledger::consistency)))
+        // Credentials.
+        .routes(needs(Role::Admin, routes!(keys::list)))
+        .routes(needs(Role::Admin, routes!(keys::create)))
+        .routes(needs(Role::Admin, routes!(keys::revoke)))
+}
+
+/// The OpenAPI description of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api(&|_, route| route).into_openapi()
+}
+
+/// The description as served at `/openapi.json` (built once per process).
+fn openapi_json() -> &'static str {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| openapi::to_json(&openapi()))
+}
 
 /// Every route, with problem+json for unknown paths and methods.
 pub fn router(state: AppState) -> Router {
-    let needs = |role: Role, route: MethodRouter<AppState>| {
-        route.route_layer(from_fn_with_state((state.clone(), role), guard))
+    let guarded = state.clone();
+    let enforce = move |role: Role, route: MethodRouter<AppState>| {
+        route.route_layer(from_fn_with_state((guarded.clone(), role), guard))
     };
-    Router::new()
-        // Operations and the token exchange: no credentials.
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(telemetry::render))
-        .route("/v1/auth/token", post(keys::token))
-        // Ingest.
+    let (routes, _) = api(&enforce).split_for_parts();
+    routes
         .route(
-            "/v1/events",
-            needs(Role::Read, get(events::list))
-                .merge(needs(Role::Write, post(ingest::post_events))),
+            "/openapi.json",
+            get(|| async { openapi::serve_json(openapi_json()) }),
         )
-        // Reads.
-        .route("/v1/events/stream", needs(Role::Read, get(stream::stream)))
-        .route("/v1/events/{id}", needs(Role::Read, get(events::get_one)))
-        .route(
-            "/v1/entities/{kind}/{id}/history",
-            needs(Role::Read, get(views::history)),
-        )
-        .route("/v1/logins", needs(Role::Read, get(views::logins)))
-        .route("/v1/access", needs(Role::Read, get(views::access)))
-        .route("/v1/stats", needs(Role::Read, get(stats::stats)))
-        // The ledger.
-        .route("/v1/ledger/key", needs(Role::Read, get(ledger::key)))
-        .route(
-            "/v1/ledger/checkpoint",
-            needs(Role::Read, get(ledger::checkpoint)),
-        )
-        .route(
-            "/v1/ledger/proofs/inclusion",
-            needs(Role::Read, get(ledger::inclusion)),
-        )
-        .route(
-            "/v1/ledger/proofs/consistency",
-            needs(Role::Read, get(ledger::consistency)),
-        )
-        // Credentials.
-        .route(
-            "/v1/api-keys",
-            needs(Role::Admin, get(keys::list)).merge(needs(Role::Admin, post(keys::create))),
-        )
-        .route(
-            "/v1/api-keys/{id}",
-            needs(Role::Admin, delete(keys::revoke)),
-        )
+        .route("/docs", get(openapi::docs))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(from_fn(telemetry::observe))

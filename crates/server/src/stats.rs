@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
-use serde_json::{Map, Value, json};
+use trailkeep_api::{GroupCount, StatsResponse};
 use trailkeep_store::GroupBy;
 
 use crate::AppState;
@@ -15,6 +15,18 @@ use crate::listing::{FILTER_PARAMS, parse_filter};
 use crate::params::Params;
 
 /// `GET /v1/stats?group_by=action,day&since=...`.
+#[utoipa::path(
+    get,
+    path = "/v1/stats",
+    tag = "views",
+    summary = "Counts over the matching events",
+    description = "Totals, unique actors and failed sign-ins over the events matching the filters, and counts grouped by action, category, target type, outcome, actor or day.",
+    params(crate::openapi::params::FilterParams, crate::openapi::params::StatsParams),
+    responses(
+        (status = 200, description = "The counts", body = StatsResponse),
+        (status = 400, description = "A parameter is invalid", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn stats(
     State(state): State<AppState>,
     principal: Principal,
@@ -42,19 +54,22 @@ pub async fn stats(
         .store
         .stats(&principal.tenant, &filter, &group_by)
         .await?;
-    let mut groups = Map::new();
-    for (group, counts) in stats.groups {
-        let rows: Vec<Value> = counts
+    let body = StatsResponse {
+        total: stats.total,
+        unique_actors: stats.unique_actors,
+        failed_logins: stats.failed_logins,
+        groups: stats
+            .groups
             .into_iter()
-            .map(|(value, count)| json!({"value": value, "count": count}))
-            .collect();
-        groups.insert(group.as_str().to_owned(), Value::Array(rows));
-    }
-    let body = json!({
-        "total": stats.total,
-        "unique_actors": stats.unique_actors,
-        "failed_logins": stats.failed_logins,
-        "groups": groups,
-    });
-    Ok(json_response(StatusCode::OK, body.to_string().into_bytes()))
+            .map(|(group, counts)| {
+                let rows = counts
+                    .into_iter()
+                    .map(|(value, count)| GroupCount { value, count })
+                    .collect();
+                (group.as_str().to_owned(), rows)
+            })
+            .collect(),
+    };
+    let bytes = serde_json::to_vec(&body).map_err(|e| ApiError::internal(&e))?;
+    Ok(json_response(StatusCode::OK, bytes))
 }

@@ -73,6 +73,22 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 
 /// `GET /v1/events/stream`.
+#[utoipa::path(
+    get,
+    path = "/v1/events/stream",
+    tag = "events",
+    summary = "Live tail",
+    description = "Server-sent events in seq order (each event's `id` is its seq), with the listing filters; resumes after `Last-Event-ID`.",
+    params(
+        crate::openapi::params::FilterParams,
+        crate::openapi::params::StreamParams,
+        ("Last-Event-ID" = Option<String>, Header, pattern = "^[0-9]{1,19}$", description = "Resume after this seq"),
+    ),
+    responses(
+        (status = 200, description = "The stream: one server-sent event per audit event", body = crate::openapi::StreamEvent, content_type = "text/event-stream"),
+        (status = 400, description = "A parameter is invalid", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn stream(
     State(state): State<AppState>,
     principal: Principal,

@@ -106,6 +106,13 @@ pub async fn observe(request: Request, next: Next) -> Response {
 }
 
 /// `GET /metrics`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    summary = "Prometheus metrics",
+    responses((status = 200, description = "The Prometheus text format", body = String, content_type = "text/plain")),
+)]
 pub async fn render(State(state): State<AppState>) -> Response {
     let vitals = state.store.vitals();
     metrics::gauge!("trailkeep_write_queue_depth").set(vitals.write_queue_depth as f64);

@@ -41,6 +41,18 @@ fn window(params: &Params) -> Result<Filter, ApiError> {
 
 /// `GET /v1/entities/{type}/{id}/history`: every event on one target, oldest first, each with
 /// its `changes`. Also filters by `action`, `actor_id`, `since`, `until`.
+#[utoipa::path(
+    get,
+    path = "/v1/entities/{kind}/{id}/history",
+    tag = "views",
+    summary = "Everything that happened to one entity",
+    description = "Oldest first, each with its `changes`.",
+    params(("kind" = String, Path, description = "The target type"), ("id" = String, Path, description = "The target id"), crate::openapi::params::HistoryParams, crate::openapi::params::PagingParams),
+    responses(
+        (status = 200, description = "One page", body = trailkeep_api::ListResponse),
+        (status = 400, description = "A parameter or the cursor is invalid", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn history(
     State(state): State<AppState>,
     principal: Principal,
@@ -65,6 +77,18 @@ pub async fn history(
 /// `GET /v1/logins`: sign-ins and sign-outs, newest first, with their outcome and context
 /// (method, location, device). Filters: `user` (an actor id, or an e-mail when it holds `@`),
 /// `status` (success or failure), `ip`, `since`, `until`.
+#[utoipa::path(
+    get,
+    path = "/v1/logins",
+    tag = "views",
+    summary = "Sign-ins and sign-outs",
+    description = "Login and logout events with outcome, method, location and device.",
+    params(crate::openapi::params::LoginParams, crate::openapi::params::PagingParams),
+    responses(
+        (status = 200, description = "One page", body = trailkeep_api::ListResponse),
+        (status = 400, description = "A parameter or the cursor is invalid", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn logins(
     State(state): State<AppState>,
     principal: Principal,
@@ -98,6 +122,18 @@ pub async fn logins(
 /// `GET /v1/access`: data-access events (reads, writes, deletes), newest first. Filters:
 /// `resource_type` (the target type), `access_type` (`read`, `write`, `delete`, repeatable;
 /// `write` covers creates and updates), `actor_id`, `since`, `until`.
+#[utoipa::path(
+    get,
+    path = "/v1/access",
+    tag = "views",
+    summary = "Data access",
+    description = "Read, write and delete events by resource type, access type and actor.",
+    params(crate::openapi::params::AccessParams, crate::openapi::params::PagingParams),
+    responses(
+        (status = 200, description = "One page", body = trailkeep_api::ListResponse),
+        (status = 400, description = "A parameter or the cursor is invalid", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn access(
     State(state): State<AppState>,
     principal: Principal,

@@ -6,5 +6,6 @@ mod crash;
 mod ops;
 mod proofs;
 mod reindex;
+mod schemathesis;
 mod support;
 mod tamper;

@@ -206,3 +206,26 @@ fn same_content_ignores_only_server_fields() {
     let changed = json!({"id": "evt-1", "action": "a.created", "actor": {"id": "u2"}});
     assert!(!prepare(&changed, "t", later).unwrap().same_content(&first));
 }
+
+#[test]
+fn arrays_are_refused_where_objects_belong() {
+    for (raw, field) in [
+        (json!({"action": "a", "target": [null, null]}), "target"),
+        (json!({"action": "a", "actor": ["user", "u1"]}), "actor"),
+        (
+            json!({"action": "a", "context": {"zone": ["z1"]}}),
+            "context.zone",
+        ),
+        (
+            json!({"action": "a", "context": {"request": ["GET"]}}),
+            "context.request",
+        ),
+        (
+            json!({"action": "a", "changes": {"status": ["DRAFT", "DONE"]}}),
+            "changes.status",
+        ),
+        (json!({"action": "a", "metadata": [1, 2]}), "metadata"),
+    ] {
+        assert_eq!(refused_fields(raw.clone()), vec![field.to_owned()], "{raw}");
+    }
+}

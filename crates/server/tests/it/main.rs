@@ -5,6 +5,7 @@ mod credentials;
 mod ingest;
 mod isolation;
 mod ledger;
+mod openapi;
 mod operations;
 mod query;
 mod stream;
