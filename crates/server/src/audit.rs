@@ -44,6 +44,7 @@ struct Window {
 pub struct SelfAudit {
     store: Arc<dyn EventStore>,
     windows: Mutex<HashMap<(String, String), Window>>,
+    window: Duration,
 }
 
 impl std::fmt::Debug for SelfAudit {
@@ -55,9 +56,15 @@ impl std::fmt::Debug for SelfAudit {
 impl SelfAudit {
     /// Self-audit into `store`.
     pub fn new(store: Arc<dyn EventStore>) -> Self {
+        Self::with_window(store, FAILURE_WINDOW)
+    }
+
+    /// Self-audit into `store`, gathering failures over `window` instead of a minute.
+    pub fn with_window(store: Arc<dyn EventStore>, window: Duration) -> Self {
         Self {
             store,
             windows: Mutex::new(HashMap::new()),
+            window,
         }
     }
 
@@ -85,7 +92,7 @@ impl SelfAudit {
             let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
             let key = (failure.tenant.clone(), failure.credential.clone());
             match windows.get_mut(&key) {
-                Some(window) if now.duration_since(window.started) < FAILURE_WINDOW => {
+                Some(window) if now.duration_since(window.started) < self.window => {
                     window.suppressed += 1;
                     return;
                 }
@@ -100,7 +107,7 @@ impl SelfAudit {
                 }
                 None => {
                     if windows.len() >= MAX_WINDOWS {
-                        windows.retain(|_, w| now.duration_since(w.started) < FAILURE_WINDOW);
+                        windows.retain(|_, w| now.duration_since(w.started) < self.window);
                         if windows.len() >= MAX_WINDOWS {
                             return;
                         }
@@ -127,7 +134,7 @@ impl SelfAudit {
         {
             let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
             windows.retain(|(tenant, credential), window| {
-                if now.duration_since(window.started) < FAILURE_WINDOW {
+                if now.duration_since(window.started) < self.window {
                     return true;
                 }
                 if window.suppressed > 0 {
@@ -189,5 +196,81 @@ impl SelfAudit {
                 );
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use trailkeep_store_embedded::{EmbeddedStore, Options};
+
+    use super::*;
+
+    fn failure(credential: &str) -> FailedAuth {
+        FailedAuth {
+            tenant: "acme".into(),
+            credential: credential.into(),
+            reason: "wrong secret",
+        }
+    }
+
+    async fn attempts(store: &EmbeddedStore) -> Vec<(String, u64)> {
+        let events = store.scan("acme", 0, 100).await.unwrap();
+        events
+            .iter()
+            .map(|e| {
+                let event = &e.event;
+                let actor = event
+                    .actor
+                    .as_ref()
+                    .and_then(|a| a.id.clone())
+                    .unwrap_or_default();
+                let attempts = event.metadata.as_ref().unwrap()["attempts"]
+                    .as_u64()
+                    .unwrap();
+                (actor, attempts)
+            })
+            .collect()
+    }
+
+    async fn settle() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    #[tokio::test]
+    async fn a_flood_becomes_one_event_now_and_one_summary_when_the_window_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(EmbeddedStore::open(dir.path(), Options::default()).unwrap());
+        let events: Arc<dyn EventStore> = store.clone();
+        let audit = Arc::new(SelfAudit::with_window(events, Duration::from_millis(300)));
+        for _ in 0..1000 {
+            audit.failed_auth(failure("key-a"));
+        }
+        audit.failed_auth(failure("key-b"));
+        settle().await;
+        assert_eq!(
+            attempts(&store).await,
+            vec![("key-a".into(), 1), ("key-b".into(), 1)],
+            "the first failure of each credential, at once"
+        );
+        audit.flush_failures();
+        settle().await;
+        assert_eq!(
+            attempts(&store).await.len(),
+            2,
+            "nothing more inside the window"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        audit.flush_failures();
+        settle().await;
+        assert_eq!(
+            attempts(&store).await,
+            vec![
+                ("key-a".into(), 1),
+                ("key-b".into(), 1),
+                ("key-a".into(), 999)
+            ],
+            "the rest of key-a's flood as one summary; key-b had nothing more"
+        );
+        store.shutdown();
     }
 }
