@@ -219,6 +219,32 @@ fn parse_ndjson(body: &[u8]) -> Result<Vec<Value>, ApiError> {
     Ok(items)
 }
 
+/// Validates and stores one event given as a native event object, as a dialect's write does.
+pub async fn store_one(
+    state: &AppState,
+    tenant: &str,
+    raw: Value,
+) -> Result<trailkeep_store::StoredEvent, ApiError> {
+    let events = prepare_all(std::slice::from_ref(&raw), tenant)?;
+    let outcome = state
+        .store
+        .append(
+            tenant,
+            AppendRequest {
+                events,
+                idempotency_key: None,
+            },
+        )
+        .await?;
+    metrics::counter!("trailkeep_ingest_batches_total").increment(1);
+    metrics::counter!("trailkeep_ingest_events_total").increment(1);
+    outcome
+        .events
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::internal(&"an append answered no event"))
+}
+
 fn prepare_all(raw: &[Value], tenant: &str) -> Result<Vec<PreparedEvent>, ApiError> {
     let received_at = Timestamp::now();
     let mut events = Vec::with_capacity(raw.len());

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod auth;
 mod body;
 mod cursor;
+pub mod dialects;
 pub mod error;
 mod events;
 mod health;

@@ -17,6 +17,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
 use crate::auth::{Role, guard};
+use crate::dialects::{ErrorBody, NATIVE_ERRORS, persys};
 use crate::error::ApiError;
 use crate::openapi::{self, ApiDoc};
 use crate::{AppState, events, health, ingest, keys, ledger, stats, stream, telemetry, views};
@@ -25,12 +26,25 @@ use crate::{AppState, events, health, ingest, keys, ledger, stats, stream, telem
 /// description is wanted).
 type Enforce<'a> = &'a dyn Fn(Role, MethodRouter<AppState>) -> MethodRouter<AppState>;
 
+/// Marks routes as needing a role: enforced, and written into their description with the
+/// error body their 401, 403 and 429 carry.
+pub type Needs<'a> = &'a dyn Fn(
+    Role,
+    &'static ErrorBody,
+    UtoipaMethodRouter<AppState>,
+) -> UtoipaMethodRouter<AppState>;
+
 /// The routes with their descriptions; `enforce` decides how a role is enforced.
 fn api(enforce: Enforce<'_>) -> OpenApiRouter<AppState> {
-    let needs = |role: Role, (schemas, mut paths, route): UtoipaMethodRouter<AppState>| {
-        openapi::require(&mut paths, role);
-        (schemas, paths, enforce(role, route))
-    };
+    let needs_with =
+        |role: Role,
+         errors: &'static ErrorBody,
+         (schemas, mut paths, route): UtoipaMethodRouter<AppState>| {
+            openapi::require(&mut paths, role, errors);
+            (schemas, paths, enforce(role, route))
+        };
+    let needs =
+        |role: Role, route: UtoipaMethodRouter<AppState>| needs_with(role, &NATIVE_ERRORS, route);
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         // Operations and the token exchange: no credentials.
         .routes(routes!(health::healthz))
@@ -56,6 +70,12 @@ fn api(enforce: Enforce<'_>) -> OpenApiRouter<AppState> {
         .routes(needs(Role::Admin, routes!(keys::list)))
         .routes(needs(Role::Admin, routes!(keys::create)))
         .routes(needs(Role::Admin, routes!(keys::revoke)))
+        // Dialects: the seed systems' APIs.
+        .merge(persys::routes(&needs_with, "persys_"))
+        .nest(
+            "/audit-service",
+            persys::routes(&needs_with, "persys_audit_service_"),
+        )
 }
 
 /// The OpenAPI description of every route.

@@ -18,6 +18,7 @@ use utoipa::openapi::{
 use utoipa::{Modify, OpenApi};
 
 use crate::auth::Role;
+use crate::dialects::ErrorBody;
 
 /// The fixed parts of the description: title, version, security schemes, shared schemas.
 #[derive(OpenApi)]
@@ -35,6 +36,7 @@ use crate::auth::Role;
         (name = "ledger", description = "Checkpoints and proofs"),
         (name = "credentials", description = "API keys and the token exchange"),
         (name = "operations", description = "Health, readiness and metrics"),
+        (name = "persys", description = "Persys Cloud Audit Service dialect"),
     )
 )]
 pub struct ApiDoc;
@@ -112,13 +114,13 @@ impl Modify for SecuritySchemes {
     }
 }
 
-fn problem(description: &str) -> RefOr<utoipa::openapi::Response> {
+fn error(description: &str, body: &ErrorBody) -> RefOr<utoipa::openapi::Response> {
     ResponseBuilder::new()
         .description(description)
         .content(
-            trailkeep_api::PROBLEM_CONTENT_TYPE,
+            body.content_type,
             ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("Problem")))
+                .schema(Some(Ref::from_schema_name(body.schema)))
                 .build(),
         )
         .build()
@@ -138,8 +140,9 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
 }
 
 /// Marks every operation in `paths` as needing `role`: security requirements, the
-/// `x-required-role` extension, a sentence in the description, and the 401/403/429 answers.
-pub fn require(paths: &mut Paths, role: Role) {
+/// `x-required-role` extension, a sentence in the description, and the 401/403/429 answers
+/// with the route's error `body`.
+pub fn require(paths: &mut Paths, role: Role, body: &ErrorBody) {
     for item in paths.paths.values_mut() {
         for operation in operations(item) {
             // Only the bearer scheme is required here: an API key also works as `X-API-Key` (the
@@ -162,14 +165,17 @@ pub fn require(paths: &mut Paths, role: Role) {
                 None => operation.extensions = Some(extension),
             }
             let responses = &mut operation.responses.responses;
-            responses.insert("401".into(), problem("Missing or invalid credentials"));
+            responses.insert("401".into(), error("Missing or invalid credentials", body));
             responses.insert(
                 "403".into(),
-                problem("The credentials lack the role this endpoint needs"),
+                error("The credentials lack the role this endpoint needs", body),
             );
             responses.insert(
                 "429".into(),
-                problem("The credential's rate limit is spent; see Retry-After"),
+                error(
+                    "The credential's rate limit is spent; see Retry-After",
+                    body,
+                ),
             );
         }
     }

@@ -7,6 +7,7 @@ mod isolation;
 mod ledger;
 mod openapi;
 mod operations;
+mod persys;
 mod query;
 mod stream;
 mod support;
