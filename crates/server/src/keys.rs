@@ -109,7 +109,7 @@ pub async fn create(
             format!("must be 1 to {MAX_NAME_CHARS} characters"),
         ));
     }
-    if name.chars().any(char::is_control) {
+    if request.name.chars().any(char::is_control) {
         return Err(field_error("name", "must not contain control characters"));
     }
     let roles = parse_roles(&request.roles).map_err(|e| field_error("roles", e))?;

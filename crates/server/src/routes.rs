@@ -17,7 +17,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
 use crate::auth::{Role, guard};
-use crate::dialects::{ErrorBody, NATIVE_ERRORS, persys};
+use crate::dialects::{ErrorBody, NATIVE_ERRORS, audit_rail, persys};
 use crate::error::ApiError;
 use crate::openapi::{self, ApiDoc};
 use crate::{AppState, events, health, ingest, keys, ledger, stats, stream, telemetry, views};
@@ -76,6 +76,7 @@ fn api(enforce: Enforce<'_>) -> OpenApiRouter<AppState> {
             "/audit-service",
             persys::routes(&needs_with, "persys_audit_service_"),
         )
+        .nest("/api/v1/audit", audit_rail::routes(&needs_with))
 }
 
 /// The OpenAPI description of every route.

@@ -8,6 +8,7 @@
 //! (including the guard's 401, 403 and 429) into the dialect's own error body, keeping status
 //! and headers.
 
+pub mod audit_rail;
 pub mod persys;
 
 use axum::body::{Body, to_bytes};

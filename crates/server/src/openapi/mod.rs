@@ -37,6 +37,7 @@ use crate::dialects::ErrorBody;
         (name = "credentials", description = "API keys and the token exchange"),
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "persys", description = "Persys Cloud Audit Service dialect"),
+        (name = "audit-rail", description = "Audit Rail dialect, under /api/v1/audit"),
     )
 )]
 pub struct ApiDoc;

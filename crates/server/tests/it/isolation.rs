@@ -250,6 +250,8 @@ enum BetaGets {
     Nothing,
     /// Statistics over beta's own events.
     OwnStats,
+    /// A dialect's statistics: the count at this JSON pointer is beta's number of events.
+    OwnTotal(&'static str),
     /// beta's own checkpoint.
     OwnCheckpoint,
 }
@@ -324,7 +326,9 @@ impl Row {
 /// revocation of acme's key last: beta's copy of acme's import puts acme's ids into beta's own
 /// trail, and acme's own run of the table must exchange its key before revoking it.
 fn table(world: &World) -> Vec<Row> {
-    use BetaGets::{Answer, Nothing, OwnCheckpoint, OwnIds, OwnRecords, OwnStats, Problem};
+    use BetaGets::{
+        Answer, Nothing, OwnCheckpoint, OwnIds, OwnRecords, OwnStats, OwnTotal, Problem,
+    };
     let acme = &world.acme;
     let history = "/v1/entities/{kind}/{id}/history";
     vec![
@@ -333,6 +337,40 @@ fn table(world: &World) -> Vec<Row> {
         Row::new(Method::GET, "/metrics", None, "/metrics", Answer),
         Row::new(Method::GET, "/openapi.json", None, "/openapi.json", Answer),
         Row::new(Method::GET, "/docs", None, "/docs", Answer),
+        // Audit Rail.
+        Row::read("/api/v1/audit/logs", "/api/v1/audit/logs", OwnIds),
+        Row::read(
+            "/api/v1/audit/logs",
+            "/api/v1/audit/logs?actorId=acme-alice",
+            Nothing,
+        ),
+        Row::read(
+            "/api/v1/audit/logs/{logId}",
+            "/api/v1/audit/logs/acme-secret-1",
+            Problem(404),
+        ),
+        Row::read(
+            "/api/v1/audit/entities/{entityType}/{entityId}/history",
+            "/api/v1/audit/entities/document/acme-doc-1/history",
+            Nothing,
+        ),
+        Row::read(
+            "/api/v1/audit/access-logs",
+            "/api/v1/audit/access-logs?actorId=acme-alice",
+            Nothing,
+        ),
+        Row::read(
+            "/api/v1/audit/login-history",
+            "/api/v1/audit/login-history?userId=acme-bob",
+            Nothing,
+        ),
+        Row::new(
+            Method::GET,
+            "/api/v1/audit/stats",
+            Some(Role::Read),
+            "/api/v1/audit/stats",
+            OwnTotal("/data/totalEvents"),
+        ),
         // Persys, at the root and under /audit-service.
         Row::read("/audit-logs", "/audit-logs", OwnIds),
         Row::read("/audit-logs", "/audit-logs?user_id=acme-alice", Nothing),
@@ -707,25 +745,23 @@ fn record_tenants(answer: &Answer) -> Vec<String> {
     tenants
 }
 
-/// The ids of the records in a dialect's answer: every `id`, `logId` or `_id` member.
+/// The ids of the records in a dialect's answer: the `id`, `logId` or `_id` of each record of
+/// its listing (`data` or `logs`), or of the one record it is.
 fn record_ids(body: &Value) -> Vec<String> {
-    fn walk(value: &Value, out: &mut Vec<String>) {
-        match value {
-            Value::Object(members) => {
-                for (name, member) in members {
-                    match (name.as_str(), member) {
-                        ("id" | "logId" | "_id", Value::String(id)) => out.push(id.clone()),
-                        _ => walk(member, out),
-                    }
-                }
-            }
-            Value::Array(items) => items.iter().for_each(|item| walk(item, out)),
-            _ => {}
-        }
-    }
-    let mut ids = Vec::new();
-    walk(body, &mut ids);
-    ids
+    let records: Vec<&Value> = match ["data", "logs"].iter().find_map(|k| body.get(*k)) {
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(one) => vec![one],
+        None => vec![body],
+    };
+    records
+        .iter()
+        .filter_map(|r| {
+            ["id", "logId", "_id"]
+                .iter()
+                .find_map(|k| r.get(*k)?.as_str())
+        })
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Asserts a refusal with `status`, as problem+json or as a dialect's JSON error body, and
@@ -798,6 +834,16 @@ async fn assert_beta_gets(expected: BetaGets, answer: &Answer, beta: &Client, co
             if let Some(total) = body.get("total") {
                 assert_eq!(total, 0, "{context}");
             }
+        }
+        BetaGets::OwnTotal(pointer) => {
+            assert_success(answer, context);
+            let events = beta.all_events().await;
+            assert_eq!(
+                answer.json().pointer(pointer),
+                Some(&json!(events.len())),
+                "{context}: {}",
+                answer.text
+            );
         }
         BetaGets::OwnStats => {
             assert_eq!(answer.status, 200, "{context}: {}", answer.text);

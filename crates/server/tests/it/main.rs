@@ -1,5 +1,6 @@
 //! Integration tests of the HTTP server over a real embedded store, through real HTTP.
 
+mod audit_rail;
 mod auth;
 mod credentials;
 mod ingest;
