@@ -9,6 +9,7 @@
 //! and headers.
 
 pub mod audit_rail;
+pub mod kore;
 pub mod persys;
 
 use axum::body::{Body, to_bytes};

@@ -38,6 +38,7 @@ use crate::dialects::ErrorBody;
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "persys", description = "Persys Cloud Audit Service dialect"),
         (name = "audit-rail", description = "Audit Rail dialect, under /api/v1/audit"),
+        (name = "kore", description = "Kore.ai audit log dialect"),
     )
 )]
 pub struct ApiDoc;

@@ -371,6 +371,13 @@ fn table(world: &World) -> Vec<Row> {
             "/api/v1/audit/stats",
             OwnTotal("/data/totalEvents"),
         ),
+        // Kore.
+        Row::read("/api/public/auditlogs", "/api/public/auditlogs", OwnIds),
+        Row::read(
+            "/api/public/auditlogs",
+            "/api/public/auditlogs?userId=acme-alice",
+            Nothing,
+        ),
         // Persys, at the root and under /audit-service.
         Row::read("/audit-logs", "/audit-logs", OwnIds),
         Row::read("/audit-logs", "/audit-logs?user_id=acme-alice", Nothing),

@@ -5,6 +5,7 @@ mod auth;
 mod credentials;
 mod ingest;
 mod isolation;
+mod kore;
 mod ledger;
 mod openapi;
 mod operations;
