@@ -227,6 +227,52 @@ pub async fn revoke(
     Ok(Json(info(&record)))
 }
 
+/// The client-credentials exchange behind `POST /v1/auth/token` and Port's
+/// `POST /v1/auth/access_token`: an API key's id and secret (optionally narrowed to `scope`)
+/// for a short-lived JWT; answers the token, its roles and its lifetime in seconds.
+pub async fn exchange(
+    state: &AppState,
+    client_id: &str,
+    client_secret: &str,
+    scope: Option<&str>,
+) -> Result<(String, Vec<Role>, u64), ApiError> {
+    if let Err(wait) = state.auth.limiter().check(&format!("exchange|{client_id}")) {
+        return Err(ApiError::too_many_requests(wait));
+    }
+    let principal = match state.auth.api_key(client_id, client_secret).await {
+        Ok(principal) => principal,
+        Err(refused) => {
+            if let Some(failure) = refused.audit {
+                state.audit.failed_auth(failure);
+            }
+            return Err(ApiError::unauthorized(
+                "the client id or secret is not valid",
+            ));
+        }
+    };
+    let mut roles: Vec<Role> = principal.roles.iter().copied().collect();
+    roles.sort();
+    if let Some(scope) = scope {
+        let asked: Vec<String> = scope.split_whitespace().map(str::to_owned).collect();
+        let asked = parse_roles(&asked).map_err(|e| field_error("scope", e))?;
+        if let Some(extra) = asked.iter().find(|r| !roles.contains(r)) {
+            return Err(ApiError::forbidden(format!(
+                "the key does not grant {}",
+                extra.scope()
+            )));
+        }
+        roles = asked;
+    }
+    let ttl = state.auth.jwt().settings().token_ttl_seconds;
+    let key_id = principal.id.clone().unwrap_or_default();
+    let access_token = state
+        .auth
+        .jwt()
+        .mint(&principal.tenant, &roles, &key_id, Some(&key_id), ttl)
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok((access_token, roles, ttl))
+}
+
 /// `POST /v1/auth/token`: an API key's id and secret for a short-lived JWT.
 #[utoipa::path(
     post,
@@ -260,48 +306,13 @@ pub async fn token(
             "the only grant is client_credentials",
         ));
     }
-    if let Err(wait) = state
-        .auth
-        .limiter()
-        .check(&format!("exchange|{}", request.client_id))
-    {
-        return Err(ApiError::too_many_requests(wait));
-    }
-    let principal = match state
-        .auth
-        .api_key(&request.client_id, &request.client_secret)
-        .await
-    {
-        Ok(principal) => principal,
-        Err(refused) => {
-            if let Some(failure) = refused.audit {
-                state.audit.failed_auth(failure);
-            }
-            return Err(ApiError::unauthorized(
-                "the client id or secret is not valid",
-            ));
-        }
-    };
-    let mut roles: Vec<Role> = principal.roles.iter().copied().collect();
-    roles.sort();
-    if let Some(scope) = &request.scope {
-        let asked: Vec<String> = scope.split_whitespace().map(str::to_owned).collect();
-        let asked = parse_roles(&asked).map_err(|e| field_error("scope", e))?;
-        if let Some(extra) = asked.iter().find(|r| !roles.contains(r)) {
-            return Err(ApiError::forbidden(format!(
-                "the key does not grant {}",
-                extra.scope()
-            )));
-        }
-        roles = asked;
-    }
-    let ttl = state.auth.jwt().settings().token_ttl_seconds;
-    let key_id = principal.id.clone().unwrap_or_default();
-    let access_token = state
-        .auth
-        .jwt()
-        .mint(&principal.tenant, &roles, &key_id, Some(&key_id), ttl)
-        .map_err(|e| ApiError::internal(&e))?;
+    let (access_token, roles, ttl) = exchange(
+        &state,
+        &request.client_id,
+        &request.client_secret,
+        request.scope.as_deref(),
+    )
+    .await?;
     let answer = TokenResponse {
         access_token,
         token_type: "Bearer".into(),

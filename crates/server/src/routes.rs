@@ -17,7 +17,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
 use crate::auth::{Role, guard};
-use crate::dialects::{ErrorBody, NATIVE_ERRORS, audit_rail, kore, persys};
+use crate::dialects::{ErrorBody, NATIVE_ERRORS, audit_rail, kore, persys, port};
 use crate::error::ApiError;
 use crate::openapi::{self, ApiDoc};
 use crate::{AppState, events, health, ingest, keys, ledger, stats, stream, telemetry, views};
@@ -78,6 +78,7 @@ fn api(enforce: Enforce<'_>) -> OpenApiRouter<AppState> {
         )
         .nest("/api/v1/audit", audit_rail::routes(&needs_with))
         .merge(kore::routes(&needs_with))
+        .merge(port::routes(&needs_with))
 }
 
 /// The OpenAPI description of every route.

@@ -11,6 +11,7 @@
 pub mod audit_rail;
 pub mod kore;
 pub mod persys;
+pub mod port;
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};

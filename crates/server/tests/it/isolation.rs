@@ -194,6 +194,11 @@ impl Acme {
         })
         .to_string()
     }
+
+    /// Port's `POST /v1/auth/access_token` body for acme's key id with `secret`.
+    fn port_token_request(&self, secret: &str) -> String {
+        json!({"clientId": self.key.id, "clientSecret": secret}).to_string()
+    }
 }
 
 /// The scope of every role.
@@ -371,6 +376,11 @@ fn table(world: &World) -> Vec<Row> {
             "/api/v1/audit/stats",
             OwnTotal("/data/totalEvents"),
         ),
+        // Port.
+        Row::read("/v1/audit", "/v1/audit", OwnIds),
+        Row::read("/v1/audit", "/v1/audit?user=acme-alice", Nothing),
+        Row::read("/v1/audit-log", "/v1/audit-log", OwnIds),
+        Row::read("/v1/audit/{id}", "/v1/audit/acme-secret-1", Problem(404)),
         // Kore.
         Row::read("/api/public/auditlogs", "/api/public/auditlogs", OwnIds),
         Row::read(
@@ -559,6 +569,15 @@ fn table(world: &World) -> Vec<Row> {
         )
         .with_body(acme.token_request(&acme.key.secret))
         .with_beta_body(acme.token_request(&world.beta_key.secret)),
+        Row::new(
+            Method::POST,
+            "/v1/auth/access_token",
+            None,
+            "/v1/auth/access_token",
+            Problem(401),
+        )
+        .with_body(acme.port_token_request(&acme.key.secret))
+        .with_beta_body(acme.port_token_request(&world.beta_key.secret)),
         Row::new(
             Method::DELETE,
             "/v1/api-keys/{id}",
@@ -755,7 +774,10 @@ fn record_tenants(answer: &Answer) -> Vec<String> {
 /// The ids of the records in a dialect's answer: the `id`, `logId` or `_id` of each record of
 /// its listing (`data` or `logs`), or of the one record it is.
 fn record_ids(body: &Value) -> Vec<String> {
-    let records: Vec<&Value> = match ["data", "logs"].iter().find_map(|k| body.get(*k)) {
+    let records: Vec<&Value> = match ["data", "logs", "audits", "audit"]
+        .iter()
+        .find_map(|k| body.get(*k))
+    {
         Some(Value::Array(items)) => items.iter().collect(),
         Some(one) => vec![one],
         None => vec![body],
@@ -830,7 +852,9 @@ async fn assert_beta_gets(expected: BetaGets, answer: &Answer, beta: &Client, co
         BetaGets::Nothing => {
             assert_eq!(answer.status, 200, "{context}: {}", answer.text);
             let body = answer.json();
-            let listing = ["data", "logs"].into_iter().find_map(|k| body.get(k));
+            let listing = ["data", "logs", "audits"]
+                .into_iter()
+                .find_map(|k| body.get(k));
             assert!(
                 listing.is_some() || body.get("total").is_some(),
                 "{context}: neither a listing nor a count: {body}"

@@ -10,6 +10,7 @@ mod ledger;
 mod openapi;
 mod operations;
 mod persys;
+mod port;
 mod query;
 mod stream;
 mod support;
