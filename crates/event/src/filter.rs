@@ -8,6 +8,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use crate::fields::FieldMatch;
 use crate::model::{Category, Event, Outcome};
 use crate::timestamp::Timestamp;
 
@@ -45,6 +46,8 @@ pub struct Filter {
     /// `metadata.<path>=<value>`: every one of these `path=value` terms is among the event's
     /// [`metadata_terms`](crate::metadata_terms).
     pub metadata: Vec<String>,
+    /// Conditions on named fields, each positive or negated (the dialects').
+    pub fields: Vec<FieldMatch>,
 }
 
 impl Filter {
@@ -80,6 +83,7 @@ impl Filter {
                 let terms = crate::terms::metadata_terms(event.metadata.as_ref());
                 self.metadata.iter().all(|t| terms.binary_search(t).is_ok())
             })
+            && self.fields.iter().all(|f| f.matches(event))
     }
 }
 

@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 mod canonical;
+mod fields;
 mod filter;
 mod model;
 mod normalize;
@@ -18,6 +19,7 @@ mod validate;
 pub use canonical::{
     CanonicalError, MAX_SAFE_INTEGER, canonical_with_slot, canonicalize, check_numbers,
 };
+pub use fields::{EventField, FieldMatch, field_terms};
 pub use filter::{Cursor, Filter, MAX_PAGE, Order, Query, action_matches};
 pub use model::{Actor, Category, Change, Context, Event, Outcome, Request, Target, Zone};
 pub use normalize::{category_for_action, normalize_actor_type};

@@ -125,6 +125,7 @@ pub fn parse_filter(params: &Params) -> Result<Filter, ApiError> {
         ip: single(params, "ip")?,
         text,
         metadata,
+        fields: Vec::new(),
     })
 }
 

@@ -5,6 +5,7 @@ mod cli;
 mod crash;
 mod ops;
 mod proofs;
+mod python_client;
 mod reindex;
 mod schemathesis;
 mod support;

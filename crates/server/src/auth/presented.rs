@@ -1,5 +1,5 @@
-//! Reading the credential a request presents: `Authorization: Bearer`, `X-API-Key` or the Kore
-//! dialect's `auth` header, each holding either an API key or a JWT.
+//! Reading the credential a request presents: `Authorization: Bearer`, `X-API-Key`, the Kore
+//! dialect's `auth` header or Cloudflare's `X-Auth-Key`, each holding an API key or a JWT.
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
@@ -69,7 +69,9 @@ pub fn presented(headers: &HeaderMap) -> Result<Presented<'_>, Missing> {
         }
         found = Some(credential.trim());
     }
-    for name in ["x-api-key", "auth"] {
+    // `X-Auth-Key` is Cloudflare's (with `X-Auth-Email`, which names the user and is not a
+    // credential).
+    for name in ["x-api-key", "auth", "x-auth-key"] {
         if let Some(value) = headers.get(name) {
             let text = value.to_str().map_err(|_| Missing::Unrecognised)?.trim();
             match found {
@@ -100,7 +102,9 @@ mod tests {
         let id = "tkk_01hzy3q5v8w9x0y1z2a3b4c5d6";
         let secret = "abcdefghijklmnopqrstuvwxyz-_ABCDEFGHIJKLMNO";
         let key = format!("{id}.{secret}");
-        for name in ["x-api-key", "auth"] {
+        // `X-Auth-Key` is Cloudflare's (with `X-Auth-Email`, which names the user and is not a
+        // credential).
+        for name in ["x-api-key", "auth", "x-auth-key"] {
             assert_eq!(
                 presented(&headers(&[(name, &key)])),
                 Ok(Presented::ApiKey { id, secret })

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use tantivy::directory::MmapDirectory;
 use tantivy::schema::{FAST, Field, INDEXED, STRING, Schema};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
-use trailkeep_event::{Event, event_tokens, metadata_terms};
+use trailkeep_event::{Event, event_tokens, field_terms, metadata_terms};
 use trailkeep_store::StoreError;
 
 pub use indexer::{IndexerHandle, rebuild, spawn_indexer};
@@ -31,7 +31,7 @@ pub use query::{search, sort_key};
 pub use stats::{Tally, tally};
 
 /// Version of the index layout; a different version on disk is rebuilt.
-const INDEX_FORMAT: u32 = 1;
+const INDEX_FORMAT: u32 = 2;
 /// Memory the index writer may buffer before it flushes a segment.
 const WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
 
@@ -66,6 +66,8 @@ pub struct Fields {
     pub text: Field,
     /// Metadata `path=value` terms (multi-valued).
     pub meta: Field,
+    /// Named-field `path=value` terms (multi-valued), for field conditions.
+    pub fields: Field,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -86,6 +88,7 @@ fn schema() -> (Schema, Fields) {
         ip: b.add_text_field("ip", keyword),
         text: b.add_text_field("text", STRING),
         meta: b.add_text_field("meta", STRING),
+        fields: b.add_text_field("fields", STRING),
     };
     (b.build(), fields)
 }
@@ -231,6 +234,9 @@ impl SearchIndex {
         }
         for term in metadata_terms(event.metadata.as_ref()) {
             doc.add_text(f.meta, &term);
+        }
+        for term in field_terms(event) {
+            doc.add_text(f.fields, &term);
         }
         doc
     }

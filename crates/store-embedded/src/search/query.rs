@@ -117,8 +117,26 @@ pub fn translate(f: &Fields, tenant_id: i64, below: u64, filter: &Filter) -> Box
     for pair in &filter.metadata {
         must.push(term(f.meta, pair));
     }
+    let mut must_not = Vec::new();
+    for condition in &filter.fields {
+        let any = any_of(
+            condition
+                .values
+                .iter()
+                .map(|v| term(f.fields, &condition.field.term(v)))
+                .collect(),
+        );
+        if condition.negate {
+            must_not.push(any);
+        } else {
+            must.push(any);
+        }
+    }
     Box::new(BooleanQuery::new(
-        must.into_iter().map(|q| (Occur::Must, q)).collect(),
+        must.into_iter()
+            .map(|q| (Occur::Must, q))
+            .chain(must_not.into_iter().map(|q| (Occur::MustNot, q)))
+            .collect(),
     ))
 }
 

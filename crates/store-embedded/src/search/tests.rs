@@ -3,7 +3,8 @@
 
 use serde_json::{Value, json};
 use trailkeep_event::{
-    Category, Cursor, Event, Filter, Order, Outcome, Query, Timestamp, prepare, tokenize,
+    Category, Cursor, Event, EventField, FieldMatch, Filter, Order, Outcome, Query, Timestamp,
+    prepare, tokenize,
 };
 
 use super::{SearchIndex, search, sort_key};
@@ -52,6 +53,7 @@ const WORDS: &[&str] = &[
     "loan 17",
     "MURABAHA-17",
 ];
+const ZONES: &[&str] = &["example.com", "example.org"];
 const METADATA: &[&str] = &[
     "amount=5",
     "amount=500.00",
@@ -77,6 +79,12 @@ fn random_event(rng: &mut Rng, seq: u64) -> Event {
     }
     if rng.chance(60) {
         raw["context"] = json!({"ip_address": rng.pick(IPS)});
+        if rng.chance(50) {
+            raw["context"]["zone"] = json!({"name": rng.pick(ZONES)});
+            let status = [200, 403][rng.below(2)];
+            raw["context"]["request"] =
+                json!({"method": rng.pick(&["GET", "POST"]), "status_code": status});
+        }
     }
     if rng.chance(50) {
         raw["description"] = json!(rng.pick(WORDS));
@@ -147,6 +155,25 @@ fn random_filter(rng: &mut Rng) -> Filter {
     }
     if rng.chance(20) {
         f.metadata.push(rng.pick(METADATA).to_owned());
+    }
+    // Named-field conditions, positive and negated, as the dialects build them.
+    for _ in 0..rng.below(3) {
+        let (field, values): (EventField, &[&str]) = match rng.below(6) {
+            0 => (EventField::ActorEmail, EMAILS),
+            1 => (EventField::ZoneName, ZONES),
+            2 => (EventField::RequestMethod, &["GET", "POST"]),
+            3 => (EventField::RequestStatusCode, &["200", "403"]),
+            4 => (EventField::Category, &["create", "read", "login"]),
+            _ => (EventField::ActorId, ACTORS),
+        };
+        let values = (0..1 + rng.below(2))
+            .map(|_| rng.pick(values).to_owned())
+            .collect();
+        f.fields.push(FieldMatch {
+            field,
+            values,
+            negate: rng.chance(50),
+        });
     }
     f
 }
