@@ -17,7 +17,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
 use crate::auth::{Role, guard};
-use crate::dialects::{ErrorBody, NATIVE_ERRORS, audit_rail, kore, persys, port};
+use crate::dialects::{ErrorBody, NATIVE_ERRORS, audit_rail, cloudflare, kore, persys, port};
 use crate::error::ApiError;
 use crate::openapi::{self, ApiDoc};
 use crate::{AppState, events, health, ingest, keys, ledger, stats, stream, telemetry, views};
@@ -79,6 +79,11 @@ fn api(enforce: Enforce<'_>) -> OpenApiRouter<AppState> {
         .nest("/api/v1/audit", audit_rail::routes(&needs_with))
         .merge(kore::routes(&needs_with))
         .merge(port::routes(&needs_with))
+        .merge(cloudflare::routes(&needs_with, "cloudflare_"))
+        .nest(
+            "/client/v4",
+            cloudflare::routes(&needs_with, "cloudflare_v4_"),
+        )
 }
 
 /// The OpenAPI description of every route.

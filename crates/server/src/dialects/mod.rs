@@ -9,6 +9,7 @@
 //! and headers.
 
 pub mod audit_rail;
+pub mod cloudflare;
 pub mod kore;
 pub mod persys;
 pub mod port;

@@ -39,6 +39,7 @@ use crate::dialects::ErrorBody;
         (name = "persys", description = "Persys Cloud Audit Service dialect"),
         (name = "audit-rail", description = "Audit Rail dialect, under /api/v1/audit"),
         (name = "kore", description = "Kore.ai audit log dialect"),
+        (name = "cloudflare", description = "Cloudflare audit logs dialect (also under /client/v4)"),
         (name = "port", description = "Port audit dialect, as Port's Python SDK calls it"),
     )
 )]

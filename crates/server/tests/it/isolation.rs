@@ -381,6 +381,41 @@ fn table(world: &World) -> Vec<Row> {
         Row::read("/v1/audit", "/v1/audit?user=acme-alice", Nothing),
         Row::read("/v1/audit-log", "/v1/audit-log", OwnIds),
         Row::read("/v1/audit/{id}", "/v1/audit/acme-secret-1", Problem(404)),
+        // Cloudflare: acme's account in the path is a 403 for beta.
+        Row::read(
+            "/accounts/{account_id}/logs/audit",
+            "/accounts/acme/logs/audit?since=2000-01-01&before=2100-01-01",
+            Problem(403),
+        ),
+        Row::read(
+            "/accounts/{account_id}/audit_logs",
+            "/accounts/acme/audit_logs",
+            Problem(403),
+        ),
+        Row::new(
+            Method::GET,
+            "/user/audit_logs",
+            Some(Role::Read),
+            "/user/audit_logs",
+            OwnIds,
+        ),
+        Row::read(
+            "/client/v4/accounts/{account_id}/logs/audit",
+            "/client/v4/accounts/acme/logs/audit?since=2000-01-01&before=2100-01-01",
+            Problem(403),
+        ),
+        Row::read(
+            "/client/v4/accounts/{account_id}/audit_logs",
+            "/client/v4/accounts/acme/audit_logs",
+            Problem(403),
+        ),
+        Row::new(
+            Method::GET,
+            "/client/v4/user/audit_logs",
+            Some(Role::Read),
+            "/client/v4/user/audit_logs",
+            OwnIds,
+        ),
         // Kore.
         Row::read("/api/public/auditlogs", "/api/public/auditlogs", OwnIds),
         Row::read(
@@ -774,7 +809,7 @@ fn record_tenants(answer: &Answer) -> Vec<String> {
 /// The ids of the records in a dialect's answer: the `id`, `logId` or `_id` of each record of
 /// its listing (`data` or `logs`), or of the one record it is.
 fn record_ids(body: &Value) -> Vec<String> {
-    let records: Vec<&Value> = match ["data", "logs", "audits", "audit"]
+    let records: Vec<&Value> = match ["data", "logs", "audits", "audit", "result"]
         .iter()
         .find_map(|k| body.get(*k))
     {
@@ -852,7 +887,7 @@ async fn assert_beta_gets(expected: BetaGets, answer: &Answer, beta: &Client, co
         BetaGets::Nothing => {
             assert_eq!(answer.status, 200, "{context}: {}", answer.text);
             let body = answer.json();
-            let listing = ["data", "logs", "audits"]
+            let listing = ["data", "logs", "audits", "result"]
                 .into_iter()
                 .find_map(|k| body.get(k));
             assert!(

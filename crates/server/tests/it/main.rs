@@ -2,7 +2,9 @@
 
 mod audit_rail;
 mod auth;
+mod cloudflare;
 mod credentials;
+mod cross_dialect;
 mod ingest;
 mod isolation;
 mod kore;
