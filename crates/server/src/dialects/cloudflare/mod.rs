@@ -10,51 +10,30 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
-use serde::Serialize;
 use serde_json::{Map, Value, json};
 use trailkeep_api::Problem;
 use trailkeep_event::{Category, Event, EventField, FieldMatch, Filter, Order, Outcome, Query};
+use utoipa::IntoParams;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn, ParameterStyle};
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
-use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ErrorBody, Instant, PageNumber, errors_as, instant, text};
 use crate::AppState;
 use crate::auth::{Principal, Role};
+use crate::dialects::{ErrorBody, Instant, PageNumber, errors_as, instant, text};
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::routes::Needs;
+
+mod shapes;
+use shapes::*;
 
 /// Cloudflare's errors: `{success: false, errors: [{code, message}], messages: [], result: null}`.
 pub const ERRORS: ErrorBody = ErrorBody {
     content_type: "application/json",
     schema: "CloudflareError",
 };
-
-/// A Cloudflare error or message.
-#[derive(Serialize, ToSchema)]
-pub struct CloudflareMessage {
-    /// A Cloudflare-style numeric code.
-    code: u32,
-    /// What it says.
-    message: String,
-}
-
-/// A Cloudflare error body.
-#[derive(Serialize, ToSchema)]
-pub struct CloudflareError {
-    /// Always false.
-    success: bool,
-    /// What went wrong.
-    errors: Vec<CloudflareMessage>,
-    /// Always empty.
-    messages: Vec<CloudflareMessage>,
-    /// Always null.
-    #[schema(value_type = Option<Object>)]
-    result: Option<Value>,
-}
 
 /// The numeric code Cloudflare's API uses for a status.
 fn error_code(status: StatusCode) -> u32 {
@@ -197,148 +176,6 @@ impl IntoParams for V2Query {
         }
         params
     }
-}
-
-/// v2 record: the account.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Account {
-    /// The account id (the tenant).
-    id: String,
-    /// The account name (the tenant).
-    name: String,
-}
-
-/// v2 record: the action.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct V2Action {
-    /// The description.
-    description: Option<String>,
-    /// `success`, `failure` or `unknown`.
-    result: String,
-    /// When (RFC 3339).
-    time: String,
-    /// `create`, `update`, `delete`, `view`, `login`, ...
-    #[serde(rename = "type")]
-    kind: String,
-}
-
-/// v2 record: the actor.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct V2Actor {
-    /// How the actor authenticated.
-    context: Option<String>,
-    /// E-mail.
-    email: Option<String>,
-    /// Id.
-    id: Option<String>,
-    /// Address.
-    ip_address: Option<String>,
-    /// API token id.
-    token_id: Option<String>,
-    /// API token name.
-    token_name: Option<String>,
-    /// Type.
-    #[serde(rename = "type")]
-    kind: Option<String>,
-}
-
-/// v2 record: the raw request.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Raw {
-    /// The Ray id.
-    cf_ray_id: Option<String>,
-    /// The HTTP method.
-    method: Option<String>,
-    /// The HTTP status.
-    status_code: Option<u16>,
-    /// The URI.
-    uri: Option<String>,
-    /// The user agent.
-    user_agent: Option<String>,
-}
-
-/// v2 record: the resource.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct V2Resource {
-    /// Id.
-    id: Option<String>,
-    /// Product.
-    product: Option<String>,
-    /// The request body (`metadata.request`), or `{}`.
-    #[schema(value_type = Object)]
-    request: Value,
-    /// The response body (`metadata.response`), or `{}`.
-    #[schema(value_type = Object)]
-    response: Value,
-    /// The scope: `{}`, or `{"type": <scope>}`.
-    #[schema(value_type = Object)]
-    scope: Value,
-    /// Type.
-    #[serde(rename = "type")]
-    kind: Option<String>,
-}
-
-/// v2 record: the zone.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct V2Zone {
-    /// Zone id.
-    id: Option<String>,
-    /// Zone name.
-    name: Option<String>,
-}
-
-/// A v2 audit log record, as the seed shows it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct V2Record {
-    /// The account.
-    account: Account,
-    /// The action.
-    action: V2Action,
-    /// The actor.
-    actor: V2Actor,
-    /// The record id.
-    id: String,
-    /// The raw request.
-    raw: Raw,
-    /// The resource.
-    resource: V2Resource,
-    /// The zone.
-    zone: V2Zone,
-}
-
-/// The next page's cursor, as Cloudflare's SDKs read it.
-#[derive(Serialize, ToSchema)]
-pub struct Cursors {
-    /// The cursor.
-    after: String,
-}
-
-/// v2 paging information.
-#[derive(Serialize, ToSchema)]
-pub struct V2ResultInfo {
-    /// Records in this page.
-    count: usize,
-    /// The next page's cursor; absent on the last page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cursor: Option<String>,
-    /// The same cursor, as `cursors.after`; absent on the last page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cursors: Option<Cursors>,
-}
-
-/// The v2 answer.
-#[derive(Serialize, ToSchema)]
-pub struct V2Answer {
-    /// Always true.
-    success: bool,
-    /// Always empty.
-    errors: Vec<CloudflareMessage>,
-    /// Always empty.
-    messages: Vec<CloudflareMessage>,
-    /// The records.
-    result: Vec<V2Record>,
-    /// Paging.
-    result_info: V2ResultInfo,
 }
 
 fn object_or_empty(value: Option<&Value>) -> Value {
@@ -550,104 +387,6 @@ pub async fn v2(
     }))
 }
 
-/// v1 record: the action.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct V1Action {
-    /// The action, as stored.
-    #[serde(rename = "type")]
-    kind: String,
-    /// Whether it succeeded.
-    result: bool,
-    /// The description.
-    info: Option<String>,
-}
-
-/// v1 record: the actor.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct V1Actor {
-    /// Id.
-    id: Option<String>,
-    /// E-mail.
-    email: Option<String>,
-    /// Address.
-    ip: Option<String>,
-    /// Type.
-    #[serde(rename = "type")]
-    kind: Option<String>,
-}
-
-/// v1 record: the owner.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Owner {
-    /// The account (the tenant).
-    id: String,
-}
-
-/// v1 record: the resource.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct V1Resource {
-    /// Id.
-    id: Option<String>,
-    /// Type.
-    #[serde(rename = "type")]
-    kind: Option<String>,
-}
-
-/// A v1 audit log record.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct V1Record {
-    /// The record id.
-    id: String,
-    /// The action.
-    action: V1Action,
-    /// The actor.
-    actor: V1Actor,
-    /// `metadata.interface` (`API`, `UI`, ...).
-    interface: Option<String>,
-    /// The event's metadata.
-    #[schema(value_type = Object)]
-    metadata: Map<String, Value>,
-    /// The changed fields' new values, as JSON text.
-    new_value: Option<String>,
-    /// The changed fields' old values, as JSON text.
-    old_value: Option<String>,
-    /// The account.
-    owner: Owner,
-    /// The resource.
-    resource: V1Resource,
-    /// When (RFC 3339).
-    when: String,
-}
-
-/// v1 paging information.
-#[derive(Serialize, ToSchema)]
-pub struct V1ResultInfo {
-    /// The page.
-    page: u64,
-    /// Records a page.
-    per_page: u32,
-    /// Records in this page.
-    count: usize,
-    /// Matching records in all.
-    total_count: u64,
-}
-
-/// The v1 answer.
-#[derive(Serialize, ToSchema)]
-pub struct V1Answer {
-    /// Always true.
-    success: bool,
-    /// Always empty.
-    errors: Vec<CloudflareMessage>,
-    /// Always empty.
-    messages: Vec<CloudflareMessage>,
-    /// The records.
-    result: Vec<V1Record>,
-    /// Paging.
-    result_info: V1ResultInfo,
-}
-
 /// The v1 record of an event.
 pub fn v1_record(event: &Event) -> V1Record {
     let actor = event.actor.as_ref();
@@ -693,47 +432,6 @@ pub fn v1_record(event: &Event) -> V1Record {
         },
         when: event.occurred_at.to_string(),
     }
-}
-
-/// v1 parameters.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)] // Described; the handlers parse the query string themselves.
-pub struct V1Query {
-    /// Only this record.
-    #[param(min_length = 1, max_length = 256)]
-    id: Option<String>,
-    /// Accepted for compatibility (the answer is JSON either way).
-    export: Option<bool>,
-    /// Only this action.
-    #[param(rename = "action.type", min_length = 1, max_length = 256)]
-    action_type: Option<String>,
-    /// Only this actor address.
-    #[param(rename = "actor.ip", min_length = 1, max_length = 256)]
-    actor_ip: Option<String>,
-    /// Only this actor e-mail.
-    #[param(rename = "actor.email", min_length = 1, max_length = 256)]
-    actor_email: Option<String>,
-    /// At or after (RFC 3339 or YYYY-MM-DD).
-    #[param(value_type = Option<Instant>, inline)]
-    since: Option<String>,
-    /// Before (RFC 3339 or YYYY-MM-DD).
-    #[param(value_type = Option<Instant>, inline)]
-    before: Option<String>,
-    /// Only this zone.
-    #[param(rename = "zone.name", min_length = 1, max_length = 256)]
-    zone_name: Option<String>,
-    /// `desc` (default) or `asc`.
-    #[param(pattern = "^(desc|asc)$")]
-    direction: Option<String>,
-    /// Records a page, 1 to 1000 (default 100).
-    #[param(minimum = 1, maximum = 1000)]
-    per_page: Option<u32>,
-    /// Page, from 1.
-    #[param(minimum = 1, maximum = 100000)]
-    page: Option<u64>,
-    /// Leave out the actions of users (`actor.type = user`).
-    hide_user_logs: Option<bool>,
 }
 
 const V1_PARAMS: [&str; 12] = [
