@@ -162,6 +162,21 @@ impl PageNumber {
     }
 }
 
+/// The tenant's event with this id, or a 404 that names `what` (an id longer than any stored
+/// one is not looked up).
+pub async fn event_by_id(
+    state: &crate::AppState,
+    tenant: &str,
+    id: &str,
+    what: &str,
+) -> Result<trailkeep_store::StoredEvent, ApiError> {
+    let not_found = || ApiError::not_found(format!("no {what} with id {id:?}"));
+    if id.len() > trailkeep_event::MAX_ID_CHARS * 4 {
+        return Err(not_found());
+    }
+    state.store.get(tenant, id).await?.ok_or_else(not_found)
+}
+
 /// A one-value filter parameter, checked like the native ones.
 pub fn text(params: &Params, key: &str) -> Result<Option<String>, ApiError> {
     crate::listing::single(params, key)

@@ -20,7 +20,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ErrorBody, PageNumber, errors_as, instant, text};
+use super::{ErrorBody, PageNumber, errors_as, event_by_id, instant, text};
 use crate::AppState;
 use crate::auth::{Principal, Role};
 use crate::body::{decode, encoding};
@@ -272,15 +272,7 @@ pub async fn get_one(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<PersysLog>, ApiError> {
-    let not_found = || ApiError::not_found(format!("no audit log with id {id:?}"));
-    if id.len() > 256 {
-        return Err(not_found());
-    }
-    let stored = state
-        .store
-        .get(&principal.tenant, &id)
-        .await?
-        .ok_or_else(not_found)?;
+    let stored = event_by_id(&state, &principal.tenant, &id, "audit log").await?;
     Ok(Json(record(&stored.event)))
 }
 

@@ -18,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ErrorBody, Instant, PageNumber, errors_as, instant, text};
+use super::{ErrorBody, Instant, PageNumber, errors_as, event_by_id, instant, text};
 use crate::AppState;
 use crate::auth::{Principal, Role};
 use crate::body::{decode, encoding};
@@ -355,15 +355,7 @@ pub async fn audit(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<PortOneAudit>, ApiError> {
-    let not_found = || ApiError::not_found(format!("no audit record with id {id:?}"));
-    if id.len() > 256 {
-        return Err(not_found());
-    }
-    let stored = state
-        .store
-        .get(&principal.tenant, &id)
-        .await?
-        .ok_or_else(not_found)?;
+    let stored = event_by_id(&state, &principal.tenant, &id, "audit record").await?;
     Ok(Json(PortOneAudit {
         ok: true,
         audit: record(&stored.event),

@@ -22,7 +22,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::{Principal, Role};
-use crate::dialects::{ErrorBody, PageNumber, errors_as, instant, text};
+use crate::dialects::{ErrorBody, PageNumber, errors_as, event_by_id, instant, text};
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::routes::Needs;
@@ -221,15 +221,7 @@ pub async fn log(
     principal: Principal,
     Path(log_id): Path<String>,
 ) -> Result<Json<RailLogAnswer>, ApiError> {
-    let not_found = || ApiError::not_found(format!("no audit log with id {log_id:?}"));
-    if log_id.len() > 256 {
-        return Err(not_found());
-    }
-    let stored = state
-        .store
-        .get(&principal.tenant, &log_id)
-        .await?
-        .ok_or_else(not_found)?;
+    let stored = event_by_id(&state, &principal.tenant, &log_id, "audit log").await?;
     let checkpoint = state
         .store
         .checkpoint(&principal.tenant)
