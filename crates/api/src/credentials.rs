@@ -44,7 +44,7 @@ pub struct ApiKeyInfo {
 }
 
 /// `POST /v1/api-keys` answer: the key's details and, this once, its secret.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreatedApiKey {
     /// The key, as stored.
     #[serde(flatten)]
@@ -65,7 +65,7 @@ pub struct ApiKeyList {
 }
 
 /// `POST /v1/auth/token` body (JSON or form-encoded), as OAuth 2.0 client credentials.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     /// `client_credentials` (the only grant), or omitted.
@@ -87,7 +87,7 @@ pub struct TokenRequest {
 }
 
 /// `POST /v1/auth/token` answer.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     /// The JWT.
     pub access_token: String,
@@ -125,3 +125,28 @@ pub enum GrantType {
     #[schema(rename = "client_credentials")]
     ClientCredentials,
 }
+
+/// `Debug` for types that carry a secret or a token: the public parts only.
+macro_rules! redacted_debug {
+    ($type:ty, $name:literal, |$this:ident| $shown:expr) => {
+        impl std::fmt::Debug for $type {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let $this = self;
+                write!(f, "{} {{ {}, .. }}", $name, $shown)
+            }
+        }
+    };
+}
+
+redacted_debug!(CreatedApiKey, "CreatedApiKey", |k| format!(
+    "id: {:?}",
+    k.info.id
+));
+redacted_debug!(TokenRequest, "TokenRequest", |r| format!(
+    "client_id: {:?}",
+    r.client_id
+));
+redacted_debug!(TokenResponse, "TokenResponse", |r| format!(
+    "expires_in: {}",
+    r.expires_in
+));

@@ -12,6 +12,8 @@ use crate::model::Event;
 pub enum EventField {
     /// `id`.
     Id,
+    /// `action`, exactly (no prefix patterns).
+    Action,
     /// `category`.
     Category,
     /// `outcome`.
@@ -54,8 +56,9 @@ pub enum EventField {
 
 impl EventField {
     /// Every field.
-    pub const ALL: [EventField; 20] = [
+    pub const ALL: [EventField; 21] = [
         EventField::Id,
+        EventField::Action,
         EventField::Category,
         EventField::Outcome,
         EventField::ActorType,
@@ -81,6 +84,7 @@ impl EventField {
     pub fn path(self) -> &'static str {
         match self {
             EventField::Id => "id",
+            EventField::Action => "action",
             EventField::Category => "category",
             EventField::Outcome => "outcome",
             EventField::ActorType => "actor.type",
@@ -112,6 +116,7 @@ impl EventField {
         let request = context.and_then(|c| c.request.as_ref());
         match self {
             EventField::Id => Some(event.id.clone()),
+            EventField::Action => Some(event.action.clone()),
             EventField::Category => Some(event.category.as_str().to_owned()),
             EventField::Outcome => Some(event.outcome.as_str().to_owned()),
             EventField::ActorType => actor.and_then(|a| a.kind.clone()),

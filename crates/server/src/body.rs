@@ -2,6 +2,7 @@
 //! errors that name the field at fault.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
 use trailkeep_api::ProblemError;
@@ -10,6 +11,29 @@ use crate::error::ApiError;
 
 /// Largest settings body (API keys, token requests): these are a few hundred bytes.
 pub const MAX_SETTINGS_BODY: usize = 64 * 1024;
+
+/// The body, or the problem that kept it from being read (413 past the route's limit).
+pub fn received(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large("the request body is larger than the server accepts")
+        } else {
+            ApiError::bad_request("unreadable_body", "the request body could not be read")
+        }
+    })
+}
+
+/// Caps a small-body route's body at [`MAX_SETTINGS_BODY`], before anything is buffered past
+/// it (the server-wide limit is sized for event batches).
+pub fn small_body(
+    (schemas, paths, route): utoipa_axum::router::UtoipaMethodRouter<crate::AppState>,
+) -> utoipa_axum::router::UtoipaMethodRouter<crate::AppState> {
+    (
+        schemas,
+        paths,
+        route.layer(axum::extract::DefaultBodyLimit::max(MAX_SETTINGS_BODY)),
+    )
+}
 
 /// How a body is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

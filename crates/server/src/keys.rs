@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -16,7 +17,7 @@ use trailkeep_store::ApiKeyRecord;
 use crate::AppState;
 use crate::auth::api_keys::{self, KeySpec};
 use crate::auth::{Principal, Role, now_seconds};
-use crate::body::{decode, encoding};
+use crate::body::{decode, encoding, received};
 use crate::error::ApiError;
 
 /// Longest key name.
@@ -99,9 +100,9 @@ pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let request: CreateApiKey = decode(&body, encoding(&headers, false)?)?;
+    let request: CreateApiKey = decode(&received(body)?, encoding(&headers, false)?)?;
     let name = request.name.trim();
     if name.is_empty() || request.name.chars().count() > MAX_NAME_CHARS {
         return Err(field_error(
@@ -236,6 +237,12 @@ pub async fn exchange(
     client_secret: &str,
     scope: Option<&str>,
 ) -> Result<(String, Vec<Role>, u64), ApiError> {
+    // Anything not shaped like a key id is refused before it costs a lookup or a bucket.
+    if !api_keys::is_key_id(client_id) {
+        return Err(ApiError::unauthorized(
+            "the client id or secret is not valid",
+        ));
+    }
     if let Err(wait) = state.auth.limiter().check(&format!("exchange|{client_id}")) {
         return Err(ApiError::too_many_requests(wait));
     }
@@ -263,7 +270,16 @@ pub async fn exchange(
         }
         roles = asked;
     }
-    let ttl = state.auth.jwt().settings().token_ttl_seconds;
+    // A token never outlives its key.
+    let key_expiry = state
+        .store
+        .api_key(client_id)
+        .await?
+        .and_then(|k| k.expires_at);
+    let mut ttl = state.auth.jwt().settings().token_ttl_seconds;
+    if let Some(at) = key_expiry {
+        ttl = ttl.min(u64::try_from(at - now_seconds()).unwrap_or(0).max(1));
+    }
     let key_id = principal.id.clone().unwrap_or_default();
     let access_token = state
         .auth
@@ -293,9 +309,9 @@ pub async fn exchange(
 pub async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let request: TokenRequest = decode(&body, encoding(&headers, true)?)?;
+    let request: TokenRequest = decode(&received(body)?, encoding(&headers, true)?)?;
     if request
         .grant_type
         .as_deref()

@@ -21,6 +21,8 @@ pub struct Limits {
     pub rate_burst: u32,
     /// `/readyz` fails while the query index lags by more events than this.
     pub ready_max_index_lag: u64,
+    /// Seconds open requests get to finish after a shutdown signal.
+    pub drain_timeout_seconds: u64,
 }
 
 impl Default for Limits {
@@ -33,6 +35,7 @@ impl Default for Limits {
             rate_per_second: 10_000,
             rate_burst: 20_000,
             ready_max_index_lag: 1_000_000,
+            drain_timeout_seconds: 30,
         }
     }
 }

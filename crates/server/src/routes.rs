@@ -17,6 +17,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
 use crate::auth::{Role, guard};
+use crate::body::small_body;
 use crate::dialects::{ErrorBody, NATIVE_ERRORS, audit_rail, cloudflare, kore, persys, port};
 use crate::error::ApiError;
 use crate::openapi::{self, ApiDoc};
@@ -50,7 +51,7 @@ fn api(enforce: Enforce<'_>) -> OpenApiRouter<AppState> {
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(telemetry::render))
-        .routes(routes!(keys::token))
+        .routes(small_body(routes!(keys::token)))
         // Events.
         .routes(needs(Role::Write, routes!(ingest::post_events)))
         .routes(needs(Role::Read, routes!(events::list)))
@@ -68,7 +69,7 @@ fn api(enforce: Enforce<'_>) -> OpenApiRouter<AppState> {
         .routes(needs(Role::Read, routes!(ledger::consistency)))
         // Credentials.
         .routes(needs(Role::Admin, routes!(keys::list)))
-        .routes(needs(Role::Admin, routes!(keys::create)))
+        .routes(needs(Role::Admin, small_body(routes!(keys::create))))
         .routes(needs(Role::Admin, routes!(keys::revoke)))
         // Dialects: the seed systems' APIs.
         .merge(persys::routes(&needs_with, "persys_"))

@@ -175,6 +175,10 @@ impl Tail {
     /// The next matching event, waiting for commits as long as it takes; `None` ends the stream.
     async fn next_event(&mut self) -> Option<SseEvent> {
         loop {
+            // A stream that is replaying a backlog ends on shutdown too, not only an idle one.
+            if *self.stopping.borrow() {
+                return None;
+            }
             if let Some(event) = self.queue.pop_front() {
                 return Some(event);
             }

@@ -86,7 +86,12 @@ fn describe() {
 pub async fn observe(request: Request, next: Next) -> Response {
     let _ = handle();
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
+    // Only the methods the API uses become label values; anything else is "other".
+    let method = match request.method().as_str() {
+        m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS") => m,
+        _ => "other",
+    }
+    .to_owned();
     let route = request
         .extensions()
         .get::<MatchedPath>()

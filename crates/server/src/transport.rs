@@ -130,6 +130,17 @@ pub async fn serve(
         }
     }
     drop(listener);
-    graceful.shutdown().await;
+    // Requests get a bounded time to finish; a client that never completes one cannot keep the
+    // process (and its final checkpoint) from stopping.
+    let drain = Duration::from_secs(limits.drain_timeout_seconds.max(1));
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            seconds = drain.as_secs(),
+            "connections still open after the drain deadline; closing them"
+        );
+    }
     Ok(())
 }

@@ -19,12 +19,21 @@ const ID_CHARS: usize = 26;
 const SECRET_CHARS: usize = 43;
 
 /// A key just made: its record for the store and the secret, which exists only here.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct IssuedKey {
     /// What the store keeps.
     pub record: ApiKeyRecord,
     /// The secret: returned once to whoever created the key, then forgotten.
     pub secret: String,
+}
+
+impl std::fmt::Debug for IssuedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedKey")
+            .field("id", &self.record.id)
+            .field("tenant", &self.record.tenant)
+            .finish_non_exhaustive()
+    }
 }
 
 impl IssuedKey {

@@ -133,7 +133,7 @@ impl JwtVerifier {
                 "the JWT secret must be at least {MIN_SECRET_BYTES} bytes"
             ));
         }
-        validate_tenant_claim_name(&settings.tenant_claim)?;
+        validate_claim_names(&settings)?;
         let mut keys = Vec::new();
         for (index, jwk) in jwks
             .map(|set| set.keys.as_slice())
@@ -289,9 +289,11 @@ impl JwtVerifier {
             tenant: tenant.to_owned(),
             roles,
             subject: claims.get("sub").and_then(Value::as_str).map(str::to_owned),
+            // Only this server's exchange tokens carry a key id, and always as their subject too.
             key_id: claims
                 .get("key_id")
                 .and_then(Value::as_str)
+                .filter(|id| claims.get("sub").and_then(Value::as_str) == Some(*id))
                 .map(str::to_owned),
         })
     }
@@ -338,9 +340,24 @@ impl JwtVerifier {
     }
 }
 
-fn validate_tenant_claim_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("auth.tenant_claim must not be empty".into());
+/// Claims this server reads or writes itself; the tenant and roles cannot be named after them.
+const RESERVED_CLAIMS: [&str; 8] = ["sub", "iat", "exp", "nbf", "iss", "aud", "jti", "key_id"];
+
+fn validate_claim_names(settings: &JwtSettings) -> Result<(), String> {
+    let tenant = settings.tenant_claim.as_str();
+    if tenant.is_empty() || RESERVED_CLAIMS.contains(&tenant) {
+        return Err(format!(
+            "jwt.tenant_claim must be a claim of its own, not empty or one of {}",
+            RESERVED_CLAIMS.join(", ")
+        ));
+    }
+    if let Some(roles) = settings.roles_claim.as_deref()
+        && (roles.is_empty() || roles == tenant || RESERVED_CLAIMS.contains(&roles))
+    {
+        return Err(format!(
+            "jwt.roles_claim must differ from jwt.tenant_claim and from {}",
+            RESERVED_CLAIMS.join(", ")
+        ));
     }
     Ok(())
 }

@@ -206,10 +206,7 @@ impl Authenticator {
             .ok_or_else(|| Refused::anonymous("the API key is not valid"))?;
         if let Err(refusal) = api_keys::check(&record, secret, now_seconds()) {
             return Err(Refused {
-                error: ApiError::unauthorized(format!(
-                    "the API key is not valid ({})",
-                    refusal.reason()
-                )),
+                error: ApiError::unauthorized("the API key is not valid"),
                 audit: Some(FailedAuth {
                     tenant: record.tenant,
                     credential: record.id,
@@ -250,11 +247,15 @@ impl Authenticator {
                     error: ApiError::from(e),
                     audit: None,
                 })?
-                .filter(|k| k.tenant == claims.tenant && k.revoked_at.is_none());
+                .filter(|k| {
+                    k.tenant == claims.tenant
+                        && k.revoked_at.is_none()
+                        && k.expires_at.is_none_or(|at| at > now_seconds())
+                });
             if live.is_none() {
                 return Err(Refused {
                     error: ApiError::unauthorized(
-                        "the API key this token was issued for is revoked",
+                        "the API key this token was issued for is revoked or expired",
                     ),
                     audit: Some(FailedAuth {
                         tenant: claims.tenant,

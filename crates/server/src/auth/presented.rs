@@ -6,8 +6,8 @@ use axum::http::header::AUTHORIZATION;
 
 use super::api_keys;
 
-/// A credential as sent, not yet checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A credential as sent, not yet checked. Its `Debug` shows neither token nor secret.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Presented<'a> {
     /// A JSON Web Token.
     Jwt(&'a str),
@@ -18,6 +18,15 @@ pub enum Presented<'a> {
         /// The secret.
         secret: &'a str,
     },
+}
+
+impl std::fmt::Debug for Presented<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Presented::Jwt(_) => f.write_str("Jwt(..)"),
+            Presented::ApiKey { id, .. } => write!(f, "ApiKey {{ id: {id:?}, .. }}"),
+        }
+    }
 }
 
 /// Why no credential could be read; each text is safe to show (none repeats the header).

@@ -274,9 +274,16 @@ pub fn record(event: &Event) -> KoreLog {
         }
     }
     let actor = event.actor.as_ref();
+    // Kore writes milliseconds, always three digits: 2024-12-10T14:27:20.286Z.
     let micros = event.occurred_at.as_micros();
-    let millis_instant = trailkeep_event::Timestamp::from_micros(micros - micros.rem_euclid(1000))
-        .unwrap_or(event.occurred_at);
+    let whole = trailkeep_event::Timestamp::from_micros(micros - micros.rem_euclid(1_000_000))
+        .unwrap_or(event.occurred_at)
+        .to_string();
+    let c_on = format!(
+        "{}.{:03}Z",
+        whole.trim_end_matches('Z'),
+        micros.rem_euclid(1_000_000) / 1000
+    );
     KoreLog {
         parent_ids: Vec::new(),
         id: event.id.clone(),
@@ -290,7 +297,7 @@ pub fn record(event: &Event) -> KoreLog {
         user_name: actor.and_then(|a| a.name.clone()),
         email_id: actor.and_then(|a| a.email.clone()),
         keywords: event.description.clone().unwrap_or_default(),
-        c_on: millis_instant.to_string(),
+        c_on,
         version: 0,
     }
 }

@@ -177,6 +177,19 @@ pub async fn event_by_id(
     state.store.get(tenant, id).await?.ok_or_else(not_found)
 }
 
+/// The condition "the action is exactly `action`" (a `*` in it is a character, not a prefix
+/// pattern as in the native `action` filter), or none.
+pub fn exact_action(action: Option<String>) -> Vec<trailkeep_event::FieldMatch> {
+    action
+        .map(|action| trailkeep_event::FieldMatch {
+            field: trailkeep_event::EventField::Action,
+            values: vec![action],
+            negate: false,
+        })
+        .into_iter()
+        .collect()
+}
+
 /// A one-value filter parameter, checked like the native ones.
 pub fn text(params: &Params, key: &str) -> Result<Option<String>, ApiError> {
     crate::listing::single(params, key)

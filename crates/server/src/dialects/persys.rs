@@ -9,6 +9,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -20,10 +21,10 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ErrorBody, PageNumber, errors_as, event_by_id, instant, text};
+use super::{ErrorBody, PageNumber, errors_as, event_by_id, exact_action, instant, text};
 use crate::AppState;
 use crate::auth::{Principal, Role};
-use crate::body::{decode, encoding};
+use crate::body::{decode, encoding, received};
 use crate::error::ApiError;
 use crate::ingest::store_one;
 use crate::params::Params;
@@ -202,7 +203,7 @@ pub async fn list(
     )?;
     let filter = Filter {
         actor_id: text(&params, "user_id")?,
-        actions: text(&params, "event_type")?.into_iter().collect(),
+        fields: exact_action(text(&params, "event_type")?),
         since: instant(&params, "start_time")?,
         until: instant(&params, "end_time")?,
         ..Filter::default()
@@ -235,9 +236,9 @@ pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let create: PersysCreate = decode(&body, encoding(&headers, false)?)?;
+    let create: PersysCreate = decode(&received(body)?, encoding(&headers, false)?)?;
     if create.user_id.trim().is_empty() {
         return Err(ApiError::validation(
             "the request body is invalid",

@@ -8,8 +8,10 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use trailkeep_api::Problem;
@@ -18,10 +20,10 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ErrorBody, Instant, PageNumber, errors_as, event_by_id, instant, text};
+use super::{ErrorBody, Instant, PageNumber, errors_as, event_by_id, exact_action, instant, text};
 use crate::AppState;
 use crate::auth::{Principal, Role};
-use crate::body::{decode, encoding};
+use crate::body::{decode, encoding, received, small_body};
 use crate::error::ApiError;
 use crate::keys::exchange;
 use crate::params::Params;
@@ -242,17 +244,23 @@ pub fn record(event: &Event) -> PortAudit {
 pub async fn access_token(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<AccessToken>, ApiError> {
-    let request: AccessTokenRequest = decode(&body, encoding(&headers, false)?)?;
+    body: Result<Bytes, BytesRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    let request: AccessTokenRequest = decode(&received(body)?, encoding(&headers, false)?)?;
     let (access_token, _, expires_in) =
         exchange(&state, &request.client_id, &request.client_secret, None).await?;
-    Ok(Json(AccessToken {
+    let mut response = Json(AccessToken {
         ok: true,
         access_token,
         expires_in,
         token_type: "Bearer".into(),
-    }))
+    })
+    .into_response();
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
 }
 
 async fn list_audits(
@@ -280,7 +288,7 @@ async fn list_audits(
     let filter = Filter {
         since: instant(&params, "start_date")?,
         until: instant(&params, "end_date")?,
-        actions: text(&params, "action")?.into_iter().collect(),
+        fields: exact_action(text(&params, "action")?),
         actor_email,
         actor_id,
         target_type: text(&params, "resource_type")?,
@@ -365,7 +373,7 @@ pub async fn audit(
 /// The routes.
 pub fn routes(needs: Needs<'_>) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(access_token))
+        .routes(small_body(routes!(access_token)))
         .routes(needs(Role::Read, &ERRORS, routes!(audits)))
         .routes(needs(Role::Read, &ERRORS, routes!(audit_log)))
         .routes(needs(Role::Read, &ERRORS, routes!(audit)))

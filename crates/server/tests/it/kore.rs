@@ -148,6 +148,10 @@ async fn stored_markup_is_escaped_and_deletes_keep_the_old_value() {
         "Create user group <b>&lt;script&gt;alert(1)&lt;/script&gt;</b>"
     );
     assert!(!answer.text.contains("<script>alert(1)</script></b>"));
+    assert_eq!(
+        group["cOn"], "2024-12-03T09:00:00.000Z",
+        "always three digits of milliseconds"
+    );
     let role = logs.iter().find(|l| l["_id"] == "role-1").unwrap();
     assert_eq!(role["action"], "delete");
     assert_eq!(

@@ -145,11 +145,15 @@ fn action_filter(filter: &mut Filter, action: Option<String>) {
         }
         _ => {
             let dotted = action.to_ascii_lowercase().replace('_', ".");
-            filter.actions = if dotted == action {
-                vec![action]
-            } else {
-                vec![action, dotted]
-            };
+            let mut values = vec![action];
+            if values[0] != dotted {
+                values.push(dotted);
+            }
+            filter.fields.push(trailkeep_event::FieldMatch {
+                field: trailkeep_event::EventField::Action,
+                values,
+                negate: false,
+            });
         }
     }
 }

@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::{Principal, Role};
-use crate::dialects::{ErrorBody, Instant, PageNumber, errors_as, instant, text};
+use crate::dialects::{ErrorBody, Instant, PageNumber, errors_as, exact_action, instant, text};
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::routes::Needs;
@@ -468,7 +468,7 @@ async fn v1_answer(
     let params = Params::parse(uri, &V1_PARAMS)?;
     flag(&params, "export")?;
     let mut filter = Filter {
-        actions: text(&params, "action.type")?.into_iter().collect(),
+        fields: exact_action(text(&params, "action.type")?),
         ip: text(&params, "actor.ip")?,
         actor_email: text(&params, "actor.email")?,
         since: instant(&params, "since")?,
