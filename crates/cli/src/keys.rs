@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use serde_json::json;
 use trailkeep_server::auth::api_keys;
 use trailkeep_server::auth::now_seconds;
-use trailkeep_server::{KeySpec, SelfAudit, parse_roles};
+use trailkeep_server::{KeySpec, SelfAudit, key_event, parse_roles};
 use trailkeep_store::{EventStore, KeyStore};
 use trailkeep_store_embedded::{EmbeddedStore, Options};
 
@@ -116,7 +116,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
         SelfAudit::new(events)
             .record(
                 &args.tenant,
-                key_event("trailkeep.api_key.created", &issued.record),
+                key_event("trailkeep.api_key.created", cli_actor(), &issued.record),
             )
             .await
             .map_err(|e| anyhow::anyhow!("record the key's creation: {:?}", e.problem().detail))
@@ -137,14 +137,9 @@ async fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn key_event(action: &str, record: &trailkeep_store::ApiKeyRecord) -> serde_json::Value {
-    json!({
-        "action": action,
-        "outcome": "success",
-        "actor": {"type": "system", "id": CLI_ACTOR},
-        "target": {"type": "api_key", "id": record.id, "name": record.name},
-        "metadata": {"roles": record.roles},
-    })
+/// The CLI as the actor of the events it records.
+fn cli_actor() -> serde_json::Value {
+    json!({"type": "system", "id": CLI_ACTOR})
 }
 
 async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
@@ -187,7 +182,7 @@ async fn revoke(args: RevokeArgs) -> anyhow::Result<ExitCode> {
             SelfAudit::new(events)
                 .record(
                     &args.tenant,
-                    key_event("trailkeep.api_key.revoked", &record),
+                    key_event("trailkeep.api_key.revoked", cli_actor(), &record),
                 )
                 .await
                 .map_err(|e| anyhow::anyhow!("record the revocation: {:?}", e.problem().detail))?;

@@ -5,7 +5,6 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
-use trailkeep_api::ProblemError;
 
 use crate::error::ApiError;
 
@@ -74,34 +73,23 @@ pub fn decode<T: DeserializeOwned>(body: &Bytes, encoding: Encoding) -> Result<T
             "the body must be at most {MAX_SETTINGS_BODY} bytes"
         )));
     }
-    let invalid = |field: String, message: String| {
-        ApiError::validation(
-            "the request body is invalid",
-            vec![ProblemError {
-                index: None,
-                field,
-                message,
-            }],
-        )
-    };
     match encoding {
         Encoding::Json => {
             // serde would also read a struct from an array, positionally; no client means that.
             if !body.trim_ascii_start().starts_with(b"{") {
-                return Err(invalid(
-                    String::new(),
-                    "the body must be a JSON object".into(),
+                return Err(ApiError::invalid_field(
+                    "",
+                    "the body must be a JSON object",
                 ));
             }
             let mut de = serde_json::Deserializer::from_slice(body);
             serde_path_to_error::deserialize(&mut de).map_err(|e| {
                 let field = e.path().to_string();
                 let message = e.into_inner().to_string();
-                invalid(if field == "." { String::new() } else { field }, message)
+                ApiError::invalid_field(if field == "." { String::new() } else { field }, message)
             })
         }
-        Encoding::Form => {
-            serde_urlencoded::from_bytes(body).map_err(|e| invalid(String::new(), e.to_string()))
-        }
+        Encoding::Form => serde_urlencoded::from_bytes(body)
+            .map_err(|e| ApiError::invalid_field(String::new(), e.to_string())),
     }
 }

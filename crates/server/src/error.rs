@@ -47,6 +47,18 @@ impl ApiError {
         e
     }
 
+    /// 400: one field of a request body is invalid.
+    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::validation(
+            "the request body is invalid",
+            vec![ProblemError {
+                index: None,
+                field: field.into(),
+                message: message.into(),
+            }],
+        )
+    }
+
     /// 401: missing or invalid credentials.
     pub fn unauthorized(detail: impl Into<String>) -> Self {
         let mut e = Self::new(

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use trailkeep_api::{
-    ApiKeyInfo, ApiKeyList, CreateApiKey, CreatedApiKey, ProblemError, TokenRequest, TokenResponse,
+    ApiKeyInfo, ApiKeyList, CreateApiKey, CreatedApiKey, TokenRequest, TokenResponse,
 };
 use trailkeep_event::Timestamp;
 use trailkeep_store::ApiKeyRecord;
@@ -41,17 +41,6 @@ pub fn info(record: &ApiKeyRecord) -> ApiKeyInfo {
         expires_at: record.expires_at.map(rfc3339),
         revoked_at: record.revoked_at.map(rfc3339),
     }
-}
-
-fn field_error(field: &str, message: impl Into<String>) -> ApiError {
-    ApiError::validation(
-        "the request body is invalid",
-        vec![ProblemError {
-            index: None,
-            field: field.into(),
-            message: message.into(),
-        }],
-    )
 }
 
 /// Parses a list of scope strings into roles, every one known and at least one.
@@ -105,23 +94,30 @@ pub async fn create(
     let request: CreateApiKey = decode(&received(body)?, encoding(&headers, false)?)?;
     let name = request.name.trim();
     if name.is_empty() || request.name.chars().count() > MAX_NAME_CHARS {
-        return Err(field_error(
+        return Err(ApiError::invalid_field(
             "name",
             format!("must be 1 to {MAX_NAME_CHARS} characters"),
         ));
     }
     if request.name.chars().any(char::is_control) {
-        return Err(field_error("name", "must not contain control characters"));
+        return Err(ApiError::invalid_field(
+            "name",
+            "must not contain control characters",
+        ));
     }
-    let roles = parse_roles(&request.roles).map_err(|e| field_error("roles", e))?;
+    let roles = parse_roles(&request.roles).map_err(|e| ApiError::invalid_field("roles", e))?;
     let now = now_seconds();
     let expires_at = match &request.expires_at {
         None => None,
         Some(text) => {
-            let at = Timestamp::parse(text).map_err(|e| field_error("expires_at", e))?;
+            let at =
+                Timestamp::parse(text).map_err(|e| ApiError::invalid_field("expires_at", e))?;
             let seconds = at.as_micros().div_euclid(1_000_000);
             if seconds <= now {
-                return Err(field_error("expires_at", "must be in the future"));
+                return Err(ApiError::invalid_field(
+                    "expires_at",
+                    "must be in the future",
+                ));
             }
             Some(seconds)
         }
@@ -142,7 +138,11 @@ pub async fn create(
         .audit
         .record(
             &principal.tenant,
-            key_event("trailkeep.api_key.created", &principal, &issued.record),
+            key_event(
+                "trailkeep.api_key.created",
+                principal.actor(),
+                &issued.record,
+            ),
         )
         .await?;
     let created = CreatedApiKey {
@@ -157,11 +157,15 @@ pub async fn create(
 }
 
 /// The self-audit event of a key change.
-pub fn key_event(action: &str, principal: &Principal, record: &ApiKeyRecord) -> serde_json::Value {
+pub fn key_event(
+    action: &str,
+    actor: serde_json::Value,
+    record: &ApiKeyRecord,
+) -> serde_json::Value {
     json!({
         "action": action,
         "outcome": "success",
-        "actor": principal.actor(),
+        "actor": actor,
         "target": {"type": "api_key", "id": record.id, "name": record.name},
         "metadata": {
             "roles": record.roles,
@@ -221,7 +225,7 @@ pub async fn revoke(
             .audit
             .record(
                 &principal.tenant,
-                key_event("trailkeep.api_key.revoked", &principal, &record),
+                key_event("trailkeep.api_key.revoked", principal.actor(), &record),
             )
             .await?;
     }
@@ -246,8 +250,8 @@ pub async fn exchange(
     if let Err(wait) = state.auth.limiter().check(&format!("exchange|{client_id}")) {
         return Err(ApiError::too_many_requests(wait));
     }
-    let principal = match state.auth.api_key(client_id, client_secret).await {
-        Ok(principal) => principal,
+    let key = match state.auth.checked_key(client_id, client_secret).await {
+        Ok(key) => key,
         Err(refused) => {
             if let Some(failure) = refused.audit {
                 state.audit.failed_auth(failure);
@@ -257,11 +261,16 @@ pub async fn exchange(
             ));
         }
     };
-    let mut roles: Vec<Role> = principal.roles.iter().copied().collect();
+    let mut roles: Vec<Role> = key
+        .roles
+        .iter()
+        .filter_map(|s| Role::from_scope(s))
+        .collect();
     roles.sort();
+    roles.dedup();
     if let Some(scope) = scope {
         let asked: Vec<String> = scope.split_whitespace().map(str::to_owned).collect();
-        let asked = parse_roles(&asked).map_err(|e| field_error("scope", e))?;
+        let asked = parse_roles(&asked).map_err(|e| ApiError::invalid_field("scope", e))?;
         if let Some(extra) = asked.iter().find(|r| !roles.contains(r)) {
             return Err(ApiError::forbidden(format!(
                 "the key does not grant {}",
@@ -271,20 +280,14 @@ pub async fn exchange(
         roles = asked;
     }
     // A token never outlives its key.
-    let key_expiry = state
-        .store
-        .api_key(client_id)
-        .await?
-        .and_then(|k| k.expires_at);
     let mut ttl = state.auth.jwt().settings().token_ttl_seconds;
-    if let Some(at) = key_expiry {
+    if let Some(at) = key.expires_at {
         ttl = ttl.min(u64::try_from(at - now_seconds()).unwrap_or(0).max(1));
     }
-    let key_id = principal.id.clone().unwrap_or_default();
     let access_token = state
         .auth
         .jwt()
-        .mint(&principal.tenant, &roles, &key_id, Some(&key_id), ttl)
+        .mint(&key.tenant, &roles, &key.id, Some(&key.id), ttl)
         .map_err(|e| ApiError::internal(&e))?;
     Ok((access_token, roles, ttl))
 }
@@ -317,7 +320,7 @@ pub async fn token(
         .as_deref()
         .is_some_and(|g| g != "client_credentials")
     {
-        return Err(field_error(
+        return Err(ApiError::invalid_field(
             "grant_type",
             "the only grant is client_credentials",
         ));

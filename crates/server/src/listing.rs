@@ -71,6 +71,14 @@ pub fn single(params: &Params, key: &str) -> Result<Option<String>, ApiError> {
     .pop())
 }
 
+/// A user named by id or by e-mail (when it holds `@`), as `(actor_email, actor_id)`.
+pub fn id_or_email(user: Option<String>) -> (Option<String>, Option<String>) {
+    match user {
+        Some(u) if u.contains('@') => (Some(u), None),
+        other => (None, other),
+    }
+}
+
 /// Parses every category named by `key`.
 pub fn categories(params: &Params, key: &str) -> Result<Vec<Category>, ApiError> {
     checked(key, params.all(key))?

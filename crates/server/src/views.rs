@@ -9,7 +9,7 @@ use trailkeep_event::{Category, Filter, Order};
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::listing::{Listing, PAGING_PARAMS, categories, checked, outcome, single};
+use crate::listing::{Listing, PAGING_PARAMS, categories, checked, id_or_email, outcome, single};
 use crate::params::Params;
 
 async fn answer(
@@ -96,10 +96,7 @@ pub async fn logins(
 ) -> Result<Response, ApiError> {
     let params = Params::parse(&uri, &allowed(&["since", "until", "user", "status", "ip"]))?;
     let user = single(&params, "user")?;
-    let (actor_email, actor_id) = match user {
-        Some(u) if u.contains('@') => (Some(u), None),
-        other => (None, other),
-    };
+    let (actor_email, actor_id) = id_or_email(user);
     let filter = Filter {
         categories: vec![Category::Login, Category::Logout],
         outcome: params.parsed("status", outcome)?,

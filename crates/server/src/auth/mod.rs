@@ -22,7 +22,7 @@ use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use trailkeep_store::KeyStore;
+use trailkeep_store::{ApiKeyRecord, KeyStore};
 
 pub use jwt::{JwtSettings, JwtVerifier, MIN_SECRET_BYTES, mint_token};
 pub use presented::{Missing, Presented, presented};
@@ -195,6 +195,22 @@ impl Authenticator {
 
     /// The principal of API key `id` with `secret` (also the client-credentials exchange).
     pub async fn api_key(&self, id: &str, secret: &str) -> Result<Principal, Refused> {
+        let record = self.checked_key(id, secret).await?;
+        Ok(Principal {
+            tenant: record.tenant,
+            roles: record
+                .roles
+                .iter()
+                .filter_map(|s| Role::from_scope(s))
+                .collect(),
+            kind: CredentialKind::ApiKey,
+            id: Some(record.id),
+        })
+    }
+
+    /// The stored record of API key `id`, once `secret` is checked against it (live, not
+    /// expired, not revoked).
+    pub async fn checked_key(&self, id: &str, secret: &str) -> Result<ApiKeyRecord, Refused> {
         let record = self
             .keys
             .api_key(id)
@@ -214,16 +230,7 @@ impl Authenticator {
                 }),
             });
         }
-        Ok(Principal {
-            tenant: record.tenant,
-            roles: record
-                .roles
-                .iter()
-                .filter_map(|s| Role::from_scope(s))
-                .collect(),
-            kind: CredentialKind::ApiKey,
-            id: Some(record.id),
-        })
+        Ok(record)
     }
 
     async fn token(&self, token: &str) -> Result<Principal, Refused> {

@@ -17,10 +17,11 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ErrorBody, Instant, errors_as, instant, text};
+use super::{ErrorBody, Instant, errors_as, instant};
 use crate::AppState;
 use crate::auth::{Principal, Role};
 use crate::error::ApiError;
+use crate::listing::single;
 use crate::params::Params;
 use crate::routes::Needs;
 
@@ -383,9 +384,9 @@ pub async fn logs(
     let (entity, category) = checked_pair(params.one("entity")?, params.one("action")?)?;
     let filter = Filter {
         categories: category.into_iter().collect(),
-        target_id: text(&params, "entityId")?,
-        actor_id: text(&params, "userId")?,
-        actor_email: text(&params, "emailId")?,
+        target_id: single(&params, "entityId")?,
+        actor_id: single(&params, "userId")?,
+        actor_email: single(&params, "emailId")?,
         since: instant(&params, "startTime")?,
         until: instant(&params, "endTime")?,
         ..Filter::default()

@@ -190,11 +190,6 @@ pub fn exact_action(action: Option<String>) -> Vec<trailkeep_event::FieldMatch> 
         .collect()
 }
 
-/// A one-value filter parameter, checked like the native ones.
-pub fn text(params: &Params, key: &str) -> Result<Option<String>, ApiError> {
-    crate::listing::single(params, key)
-}
-
 /// Prefixes every operation id of `router` (a dialect mounted twice needs distinct ids).
 pub fn prefix_operation_ids(
     router: &mut utoipa_axum::router::OpenApiRouter<crate::AppState>,

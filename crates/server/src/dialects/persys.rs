@@ -21,12 +21,13 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ErrorBody, PageNumber, errors_as, event_by_id, exact_action, instant, text};
+use super::{ErrorBody, PageNumber, errors_as, event_by_id, exact_action, instant};
 use crate::AppState;
 use crate::auth::{Principal, Role};
 use crate::body::{decode, encoding, received};
 use crate::error::ApiError;
 use crate::ingest::store_one;
+use crate::listing::single;
 use crate::params::Params;
 use crate::routes::Needs;
 
@@ -202,8 +203,8 @@ pub async fn list(
         ],
     )?;
     let filter = Filter {
-        actor_id: text(&params, "user_id")?,
-        fields: exact_action(text(&params, "event_type")?),
+        actor_id: single(&params, "user_id")?,
+        fields: exact_action(single(&params, "event_type")?),
         since: instant(&params, "start_time")?,
         until: instant(&params, "end_time")?,
         ..Filter::default()
@@ -240,14 +241,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let create: PersysCreate = decode(&received(body)?, encoding(&headers, false)?)?;
     if create.user_id.trim().is_empty() {
-        return Err(ApiError::validation(
-            "the request body is invalid",
-            vec![trailkeep_api::ProblemError {
-                index: None,
-                field: "user_id".into(),
-                message: "must not be empty".into(),
-            }],
-        ));
+        return Err(ApiError::invalid_field("user_id", "must not be empty"));
     }
     let stored = store_one(&state, &principal.tenant, native(create)).await?;
     // Answer from the canonical bytes, as every later read will (`100.0` is stored as `100`).

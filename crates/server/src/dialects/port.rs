@@ -20,12 +20,13 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ErrorBody, Instant, PageNumber, errors_as, event_by_id, exact_action, instant, text};
+use super::{ErrorBody, Instant, PageNumber, errors_as, event_by_id, exact_action, instant};
 use crate::AppState;
 use crate::auth::{Principal, Role};
 use crate::body::{decode, encoding, received, small_body};
 use crate::error::ApiError;
 use crate::keys::exchange;
+use crate::listing::{id_or_email, single};
 use crate::params::Params;
 use crate::routes::Needs;
 
@@ -281,18 +282,15 @@ async fn list_audits(
             "resource_identifier",
         ],
     )?;
-    let (actor_email, actor_id) = match text(&params, "user")? {
-        Some(u) if u.contains('@') => (Some(u), None),
-        other => (None, other),
-    };
+    let (actor_email, actor_id) = id_or_email(single(&params, "user")?);
     let filter = Filter {
         since: instant(&params, "start_date")?,
         until: instant(&params, "end_date")?,
-        fields: exact_action(text(&params, "action")?),
+        fields: exact_action(single(&params, "action")?),
         actor_email,
         actor_id,
-        target_type: text(&params, "resource_type")?,
-        target_id: text(&params, "resource_identifier")?,
+        target_type: single(&params, "resource_type")?,
+        target_id: single(&params, "resource_identifier")?,
         ..Filter::default()
     };
     let page = PageNumber::parse(&params, "page", "per_page", 50)?;

@@ -22,8 +22,9 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::{Principal, Role};
-use crate::dialects::{ErrorBody, PageNumber, errors_as, event_by_id, instant, text};
+use crate::dialects::{ErrorBody, PageNumber, errors_as, event_by_id, instant};
 use crate::error::ApiError;
+use crate::listing::{id_or_email, single};
 use crate::params::Params;
 use crate::routes::Needs;
 
@@ -193,10 +194,10 @@ pub async fn logs(
 ) -> Result<Json<RailLogs>, ApiError> {
     let params = Params::parse(&uri, &LOGS_PARAMS)?;
     let mut filter = time_window(&params)?;
-    action_filter(&mut filter, text(&params, "action")?);
-    filter.target_type = text(&params, "entityType")?;
-    filter.target_id = text(&params, "entityId")?;
-    filter.actor_id = text(&params, "actorId")?;
+    action_filter(&mut filter, single(&params, "action")?);
+    filter.target_type = single(&params, "entityType")?;
+    filter.target_id = single(&params, "entityId")?;
+    filter.actor_id = single(&params, "actorId")?;
     let page = PageNumber::parse(&params, "page", "perPage", 50)?;
     let found = state
         .store
@@ -367,8 +368,8 @@ pub async fn access_logs(
     };
     let filter = Filter {
         categories,
-        target_type: text(&params, "resourceType")?,
-        actor_id: text(&params, "actorId")?,
+        target_type: single(&params, "resourceType")?,
+        actor_id: single(&params, "actorId")?,
         ..time_window(&params)?
     };
     let page = PageNumber::parse(&params, "page", "perPage", 50)?;
@@ -430,11 +431,8 @@ pub async fn login_history(
             ));
         }
     };
-    let user = text(&params, "userId")?;
-    let (actor_email, actor_id) = match user {
-        Some(u) if u.contains('@') => (Some(u), None),
-        other => (None, other),
-    };
+    let user = single(&params, "userId")?;
+    let (actor_email, actor_id) = id_or_email(user);
     let filter = Filter {
         categories: vec![Category::Login],
         outcome,

@@ -21,8 +21,9 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::{Principal, Role};
-use crate::dialects::{ErrorBody, Instant, PageNumber, errors_as, exact_action, instant, text};
+use crate::dialects::{ErrorBody, Instant, PageNumber, errors_as, exact_action, instant};
 use crate::error::ApiError;
+use crate::listing::single;
 use crate::params::Params;
 use crate::routes::Needs;
 
@@ -468,22 +469,22 @@ async fn v1_answer(
     let params = Params::parse(uri, &V1_PARAMS)?;
     flag(&params, "export")?;
     let mut filter = Filter {
-        fields: exact_action(text(&params, "action.type")?),
-        ip: text(&params, "actor.ip")?,
-        actor_email: text(&params, "actor.email")?,
+        fields: exact_action(single(&params, "action.type")?),
+        ip: single(&params, "actor.ip")?,
+        actor_email: single(&params, "actor.email")?,
         since: instant(&params, "since")?,
         until: instant(&params, "before")?,
         actor_id,
         ..Filter::default()
     };
-    if let Some(id) = text(&params, "id")? {
+    if let Some(id) = single(&params, "id")? {
         filter.fields.push(FieldMatch {
             field: EventField::Id,
             values: vec![id],
             negate: false,
         });
     }
-    if let Some(zone) = text(&params, "zone.name")? {
+    if let Some(zone) = single(&params, "zone.name")? {
         filter.fields.push(FieldMatch {
             field: EventField::ZoneName,
             values: vec![zone],
