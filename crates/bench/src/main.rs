@@ -1,0 +1,111 @@
+//! `trailkeep-bench`: Trailkeep beside PostgreSQL on the same audit workload, in one run.
+//!
+//! What teams build instead of an audit-log service is an audit table in PostgreSQL with a few
+//! indexes, so every speed claim Trailkeep makes is a ratio against that: the same machine, the
+//! same events, the same questions, in the same run, so that the noise of a shared machine
+//! falls on both. The phases alternate between the two systems (batch ingest on both, then
+//! single-event ingest on both, and so on) so that neither gets a quieter stretch of the run.
+//!
+//! Trailkeep is the release binary, started on a fresh data directory and driven over HTTP;
+//! PostgreSQL is the server at `--postgres` with its settings as they come. The bench is one
+//! client process for both: its own CPU use counts against both equally.
+
+mod cases;
+mod csv;
+mod postgres;
+mod report;
+mod run;
+mod trailkeep;
+mod workload;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Trailkeep beside PostgreSQL on the same audit workload: ingest, queries, export, and for
+/// Trailkeep alone verification, memory, disk and crash recovery. Prints a markdown table and
+/// writes it, with the raw numbers as JSON, to --out.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "trailkeep-bench", version)]
+pub struct Args {
+    /// Events loaded in batches (the data every later phase reads). 10,000,000 for the full run.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1_000..))]
+    pub events: u64,
+    /// Events per batch: one NDJSON POST to Trailkeep, one COPY to PostgreSQL.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub batch: u64,
+    /// Concurrent batch writers (HTTP connections; PostgreSQL connections).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub batch_clients: u64,
+    /// Events written one at a time in the single-event phase [default: events / 20, at most
+    /// 50,000].
+    #[arg(long)]
+    pub single_events: Option<u64>,
+    /// Concurrent single-event writers (HTTP connections; PostgreSQL connections).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=90))]
+    pub clients: u64,
+    /// Timed runs of each query shape (after one warm-up run).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: u32,
+    /// Tenants, with Zipf-distributed sizes.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1_000))]
+    pub tenants: u64,
+    /// Seed of the workload: the same seed, the same events and queries.
+    #[arg(long, default_value_t = 20_261_130)]
+    pub seed: u64,
+    /// PostgreSQL to compare with (libpq key=value or URL).
+    #[arg(
+        long,
+        env = "TRAILKEEP_BENCH_POSTGRES",
+        default_value = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+    )]
+    pub postgres: String,
+    /// Table the bench (re)creates in that database.
+    #[arg(long, default_value = "trailkeep_bench_events", value_parser = table_name)]
+    pub table: String,
+    /// The `trailkeep` binary [default: the release build beside this one, built first with
+    /// cargo when the bench runs under `cargo run`].
+    #[arg(long)]
+    pub trailkeep: Option<PathBuf>,
+    /// Port for Trailkeep on 127.0.0.1 [default: a free one].
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Folder for report.md, report.json and Trailkeep's data directory.
+    #[arg(long, default_value = "target/bench")]
+    pub out: PathBuf,
+    /// Keep Trailkeep's data directory and the PostgreSQL table afterwards.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+fn table_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 48
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    ok.then(|| s.to_owned())
+        .ok_or_else(|| "a table name is lowercase letters, digits and _, at most 48".into())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("trailkeep-bench: start the runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("trailkeep-bench: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! Trailkeep's side: the release binary started on a fresh data directory, driven over HTTP
+//! like any client would drive it, stopped, killed, restarted and verified.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::cases::{Case, PAGE, Shape};
+use crate::csv;
+use crate::workload::rfc3339;
+
+/// The HS256 secret the bench gives the server, so that it can mint tokens for every tenant.
+const SECRET: &str = "trailkeep-bench-secret-0123456789abcdef";
+/// How long start-up (or recovery) may take before the bench gives up.
+const START_TIMEOUT: Duration = Duration::from_secs(600);
+/// Events per page while exporting.
+const EXPORT_PAGE: u32 = 1_000;
+
+/// A running `trailkeep serve` and a client for it.
+pub struct Trailkeep {
+    binary: PathBuf,
+    data_dir: PathBuf,
+    base: String,
+    port: u16,
+    child: Child,
+    http: reqwest::Client,
+    /// A bearer token per tenant, in the workload's tenant order.
+    tokens: Vec<String>,
+}
+
+impl Trailkeep {
+    /// Starts `binary serve` on `data_dir` at `127.0.0.1:port` and waits until it is ready;
+    /// mints a token for each of `tenants`.
+    pub async fn start(
+        binary: &Path,
+        data_dir: &Path,
+        port: u16,
+        tenants: &[String],
+    ) -> anyhow::Result<Self> {
+        let child = spawn(binary, data_dir, port)?;
+        let tokens = tenants
+            .iter()
+            .map(|tenant| mint(binary, data_dir, tenant))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(128)
+            .timeout(Duration::from_secs(300))
+            .build()
+            .context("build the HTTP client")?;
+        let mut server = Self {
+            binary: binary.to_owned(),
+            data_dir: data_dir.to_owned(),
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            child,
+            http,
+            tokens,
+        };
+        server.wait_ready().await?;
+        Ok(server)
+    }
+
+    /// Polls `/readyz` until it answers 200; returns how long that took.
+    async fn wait_ready(&mut self) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().context("poll the server")? {
+                bail!("trailkeep serve exited with {status} before it was ready");
+            }
+            let ready = self
+                .http
+                .get(format!("{}/readyz", self.base))
+                .timeout(Duration::from_secs(1))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ready {
+                return Ok(started.elapsed());
+            }
+            if started.elapsed() > START_TIMEOUT {
+                bail!("trailkeep was not ready after {START_TIMEOUT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Posts one NDJSON batch for tenant `tenant` (an index into the token list); fails unless
+    /// all `count` events were acknowledged.
+    pub async fn ingest(&self, tenant: usize, body: Bytes, count: usize) -> anyhow::Result<()> {
+        self.post_events(tenant, body, count, "application/x-ndjson")
+            .await
+    }
+
+    /// Posts one event (a JSON object) for tenant `tenant`.
+    pub async fn ingest_one(&self, tenant: usize, body: Bytes) -> anyhow::Result<()> {
+        self.post_events(tenant, body, 1, "application/json").await
+    }
+
+    async fn post_events(
+        &self,
+        tenant: usize,
+        body: Bytes,
+        count: usize,
+        content_type: &str,
+    ) -> anyhow::Result<()> {
+        let response = self
+            .http
+            .post(format!("{}/v1/events", self.base))
+            .bearer_auth(&self.tokens[tenant])
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .context("POST /v1/events")?;
+        let status = response.status();
+        let answer = response.bytes().await.context("read the ingest answer")?;
+        if status != reqwest::StatusCode::CREATED {
+            bail!(
+                "POST /v1/events answered {status}: {}",
+                String::from_utf8_lossy(&answer[..answer.len().min(500)])
+            );
+        }
+        let stored = serde_json::from_slice::<Value>(&answer)
+            .ok()
+            .and_then(|v| v["data"].as_array().map(Vec::len));
+        if stored != Some(count) {
+            bail!("POST /v1/events acknowledged {stored:?} of {count} events");
+        }
+        Ok(())
+    }
+
+    /// Waits until the query index covers every acknowledged event; returns how long it took.
+    pub async fn wait_indexed(&self) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        loop {
+            let metrics = self
+                .http
+                .get(format!("{}/metrics", self.base))
+                .send()
+                .await
+                .context("GET /metrics")?
+                .text()
+                .await
+                .context("read /metrics")?;
+            let lag = metrics
+                .lines()
+                .find_map(|l| l.strip_prefix("trailkeep_index_lag_events "))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .context("/metrics has no trailkeep_index_lag_events")?;
+            if lag == 0.0 {
+                return Ok(started.elapsed());
+            }
+            if started.elapsed() > START_TIMEOUT {
+                bail!("the index still lags {lag} events after {START_TIMEOUT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Answers one query; returns the number of events listed (or counted, for statistics).
+    pub async fn query(&self, tenant: usize, case: &Case) -> anyhow::Result<u64> {
+        let mut params: Vec<(&str, String)> = Vec::new();
+        if let Some(since) = case.since_us {
+            params.push(("since", rfc3339(since)));
+        }
+        if let Some(until) = case.until_us {
+            params.push(("until", rfc3339(until)));
+        }
+        let path = match case.shape {
+            Shape::EntityHistory => {
+                let (kind, id) = case.target.as_ref().context("history without a target")?;
+                format!("/v1/entities/{kind}/{id}/history")
+            }
+            Shape::StatsMonth => {
+                params.push(("group_by", "action".into()));
+                "/v1/stats".into()
+            }
+            _ => "/v1/events".into(),
+        };
+        if case.shape != Shape::StatsMonth {
+            params.push(("limit", PAGE.to_string()));
+        }
+        if let Some(actor) = &case.actor_id {
+            params.push(("actor_id", actor.clone()));
+        }
+        if let Some(prefix) = case.action_prefix {
+            params.push(("action", format!("{prefix}.*")));
+        }
+        if let Some(word) = case.word {
+            params.push(("q", word.to_owned()));
+        }
+        let body = self.get_json(&path, &params, tenant).await?;
+        let hits = match case.shape {
+            Shape::StatsMonth => body["total"].as_u64(),
+            _ => body["data"].as_array().map(|a| a.len() as u64),
+        };
+        hits.with_context(|| format!("GET {path} answered no count"))
+    }
+
+    /// Exports every event of `tenant`, oldest first, as CSV, the way a client can today: by
+    /// following the cursor through pages of 1,000. Returns the events and the CSV bytes.
+    pub async fn export_csv(&self, tenant: usize, out: &mut Vec<u8>) -> anyhow::Result<u64> {
+        let mut events = 0;
+        let mut cursor: Option<String> = None;
+        csv::header(out);
+        loop {
+            let mut params = vec![
+                ("order", "asc".to_owned()),
+                ("limit", EXPORT_PAGE.to_string()),
+            ];
+            if let Some(cursor) = cursor.take() {
+                params.push(("cursor", cursor));
+            }
+            let page = self.get_json("/v1/events", &params, tenant).await?;
+            let data = page["data"].as_array().context("a page without data")?;
+            for event in data {
+                csv::event_row(event, out);
+            }
+            events += data.len() as u64;
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return Ok(events),
+            }
+        }
+    }
+
+    async fn get_json(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+        tenant: usize,
+    ) -> anyhow::Result<Value> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .query(params)
+            .bearer_auth(&self.tokens[tenant])
+            .send()
+            .await
+            .with_context(|| format!("GET {path}"))?;
+        let status = response.status();
+        let body = response.bytes().await.context("read the answer")?;
+        if !status.is_success() {
+            bail!(
+                "GET {path} answered {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(500)])
+            );
+        }
+        serde_json::from_slice(&body).with_context(|| format!("GET {path}: not JSON"))
+    }
+
+    /// The server's peak resident memory so far (VmHWM), in bytes.
+    pub fn peak_rss(&self) -> anyhow::Result<u64> {
+        peak_rss(self.child.id())
+    }
+
+    /// `kill -9`s the server, starts it again on the same data, and returns the time from the
+    /// kill to the first 200 from `/readyz`.
+    pub async fn crash_and_recover(&mut self) -> anyhow::Result<Duration> {
+        let killed = Instant::now();
+        self.child.kill().context("kill -9 the server")?;
+        self.child.wait().context("reap the killed server")?;
+        self.child = spawn(&self.binary, &self.data_dir, self.port)?;
+        self.wait_ready().await?;
+        Ok(killed.elapsed())
+    }
+
+    /// Stops the server with SIGTERM (drain, final checkpoints) and waits for it.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        terminate(&mut self.child)
+    }
+}
+
+impl Drop for Trailkeep {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs `binary verify` over the whole data directory (server stopped); returns its time.
+pub fn verify(binary: &Path, data_dir: &Path) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let output = Command::new(binary)
+        .args(["verify", "--quiet", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .context("run trailkeep verify")?;
+    let took = started.elapsed();
+    if !output.status.success() {
+        bail!(
+            "trailkeep verify failed ({}): {}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(took)
+}
+
+fn spawn(binary: &Path, data_dir: &Path, port: u16) -> anyhow::Result<Child> {
+    Command::new(binary)
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .env("TRAILKEEP_JWT_SECRET", SECRET)
+        // Client credentials are not what is measured: no per-credential rate limit.
+        .env("TRAILKEEP_LIMITS__RATE_PER_SECOND", "0")
+        .env("TRAILKEEP_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .with_context(|| format!("start {} serve", binary.display()))
+}
+
+fn mint(binary: &Path, data_dir: &Path, tenant: &str) -> anyhow::Result<String> {
+    let output = Command::new(binary)
+        .args(["token", "--ttl", "86400", "--tenant", tenant, "--data-dir"])
+        .arg(data_dir)
+        .env("TRAILKEEP_JWT_SECRET", SECRET)
+        .output()
+        .context("run trailkeep token")?;
+    if !output.status.success() {
+        bail!(
+            "trailkeep token failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8(output.stdout)
+        .context("trailkeep token printed no UTF-8")?
+        .trim()
+        .to_owned())
+}
+
+/// Sends SIGTERM and waits for the process to exit.
+fn terminate(child: &mut Child) -> anyhow::Result<()> {
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .context("send SIGTERM")?;
+    if !status.success() {
+        bail!("kill -TERM {} failed", child.id());
+    }
+    let status = child.wait().context("wait for the server to stop")?;
+    if !status.success() {
+        bail!("trailkeep serve exited with {status} on SIGTERM");
+    }
+    Ok(())
+}
+
+/// Peak resident set size (VmHWM) of process `pid`, in bytes.
+pub fn peak_rss(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("read /proc/{pid}/status"))?;
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .context("no VmHWM in /proc/PID/status")?;
+    Ok(kib * 1024)
+}

@@ -1,0 +1,143 @@
+//! Black-box test of `trailkeep-bench`: a small run end to end against the real PostgreSQL
+//! server and the `trailkeep` binary built for the tests, checking that every figure is
+//! measured, that both systems return the same rows for every query, and that the reports are
+//! written.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+const BENCH: &str = env!("CARGO_BIN_EXE_trailkeep-bench");
+
+/// The debug `trailkeep` beside this test's binaries, built first so that it is current.
+fn trailkeep_binary() -> PathBuf {
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "-p", "trailkeep-cli", "--bin", "trailkeep"])
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "cargo build -p trailkeep-cli failed");
+    let dir = PathBuf::from(BENCH)
+        .parent()
+        .expect("the bench binary has a folder")
+        .to_owned();
+    let binary = dir.join("trailkeep");
+    assert!(binary.exists(), "{} was not built", binary.display());
+    binary
+}
+
+/// Whether PostgreSQL answers on 127.0.0.1:5432; under `CI=true` its absence is a failure.
+fn postgres_is_up() -> bool {
+    let up = std::net::TcpStream::connect_timeout(
+        &"127.0.0.1:5432".parse().expect("an address"),
+        Duration::from_secs(2),
+    )
+    .is_ok();
+    if !up {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "PostgreSQL is not listening on 127.0.0.1:5432, and CI needs it"
+        );
+        eprintln!("skipped: PostgreSQL is not listening on 127.0.0.1:5432");
+    }
+    up
+}
+
+/// Figures PostgreSQL has no counterpart for.
+const TRAILKEEP_ALONE: [&str; 5] = [
+    "verify",
+    "peak_rss_mib",
+    "crash_recovery_s",
+    "index_catch_up_s",
+    "index_catch_up_single_s",
+];
+
+#[test]
+fn a_small_run_measures_every_figure_on_both_systems_with_the_same_answers() {
+    if !postgres_is_up() {
+        return;
+    }
+    let out = tempfile::tempdir().expect("a temporary folder");
+    let output = Command::new(BENCH)
+        .args([
+            "--events", "3000", "--batch", "250", "--batch-clients", "2", "--single-events",
+            "300", "--clients", "8", "--runs", "4", "--tenants", "5", "--table",
+            "trailkeep_bench_it",
+        ])
+        .arg("--trailkeep")
+        .arg(trailkeep_binary())
+        .arg("--out")
+        .arg(out.path())
+        .env_remove("TRAILKEEP_BENCH_POSTGRES")
+        .output()
+        .expect("run trailkeep-bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+
+    let report: Value = serde_json::from_slice(
+        &std::fs::read(out.path().join("report.json")).expect("report.json"),
+    )
+    .expect("report.json is JSON");
+    let figures = report["figures"].as_array().expect("figures");
+    let keys: Vec<&str> = figures.iter().filter_map(|f| f["key"].as_str()).collect();
+    for key in [
+        "batch_ingest_events_per_s",
+        "single_ingest_events_per_s",
+        "query_time_page_p50_ms",
+        "query_actor_p99_ms",
+        "query_action_prefix_p50_ms",
+        "query_entity_history_p99_ms",
+        "query_full_text_p50_ms",
+        "query_stats_month_p99_ms",
+        "export_csv_events_per_s",
+        "disk_bytes_per_event",
+        "verify",
+        "peak_rss_mib",
+        "crash_recovery_s",
+    ] {
+        assert!(keys.contains(&key), "no figure {key} in {keys:?}");
+    }
+    for figure in figures {
+        let t = figure["trailkeep"].as_f64().expect("a Trailkeep value");
+        assert!(t > 0.0 && t.is_finite(), "{figure}");
+        let key = figure["key"].as_str().unwrap();
+        if !TRAILKEEP_ALONE.contains(&key) {
+            let p = figure["postgres"].as_f64().expect("a PostgreSQL value");
+            assert!(p > 0.0 && p.is_finite(), "{figure}");
+            // The table prints the same figure with its ratio.
+            assert!(
+                stdout.contains(figure["label"].as_str().unwrap()),
+                "the table lacks {figure}"
+            );
+        }
+    }
+    assert_eq!(
+        report["disagreements"].as_array().map(Vec::len),
+        Some(0),
+        "both systems hold the same events, so they must give the same answers: {}",
+        report["disagreements"]
+    );
+    let w = &report["workload"];
+    assert_eq!(w["batch_events"], 3000);
+    assert_eq!(w["single_events"], 300);
+    let mean = w["mean_event_bytes"].as_f64().unwrap();
+    assert!((400.0..700.0).contains(&mean), "mean event {mean} bytes");
+    assert!(report["machine"]["postgres"].as_str().is_some_and(|v| !v.is_empty()));
+    assert_eq!(report["plans"].as_array().map(Vec::len), Some(6));
+    for plan in report["plans"].as_array().unwrap() {
+        assert!(
+            plan["plan"].as_str().unwrap().contains("actual time="),
+            "not EXPLAIN ANALYZE output: {plan}"
+        );
+    }
+    assert!(
+        std::fs::read_to_string(out.path().join("plans.md"))
+            .expect("plans.md")
+            .contains("actual time="),
+    );
+    assert!(stdout.contains("| figure |"), "{stdout}");
+    // Without --keep, the bench removes what it made.
+    assert!(!out.path().join("trailkeep-data").exists());
+}
