@@ -10,6 +10,7 @@
 //! and scans the rest (the tail) from SQLite, so a read sees every acknowledged write however far
 //! behind the indexer is, and a missing or corrupt index only costs speed until it is rebuilt.
 
+mod buckets;
 mod indexer;
 mod query;
 mod stats;
@@ -26,12 +27,14 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
 use trailkeep_event::{Event, event_tokens, field_terms, metadata_terms};
 use trailkeep_store::StoreError;
 
+use buckets::Level;
+
 pub use indexer::{IndexerHandle, rebuild, spawn_indexer};
 pub use query::{search, sort_key};
 pub use stats::{Tally, tally};
 
 /// Version of the index layout; a different version on disk is rebuilt.
-const INDEX_FORMAT: u32 = 3;
+const INDEX_FORMAT: u32 = 4;
 /// Memory the index writer may buffer before it flushes a segment.
 const WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
 
@@ -40,10 +43,16 @@ const WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
 pub struct Fields {
     /// Tenant row id.
     pub tenant: Field,
-    /// The event's seq.
+    /// The event's seq (fast only: the watermark is checked by the collectors).
     pub seq: Field,
-    /// `occurred_at` in microseconds.
+    /// `occurred_at` in microseconds (fast only: ranges are asked through the buckets).
     pub occurred: Field,
+    /// The hour `occurred_at` falls in (`buckets::Level::Hour`).
+    pub hour: Field,
+    /// The UTC day `occurred_at` falls in.
+    pub day: Field,
+    /// The 32-day block `occurred_at` falls in.
+    pub block: Field,
     /// `action`.
     pub action: Field,
     /// `category`.
@@ -70,13 +79,27 @@ pub struct Fields {
     pub fields: Field,
 }
 
+impl Fields {
+    /// The field holding buckets of `level`.
+    pub fn bucket(&self, level: Level) -> Field {
+        match level {
+            Level::Hour => self.hour,
+            Level::Day => self.day,
+            Level::Block => self.block,
+        }
+    }
+}
+
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let keyword = STRING | FAST;
     let fields = Fields {
         tenant: b.add_u64_field("tenant", INDEXED | FAST),
-        seq: b.add_u64_field("seq", INDEXED | FAST),
-        occurred: b.add_i64_field("occurred", INDEXED | FAST),
+        seq: b.add_u64_field("seq", FAST),
+        occurred: b.add_i64_field("occurred", FAST),
+        hour: b.add_i64_field("hour", INDEXED),
+        day: b.add_i64_field("day", INDEXED),
+        block: b.add_i64_field("block", INDEXED),
         action: b.add_text_field("action", keyword.clone()),
         category: b.add_text_field("category", keyword.clone()),
         outcome: b.add_text_field("outcome", keyword.clone()),
@@ -200,7 +223,11 @@ impl SearchIndex {
         let mut doc = TantivyDocument::new();
         doc.add_u64(f.tenant, tenant_id as u64);
         doc.add_u64(f.seq, event.seq);
-        doc.add_i64(f.occurred, event.occurred_at.as_micros());
+        let occurred = event.occurred_at.as_micros();
+        doc.add_i64(f.occurred, occurred);
+        for level in Level::ALL {
+            doc.add_i64(f.bucket(level), level.bucket(occurred));
+        }
         doc.add_text(f.action, &event.action);
         doc.add_text(f.category, event.category.as_str());
         doc.add_text(f.outcome, event.outcome.as_str());

@@ -3,19 +3,27 @@
 //!
 //! Ordering uses one `u128` sort key per document, built from the `occurred` and `seq` fast
 //! fields so that "greater is better" in either direction; documents not strictly beyond the
-//! page's cursor get key 0 and are dropped, which keeps the collector a plain top-N.
+//! page's cursor, or outside the [`Bounds`], get key 0 and are dropped, which keeps the
+//! collector a plain top-N.
+//!
+//! The query holds only term conditions: time windows are unions of bucket terms
+//! (`buckets.rs`) and the watermark is no condition at all. Range conditions on fast fields
+//! would scan a whole column per segment for every search; the collectors instead read
+//! `occurred` and `seq` of the few candidates the terms leave and check them exactly.
 
 use std::ops::Bound;
 
-use tantivy::collector::{Count, TopDocs};
+use tantivy::collector::{Collector, SegmentCollector, TopDocs};
+use tantivy::columnar::Column;
 use tantivy::query::{
-    BooleanQuery, InvertedIndexRangeQuery, Occur, Query as TantivyQuery, RangeQuery, TermQuery,
+    BooleanQuery, EmptyQuery, InvertedIndexRangeQuery, Occur, Query as TantivyQuery, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::{DocId, SegmentReader, Term};
+use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader, Searcher, Term};
 use trailkeep_event::{Cursor, Filter, Order, Query};
 use trailkeep_store::StoreError;
 
+use super::buckets::covering;
 use super::{Fields, SearchIndex, index_error};
 
 /// What the index found below a tenant's watermark.
@@ -50,28 +58,14 @@ fn prefix(field: Field, prefix: &str) -> Box<dyn TantivyQuery> {
     ))
 }
 
-/// The tantivy query for `filter` over tenant `tenant_id`'s documents with seq below `below`.
-pub fn translate(f: &Fields, tenant_id: i64, below: u64, filter: &Filter) -> Box<dyn TantivyQuery> {
-    let mut must: Vec<Box<dyn TantivyQuery>> = vec![
-        Box::new(TermQuery::new(
-            Term::from_field_u64(f.tenant, tenant_id as u64),
-            IndexRecordOption::Basic,
-        )),
-        Box::new(RangeQuery::new(
-            Bound::Unbounded,
-            Bound::Excluded(Term::from_field_u64(f.seq, below)),
-        )),
-    ];
-    if filter.since.is_some() || filter.until.is_some() {
-        must.push(Box::new(RangeQuery::new(
-            filter.since.map_or(Bound::Unbounded, |t| {
-                Bound::Included(Term::from_field_i64(f.occurred, t.as_micros()))
-            }),
-            filter.until.map_or(Bound::Unbounded, |t| {
-                Bound::Excluded(Term::from_field_i64(f.occurred, t.as_micros()))
-            }),
-        )));
-    }
+/// The tantivy query for `filter` over tenant `tenant_id`'s documents, without its time window
+/// and without the watermark: those are [`Bounds`], narrowed by [`within`] and checked exactly
+/// by the collectors.
+pub fn translate(f: &Fields, tenant_id: i64, filter: &Filter) -> Box<dyn TantivyQuery> {
+    let mut must: Vec<Box<dyn TantivyQuery>> = vec![Box::new(TermQuery::new(
+        Term::from_field_u64(f.tenant, tenant_id as u64),
+        IndexRecordOption::Basic,
+    ))];
     if !filter.actions.is_empty() {
         must.push(any_of(
             filter
@@ -161,6 +155,154 @@ fn position_of(key: u128, order: Order) -> Cursor {
     }
 }
 
+/// What the collectors check exactly, from fast fields, for each candidate the query yields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// Only seqs below this (the tenant's watermark) count.
+    pub below: u64,
+    /// Earliest `occurred` admitted, microseconds, inclusive.
+    pub lo: i64,
+    /// Latest `occurred` admitted, microseconds, inclusive.
+    pub hi: i64,
+}
+
+impl Bounds {
+    /// The watermark `below` and `filter`'s time window.
+    pub fn new(below: u64, filter: &Filter) -> Self {
+        Self {
+            below,
+            lo: filter.since.map_or(i64::MIN, |t| t.as_micros()),
+            hi: filter
+                .until
+                .map_or(i64::MAX, |t| t.as_micros().saturating_sub(1)),
+        }
+    }
+
+    /// Whether a document with these values is in bounds.
+    pub fn admits(&self, seq: u64, occurred: i64) -> bool {
+        seq < self.below && (self.lo..=self.hi).contains(&occurred)
+    }
+}
+
+/// The `occurred` and `seq` columns of a segment, for checking [`Bounds`].
+pub struct BoundsColumns {
+    occurred: Column<i64>,
+    seq: Column<u64>,
+}
+
+impl BoundsColumns {
+    /// Opens them in `segment`.
+    pub fn open(segment: &SegmentReader) -> tantivy::Result<Self> {
+        let fast = segment.fast_fields();
+        Ok(Self {
+            occurred: fast.i64("occurred")?,
+            seq: fast.u64("seq")?,
+        })
+    }
+
+    /// The document's position, when it has one.
+    pub fn position(&self, doc: DocId) -> Option<Cursor> {
+        Some(Cursor {
+            occurred_at: self.occurred.first(doc)?,
+            seq: self.seq.first(doc)?,
+        })
+    }
+
+    /// Whether the document is within `bounds`.
+    pub fn admit(&self, doc: DocId, bounds: &Bounds) -> bool {
+        self.position(doc)
+            .is_some_and(|p| bounds.admits(p.seq, p.occurred_at))
+    }
+}
+
+/// The earliest and latest `occurred` in the index, or `None` when it is empty.
+pub fn span(searcher: &Searcher) -> Result<Option<(i64, i64)>, StoreError> {
+    let mut span: Option<(i64, i64)> = None;
+    for segment in searcher.segment_readers() {
+        let column = segment.fast_fields().i64("occurred").map_err(index_error)?;
+        if segment.num_docs() > 0 {
+            let (lo, hi) = (column.min_value(), column.max_value());
+            span = Some(span.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+        }
+    }
+    Ok(span)
+}
+
+/// `query` restricted to the time buckets covering `lo..=hi`: the whole bucket at each end,
+/// so the collector checks the exact bounds. Unrestricted when the window holds all of
+/// `span`; nothing when it holds none of it.
+pub fn within(
+    query: Box<dyn TantivyQuery>,
+    f: &Fields,
+    (lo, hi): (i64, i64),
+    (oldest, newest): (i64, i64),
+) -> Box<dyn TantivyQuery> {
+    if lo <= oldest && hi >= newest {
+        return query;
+    }
+    let (lo, hi) = (lo.max(oldest), hi.min(newest));
+    if lo > hi {
+        return Box::new(EmptyQuery);
+    }
+    let buckets = covering(lo, hi)
+        .into_iter()
+        .map(|(level, value)| {
+            Box::new(TermQuery::new(
+                Term::from_field_i64(f.bucket(level), value),
+                IndexRecordOption::Basic,
+            )) as Box<dyn TantivyQuery>
+        })
+        .collect();
+    Box::new(BooleanQuery::intersection(vec![query, any_of(buckets)]))
+}
+
+/// Counts the matching documents within bounds.
+struct BoundedCount(Bounds);
+
+/// [`BoundedCount`] in one segment.
+struct SegmentCount {
+    bounds: Bounds,
+    columns: BoundsColumns,
+    count: u64,
+}
+
+impl Collector for BoundedCount {
+    type Fruit = u64;
+    type Child = SegmentCount;
+
+    fn for_segment(
+        &self,
+        _: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<SegmentCount> {
+        Ok(SegmentCount {
+            bounds: self.0,
+            columns: BoundsColumns::open(reader)?,
+            count: 0,
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<u64>) -> tantivy::Result<u64> {
+        Ok(fruits.into_iter().sum())
+    }
+}
+
+impl SegmentCollector for SegmentCount {
+    type Fruit = u64;
+
+    fn collect(&mut self, doc: DocId, _: Score) {
+        self.count += u64::from(self.columns.admit(doc, &self.bounds));
+    }
+
+    fn harvest(self) -> u64 {
+        self.count
+    }
+}
+
 /// The best `want` positions of tenant `tenant_id`'s indexed events (seq below `below`) that
 /// match `query` and come after its cursor, best first; and the filter's total when asked.
 pub fn search(
@@ -170,63 +312,46 @@ pub fn search(
     query: &Query,
     want: usize,
 ) -> Result<IndexHits, StoreError> {
-    if below == 0 {
+    let searcher = index.reader().searcher();
+    let Some(span) = span(&searcher)?.filter(|_| below > 0) else {
         return Ok(IndexHits {
             positions: Vec::new(),
             total: query.count_total.then_some(0),
         });
-    }
-    let searcher = index.reader().searcher();
-    let translated = translate(&index.fields, tenant_id, below, &query.filter);
+    };
+    let translated = translate(&index.fields, tenant_id, &query.filter);
+    let bounds = Bounds::new(below, &query.filter);
     let order = query.order;
     let after = query.after;
-    let by_position = move |segment: &SegmentReader| {
-        let fast = segment.fast_fields();
-        let occurred = fast.i64("occurred").ok().map(|c| c.first_or_default_col(0));
-        let seq = fast.u64("seq").ok().map(|c| c.first_or_default_col(0));
-        move |doc: DocId| -> u128 {
-            let (Some(occurred), Some(seq)) = (&occurred, &seq) else {
-                return 0;
-            };
-            let position = Cursor {
-                occurred_at: occurred.get_val(doc),
-                seq: seq.get_val(doc),
-            };
-            if after.is_some_and(|c| !c.precedes(position, order)) {
-                return 0;
-            }
-            sort_key(position, order)
-        }
-    };
-    let top = TopDocs::with_limit(want.max(1)).order_by(by_position);
 
     // Collecting the top N visits every document the query matches, so a page is searched in
     // widening time windows from its near edge (the newest instant, or the cursor): once a
     // window holds N matches, nothing outside it can rank higher. Broad filters then touch a
     // page's worth of documents instead of the whole tenant.
-    let mut span: Option<(i64, i64)> = None;
-    for segment in searcher.segment_readers() {
-        let column = segment.fast_fields().i64("occurred").map_err(index_error)?;
-        if segment.num_docs() > 0 {
-            let (lo, hi) = (column.min_value(), column.max_value());
-            span = Some(span.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
-        }
-    }
-    let Some((oldest, newest)) = span else {
-        return Ok(IndexHits {
-            positions: Vec::new(),
-            total: query.count_total.then_some(0),
-        });
-    };
-    let windows = Windows::new(query, oldest, newest);
     let mut positions = Vec::new();
-    for (lo, hi) in windows {
-        let range = RangeQuery::new(
-            Bound::Included(Term::from_field_i64(index.fields.occurred, lo)),
-            Bound::Included(Term::from_field_i64(index.fields.occurred, hi)),
-        );
-        let windowed = BooleanQuery::intersection(vec![translated.box_clone(), Box::new(range)]);
-        let found = searcher.search(&windowed, &top).map_err(index_error)?;
+    for window in Windows::new(query, span.0, span.1) {
+        let window_bounds = Bounds {
+            lo: window.0,
+            hi: window.1,
+            ..bounds
+        };
+        let by_position = move |segment: &SegmentReader| {
+            let columns = BoundsColumns::open(segment).ok();
+            move |doc: DocId| -> u128 {
+                let Some(position) = columns.as_ref().and_then(|c| c.position(doc)) else {
+                    return 0;
+                };
+                if !window_bounds.admits(position.seq, position.occurred_at)
+                    || after.is_some_and(|c| !c.precedes(position, order))
+                {
+                    return 0;
+                }
+                sort_key(position, order)
+            }
+        };
+        let top = TopDocs::with_limit(want.max(1)).order_by(by_position);
+        let windowed = within(translated.box_clone(), &index.fields, window, span);
+        let found = searcher.search(&*windowed, &top).map_err(index_error)?;
         positions = found
             .into_iter()
             .filter(|(key, _)| *key != 0)
@@ -237,7 +362,12 @@ pub fn search(
         }
     }
     let total = if query.count_total {
-        Some(searcher.search(&*translated, &Count).map_err(index_error)? as u64)
+        let counted = within(translated, &index.fields, (bounds.lo, bounds.hi), span);
+        Some(
+            searcher
+                .search(&*counted, &BoundedCount(bounds))
+                .map_err(index_error)?,
+        )
     } else {
         None
     };

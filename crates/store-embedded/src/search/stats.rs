@@ -5,12 +5,12 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::columnar::{Column, StrColumn};
+use tantivy::columnar::StrColumn;
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 use trailkeep_event::{Category, Event, Filter, Outcome, Timestamp};
 use trailkeep_store::{GroupBy, Stats, StoreError};
 
-use super::query::translate;
+use super::query::{Bounds, BoundsColumns, span, translate, within};
 use super::{SearchIndex, index_error};
 
 /// Counts being gathered, before sorting into [`Stats`].
@@ -112,23 +112,28 @@ pub fn tally(
     filter: &Filter,
     group_by: &[GroupBy],
 ) -> Result<Tally, StoreError> {
-    if below == 0 {
+    let searcher = index.reader().searcher();
+    let Some(span) = span(&searcher)?.filter(|_| below > 0) else {
         return Ok(Tally::new(group_by));
-    }
-    let query = translate(&index.fields, tenant_id, below, filter);
+    };
+    let bounds = Bounds::new(below, filter);
+    let query = within(
+        translate(&index.fields, tenant_id, filter),
+        &index.fields,
+        (bounds.lo, bounds.hi),
+        span,
+    );
     let collector = StatsCollector {
         group_by: group_by.to_vec(),
+        bounds,
     };
-    index
-        .reader()
-        .searcher()
-        .search(&*query, &collector)
-        .map_err(index_error)
+    searcher.search(&*query, &collector).map_err(index_error)
 }
 
 /// Counts matching documents by their fast-field values.
 struct StatsCollector {
     group_by: Vec<GroupBy>,
+    bounds: Bounds,
 }
 
 fn str_column(reader: &SegmentReader, name: &str) -> tantivy::Result<Option<StrColumn>> {
@@ -166,7 +171,8 @@ impl Collector for StatsCollector {
             outcome,
             actor,
             grouped,
-            occurred: reader.fast_fields().i64("occurred")?,
+            bounds: self.bounds,
+            columns: BoundsColumns::open(reader)?,
             total: 0,
             days: HashMap::new(),
         })
@@ -194,7 +200,8 @@ struct SegmentStats {
     actor: Option<StrColumn>,
     /// Requested dimensions other than the day: column and counts per ordinal.
     grouped: Vec<(GroupBy, Option<StrColumn>, Vec<u64>)>,
-    occurred: Column<i64>,
+    bounds: Bounds,
+    columns: BoundsColumns,
     total: u64,
     /// Counts per (category ordinal, outcome ordinal).
     category_outcome: Vec<u64>,
@@ -234,6 +241,9 @@ impl SegmentCollector for SegmentStats {
     type Fruit = Tally;
 
     fn collect(&mut self, doc: DocId, _: Score) {
+        if !self.columns.admit(doc, &self.bounds) {
+            return;
+        }
         self.total += 1;
         if let (Some(c), Some(o)) = (
             first_ord(&self.category, doc),
@@ -250,7 +260,7 @@ impl SegmentCollector for SegmentStats {
             }
         }
         if self.group_by.contains(&GroupBy::Day)
-            && let Some(micros) = self.occurred.first(doc)
+            && let Some(micros) = self.columns.position(doc).map(|p| p.occurred_at)
         {
             *self
                 .days

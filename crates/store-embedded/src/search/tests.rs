@@ -63,10 +63,22 @@ const METADATA: &[&str] = &[
     "ok=true",
 ];
 
+/// An instant on one of a few days of `months` months from `first_month` of 2025, at the start, middle or end of a day, so
+/// that time windows cut through hour, day and 32-day buckets (`buckets.rs`).
+fn instant(rng: &mut Rng, first_month: usize, months: usize, second: usize) -> String {
+    format!(
+        "2025-{:02}-{:02}T{:02}:00:0{second}Z",
+        first_month + rng.below(months),
+        [1, 2, 3, 15, 28][rng.below(5)],
+        [0, 10, 23][rng.below(3)],
+    )
+}
+
 fn random_event(rng: &mut Rng, seq: u64) -> Event {
+    let second = rng.below(3);
     let mut raw = json!({
         "action": rng.pick(ACTIONS),
-        "occurred_at": format!("2025-01-{:02}T10:00:0{}Z", 1 + rng.below(5), rng.below(3)),
+        "occurred_at": instant(rng, 1, 4, second),
     });
     if rng.chance(80) {
         raw["actor"] = json!({"id": rng.pick(ACTORS), "type": rng.pick(ACTOR_TYPES)});
@@ -100,7 +112,7 @@ fn random_event(rng: &mut Rng, seq: u64) -> Event {
         };
         raw["metadata"] = json!({"amount": amount, "tags": ["a", rng.pick(&["b", "c"])], "party": {"name": rng.pick(&["Acme", "Bolt"])}, "ok": rng.chance(50)});
     }
-    let received = Timestamp::parse("2025-02-01T00:00:00Z").unwrap();
+    let received = Timestamp::parse("2025-06-01T00:00:00Z").unwrap();
     prepare(&raw, "t", received)
         .expect("generated event is valid")
         .into_event(seq)
@@ -108,14 +120,12 @@ fn random_event(rng: &mut Rng, seq: u64) -> Event {
 
 fn random_filter(rng: &mut Rng) -> Filter {
     let mut f = Filter::default();
-    let day = |rng: &mut Rng| {
-        Timestamp::parse(&format!("2025-01-{:02}T10:00:01Z", 1 + rng.below(5))).unwrap()
-    };
+    // Mostly since before until, so that windows often hold something.
     if rng.chance(25) {
-        f.since = Some(day(rng));
+        f.since = Some(Timestamp::parse(&instant(rng, 1, 3, 1)).unwrap());
     }
     if rng.chance(25) {
-        f.until = Some(day(rng));
+        f.until = Some(Timestamp::parse(&instant(rng, 2, 3, 1)).unwrap());
     }
     if rng.chance(30) {
         for _ in 0..1 + rng.below(2) {
