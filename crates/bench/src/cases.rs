@@ -54,7 +54,9 @@ impl Shape {
             Shape::ActionPrefix => "+ action prefix (contract.*), last 30 days, first 50",
             Shape::EntityHistory => "entity history (target type + id), oldest first",
             Shape::FullText => "full text, one rare word, first 50",
-            Shape::StatsMonth => "stats over 30 days: totals, unique actors, failed logins, by action",
+            Shape::StatsMonth => {
+                "stats over 30 days: totals, unique actors, failed logins, by action"
+            }
         }
     }
 }

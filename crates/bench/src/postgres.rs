@@ -248,7 +248,13 @@ impl Postgres {
     /// The settings that decide durability, as `name=value` pairs.
     pub async fn durability(&self) -> anyhow::Result<String> {
         let mut out = Vec::new();
-        for name in ["fsync", "synchronous_commit", "full_page_writes", "wal_sync_method", "shared_buffers"] {
+        for name in [
+            "fsync",
+            "synchronous_commit",
+            "full_page_writes",
+            "wal_sync_method",
+            "shared_buffers",
+        ] {
             let row = self
                 .client
                 .query_one(&format!("SHOW {name}"), &[])
@@ -310,7 +316,11 @@ fn sql(table: &str, case: &Case) -> (String, Vec<Param>) {
         conditions.push(condition.replace('?', &format!("${}", params.len())));
     };
     if let Some(since) = case.since_us {
-        add(&mut params, "occurred_at >= ?", Param::Time(datetime(since)));
+        add(
+            &mut params,
+            "occurred_at >= ?",
+            Param::Time(datetime(since)),
+        );
     }
     if let Some(until) = case.until_us {
         add(&mut params, "occurred_at < ?", Param::Time(datetime(until)));
@@ -324,7 +334,11 @@ fn sql(table: &str, case: &Case) -> (String, Vec<Param>) {
         add(&mut params, "action LIKE ?", Param::Text(pattern));
     }
     if let Some((kind, id)) = &case.target {
-        add(&mut params, "target_type = ?", Param::Text((*kind).to_owned()));
+        add(
+            &mut params,
+            "target_type = ?",
+            Param::Text((*kind).to_owned()),
+        );
         add(&mut params, "target_id = ?", Param::Text(id.clone()));
     }
     if let Some(word) = case.word {
@@ -342,9 +356,9 @@ fn sql(table: &str, case: &Case) -> (String, Vec<Param>) {
              FROM {table} WHERE {filter};\n\
              SELECT action, count(*) FROM {table} WHERE {filter} GROUP BY action ORDER BY count(*) DESC"
         ),
-        Shape::EntityHistory => format!(
-            "SELECT * FROM {table} WHERE {filter} ORDER BY occurred_at, seq LIMIT {PAGE}"
-        ),
+        Shape::EntityHistory => {
+            format!("SELECT * FROM {table} WHERE {filter} ORDER BY occurred_at, seq LIMIT {PAGE}")
+        }
         _ => format!(
             "SELECT * FROM {table} WHERE {filter} ORDER BY occurred_at DESC, seq DESC LIMIT {PAGE}"
         ),
@@ -358,7 +372,10 @@ pub fn shown_sql(table: &str, case: &Case) -> String {
     for (i, param) in params.iter().enumerate().rev() {
         let literal = match param {
             Param::Text(s) => format!("'{}'", s.replace('\'', "''")),
-            Param::Time(t) => format!("'{}'", crate::workload::rfc3339((t.unix_timestamp_nanos() / 1_000) as i64)),
+            Param::Time(t) => format!(
+                "'{}'",
+                crate::workload::rfc3339((t.unix_timestamp_nanos() / 1_000) as i64)
+            ),
         };
         sql = sql.replace(&format!("${}", i + 1), &literal);
     }

@@ -15,7 +15,9 @@ use crate::Args;
 use crate::cases::{Shape, cases};
 use crate::csv;
 use crate::postgres::{self, Postgres};
-use crate::report::{Better, Figure, Machine, Plan, Report, WorkloadSummary, number, percentile, thousands};
+use crate::report::{
+    Better, Figure, Machine, Plan, Report, WorkloadSummary, number, percentile, thousands,
+};
 use crate::trailkeep::{self, Trailkeep};
 use crate::workload::{Event, Workload};
 
@@ -30,8 +32,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Some(path) => path.clone(),
         None => release_binary()?,
     };
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("create {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("create {}", args.out.display()))?;
     let data_dir = args.out.join("trailkeep-data");
     if data_dir.exists() {
         std::fs::remove_dir_all(&data_dir)
@@ -87,10 +88,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut figures = Vec::new();
 
     // Batch ingest.
-    let (batches, mean_bytes, per_tenant) = render(&workload, "NDJSON for Trailkeep", |e, _, out| {
-        e.to_json(out);
-        out.push(b'\n');
-    });
+    let (batches, mean_bytes, per_tenant) =
+        render(&workload, "NDJSON for Trailkeep", |e, _, out| {
+            e.to_json(out);
+            out.push(b'\n');
+        });
     let bar = progress(args.events, "events posted to Trailkeep");
     let tk_batch = drive(args.batch_clients as usize, batches.len(), &bar, |_, i| {
         let (tenant, count, body) = batches[i].clone();
@@ -125,14 +127,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     .await?;
     bar.finish_and_clear();
     drop(rows);
-    pg.execute(&format!("VACUUM ANALYZE {}", args.table)).await?;
+    pg.execute(&format!("VACUUM ANALYZE {}", args.table))
+        .await?;
     say(format_args!(
         "batch ingest: PostgreSQL {} events/s (COPY)",
         number(rate(args.events, pg_batch))
     ));
     figures.push(throughput(
         "batch_ingest",
-        &format!("durable batch ingest ({} events a batch, {} writers)", args.batch, args.batch_clients),
+        &format!(
+            "durable batch ingest ({} events a batch, {} writers)",
+            args.batch, args.batch_clients
+        ),
         rate(args.events, tk_batch),
         rate(args.events, pg_batch),
     ));
@@ -181,9 +187,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         number(rate(single_events, pg_single))
     ));
     let index_after_singles = tk.wait_indexed().await?;
-    pg.execute(&format!("VACUUM ANALYZE {}", args.table)).await?;
-    let largest = per_tenant[0]
-        + singles.iter().filter(|e| e.tenant == 0).count() as u64;
+    pg.execute(&format!("VACUUM ANALYZE {}", args.table))
+        .await?;
+    let largest = per_tenant[0] + singles.iter().filter(|e| e.tenant == 0).count() as u64;
     drop(singles);
     drop(bodies);
 
@@ -270,7 +276,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     drop(out);
     figures.push(throughput(
         "export_csv",
-        &format!("CSV export of the largest tenant ({} events)", thousands(largest)),
+        &format!(
+            "CSV export of the largest tenant ({} events)",
+            thousands(largest)
+        ),
         rate(largest, tk_export),
         rate(largest, pg_export),
     ));
@@ -307,11 +316,41 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         postgres: Some(pg_bytes as f64 / total as f64),
     });
     figures.extend([
-        alone("verify", "full-ledger verification (trailkeep verify)", "events/s", Better::Higher, rate(total, verified)),
-        alone("peak_rss_mib", "peak resident memory of the server", "MiB", Better::Lower, rss as f64 / f64::from(1 << 20)),
-        alone("crash_recovery_s", "kill -9 to /readyz answering 200", "s", Better::Lower, recovery.as_secs_f64()),
-        alone("index_catch_up_s", "index catch-up after the last batch", "s", Better::Lower, index_after_batches.as_secs_f64()),
-        alone("index_catch_up_single_s", "index catch-up after the last single event", "s", Better::Lower, index_after_singles.as_secs_f64()),
+        alone(
+            "verify",
+            "full-ledger verification (trailkeep verify)",
+            "events/s",
+            Better::Higher,
+            rate(total, verified),
+        ),
+        alone(
+            "peak_rss_mib",
+            "peak resident memory of the server",
+            "MiB",
+            Better::Lower,
+            rss as f64 / f64::from(1 << 20),
+        ),
+        alone(
+            "crash_recovery_s",
+            "kill -9 to /readyz answering 200",
+            "s",
+            Better::Lower,
+            recovery.as_secs_f64(),
+        ),
+        alone(
+            "index_catch_up_s",
+            "index catch-up after the last batch",
+            "s",
+            Better::Lower,
+            index_after_batches.as_secs_f64(),
+        ),
+        alone(
+            "index_catch_up_single_s",
+            "index catch-up after the last single event",
+            "s",
+            Better::Lower,
+            index_after_singles.as_secs_f64(),
+        ),
     ]);
 
     if !args.keep {
@@ -348,7 +387,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     write(&args.out.join("report.json"), &json)?;
     let mut plans_md = String::new();
     for plan in &report.plans {
-        plans_md.push_str(&format!("### {}\n\n```sql\n{}\n```\n\n```\n{}```\n\n", plan.shape, plan.sql, plan.plan));
+        plans_md.push_str(&format!(
+            "### {}\n\n```sql\n{}\n```\n\n```\n{}```\n\n",
+            plan.shape, plan.sql, plan.plan
+        ));
     }
     write(&args.out.join("plans.md"), plans_md.as_bytes())?;
     say(format_args!(
@@ -386,12 +428,21 @@ fn render(
         })
         .collect();
     bar.finish_and_clear();
-    (batches, json_bytes as f64 / workload.total as f64, per_tenant)
+    (
+        batches,
+        json_bytes as f64 / workload.total as f64,
+        per_tenant,
+    )
 }
 
 /// Runs `jobs` jobs on `workers` concurrent workers (job `i` on worker `w` is `job(w, i)`,
 /// which returns the events it wrote); returns the time from the first start to the last end.
-async fn drive<F, Fut>(workers: usize, jobs: usize, bar: &ProgressBar, job: F) -> anyhow::Result<Duration>
+async fn drive<F, Fut>(
+    workers: usize,
+    jobs: usize,
+    bar: &ProgressBar,
+    job: F,
+) -> anyhow::Result<Duration>
 where
     F: Fn(usize, usize) -> Fut,
     Fut: Future<Output = anyhow::Result<u64>>,
@@ -453,8 +504,10 @@ fn sorted(samples: &[Duration]) -> Vec<Duration> {
 fn progress(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(
-        ProgressStyle::with_template("{bar:40} {human_pos}/{human_len} {msg} ({per_sec}, ETA {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{bar:40} {human_pos}/{human_len} {msg} ({per_sec}, ETA {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_message(what.to_owned());
     bar
@@ -476,11 +529,21 @@ fn now_us() -> i64 {
 /// The release `trailkeep` beside this executable, built first when cargo runs the bench.
 fn release_binary() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("find the bench's own executable")?;
-    let dir = exe.parent().context("the bench's executable has no folder")?;
+    let dir = exe
+        .parent()
+        .context("the bench's executable has no folder")?;
     if let Ok(cargo) = std::env::var("CARGO") {
         say(format_args!("building trailkeep (release) ..."));
         let status = Command::new(cargo)
-            .args(["build", "--release", "--quiet", "-p", "trailkeep-cli", "--bin", "trailkeep"])
+            .args([
+                "build",
+                "--release",
+                "--quiet",
+                "-p",
+                "trailkeep-cli",
+                "--bin",
+                "trailkeep",
+            ])
             .status()
             .context("run cargo build")?;
         if !status.success() {

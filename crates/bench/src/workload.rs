@@ -237,17 +237,73 @@ const FAILED_LOGIN_PERCENT: u64 = 8;
 pub const RARE_WORDS: [&str; 4] = ["murabaha", "sukuk", "escrow", "arbitration"];
 
 const WORDS: [&str; 40] = [
-    "quarterly", "renewal", "draft", "annual", "budget", "vendor", "supplier", "policy",
-    "compliance", "review", "payment", "schedule", "amendment", "signed", "pending", "customer",
-    "onboarding", "migration", "legacy", "settlement", "branch", "treasury", "regional", "audit",
-    "account", "statement", "approval", "workflow", "template", "archive", "portfolio", "lease",
-    "financing", "invoice", "shipment", "warehouse", "partner", "pricing", "clause", "deadline",
+    "quarterly",
+    "renewal",
+    "draft",
+    "annual",
+    "budget",
+    "vendor",
+    "supplier",
+    "policy",
+    "compliance",
+    "review",
+    "payment",
+    "schedule",
+    "amendment",
+    "signed",
+    "pending",
+    "customer",
+    "onboarding",
+    "migration",
+    "legacy",
+    "settlement",
+    "branch",
+    "treasury",
+    "regional",
+    "audit",
+    "account",
+    "statement",
+    "approval",
+    "workflow",
+    "template",
+    "archive",
+    "portfolio",
+    "lease",
+    "financing",
+    "invoice",
+    "shipment",
+    "warehouse",
+    "partner",
+    "pricing",
+    "clause",
+    "deadline",
 ];
 
 const COMPANIES: [&str; 24] = [
-    "acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "wonka", "tyrell",
-    "cyberdyne", "soylent", "massive", "oscorp", "aperture", "vandelay", "pied-piper", "gringotts",
-    "monarch", "nakatomi", "dunder", "virtucon", "zorg", "prestige", "gekko",
+    "acme",
+    "globex",
+    "initech",
+    "umbrella",
+    "hooli",
+    "stark",
+    "wayne",
+    "wonka",
+    "tyrell",
+    "cyberdyne",
+    "soylent",
+    "massive",
+    "oscorp",
+    "aperture",
+    "vandelay",
+    "pied-piper",
+    "gringotts",
+    "monarch",
+    "nakatomi",
+    "dunder",
+    "virtucon",
+    "zorg",
+    "prestige",
+    "gekko",
 ];
 
 const FIRST: [&str; 16] = [
@@ -336,7 +392,10 @@ impl Workload {
                                 kind: "api_key",
                                 id: format!("key_{n:05}"),
                                 email: None,
-                                name: format!("{} integration", *rng.pick(&["CI", "ERP", "CRM", "billing", "terraform"])),
+                                name: format!(
+                                    "{} integration",
+                                    *rng.pick(&["CI", "ERP", "CRM", "billing", "terraform"])
+                                ),
                                 home,
                             }
                         } else {
@@ -344,7 +403,8 @@ impl Workload {
                                 kind: "system",
                                 id: format!("sys_{n:05}"),
                                 email: None,
-                                name: (*rng.pick(&["scheduler", "retention", "sync", "importer"])).to_owned(),
+                                name: (*rng.pick(&["scheduler", "retention", "sync", "importer"]))
+                                    .to_owned(),
                                 home,
                             }
                         }
@@ -451,7 +511,7 @@ impl Workload {
             let n = rng.below(tenant.targets_per_type);
             (
                 format!("{}_{n:06}", short(kind.target)),
-                format!("{} {}", title(*rng.pick(&WORDS)), n),
+                format!("{} {}", title(rng.pick::<&str>(&WORDS)), n),
             )
         };
         let mut words: Vec<&str> = (0..rng.below(3)).map(|_| *rng.pick(&WORDS)).collect();
@@ -459,7 +519,11 @@ impl Workload {
             let at = rng.below(words.len() as u64 + 1) as usize;
             words.insert(at, *rng.pick(&RARE_WORDS));
         }
-        let verb = action.rsplit('.').next().unwrap_or("changed").replace('_', " ");
+        let verb = action
+            .rsplit('.')
+            .next()
+            .unwrap_or("changed")
+            .replace('_', " ");
         let mut description = format!("{} {}", title(&verb), target_name);
         if !words.is_empty() {
             description.push_str(": ");
@@ -491,7 +555,9 @@ impl Workload {
                 }),
             );
         }
-        let changes = action.ends_with("updated").then(|| changes(rng, kind.target));
+        let changes = action
+            .ends_with("updated")
+            .then(|| changes(rng, kind.target));
         let metadata = metadata(rng, kind.target, action, failed, tenant.company);
         Event {
             tenant: tenant_index,
@@ -510,8 +576,8 @@ impl Workload {
             user_agent: match actor.kind {
                 // Half in a browser (the same one from the same place), half in the apps.
                 "user" if rng.chance(50) => USER_AGENTS[(actor.home + place) % 5],
-                "user" => *rng.pick(&USER_AGENTS[8..]),
-                _ => *rng.pick(&USER_AGENTS[5..8]),
+                "user" => USER_AGENTS[8 + rng.below(3) as usize],
+                _ => USER_AGENTS[5 + rng.below(3) as usize],
             },
             location: PLACES[place].0,
             context_extra: Value::Object(extra),
@@ -557,7 +623,9 @@ fn changes(rng: &mut Rng, target: &str) -> Value {
             "status": status,
             "amount": {"from": money(rng), "to": money(rng)},
         }),
-        "dns_record" => json!({"content": {"from": format!("192.0.2.{}", rng.below(255)), "to": format!("192.0.2.{}", rng.below(255))}, "ttl": {"from": 3600, "to": 300}}),
+        "dns_record" => {
+            json!({"content": {"from": format!("192.0.2.{}", rng.below(255)), "to": format!("192.0.2.{}", rng.below(255))}, "ttl": {"from": 3600, "to": 300}})
+        }
         "role" | "usergroup" => json!({"permissions": {"from": ["read"], "to": ["read", "write"]}}),
         _ => json!({"status": status}),
     }
@@ -576,7 +644,8 @@ fn metadata(rng: &mut Rng, target: &str, action: &str, failed: bool, company: &s
                 "mfa": rng.chance(60),
             });
             if failed {
-                m["reason"] = json!(*rng.pick(&["invalid_password", "unknown_user", "mfa_failed", "locked"]));
+                m["reason"] =
+                    json!(*rng.pick(&["invalid_password", "unknown_user", "mfa_failed", "locked"]));
             }
             m
         }
@@ -592,15 +661,23 @@ fn metadata(rng: &mut Rng, target: &str, action: &str, failed: bool, company: &s
             "mime": *rng.pick(&["application/pdf", "image/png", "text/csv", "application/zip"]),
             "tags": [*rng.pick(&WORDS), *rng.pick(&WORDS)],
         }),
-        "invoice" => json!({"amount": money(rng), "currency": currency, "due_in_days": 7 + rng.below(60)}),
+        "invoice" => {
+            json!({"amount": money(rng), "currency": currency, "due_in_days": 7 + rng.below(60)})
+        }
         "dns_record" | "zone" => json!({
             "zone": {"id": format!("{:032x}", u128::from(rng.next()) << 64 | u128::from(rng.next())), "name": format!("{company}.example")},
             "record_type": *rng.pick(&["A", "AAAA", "CNAME", "TXT", "MX"]),
             "proxied": rng.chance(70),
         }),
-        "api_key" | "role" | "usergroup" => json!({"scopes": ["audit:read", *rng.pick(&["audit:write", "audit:export", "audit:admin"])]}),
-        "entity" => json!({"blueprint": *rng.pick(&["service", "microservice", "environment", "cluster"]), "properties_changed": rng.below(8)}),
-        "report" => json!({"format": *rng.pick(&["csv", "pdf", "json"]), "rows": rng.below(100_000)}),
+        "api_key" | "role" | "usergroup" => {
+            json!({"scopes": ["audit:read", *rng.pick(&["audit:write", "audit:export", "audit:admin"])]})
+        }
+        "entity" => {
+            json!({"blueprint": *rng.pick(&["service", "microservice", "environment", "cluster"]), "properties_changed": rng.below(8)})
+        }
+        "report" => {
+            json!({"format": *rng.pick(&["csv", "pdf", "json"]), "rows": rng.below(100_000)})
+        }
         _ => json!({
             "run_id": format!("run_{:012x}", rng.next() >> 16),
             "duration_ms": rng.below(120_000),
@@ -612,7 +689,8 @@ fn metadata(rng: &mut Rng, target: &str, action: &str, failed: bool, company: &s
 impl Event {
     /// The event as Trailkeep's `POST /v1/events` takes it.
     pub fn to_json(&self, out: &mut Vec<u8>) {
-        let mut actor = json!({"type": self.actor_type, "id": self.actor_id, "name": self.actor_name});
+        let mut actor =
+            json!({"type": self.actor_type, "id": self.actor_id, "name": self.actor_name});
         if let Some(email) = &self.actor_email {
             actor["email"] = json!(email);
         }
@@ -708,8 +786,12 @@ mod tests {
                 let mut json = Vec::new();
                 e.to_json(&mut json);
                 let value: Value = serde_json::from_slice(&json).expect("JSON");
-                trailkeep_event::prepare(&value, &w.tenants[tenant].name, trailkeep_event::Timestamp::now())
-                    .unwrap_or_else(|errors| panic!("{errors:?} in {value}"));
+                trailkeep_event::prepare(
+                    &value,
+                    &w.tenants[tenant].name,
+                    trailkeep_event::Timestamp::now(),
+                )
+                .unwrap_or_else(|errors| panic!("{errors:?} in {value}"));
                 bytes += json.len();
                 count += 1;
                 logins += u32::from(e.action == "user.login");
@@ -728,7 +810,10 @@ mod tests {
         let failure_share = f64::from(failed_logins) / f64::from(logins);
         assert!((0.05..0.11).contains(&failure_share), "{failure_share}");
         assert!(with_changes > 1_500, "{with_changes} updates with changes");
-        assert!((250..=550).contains(&rare), "{rare} events with a rare word");
+        assert!(
+            (250..=550).contains(&rare),
+            "{rare} events with a rare word"
+        );
         assert_eq!(
             actor_types.into_iter().collect::<Vec<_>>(),
             ["api_key", "system", "user"]
@@ -751,6 +836,9 @@ mod tests {
 
     #[test]
     fn rfc3339_keeps_microseconds() {
-        assert_eq!(rfc3339(1_700_000_000_123_456), "2023-11-14T22:13:20.123456Z");
+        assert_eq!(
+            rfc3339(1_700_000_000_123_456),
+            "2023-11-14T22:13:20.123456Z"
+        );
     }
 }

@@ -1,8 +1,7 @@
 //! `trailkeep`: the one binary. Serves the API, mints development tokens, verifies ledgers
-//! offline, checks proofs by hand, rebuilds the query index and benchmarks queries. The only
+//! offline, checks proofs by hand and rebuilds the query index. The only
 //! crate that names a concrete storage engine.
 
-mod bench;
 mod config;
 mod keys;
 mod proof;
@@ -50,9 +49,6 @@ enum Command {
     Key(KeyCommand),
     /// Rebuild the query index from the stored events (stop the server first).
     Reindex(reindex::ReindexArgs),
-    /// Measure the embedded store on synthetic data.
-    #[command(subcommand)]
-    Bench(bench::BenchCommand),
 }
 
 #[derive(clap::Args)]
@@ -144,7 +140,6 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::run(args),
         Command::Proof(command) => proof::run(command),
         Command::Reindex(args) => reindex::run(args),
-        Command::Bench(command) => bench::run(command),
         Command::Key(KeyCommand::Show { data_dir }) => {
             let path = data_dir.join(trailkeep_store_embedded::KEY_FILE);
             let text = std::fs::read_to_string(&path).with_context(|| {

@@ -14,7 +14,14 @@ const BENCH: &str = env!("CARGO_BIN_EXE_trailkeep-bench");
 /// The debug `trailkeep` beside this test's binaries, built first so that it is current.
 fn trailkeep_binary() -> PathBuf {
     let status = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "-p", "trailkeep-cli", "--bin", "trailkeep"])
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "trailkeep-cli",
+            "--bin",
+            "trailkeep",
+        ])
         .status()
         .expect("run cargo build");
     assert!(status.success(), "cargo build -p trailkeep-cli failed");
@@ -61,8 +68,21 @@ fn a_small_run_measures_every_figure_on_both_systems_with_the_same_answers() {
     let out = tempfile::tempdir().expect("a temporary folder");
     let output = Command::new(BENCH)
         .args([
-            "--events", "3000", "--batch", "250", "--batch-clients", "2", "--single-events",
-            "300", "--clients", "8", "--runs", "4", "--tenants", "5", "--table",
+            "--events",
+            "3000",
+            "--batch",
+            "250",
+            "--batch-clients",
+            "2",
+            "--single-events",
+            "300",
+            "--clients",
+            "8",
+            "--runs",
+            "4",
+            "--tenants",
+            "5",
+            "--table",
             "trailkeep_bench_it",
         ])
         .arg("--trailkeep")
@@ -124,7 +144,11 @@ fn a_small_run_measures_every_figure_on_both_systems_with_the_same_answers() {
     assert_eq!(w["single_events"], 300);
     let mean = w["mean_event_bytes"].as_f64().unwrap();
     assert!((400.0..700.0).contains(&mean), "mean event {mean} bytes");
-    assert!(report["machine"]["postgres"].as_str().is_some_and(|v| !v.is_empty()));
+    assert!(
+        report["machine"]["postgres"]
+            .as_str()
+            .is_some_and(|v| !v.is_empty())
+    );
     assert_eq!(report["plans"].as_array().map(Vec::len), Some(6));
     for plan in report["plans"].as_array().unwrap() {
         assert!(

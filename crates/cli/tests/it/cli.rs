@@ -9,9 +9,7 @@ fn help_lists_every_subcommand() {
     let output = run(&["--help"]);
     assert!(output.status.success(), "{}", describe(&output));
     let help = stdout(&output);
-    for command in [
-        "serve", "token", "verify", "proof", "key", "reindex", "bench",
-    ] {
+    for command in ["serve", "token", "verify", "proof", "key", "reindex"] {
         assert!(
             help.lines()
                 .any(|l| l.trim_start().starts_with(&format!("{command} "))),

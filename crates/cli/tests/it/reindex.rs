@@ -1,12 +1,9 @@
-//! The offline commands that work on a stopped data directory: `trailkeep reindex` rebuilds the
-//! query index the server then starts with, and fails clearly on a directory without data;
-//! `trailkeep bench query` loads, indexes and times every query shape end to end.
-
-use std::time::Duration;
+//! The offline command that works on a stopped data directory: `trailkeep reindex` rebuilds the
+//! query index the server then starts with, and fails clearly on a directory without data.
 
 use serde_json::{Value, json};
 
-use crate::support::{self, Server, describe, run, run_command_within, stderr, stdout};
+use crate::support::{self, Server, describe, run, stderr, stdout};
 
 /// What the server logs at start-up when its index does not cover every event.
 const CATCHING_UP: &str = "the query index will catch up in the background";
@@ -105,93 +102,5 @@ fn reindex_of_an_empty_directory_fails_clearly() {
         std::fs::read_dir(dir.path()).expect("list").count(),
         0,
         "reindex must not create anything in a directory without data"
-    );
-}
-
-#[test]
-fn bench_query_times_every_shape_and_reuses_its_data_dir() {
-    let data = tempfile::tempdir().expect("temp dir");
-    let dir = data.path().join("bench");
-    let bench = |runs: &str| {
-        let output = run_command_within(
-            support::command().args([
-                "bench",
-                "query",
-                "--events",
-                "2000",
-                "--runs",
-                runs,
-                "--data-dir",
-                support::path_str(&dir),
-            ]),
-            Duration::from_secs(180),
-        );
-        assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-        stdout(&output)
-    };
-
-    let first = bench("3");
-    assert!(
-        first.contains("load: 2,100 events (2,000 in \"bench\", 100 in 3 other tenants)"),
-        "{first}"
-    );
-    for shape in [
-        "1 list: actor_id + last 30 days",
-        "2 list: action=contract.*",
-        "3 target history",
-        "4 full text: q=murabaha",
-        "5 metadata: currency=SAR + region",
-        "6 deep paging: 10 pages by cursor",
-        "7 page/per_page=50 + exact total",
-        "8 stats: all events by action, category, day",
-        "9 stats: actor_id",
-    ] {
-        let row = first
-            .lines()
-            .find(|l| l.starts_with(shape))
-            .unwrap_or_else(|| panic!("no row for {shape:?}:\n{first}"));
-        // The last four columns: p50, p99, max (ms) and mean hits.
-        let columns: Vec<&str> = row.split_whitespace().rev().take(4).collect();
-        let figures: Vec<f64> = columns[1..]
-            .iter()
-            .rev()
-            .map(|f| {
-                f.parse()
-                    .unwrap_or_else(|_| panic!("not a number in {row:?}"))
-            })
-            .collect();
-        assert!(
-            figures[0] <= figures[1] && figures[1] <= figures[2],
-            "p50 <= p99 <= max in {row:?}"
-        );
-    }
-    let stats_row = first.lines().find(|l| l.starts_with("8 stats")).unwrap();
-    assert!(
-        stats_row.ends_with(" 2,000"),
-        "stats over the bench tenant count exactly its events: {stats_row:?}"
-    );
-
-    let again = bench("1");
-    assert!(
-        again.contains("load: skipped, tenant \"bench\" already holds 2,000 events"),
-        "{again}"
-    );
-}
-
-#[test]
-fn bench_query_removes_its_temporary_directory() {
-    let output = run_command_within(
-        support::command().args(["bench", "query", "--events", "500", "--runs", "1"]),
-        Duration::from_secs(180),
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    let text = stdout(&output);
-    let dir = text
-        .lines()
-        .find_map(|l| l.strip_prefix("data directory: "))
-        .unwrap_or_else(|| panic!("no data directory line:\n{text}"));
-    assert!(
-        !std::path::Path::new(dir).exists(),
-        "{dir} must be removed after the run"
     );
 }

@@ -93,7 +93,11 @@ mod tests {
             }
             // Wide windows use wide buckets: at most 2 * (31 + 23) edge buckets plus blocks.
             let blocks = (hi - lo) / (768 * HOUR_US) + 1;
-            assert!(buckets.len() as i64 <= 108 + blocks, "{} buckets", buckets.len());
+            assert!(
+                buckets.len() as i64 <= 108 + blocks,
+                "{} buckets",
+                buckets.len()
+            );
         }
         assert!(covering(5, 4).is_empty());
     }

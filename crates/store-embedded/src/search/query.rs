@@ -19,7 +19,7 @@ use tantivy::query::{
     BooleanQuery, EmptyQuery, InvertedIndexRangeQuery, Occur, Query as TantivyQuery, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader, Searcher, Term};
+use tantivy::{DocId, Score, Searcher, SegmentOrdinal, SegmentReader, Term};
 use trailkeep_event::{Cursor, Filter, Order, Query};
 use trailkeep_store::StoreError;
 
