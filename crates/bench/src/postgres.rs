@@ -1,6 +1,7 @@
 //! PostgreSQL's side: what a team would build instead of Trailkeep. One audit table with the
 //! same fields (`jsonb` for metadata, context and changes, a generated `tsvector` for full
-//! text), the indexes the six query shapes need, default durable settings, `COPY` for batches,
+//! text), the indexes the six query shapes need (the time index also covers what the monthly
+//! statistics read, so they can be answered from the index alone), default durable settings, `COPY` for batches,
 //! one `INSERT` per event for single writes, and `COPY ... TO STDOUT` for the export.
 
 use std::net::IpAddr;
@@ -47,7 +48,7 @@ CREATE TABLE {t} (
         || jsonb_to_tsvector('simple'::regconfig, coalesce(metadata, '{}'), '[\"string\"]')
     ) STORED
 );
-CREATE INDEX {t}_time ON {t} (tenant, occurred_at, seq);
+CREATE INDEX {t}_time ON {t} (tenant, occurred_at, seq) INCLUDE (actor_id, category, outcome);
 CREATE INDEX {t}_actor ON {t} (tenant, actor_id, occurred_at);
 CREATE INDEX {t}_action ON {t} (tenant, action text_pattern_ops, occurred_at);
 CREATE INDEX {t}_target ON {t} (tenant, target_type, target_id, occurred_at);
