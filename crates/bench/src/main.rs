@@ -12,6 +12,7 @@
 
 mod cases;
 mod csv;
+mod phases;
 mod postgres;
 mod report;
 mod run;

@@ -212,6 +212,12 @@ impl Postgres {
         Ok(newlines.saturating_sub(1))
     }
 
+    /// Refreshes the planner's statistics after a load (`VACUUM ANALYZE`).
+    pub async fn analyze(&self) -> anyhow::Result<()> {
+        self.execute(&format!("VACUUM ANALYZE {}", self.table))
+            .await
+    }
+
     /// Runs one statement.
     pub async fn execute(&self, sql: &str) -> anyhow::Result<()> {
         self.client

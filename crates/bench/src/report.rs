@@ -173,6 +173,19 @@ impl Report {
         out
     }
 
+    /// PostgreSQL's query plans in markdown: the SQL and the plan of each shape.
+    pub fn plans_markdown(&self) -> String {
+        let mut out = String::new();
+        for plan in &self.plans {
+            let _ = write!(
+                out,
+                "### {}\n\n```sql\n{}\n```\n\n```\n{}```\n\n",
+                plan.shape, plan.sql, plan.plan
+            );
+        }
+        out
+    }
+
     /// The whole report in markdown: the table, the workload, the machine and the plans.
     pub fn markdown(&self) -> String {
         let w = &self.workload;

@@ -278,7 +278,7 @@ impl Trailkeep {
     }
 
     /// Stops the server with SIGTERM (drain, final checkpoints) and waits for it.
-    pub fn stop(mut self) -> anyhow::Result<()> {
+    pub fn stop(&mut self) -> anyhow::Result<()> {
         terminate(&mut self.child)
     }
 }
@@ -366,7 +366,7 @@ fn terminate(child: &mut Child) -> anyhow::Result<()> {
 }
 
 /// Peak resident set size (VmHWM) of process `pid`, in bytes.
-pub fn peak_rss(pid: u32) -> anyhow::Result<u64> {
+fn peak_rss(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("read /proc/{pid}/status"))?;
     let kib = status
@@ -375,4 +375,66 @@ pub fn peak_rss(pid: u32) -> anyhow::Result<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .context("no VmHWM in /proc/PID/status")?;
     Ok(kib * 1024)
+}
+
+/// The release `trailkeep` beside this executable, built first when cargo runs the bench.
+pub fn release_binary() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("find the bench's own executable")?;
+    let dir = exe
+        .parent()
+        .context("the bench's executable has no folder")?;
+    if let Ok(cargo) = std::env::var("CARGO") {
+        eprintln!("building trailkeep (release) ...");
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "--release",
+                "--quiet",
+                "-p",
+                "trailkeep-cli",
+                "--bin",
+                "trailkeep",
+            ])
+            .status()
+            .context("run cargo build")?;
+        if !status.success() {
+            bail!("cargo build --release -p trailkeep-cli failed");
+        }
+    }
+    let binary = dir.join("trailkeep");
+    if !binary.exists() {
+        bail!(
+            "{} does not exist: build it with `cargo build --release -p trailkeep-cli`, or pass --trailkeep",
+            binary.display()
+        );
+    }
+    Ok(binary)
+}
+
+/// What `binary --version` prints.
+pub fn version_of(binary: &Path) -> anyhow::Result<String> {
+    let output = Command::new(binary)
+        .arg("--version")
+        .output()
+        .with_context(|| format!("run {} --version", binary.display()))?;
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// A port on 127.0.0.1 that nothing listens on now.
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("find a free port")?;
+    Ok(listener.local_addr().context("read the free port")?.port())
+}
+
+/// Bytes under `path` (a file or a folder).
+pub fn dir_bytes(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(path)
+        .map(|entries| entries.flatten().map(|e| dir_bytes(&e.path())).sum())
+        .unwrap_or(0)
 }

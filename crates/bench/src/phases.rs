@@ -1,0 +1,427 @@
+//! The phases of a run. Each measures one thing on Trailkeep and then the same thing on
+//! PostgreSQL (or on Trailkeep alone), and adds its figures to the session.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use bytes::Bytes;
+use indicatif::ProgressBar;
+
+use crate::cases::{Shape, cases};
+use crate::csv;
+use crate::postgres;
+use crate::report::{Better, Figure, Plan, number, percentile, thousands};
+use crate::run::{Session, progress, say};
+use crate::trailkeep::{self, dir_bytes};
+use crate::workload::{Event, Workload};
+
+/// One batch, rendered for one side: tenant index, events, body.
+type Rendered = Vec<(usize, usize, Bytes)>;
+
+/// What the batch phase learnt about the workload.
+pub struct Loaded {
+    /// Mean size of an event as JSON, bytes.
+    pub mean_bytes: f64,
+    /// Events per tenant, in the workload's tenant order.
+    pub per_tenant: Vec<u64>,
+    /// How long Trailkeep's index took to cover the last batch.
+    pub index_catch_up: Duration,
+}
+
+/// Durable batch ingest: NDJSON posts against `COPY`, the same batches, as many writers.
+pub async fn batch_ingest(s: &mut Session) -> anyhow::Result<Loaded> {
+    let (events, writers) = (s.args.events, s.args.batch_clients as usize);
+    let (batches, mean_bytes, per_tenant) =
+        render(&s.workload, "NDJSON for Trailkeep", |e, _, out| {
+            e.to_json(out);
+            out.push(b'\n');
+        });
+    let bar = progress(events, "events posted to Trailkeep");
+    let tk = &s.tk;
+    let tk_took = drive(writers, batches.len(), &bar, |_, i| {
+        let (tenant, count, body) = batches[i].clone();
+        async move {
+            tk.ingest(tenant, body, count).await?;
+            Ok(count as u64)
+        }
+    })
+    .await?;
+    bar.finish_and_clear();
+    drop(batches);
+    let index_catch_up = s.tk.wait_indexed().await?;
+    say(format_args!(
+        "batch ingest: Trailkeep {} events/s; its index caught up {:.1} s after the last acknowledgement",
+        number(rate(events, tk_took)),
+        index_catch_up.as_secs_f64()
+    ));
+
+    let (rows, _, _) = render(&s.workload, "CSV for PostgreSQL", |e, tenant, out| {
+        csv::load_row(e, tenant, out)
+    });
+    let bar = progress(events, "events copied into PostgreSQL");
+    let pool = &s.pool;
+    let pg_took = drive(writers, rows.len(), &bar, |w, i| {
+        let (_, count, body) = rows[i].clone();
+        async move {
+            pool[w].copy(body).await?;
+            Ok(count as u64)
+        }
+    })
+    .await?;
+    bar.finish_and_clear();
+    drop(rows);
+    s.pool[0].analyze().await?;
+    say(format_args!(
+        "batch ingest: PostgreSQL {} events/s (COPY)",
+        number(rate(events, pg_took))
+    ));
+    s.figures.push(throughput(
+        "batch_ingest",
+        &format!(
+            "durable batch ingest ({} events a batch, {} writers)",
+            s.args.batch, s.args.batch_clients
+        ),
+        rate(events, tk_took),
+        rate(events, pg_took),
+    ));
+    Ok(Loaded {
+        mean_bytes,
+        per_tenant,
+        index_catch_up,
+    })
+}
+
+/// Single-event ingest: one POST against one INSERT per event, from as many clients. Returns
+/// how long Trailkeep's index took to cover the last one, and how many went to each tenant.
+pub async fn single_ingest(s: &mut Session) -> anyhow::Result<(Duration, Vec<u64>)> {
+    let (count, clients) = (s.single_events, s.args.clients as usize);
+    let singles: Vec<Event> = (0..count).map(|n| s.workload.single(n)).collect();
+    let bodies: Vec<Bytes> = singles
+        .iter()
+        .map(|e| {
+            let mut out = Vec::with_capacity(600);
+            e.to_json(&mut out);
+            Bytes::from(out)
+        })
+        .collect();
+    let bar = progress(count, "single events posted to Trailkeep");
+    let tk = &s.tk;
+    let tk_took = drive(clients, singles.len(), &bar, |_, i| {
+        let (tenant, body) = (singles[i].tenant, bodies[i].clone());
+        async move {
+            tk.ingest_one(tenant, body).await?;
+            Ok(1)
+        }
+    })
+    .await?;
+    bar.finish_and_clear();
+    let bar = progress(count, "single events inserted into PostgreSQL");
+    let (pool, tenants) = (&s.pool, &s.tenants);
+    let pg_took = drive(clients, singles.len(), &bar, |w, i| {
+        let event = &singles[i];
+        async move {
+            pool[w].insert(event, &tenants[event.tenant]).await?;
+            Ok(1)
+        }
+    })
+    .await?;
+    bar.finish_and_clear();
+    say(format_args!(
+        "single-event ingest: Trailkeep {} events/s, PostgreSQL {} events/s",
+        number(rate(count, tk_took)),
+        number(rate(count, pg_took))
+    ));
+    s.figures.push(throughput(
+        "single_ingest",
+        &format!("single-event ingest ({clients} concurrent clients)"),
+        rate(count, tk_took),
+        rate(count, pg_took),
+    ));
+    let index_catch_up = s.tk.wait_indexed().await?;
+    s.pool[0].analyze().await?;
+    let mut per_tenant = vec![0; s.tenants.len()];
+    for event in &singles {
+        per_tenant[event.tenant] += 1;
+    }
+    Ok((index_catch_up, per_tenant))
+}
+
+/// The six query shapes, the same questions in the same order on both sides, one client.
+/// Returns the queries whose row counts differed, and one PostgreSQL plan per shape.
+pub async fn queries(s: &mut Session) -> anyhow::Result<(Vec<String>, Vec<Plan>)> {
+    let pg = &s.pool[0];
+    let mut disagreements = Vec::new();
+    let mut plans = Vec::new();
+    for shape in Shape::ALL {
+        let list = cases(&s.workload, shape, s.args.runs);
+        let bar = progress(2 * list.len() as u64, shape.key());
+        let mut tk_times = Vec::with_capacity(list.len());
+        let mut tk_hits = Vec::with_capacity(list.len());
+        for case in &list {
+            let started = Instant::now();
+            tk_hits.push(s.tk.query(0, case).await?);
+            tk_times.push(started.elapsed());
+            bar.inc(1);
+        }
+        let mut pg_times = Vec::with_capacity(list.len());
+        for (i, case) in list.iter().enumerate() {
+            let started = Instant::now();
+            let hits = pg.query(case).await?;
+            pg_times.push(started.elapsed());
+            bar.inc(1);
+            if hits != tk_hits[i] {
+                disagreements.push(format!(
+                    "{} run {i}: Trailkeep {} rows, PostgreSQL {hits} ({case:?})",
+                    shape.key(),
+                    tk_hits[i]
+                ));
+            }
+        }
+        bar.finish_and_clear();
+        plans.push(Plan {
+            shape: format!("{}: {}", shape.key(), shape.describe()),
+            sql: postgres::shown_sql(&s.args.table, &list[1]),
+            plan: pg.explain(&list[1]).await?,
+        });
+        // Run 0 warmed the caches on each side.
+        let (tk_ms, pg_ms) = (sorted(&tk_times[1..]), sorted(&pg_times[1..]));
+        for p in [50.0, 99.0] {
+            s.figures.push(Figure {
+                key: format!("query_{}_p{p:.0}_ms", shape.key()),
+                label: format!("query p{p:.0}: {}", shape.describe()),
+                unit: "ms",
+                better: Better::Lower,
+                trailkeep: Some(millis(percentile(&tk_ms, p))),
+                postgres: Some(millis(percentile(&pg_ms, p))),
+            });
+        }
+        say(format_args!(
+            "query {}: p50 {:.2} / {:.2} ms, p99 {:.2} / {:.2} ms (Trailkeep / PostgreSQL)",
+            shape.key(),
+            millis(percentile(&tk_ms, 50.0)),
+            millis(percentile(&pg_ms, 50.0)),
+            millis(percentile(&tk_ms, 99.0)),
+            millis(percentile(&pg_ms, 99.0)),
+        ));
+    }
+    Ok((disagreements, plans))
+}
+
+/// A CSV export of the largest tenant, which holds `largest` events, on both sides.
+pub async fn export(s: &mut Session, largest: u64) -> anyhow::Result<()> {
+    let mut out = Vec::new();
+    let started = Instant::now();
+    let tk_exported = s.tk.export_csv(0, &mut out).await?;
+    let tk_took = started.elapsed();
+    let tk_bytes = out.len();
+    out.clear();
+    let started = Instant::now();
+    let pg_exported = s.pool[0].export_csv(&s.tenants[0], &mut out).await?;
+    let pg_took = started.elapsed();
+    if tk_exported != largest || pg_exported != largest {
+        bail!(
+            "the export of {} should hold {largest} events: Trailkeep gave {tk_exported}, PostgreSQL {pg_exported}",
+            s.tenants[0]
+        );
+    }
+    say(format_args!(
+        "export: {} events as CSV; Trailkeep {} events/s ({} MB), PostgreSQL {} events/s ({} MB)",
+        thousands(largest),
+        number(rate(largest, tk_took)),
+        tk_bytes / 1_000_000,
+        number(rate(largest, pg_took)),
+        out.len() / 1_000_000
+    ));
+    s.figures.push(throughput(
+        "export_csv",
+        &format!(
+            "CSV export of the largest tenant ({} events)",
+            thousands(largest)
+        ),
+        rate(largest, tk_took),
+        rate(largest, pg_took),
+    ));
+    Ok(())
+}
+
+/// Peak memory, `kill -9` and recovery, SIGTERM, bytes on disk (both sides) and `trailkeep
+/// verify`. Leaves the server stopped.
+pub async fn trailkeep_alone(s: &mut Session) -> anyhow::Result<()> {
+    let total = s.args.events + s.single_events;
+    let rss = s.tk.peak_rss()?;
+    let recovery = s.tk.crash_and_recover().await?;
+    s.tk.stop()?;
+    let tk_bytes = dir_bytes(&s.data_dir);
+    let (pg_rows, pg_bytes) = s.pool[0].size().await?;
+    if pg_rows != total {
+        bail!("PostgreSQL holds {pg_rows} rows, {total} were written");
+    }
+    let bar = ProgressBar::new_spinner().with_message("trailkeep verify");
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let verified = trailkeep::verify(&s.binary, &s.data_dir)?;
+    bar.finish_and_clear();
+    say(format_args!(
+        "verify: {} events in {:.1} s; peak memory {} MiB; {:.0} / {:.0} bytes per event on disk; kill -9 to ready {:.2} s",
+        thousands(total),
+        verified.as_secs_f64(),
+        rss >> 20,
+        tk_bytes as f64 / total as f64,
+        pg_bytes as f64 / total as f64,
+        recovery.as_secs_f64(),
+    ));
+    s.figures.push(Figure {
+        key: "disk_bytes_per_event".into(),
+        label: "on-disk bytes per event (data, indexes, ledger)".into(),
+        unit: "bytes",
+        better: Better::Lower,
+        trailkeep: Some(tk_bytes as f64 / total as f64),
+        postgres: Some(pg_bytes as f64 / total as f64),
+    });
+    s.figures.extend([
+        alone(
+            "verify",
+            "full-ledger verification (trailkeep verify)",
+            "events/s",
+            Better::Higher,
+            rate(total, verified),
+        ),
+        alone(
+            "peak_rss_mib",
+            "peak resident memory of the server",
+            "MiB",
+            Better::Lower,
+            rss as f64 / f64::from(1 << 20),
+        ),
+        alone(
+            "crash_recovery_s",
+            "kill -9 to /readyz answering 200",
+            "s",
+            Better::Lower,
+            recovery.as_secs_f64(),
+        ),
+    ]);
+    Ok(())
+}
+
+/// The index catch-up figures, measured during the ingest phases.
+pub fn index_catch_up(s: &mut Session, after_batches: Duration, after_singles: Duration) {
+    s.figures.extend([
+        alone(
+            "index_catch_up_s",
+            "index catch-up after the last batch",
+            "s",
+            Better::Lower,
+            after_batches.as_secs_f64(),
+        ),
+        alone(
+            "index_catch_up_single_s",
+            "index catch-up after the last single event",
+            "s",
+            Better::Lower,
+            after_singles.as_secs_f64(),
+        ),
+    ]);
+}
+
+/// Generates every batch and renders it with `row` (event, tenant name, output); returns the
+/// batches, the mean size of an event as JSON, and the events per tenant.
+fn render(
+    workload: &Workload,
+    what: &str,
+    row: impl Fn(&Event, &str, &mut Vec<u8>),
+) -> (Rendered, f64, Vec<u64>) {
+    let bar = progress(workload.total, &format!("events rendered as {what}"));
+    let mut per_tenant = vec![0u64; workload.tenants.len()];
+    let mut json_bytes = 0usize;
+    let mut scratch = Vec::with_capacity(1024);
+    let batches = (0..workload.batches())
+        .map(|b| {
+            let (tenant, events) = workload.batch(b);
+            let name = &workload.tenants[tenant].name;
+            let mut body = Vec::with_capacity(events.len() * 600);
+            for event in &events {
+                row(event, name, &mut body);
+                scratch.clear();
+                event.to_json(&mut scratch);
+                json_bytes += scratch.len();
+            }
+            per_tenant[tenant] += events.len() as u64;
+            bar.inc(events.len() as u64);
+            (tenant, events.len(), Bytes::from(body))
+        })
+        .collect();
+    bar.finish_and_clear();
+    (
+        batches,
+        json_bytes as f64 / workload.total as f64,
+        per_tenant,
+    )
+}
+
+/// Runs `jobs` jobs on `workers` concurrent workers (job `i` on worker `w` is `job(w, i)`,
+/// which returns the events it wrote); returns the time from the first start to the last end.
+async fn drive<F, Fut>(
+    workers: usize,
+    jobs: usize,
+    bar: &ProgressBar,
+    job: F,
+) -> anyhow::Result<Duration>
+where
+    F: Fn(usize, usize) -> Fut,
+    Fut: Future<Output = anyhow::Result<u64>>,
+{
+    let next = AtomicUsize::new(0);
+    let started = Instant::now();
+    let workers = (0..workers).map(|w| {
+        let (next, job) = (&next, &job);
+        async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= jobs {
+                    return anyhow::Ok(());
+                }
+                bar.inc(job(w, i).await?);
+            }
+        }
+    });
+    futures_util::future::try_join_all(workers).await?;
+    Ok(started.elapsed())
+}
+
+fn throughput(key: &str, label: &str, trailkeep: f64, postgres: f64) -> Figure {
+    Figure {
+        key: format!("{key}_events_per_s"),
+        label: label.to_owned(),
+        unit: "events/s",
+        better: Better::Higher,
+        trailkeep: Some(trailkeep),
+        postgres: Some(postgres),
+    }
+}
+
+fn alone(key: &str, label: &str, unit: &'static str, better: Better, value: f64) -> Figure {
+    Figure {
+        key: key.to_owned(),
+        label: label.to_owned(),
+        unit,
+        better,
+        trailkeep: Some(value),
+        postgres: None,
+    }
+}
+
+fn rate(events: u64, took: Duration) -> f64 {
+    events as f64 / took.as_secs_f64().max(1e-9)
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn sorted(samples: &[Duration]) -> Vec<Duration> {
+    let mut v = samples.to_vec();
+    v.sort();
+    v
+}
