@@ -127,6 +127,55 @@ async fn verify_names_the_tenant_and_seq_of_altered_bytes() {
     );
 }
 
+/// Verification reads rows in chunks and checks each chunk's rows on every core; the first bad
+/// seq must still be the one named, whichever chunk and whichever core found it, and a missing
+/// row must not hide a bad one before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_names_the_first_bad_seq_across_chunks_and_cores() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = EmbeddedStore::open(dir.path(), Options::default()).unwrap();
+        for _ in 0..2 {
+            store.append("acme", batch("acme", 10_000)).await.unwrap();
+        }
+    }
+    let mut seen = 0;
+    let report = verify_data_dir(dir.path(), None, &mut |done| seen = done).unwrap();
+    assert_eq!(report.tenants[0].events, 20_000);
+    assert_eq!(seen, 20_000, "progress reaches every event");
+
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let first_failure = || match verify_data_dir(dir.path(), None, &mut |_| {}) {
+        Err(VerifyError::Invalid(failure)) => failure,
+        other => panic!("expected an invalid ledger, got {other:?}"),
+    };
+    let alter = |seq: u64| {
+        let changed = conn
+            .execute(
+                "UPDATE events SET body = CAST(replace(CAST(body AS TEXT), 'doc.created', 'doc.deleted') AS BLOB)
+                 WHERE (key & 1099511627775) = ?1",
+                [seq],
+            )
+            .unwrap();
+        assert_eq!(changed, 1);
+    };
+    // The second half of the second chunk.
+    alter(16_001);
+    assert_eq!(first_failure().seq, Some(16_001));
+    // A missing row before it is what is named then.
+    conn.execute("DELETE FROM events WHERE (key & 1099511627775) = 15000", [])
+        .unwrap();
+    let failure = first_failure();
+    assert_eq!(failure.seq, Some(15_000));
+    assert!(failure.reason.contains("missing"), "{failure}");
+    // And a bad row before the gap, in the same chunk, comes first.
+    alter(14_000);
+    assert_eq!(first_failure().seq, Some(14_000));
+    // The first chunk, on the second core.
+    alter(5_000);
+    assert_eq!(first_failure().seq, Some(5_000));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_refuses_to_extend_a_ledger_that_contradicts_its_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
