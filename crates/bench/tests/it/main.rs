@@ -11,25 +11,29 @@ use serde_json::Value;
 
 const BENCH: &str = env!("CARGO_BIN_EXE_trailkeep-bench");
 
-/// The debug `trailkeep` beside this test's binaries, built first so that it is current.
+/// The debug `trailkeep` beside this test's binaries. `cargo test --workspace` builds it for the
+/// CLI's own tests before any test runs; only when it is missing (`cargo test -p bench` on a
+/// fresh tree) is it built here. A nested build would otherwise resolve features for the CLI
+/// alone and rebuild half the dependency graph.
 fn trailkeep_binary() -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "trailkeep-cli",
-            "--bin",
-            "trailkeep",
-        ])
-        .status()
-        .expect("run cargo build");
-    assert!(status.success(), "cargo build -p trailkeep-cli failed");
-    let dir = PathBuf::from(BENCH)
+    let binary = PathBuf::from(BENCH)
         .parent()
         .expect("the bench binary has a folder")
-        .to_owned();
-    let binary = dir.join("trailkeep");
+        .join("trailkeep");
+    if !binary.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "trailkeep-cli",
+                "--bin",
+                "trailkeep",
+            ])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build -p trailkeep-cli failed");
+    }
     assert!(binary.exists(), "{} was not built", binary.display());
     binary
 }
