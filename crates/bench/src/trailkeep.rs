@@ -70,8 +70,8 @@ impl Trailkeep {
         Ok(server)
     }
 
-    /// Polls `/readyz` until it answers 200; returns how long that took.
-    async fn wait_ready(&mut self) -> anyhow::Result<Duration> {
+    /// Polls `/readyz` until it answers 200.
+    async fn wait_ready(&mut self) -> anyhow::Result<()> {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().context("poll the server")? {
@@ -85,7 +85,7 @@ impl Trailkeep {
                 .await
                 .is_ok_and(|r| r.status().is_success());
             if ready {
-                return Ok(started.elapsed());
+                return Ok(());
             }
             if started.elapsed() > START_TIMEOUT {
                 bail!("trailkeep was not ready after {START_TIMEOUT:?}");
