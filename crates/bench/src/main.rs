@@ -41,7 +41,7 @@ pub struct Args {
     pub batch_clients: u64,
     /// Events written one at a time in the single-event phase [default: events / 20, at most
     /// 50,000].
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub single_events: Option<u64>,
     /// Concurrent single-event writers (HTTP connections; PostgreSQL connections).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=90))]
