@@ -11,10 +11,13 @@
 //! would scan a whole column per segment for every search; the collectors instead read
 //! `occurred` and `seq` of the few candidates the terms leave and check them exactly.
 
+use std::collections::HashMap;
 use std::ops::Bound;
+use std::sync::Arc;
 
 use tantivy::collector::{Collector, SegmentCollector, TopDocs};
 use tantivy::columnar::Column;
+use tantivy::index::SegmentId;
 use tantivy::query::{
     BooleanQuery, EmptyQuery, InvertedIndexRangeQuery, Occur, Query as TantivyQuery, TermQuery,
 };
@@ -185,6 +188,7 @@ impl Bounds {
 }
 
 /// The `occurred` and `seq` columns of a segment, for checking [`Bounds`].
+#[derive(Clone)]
 pub struct BoundsColumns {
     occurred: Column<i64>,
     seq: Column<u64>,
@@ -192,7 +196,7 @@ pub struct BoundsColumns {
 
 impl BoundsColumns {
     /// Opens them in `segment`.
-    pub fn open(segment: &SegmentReader) -> tantivy::Result<Self> {
+    fn open(segment: &SegmentReader) -> tantivy::Result<Self> {
         let fast = segment.fast_fields();
         Ok(Self {
             occurred: fast.i64("occurred")?,
@@ -208,24 +212,49 @@ impl BoundsColumns {
         })
     }
 
-    /// Whether the document is within `bounds`.
-    pub fn admit(&self, doc: DocId, bounds: &Bounds) -> bool {
+    /// The document's position, when it is within `bounds`.
+    pub fn admitted(&self, doc: DocId, bounds: &Bounds) -> Option<Cursor> {
         self.position(doc)
-            .is_some_and(|p| bounds.admits(p.seq, p.occurred_at))
+            .filter(|p| bounds.admits(p.seq, p.occurred_at))
     }
 }
 
-/// The earliest and latest `occurred` in the index, or `None` when it is empty.
-pub fn span(searcher: &Searcher) -> Result<Option<(i64, i64)>, StoreError> {
-    let mut span: Option<(i64, i64)> = None;
-    for segment in searcher.segment_readers() {
-        let column = segment.fast_fields().i64("occurred").map_err(index_error)?;
-        if segment.num_docs() > 0 {
-            let (lo, hi) = (column.min_value(), column.max_value());
-            span = Some(span.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+/// Every segment's [`BoundsColumns`], opened once per search and shared by its collectors:
+/// opening a column reads its block headers, a cost in proportion to the segment.
+pub struct IndexColumns {
+    segments: HashMap<SegmentId, BoundsColumns>,
+    /// The earliest and latest `occurred` in the index, `None` when it is empty.
+    span: Option<(i64, i64)>,
+}
+
+impl IndexColumns {
+    /// Opens the columns of every segment `searcher` sees.
+    pub fn open(searcher: &Searcher) -> Result<Arc<Self>, StoreError> {
+        let mut segments = HashMap::new();
+        let mut span: Option<(i64, i64)> = None;
+        for segment in searcher.segment_readers() {
+            let columns = BoundsColumns::open(segment).map_err(index_error)?;
+            if segment.num_docs() > 0 {
+                let (lo, hi) = (columns.occurred.min_value(), columns.occurred.max_value());
+                span = Some(span.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+            }
+            segments.insert(segment.segment_id(), columns);
+        }
+        Ok(Arc::new(Self { segments, span }))
+    }
+
+    /// The earliest and latest `occurred` in the index, or `None` when it is empty.
+    pub fn span(&self) -> Option<(i64, i64)> {
+        self.span
+    }
+
+    /// The columns of `segment` (opened now if the search did not see it).
+    pub fn of(&self, segment: &SegmentReader) -> tantivy::Result<BoundsColumns> {
+        match self.segments.get(&segment.segment_id()) {
+            Some(columns) => Ok(columns.clone()),
+            None => BoundsColumns::open(segment),
         }
     }
-    Ok(span)
 }
 
 /// `query` restricted to the time buckets covering `lo..=hi`: the whole bucket at each end,
@@ -257,7 +286,10 @@ pub fn within(
 }
 
 /// Counts the matching documents within bounds.
-struct BoundedCount(Bounds);
+struct BoundedCount {
+    bounds: Bounds,
+    columns: Arc<IndexColumns>,
+}
 
 /// [`BoundedCount`] in one segment.
 struct SegmentCount {
@@ -276,8 +308,8 @@ impl Collector for BoundedCount {
         reader: &SegmentReader,
     ) -> tantivy::Result<SegmentCount> {
         Ok(SegmentCount {
-            bounds: self.0,
-            columns: BoundsColumns::open(reader)?,
+            bounds: self.bounds,
+            columns: self.columns.of(reader)?,
             count: 0,
         })
     }
@@ -295,7 +327,7 @@ impl SegmentCollector for SegmentCount {
     type Fruit = u64;
 
     fn collect(&mut self, doc: DocId, _: Score) {
-        self.count += u64::from(self.columns.admit(doc, &self.bounds));
+        self.count += u64::from(self.columns.admitted(doc, &self.bounds).is_some());
     }
 
     fn harvest(self) -> u64 {
@@ -313,7 +345,8 @@ pub fn search(
     want: usize,
 ) -> Result<IndexHits, StoreError> {
     let searcher = index.reader().searcher();
-    let Some(span) = span(&searcher)?.filter(|_| below > 0) else {
+    let columns = IndexColumns::open(&searcher)?;
+    let Some(span) = columns.span().filter(|_| below > 0) else {
         return Ok(IndexHits {
             positions: Vec::new(),
             total: query.count_total.then_some(0),
@@ -335,15 +368,17 @@ pub fn search(
             hi: window.1,
             ..bounds
         };
+        let columns = columns.clone();
         let by_position = move |segment: &SegmentReader| {
-            let columns = BoundsColumns::open(segment).ok();
+            let columns = columns.of(segment).ok();
             move |doc: DocId| -> u128 {
-                let Some(position) = columns.as_ref().and_then(|c| c.position(doc)) else {
+                let Some(position) = columns
+                    .as_ref()
+                    .and_then(|c| c.admitted(doc, &window_bounds))
+                else {
                     return 0;
                 };
-                if !window_bounds.admits(position.seq, position.occurred_at)
-                    || after.is_some_and(|c| !c.precedes(position, order))
-                {
+                if after.is_some_and(|c| !c.precedes(position, order)) {
                     return 0;
                 }
                 sort_key(position, order)
@@ -365,7 +400,7 @@ pub fn search(
         let counted = within(translated, &index.fields, (bounds.lo, bounds.hi), span);
         Some(
             searcher
-                .search(&*counted, &BoundedCount(bounds))
+                .search(&*counted, &BoundedCount { bounds, columns })
                 .map_err(index_error)?,
         )
     } else {

@@ -3,6 +3,7 @@
 //! read from SQLite, so both halves add up to the brute-force answer.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::StrColumn;
@@ -10,7 +11,7 @@ use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 use trailkeep_event::{Category, Event, Filter, Outcome, Timestamp};
 use trailkeep_store::{GroupBy, Stats, StoreError};
 
-use super::query::{Bounds, BoundsColumns, span, translate, within};
+use super::query::{Bounds, BoundsColumns, IndexColumns, translate, within};
 use super::{SearchIndex, index_error};
 
 /// Counts being gathered, before sorting into [`Stats`].
@@ -113,7 +114,8 @@ pub fn tally(
     group_by: &[GroupBy],
 ) -> Result<Tally, StoreError> {
     let searcher = index.reader().searcher();
-    let Some(span) = span(&searcher)?.filter(|_| below > 0) else {
+    let columns = IndexColumns::open(&searcher)?;
+    let Some(span) = columns.span().filter(|_| below > 0) else {
         return Ok(Tally::new(group_by));
     };
     let bounds = Bounds::new(below, filter);
@@ -126,6 +128,7 @@ pub fn tally(
     let collector = StatsCollector {
         group_by: group_by.to_vec(),
         bounds,
+        columns,
     };
     searcher.search(&*query, &collector).map_err(index_error)
 }
@@ -134,6 +137,7 @@ pub fn tally(
 struct StatsCollector {
     group_by: Vec<GroupBy>,
     bounds: Bounds,
+    columns: Arc<IndexColumns>,
 }
 
 fn str_column(reader: &SegmentReader, name: &str) -> tantivy::Result<Option<StrColumn>> {
@@ -172,7 +176,7 @@ impl Collector for StatsCollector {
             actor,
             grouped,
             bounds: self.bounds,
-            columns: BoundsColumns::open(reader)?,
+            columns: self.columns.of(reader)?,
             total: 0,
             days: HashMap::new(),
         })
@@ -241,9 +245,9 @@ impl SegmentCollector for SegmentStats {
     type Fruit = Tally;
 
     fn collect(&mut self, doc: DocId, _: Score) {
-        if !self.columns.admit(doc, &self.bounds) {
+        let Some(position) = self.columns.admitted(doc, &self.bounds) else {
             return;
-        }
+        };
         self.total += 1;
         if let (Some(c), Some(o)) = (
             first_ord(&self.category, doc),
@@ -259,12 +263,10 @@ impl SegmentCollector for SegmentStats {
                 counts[ord as usize] += 1;
             }
         }
-        if self.group_by.contains(&GroupBy::Day)
-            && let Some(micros) = self.columns.position(doc).map(|p| p.occurred_at)
-        {
+        if self.group_by.contains(&GroupBy::Day) {
             *self
                 .days
-                .entry(micros.div_euclid(86_400_000_000))
+                .entry(position.occurred_at.div_euclid(86_400_000_000))
                 .or_default() += 1;
         }
     }
