@@ -24,8 +24,8 @@ type Rendered = Vec<(usize, usize, Bytes)>;
 pub struct Loaded {
     /// Mean size of an event as JSON, bytes.
     pub mean_bytes: f64,
-    /// Events per tenant, in the workload's tenant order.
-    pub per_tenant: Vec<u64>,
+    /// Events of the largest tenant (the workload's first).
+    pub largest: u64,
     /// How long Trailkeep's index took to cover the last batch.
     pub index_catch_up: Duration,
 }
@@ -33,11 +33,18 @@ pub struct Loaded {
 /// Durable batch ingest: NDJSON posts against `COPY`, the same batches, as many writers.
 pub async fn batch_ingest(s: &mut Session) -> anyhow::Result<Loaded> {
     let (events, writers) = (s.args.events, s.args.batch_clients as usize);
-    let (batches, mean_bytes, per_tenant) =
-        render(&s.workload, "NDJSON for Trailkeep", |e, _, out| {
-            e.to_json(out);
-            out.push(b'\n');
-        });
+    let batches = render(&s.workload, "NDJSON for Trailkeep", |e, _, out| {
+        e.to_json(out);
+        out.push(b'\n');
+    });
+    // Each NDJSON line is one event as JSON and its newline.
+    let json_bytes: usize = batches.iter().map(|(_, n, body)| body.len() - n).sum();
+    let mean_bytes = json_bytes as f64 / events as f64;
+    let largest = batches
+        .iter()
+        .filter(|(tenant, ..)| *tenant == 0)
+        .map(|(_, n, _)| *n as u64)
+        .sum();
     let bar = progress(events, "events posted to Trailkeep");
     let tk = &s.tk;
     let tk_took = drive(writers, batches.len(), &bar, |_, i| {
@@ -57,7 +64,7 @@ pub async fn batch_ingest(s: &mut Session) -> anyhow::Result<Loaded> {
         index_catch_up.as_secs_f64()
     ));
 
-    let (rows, _, _) = render(&s.workload, "CSV for PostgreSQL", |e, tenant, out| {
+    let rows = render(&s.workload, "CSV for PostgreSQL", |e, tenant, out| {
         csv::load_row(e, tenant, out)
     });
     let bar = progress(events, "events copied into PostgreSQL");
@@ -88,14 +95,15 @@ pub async fn batch_ingest(s: &mut Session) -> anyhow::Result<Loaded> {
     ));
     Ok(Loaded {
         mean_bytes,
-        per_tenant,
+        largest,
         index_catch_up,
     })
 }
 
 /// Single-event ingest: one POST against one INSERT per event, from as many clients. Returns
-/// how long Trailkeep's index took to cover the last one, and how many went to each tenant.
-pub async fn single_ingest(s: &mut Session) -> anyhow::Result<(Duration, Vec<u64>)> {
+/// how long Trailkeep's index took to cover the last one, and how many went to the largest
+/// tenant.
+pub async fn single_ingest(s: &mut Session) -> anyhow::Result<(Duration, u64)> {
     let (count, clients) = (s.single_events, s.args.clients as usize);
     let singles: Vec<Event> = (0..count).map(|n| s.workload.single(n)).collect();
     let bodies: Vec<Bytes> = singles
@@ -141,11 +149,8 @@ pub async fn single_ingest(s: &mut Session) -> anyhow::Result<(Duration, Vec<u64
     ));
     let index_catch_up = s.tk.wait_indexed().await?;
     s.pool[0].analyze().await?;
-    let mut per_tenant = vec![0; s.tenants.len()];
-    for event in &singles {
-        per_tenant[event.tenant] += 1;
-    }
-    Ok((index_catch_up, per_tenant))
+    let to_largest = singles.iter().filter(|e| e.tenant == 0).count() as u64;
+    Ok((index_catch_up, to_largest))
 }
 
 /// The six query shapes, the same questions in the same order on both sides, one client.
@@ -325,17 +330,9 @@ pub fn index_catch_up(s: &mut Session, after_batches: Duration, after_singles: D
     ]);
 }
 
-/// Generates every batch and renders it with `row` (event, tenant name, output); returns the
-/// batches, the mean size of an event as JSON, and the events per tenant.
-fn render(
-    workload: &Workload,
-    what: &str,
-    row: impl Fn(&Event, &str, &mut Vec<u8>),
-) -> (Rendered, f64, Vec<u64>) {
+/// Generates every batch and renders it with `row` (event, tenant name, output).
+fn render(workload: &Workload, what: &str, row: impl Fn(&Event, &str, &mut Vec<u8>)) -> Rendered {
     let bar = progress(workload.total, &format!("events rendered as {what}"));
-    let mut per_tenant = vec![0u64; workload.tenants.len()];
-    let mut json_bytes = 0usize;
-    let mut scratch = Vec::with_capacity(1024);
     let batches = (0..workload.batches())
         .map(|b| {
             let (tenant, events) = workload.batch(b);
@@ -343,21 +340,13 @@ fn render(
             let mut body = Vec::with_capacity(events.len() * 600);
             for event in &events {
                 row(event, name, &mut body);
-                scratch.clear();
-                event.to_json(&mut scratch);
-                json_bytes += scratch.len();
             }
-            per_tenant[tenant] += events.len() as u64;
             bar.inc(events.len() as u64);
             (tenant, events.len(), Bytes::from(body))
         })
         .collect();
     bar.finish_and_clear();
-    (
-        batches,
-        json_bytes as f64 / workload.total as f64,
-        per_tenant,
-    )
+    batches
 }
 
 /// Runs `jobs` jobs on `workers` concurrent workers (job `i` on worker `w` is `job(w, i)`,

@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use anyhow::Context;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
+use time::format_description::well_known::Rfc3339;
 use tokio_postgres::{Client, NoTls, Statement};
 
 use crate::cases::{Case, PAGE, Shape};
@@ -136,37 +137,34 @@ impl Postgres {
 
     /// Answers one query; returns the rows listed (or counted, for statistics).
     pub async fn query(&self, case: &Case) -> anyhow::Result<u64> {
-        let (sql, params) = sql(&self.table, case);
+        let (statements, params) = sql(&self.table, case);
         let refs = params.iter().map(Param::as_sql).collect::<Vec<_>>();
-        match case.shape {
-            Shape::StatsMonth => {
-                let (totals, by_action) = sql.split_once(";\n").context("two statements")?;
-                let row = self
-                    .client
-                    .query_one(totals, &refs)
-                    .await
-                    .context("stats totals")?;
+        let mut answers = Vec::with_capacity(statements.len());
+        for statement in &statements {
+            answers.push(
                 self.client
-                    .query(by_action, &refs)
+                    .query(statement, &refs)
                     .await
-                    .context("stats by action")?;
-                Ok(row.get::<_, i64>(0) as u64)
-            }
-            _ => Ok(self
-                .client
-                .query(&sql, &refs)
-                .await
-                .with_context(|| format!("{} query", case.shape.key()))?
-                .len() as u64),
+                    .with_context(|| format!("{} query", case.shape.key()))?,
+            );
         }
+        let first = &answers[0];
+        Ok(match case.shape {
+            // The totals' first column is the count.
+            Shape::StatsMonth => first
+                .first()
+                .context("stats totals: no row")?
+                .get::<_, i64>(0) as u64,
+            _ => first.len() as u64,
+        })
     }
 
     /// The plan PostgreSQL chose for `case`, with actual times (`EXPLAIN ANALYZE`).
     pub async fn explain(&self, case: &Case) -> anyhow::Result<String> {
-        let (sql, params) = sql(&self.table, case);
+        let (statements, params) = sql(&self.table, case);
         let refs = params.iter().map(Param::as_sql).collect::<Vec<_>>();
         let mut plan = String::new();
-        for statement in sql.split(";\n") {
+        for statement in statements {
             let rows = self
                 .client
                 .query(&format!("EXPLAIN (ANALYZE, COSTS OFF) {statement}"), &refs)
@@ -314,8 +312,8 @@ impl Param {
     }
 }
 
-/// The SQL of `case` and its parameters; statistics are two statements separated by ";\n".
-fn sql(table: &str, case: &Case) -> (String, Vec<Param>) {
+/// The statements of `case` (statistics take two) and their parameters.
+fn sql(table: &str, case: &Case) -> (Vec<String>, Vec<Param>) {
     let mut params = vec![Param::Text(case.tenant.clone())];
     let mut conditions = vec!["tenant = $1".to_owned()];
     let mut add = |params: &mut Vec<Param>, condition: &str, value: Param| {
@@ -356,33 +354,35 @@ fn sql(table: &str, case: &Case) -> (String, Vec<Param>) {
         );
     }
     let filter = conditions.join(" AND ");
-    let sql = match case.shape {
-        Shape::StatsMonth => format!(
-            "SELECT count(*), count(DISTINCT actor_id), \
-             count(*) FILTER (WHERE category = 'login' AND outcome = 'failure') \
-             FROM {table} WHERE {filter};\n\
-             SELECT action, count(*) FROM {table} WHERE {filter} GROUP BY action ORDER BY count(*) DESC"
-        ),
-        Shape::EntityHistory => {
-            format!("SELECT * FROM {table} WHERE {filter} ORDER BY occurred_at, seq LIMIT {PAGE}")
-        }
-        _ => format!(
+    let statements = match case.shape {
+        Shape::StatsMonth => vec![
+            format!(
+                "SELECT count(*), count(DISTINCT actor_id), \
+                 count(*) FILTER (WHERE category = 'login' AND outcome = 'failure') \
+                 FROM {table} WHERE {filter}"
+            ),
+            format!(
+                "SELECT action, count(*) FROM {table} WHERE {filter} GROUP BY action ORDER BY count(*) DESC"
+            ),
+        ],
+        Shape::EntityHistory => vec![format!(
+            "SELECT * FROM {table} WHERE {filter} ORDER BY occurred_at, seq LIMIT {PAGE}"
+        )],
+        _ => vec![format!(
             "SELECT * FROM {table} WHERE {filter} ORDER BY occurred_at DESC, seq DESC LIMIT {PAGE}"
-        ),
+        )],
     };
-    (sql, params)
+    (statements, params)
 }
 
 /// The SQL of a case as it appears in the report, with its parameters written in.
 pub fn shown_sql(table: &str, case: &Case) -> String {
-    let (mut sql, params) = sql(table, case);
+    let (statements, params) = sql(table, case);
+    let mut sql = statements.join(";\n");
     for (i, param) in params.iter().enumerate().rev() {
         let literal = match param {
             Param::Text(s) => format!("'{}'", s.replace('\'', "''")),
-            Param::Time(t) => format!(
-                "'{}'",
-                crate::workload::rfc3339((t.unix_timestamp_nanos() / 1_000) as i64)
-            ),
+            Param::Time(t) => format!("'{}'", t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())),
         };
         sql = sql.replace(&format!("${}", i + 1), &literal);
     }

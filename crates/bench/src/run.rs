@@ -109,9 +109,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         figures: Vec::new(),
     };
     let loaded = phases::batch_ingest(&mut s).await?;
-    let (index_after_singles, singles_per_tenant) = phases::single_ingest(&mut s).await?;
+    let (index_after_singles, singles_to_largest) = phases::single_ingest(&mut s).await?;
     let (disagreements, plans) = phases::queries(&mut s).await?;
-    let largest = loaded.per_tenant[0] + singles_per_tenant[0];
+    let largest = loaded.largest + singles_to_largest;
     phases::export(&mut s, largest).await?;
     phases::trailkeep_alone(&mut s).await?;
     phases::index_catch_up(&mut s, loaded.index_catch_up, index_after_singles);
@@ -186,5 +186,5 @@ fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 fn now_us() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000) as i64
+    trailkeep_event::Timestamp::now().as_micros()
 }

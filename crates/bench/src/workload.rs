@@ -14,7 +14,7 @@
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use trailkeep_event::category_for_action;
+use trailkeep_event::{Timestamp, category_for_action};
 
 /// Microseconds in a day.
 pub const DAY_US: i64 = 86_400_000_000;
@@ -730,19 +730,11 @@ pub fn datetime(us: i64) -> OffsetDateTime {
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-/// Microseconds since the epoch in RFC 3339, UTC, with microseconds.
+/// Microseconds since the epoch in RFC 3339, UTC, spelt as Trailkeep spells instants
+/// (`trailkeep_event::Timestamp`: microseconds, trailing zeros dropped); empty outside years 1
+/// to 9999, which the workload never leaves.
 pub fn rfc3339(us: i64) -> String {
-    let t = datetime(us);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.microsecond()
-    )
+    Timestamp::from_micros(us).map_or_else(String::new, |t| t.to_string())
 }
 
 #[cfg(test)]
@@ -750,7 +742,7 @@ mod tests {
     use super::*;
 
     fn workload() -> Workload {
-        let now = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000) as i64;
+        let now = Timestamp::now().as_micros();
         Workload::new(7, 12, 20_000, 500, now)
     }
 
