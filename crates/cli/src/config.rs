@@ -96,6 +96,9 @@ pub struct AuthSettings {
 pub struct StoreSettings {
     /// Appends that may wait for the writer; past it, 503 with `Retry-After`.
     pub write_queue: usize,
+    /// Appends of any one tenant that may wait for the writer; past it, that tenant's appends
+    /// get 503 while other tenants' are still taken.
+    pub tenant_write_queue: usize,
     /// Name of the signing key created on first start; checkpoint origins read `<name>/<tenant>`.
     pub log_name: String,
 }
@@ -104,6 +107,7 @@ impl Default for StoreSettings {
     fn default() -> Self {
         Self {
             write_queue: 4096,
+            tenant_write_queue: 1024,
             log_name: "trailkeep".into(),
         }
     }
@@ -214,8 +218,8 @@ impl Settings {
             );
         }
         self.jwks()?;
-        if self.store.write_queue == 0 {
-            bail!("store.write_queue must be at least 1");
+        if self.store.write_queue == 0 || self.store.tenant_write_queue == 0 {
+            bail!("store.write_queue and store.tenant_write_queue must be at least 1");
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .with_context(|| format!("log.level {:?} is not a log filter", self.log.level))?;

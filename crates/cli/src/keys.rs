@@ -8,12 +8,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde_json::json;
 use trailkeep_server::auth::api_keys;
 use trailkeep_server::auth::now_seconds;
-use trailkeep_server::{KeySpec, SelfAudit, key_event, parse_roles};
-use trailkeep_store::{EventStore, KeyStore};
+use trailkeep_server::{KeySpec, key_event, parse_roles};
+use trailkeep_store::KeyStore;
 use trailkeep_store_embedded::{EmbeddedStore, Options};
 
 /// `trailkeep keys ...`.
@@ -111,15 +111,10 @@ async fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
     .map_err(anyhow::Error::msg)?;
     let store = open(&args.data_dir)?;
     let result = async {
-        store.insert_api_key(issued.record.clone()).await?;
-        let events: Arc<dyn EventStore> = store.clone();
-        SelfAudit::new(events)
-            .record(
-                &args.tenant,
-                key_event("trailkeep.api_key.created", cli_actor(), &issued.record),
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("record the key's creation: {:?}", e.problem().detail))
+        let audit = key_event("trailkeep.api_key.created", cli_actor(), &issued.record)
+            .map_err(anyhow::Error::msg)?;
+        store.insert_api_key(issued.record.clone(), audit).await?;
+        anyhow::Ok(())
     }
     .await;
     store.shutdown();
@@ -170,24 +165,19 @@ async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
 async fn revoke(args: RevokeArgs) -> anyhow::Result<ExitCode> {
     let store = open(&args.data_dir)?;
     let result = async {
-        let before = store.api_key(&args.id).await?;
-        let Some(record) = store
-            .revoke_api_key(&args.tenant, &args.id, now_seconds())
+        let missing = || anyhow::anyhow!("tenant {} has no API key {}", args.tenant, args.id);
+        let before = store
+            .api_key(&args.id)
             .await?
-        else {
-            bail!("tenant {} has no API key {}", args.tenant, args.id);
-        };
-        if before.is_some_and(|k| k.revoked_at.is_none()) {
-            let events: Arc<dyn EventStore> = store.clone();
-            SelfAudit::new(events)
-                .record(
-                    &args.tenant,
-                    key_event("trailkeep.api_key.revoked", cli_actor(), &record),
-                )
-                .await
-                .map_err(|e| anyhow::anyhow!("record the revocation: {:?}", e.problem().detail))?;
-        }
-        Ok(())
+            .filter(|k| k.tenant == args.tenant)
+            .ok_or_else(missing)?;
+        let audit = key_event("trailkeep.api_key.revoked", cli_actor(), &before)
+            .map_err(anyhow::Error::msg)?;
+        store
+            .revoke_api_key(&args.tenant, &args.id, now_seconds(), audit)
+            .await?
+            .ok_or_else(missing)?;
+        anyhow::Ok(())
     }
     .await;
     store.shutdown();

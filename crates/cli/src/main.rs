@@ -6,6 +6,7 @@ mod config;
 mod keys;
 mod proof;
 mod reindex;
+mod rollback;
 mod secret;
 mod serve;
 mod verify;
@@ -49,6 +50,8 @@ enum Command {
     Key(KeyCommand),
     /// Rebuild the query index from the stored events (stop the server first).
     Reindex(reindex::ReindexArgs),
+    /// Accept a tenant's ledger that is shorter than what was signed before (a restored backup).
+    AcceptRollback(rollback::AcceptRollbackArgs),
 }
 
 #[derive(clap::Args)]
@@ -140,6 +143,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::run(args),
         Command::Proof(command) => proof::run(command),
         Command::Reindex(args) => reindex::run(args),
+        Command::AcceptRollback(args) => rollback::run(args),
         Command::Key(KeyCommand::Show { data_dir }) => {
             let path = data_dir.join(trailkeep_store_embedded::KEY_FILE);
             let text = std::fs::read_to_string(&path).with_context(|| {

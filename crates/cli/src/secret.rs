@@ -1,6 +1,7 @@
 //! The HS256 secret: `auth.jwt_secret` (or `TRAILKEEP_JWT_SECRET`) when set, otherwise a random
 //! secret kept in the data directory (`jwt.secret`, mode 0600), so a fresh clone works without
-//! configuration and `trailkeep token` mints tokens the server accepts.
+//! configuration and `trailkeep token` mints tokens the server accepts. A secret file that other
+//! users can read is refused.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -10,6 +11,8 @@ use std::path::Path;
 use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+
+use trailkeep_store_embedded::files;
 
 use crate::config::Secret;
 
@@ -24,10 +27,12 @@ pub fn jwt_secret(data_dir: &Path, configured: Option<&Secret>) -> anyhow::Resul
     }
     let path = data_dir.join(SECRET_FILE);
     match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(text.trim().as_bytes().to_vec()),
+        Ok(text) => {
+            files::check_private_file(&path).map_err(anyhow::Error::msg)?;
+            Ok(text.trim().as_bytes().to_vec())
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(data_dir)
-                .with_context(|| format!("create {}", data_dir.display()))?;
+            files::create_private_dir(data_dir).map_err(anyhow::Error::msg)?;
             let mut raw = [0u8; 32];
             getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("generate a secret: {e}"))?;
             let secret = STANDARD.encode(raw);

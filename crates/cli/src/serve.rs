@@ -107,6 +107,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let options = Options {
         key_name: settings.store.log_name.clone(),
         queue_capacity: settings.store.write_queue,
+        tenant_queue_share: settings.store.tenant_write_queue,
         ..Options::default()
     };
     let store = Arc::new(

@@ -7,6 +7,7 @@
 
 #![deny(missing_docs)]
 
+mod batch;
 mod canonical;
 mod fields;
 mod filter;
@@ -16,6 +17,7 @@ mod terms;
 mod timestamp;
 mod validate;
 
+pub use batch::{BatchError, BatchLimits, split_json, split_ndjson};
 pub use canonical::{
     CanonicalError, MAX_SAFE_INTEGER, canonical_with_slot, canonicalize, check_numbers,
 };

@@ -1,12 +1,105 @@
-//! Reading small JSON (or form-encoded) request bodies into typed values, with problem+json
-//! errors that name the field at fault.
+//! Reading request bodies: large ones (event batches) within a memory budget shared by every
+//! request, and small JSON (or form-encoded) ones into typed values, with problem+json errors
+//! that name the field at fault.
 
-use axum::body::Bytes;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, header};
+use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
+
+/// The unit the body budget counts in.
+const BUDGET_UNIT: usize = 1024;
+
+/// The memory all large request bodies in flight may hold together.
+#[derive(Debug, Clone)]
+pub struct BodyBudget {
+    units: Arc<Semaphore>,
+}
+
+impl BodyBudget {
+    /// A budget of `bytes`.
+    pub fn new(bytes: usize) -> Self {
+        Self {
+            units: Arc::new(Semaphore::new((bytes / BUDGET_UNIT).max(1))),
+        }
+    }
+}
+
+/// A body read whole, holding its share of the budget until dropped.
+#[derive(Debug)]
+pub struct HeldBody {
+    /// The bytes.
+    pub bytes: Bytes,
+    _share: Option<OwnedSemaphorePermit>,
+}
+
+fn units(bytes: usize) -> u32 {
+    u32::try_from(bytes.div_ceil(BUDGET_UNIT)).unwrap_or(u32::MAX)
+}
+
+/// Reads `body` whole: 413 past `max` bytes (at once when `Content-Length` says so), 503 when
+/// the budget has no room for it (nothing waits for room: the client retries), 400 when the
+/// client breaks off. Memory is taken from the budget as the bytes arrive.
+pub async fn read_limited(
+    headers: &HeaderMap,
+    body: Body,
+    max: usize,
+    budget: &BodyBudget,
+) -> Result<HeldBody, ApiError> {
+    let too_large = || {
+        ApiError::too_large(format!(
+            "the request body is larger than the {max} bytes the server accepts"
+        ))
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
+    let mut buffer = Vec::with_capacity(declared.unwrap_or(0).min(max));
+    let mut share: Option<OwnedSemaphorePermit> = None;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| {
+            ApiError::bad_request("unreadable_body", "the request body could not be read")
+        })?;
+        let total = buffer.len() + chunk.len();
+        if total > max {
+            return Err(too_large());
+        }
+        let more = units(total) - units(buffer.len());
+        if more > 0 {
+            let permit = budget
+                .units
+                .clone()
+                .try_acquire_many_owned(more)
+                .map_err(|_| {
+                    metrics::counter!("trailkeep_body_budget_rejections_total").increment(1);
+                    ApiError::unavailable(
+                        "busy",
+                        "the server holds as many request bodies as it may; retry shortly".into(),
+                    )
+                })?;
+            match &mut share {
+                Some(held) => held.merge(permit),
+                None => share = Some(permit),
+            }
+        }
+        buffer.extend_from_slice(&chunk);
+    }
+    Ok(HeldBody {
+        bytes: Bytes::from(buffer),
+        _share: share,
+    })
+}
 
 /// Largest settings body (API keys, token requests): these are a few hundred bytes.
 pub const MAX_SETTINGS_BODY: usize = 64 * 1024;

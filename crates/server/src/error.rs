@@ -123,16 +123,34 @@ impl ApiError {
 
     /// 429: the credential's rate limit is spent; retry after `wait`.
     pub fn too_many_requests(wait: std::time::Duration) -> Self {
+        Self::throttled(
+            "rate_limited",
+            "this credential's rate limit is spent; retry after the Retry-After seconds",
+            wait,
+        )
+    }
+
+    /// 429 with its own `code` and `detail`: a bound other than the credential's rate (the
+    /// tenant's concurrent reads, a source's failed authentications); retry after `wait`.
+    pub fn throttled(code: &str, detail: impl Into<String>, wait: std::time::Duration) -> Self {
         let mut e = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            code,
             "Too many requests",
-            Some(
-                "this credential's rate limit is spent; retry after the Retry-After seconds".into(),
-            ),
+            Some(detail.into()),
         );
         e.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u32);
         e
+    }
+
+    /// 408: the client took too long to send its request.
+    pub fn request_timeout(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "Request timeout",
+            Some(detail.into()),
+        )
     }
 
     /// 500, with the cause logged and not shown.
@@ -146,7 +164,8 @@ impl ApiError {
         )
     }
 
-    fn unavailable(code: &str, detail: String) -> Self {
+    /// 503 with `Retry-After: 1`: the server cannot take this request now, but will soon.
+    pub fn unavailable(code: &str, detail: String) -> Self {
         let mut e = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             code,

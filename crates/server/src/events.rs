@@ -109,11 +109,11 @@ pub async fn get_one(
     if !want_proof {
         return Ok(json_response(StatusCode::OK, event.canonical));
     }
+    // The newest checkpoint, or the next one when the event is newer (at most a second away).
     let checkpoint = state
         .store
-        .checkpoint(&principal.tenant)
-        .await?
-        .ok_or_else(|| ApiError::internal(&"an event exists but no checkpoint covers it"))?;
+        .checkpoint_covering(&principal.tenant, event.event.seq + 1)
+        .await?;
     let proof = state
         .store
         .inclusion_proof(&principal.tenant, event.event.seq, checkpoint.size)

@@ -1,24 +1,33 @@
 //! `POST /v1/events`: one event (a JSON object), a batch (a JSON array of up to 10,000), or
 //! NDJSON; all-or-nothing, with every bad event's index and field listed in one 400 answer.
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use trailkeep_api::{MAX_BATCH, ProblemError, ReceiptBody, hash_b64};
-use trailkeep_event::{PreparedEvent, Timestamp, prepare};
-use trailkeep_store::{AppendOutcome, AppendRequest, IdempotencyKey};
+use trailkeep_event::{
+    BatchError, BatchLimits, MAX_EVENT_BYTES, PreparedEvent, Timestamp, prepare, split_json,
+    split_ndjson,
+};
+use trailkeep_store::{AppendOutcome, AppendRequest, IdempotencyKey, StoreError};
 
 use crate::AppState;
 use crate::auth::Principal;
+use crate::body::read_limited;
 use crate::error::ApiError;
 use crate::events::open_data_object;
 
 /// Most validation errors listed in one answer.
 const MAX_LISTED_ERRORS: usize = 100;
+/// Bounds on one body: the batch limit, and the most bytes an event may take as sent (its
+/// canonical form is at most 64 KiB; this leaves room for whitespace and escapes).
+const LIMITS: BatchLimits = BatchLimits {
+    max_events: MAX_BATCH,
+    max_event_bytes: 4 * MAX_EVENT_BYTES,
+};
 /// Bodies larger than this are decoded on the blocking pool.
 const OFFLOAD_BYTES: usize = 64 * 1024;
 /// Longest `Idempotency-Key`.
@@ -58,25 +67,40 @@ pub async fn post_events(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let framing = framing(&headers)?;
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::too_large("the request body is larger than the server accepts")
-        } else {
-            ApiError::bad_request("unreadable_body", "the request body could not be read")
+    let body = read_limited(
+        &headers,
+        body,
+        state.limits.max_body_bytes,
+        &state.body_budget,
+    )
+    .await?;
+    let body_len = body.bytes.len();
+    let idempotency_key = idempotency_key(&headers, framing, &body.bytes)?;
+    // A retry is answered from what the first request stored, before its body costs any
+    // parsing, and without taking the writer's time. A key used with another body is left to
+    // the usual path: an invalid body is a 400 first, a valid one the writer's 409.
+    if let Some(key) = &idempotency_key {
+        match state.store.replay(&principal.tenant, key).await {
+            Ok(Some(outcome)) => return Ok(created(outcome)),
+            Ok(None) | Err(StoreError::IdempotencyConflict) => {}
+            Err(other) => return Err(other.into()),
         }
-    })?;
-    let body_len = body.len();
-    let idempotency_key = idempotency_key(&headers, framing, &body)?;
+    }
     let tenant = principal.tenant.clone();
     let decode = move || -> Result<Vec<PreparedEvent>, ApiError> {
-        let raw = match framing {
-            Framing::Json => parse_json(&body)?,
-            Framing::NdJson => parse_ndjson(&body)?,
+        let mut batch = Batch::new(&tenant);
+        let split = match framing {
+            Framing::Json => split_json(&body.bytes, LIMITS, |i, v| batch.add(i, &v)),
+            Framing::NdJson => split_ndjson(&body.bytes, LIMITS, |i, v| batch.add(i, &v)),
         };
-        prepare_all(&raw, &tenant)
+        split.map_err(refused_body)?;
+        // The body's bytes (and their share of the budget) are released here, before the
+        // events wait for the writer.
+        drop(body);
+        batch.finish()
     };
     // Parsing and validating a large batch takes milliseconds of CPU: keep it off the async
     // workers so it does not stall other requests.
@@ -161,62 +185,16 @@ fn idempotency_key(
     }))
 }
 
-fn malformed(e: &serde_json::Error, line: Option<usize>) -> ApiError {
-    let place = match line {
-        Some(n) => format!("line {n}"),
-        None => format!("line {}, column {}", e.line(), e.column()),
-    };
-    ApiError::bad_request(
-        "malformed_json",
-        format!("the body is not valid JSON at {place}: {e}"),
-    )
-}
-
-fn check_batch_size(n: usize) -> Result<(), ApiError> {
-    if n == 0 {
-        return Err(ApiError::bad_request(
-            "empty_batch",
-            "the batch holds no events",
-        ));
-    }
-    if n > MAX_BATCH {
-        return Err(ApiError::too_large(format!(
-            "the batch holds {n} events; at most {MAX_BATCH} are accepted per request"
-        )));
-    }
-    Ok(())
-}
-
-fn parse_json(body: &[u8]) -> Result<Vec<Value>, ApiError> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Array(items)) => {
-            check_batch_size(items.len())?;
-            Ok(items)
+/// The problem a body that could not be split into events answers with.
+fn refused_body(error: BatchError) -> ApiError {
+    match error {
+        BatchError::Malformed { .. } => ApiError::bad_request("malformed_json", error.to_string()),
+        BatchError::NotEvents => ApiError::bad_request("bad_body", error.to_string()),
+        BatchError::Empty => ApiError::bad_request("empty_batch", error.to_string()),
+        BatchError::TooMany { .. } | BatchError::EventTooLarge { .. } => {
+            ApiError::too_large(error.to_string())
         }
-        Ok(object @ Value::Object(_)) => Ok(vec![object]),
-        Ok(_) => Err(ApiError::bad_request(
-            "bad_body",
-            "the body must be an event object or an array of events",
-        )),
-        Err(e) => Err(malformed(&e, None)),
     }
-}
-
-fn parse_ndjson(body: &[u8]) -> Result<Vec<Value>, ApiError> {
-    let mut items = Vec::new();
-    for (n, line) in body.split(|&b| b == b'\n').enumerate() {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        if items.len() == MAX_BATCH {
-            return Err(ApiError::too_large(format!(
-                "the body holds more than {MAX_BATCH} events; at most {MAX_BATCH} are accepted per request"
-            )));
-        }
-        items.push(serde_json::from_slice(line).map_err(|e| malformed(&e, Some(n + 1)))?);
-    }
-    check_batch_size(items.len())?;
-    Ok(items)
 }
 
 /// Validates and stores one event given as a native event object, as a dialect's write does.
@@ -225,7 +203,9 @@ pub async fn store_one(
     tenant: &str,
     raw: Value,
 ) -> Result<trailkeep_store::StoredEvent, ApiError> {
-    let events = prepare_all(std::slice::from_ref(&raw), tenant)?;
+    let mut batch = Batch::new(tenant);
+    batch.add(0, &raw);
+    let events = batch.finish()?;
     let outcome = state
         .store
         .append(
@@ -245,20 +225,39 @@ pub async fn store_one(
         .ok_or_else(|| ApiError::internal(&"an append answered no event"))
 }
 
-fn prepare_all(raw: &[Value], tenant: &str) -> Result<Vec<PreparedEvent>, ApiError> {
-    let received_at = Timestamp::now();
-    let mut events = Vec::with_capacity(raw.len());
-    let mut errors = Vec::new();
-    let mut bad = 0;
-    for (index, item) in raw.iter().enumerate() {
-        match prepare(item, tenant, received_at) {
-            Ok(event) => events.push(event),
+/// Events being validated one by one as the body is split, with every bad one's errors.
+struct Batch<'a> {
+    tenant: &'a str,
+    received_at: Timestamp,
+    events: Vec<PreparedEvent>,
+    errors: Vec<ProblemError>,
+    bad: usize,
+    seen: usize,
+}
+
+impl<'a> Batch<'a> {
+    fn new(tenant: &'a str) -> Self {
+        Self {
+            tenant,
+            received_at: Timestamp::now(),
+            events: Vec::new(),
+            errors: Vec::new(),
+            bad: 0,
+            seen: 0,
+        }
+    }
+
+    /// Validates the event at `index`.
+    fn add(&mut self, index: usize, raw: &Value) {
+        self.seen += 1;
+        match prepare(raw, self.tenant, self.received_at) {
+            Ok(event) => self.events.push(event),
             Err(field_errors) => {
-                bad += 1;
+                self.bad += 1;
                 for e in field_errors {
-                    if errors.len() < MAX_LISTED_ERRORS {
-                        errors.push(ProblemError {
-                            index: (raw.len() > 1).then_some(index),
+                    if self.errors.len() < MAX_LISTED_ERRORS {
+                        self.errors.push(ProblemError {
+                            index: Some(index),
                             field: e.field,
                             message: e.message,
                         });
@@ -267,18 +266,25 @@ fn prepare_all(raw: &[Value], tenant: &str) -> Result<Vec<PreparedEvent>, ApiErr
             }
         }
     }
-    if bad > 0 {
-        let detail = if raw.len() == 1 {
+
+    /// The valid events, or the 400 listing every bad one (all or nothing).
+    fn finish(mut self) -> Result<Vec<PreparedEvent>, ApiError> {
+        if self.bad == 0 {
+            return Ok(self.events);
+        }
+        let detail = if self.seen == 1 {
+            for error in &mut self.errors {
+                error.index = None;
+            }
             "the event is invalid; nothing was stored".to_owned()
         } else {
             format!(
-                "{bad} of {} events are invalid; nothing was stored",
-                raw.len()
+                "{} of {} events are invalid; nothing was stored",
+                self.bad, self.seen
             )
         };
-        return Err(ApiError::validation(detail, errors));
+        Err(ApiError::validation(detail, self.errors))
     }
-    Ok(events)
 }
 
 /// 201 with `{"data": [...], "receipts": [...]}`, the events written as their stored bytes.

@@ -11,12 +11,12 @@ use serde_json::json;
 use trailkeep_api::{
     ApiKeyInfo, ApiKeyList, CreateApiKey, CreatedApiKey, TokenRequest, TokenResponse,
 };
-use trailkeep_event::Timestamp;
+use trailkeep_event::{PreparedEvent, Timestamp, prepare};
 use trailkeep_store::ApiKeyRecord;
 
 use crate::AppState;
 use crate::auth::api_keys::{self, KeySpec};
-use crate::auth::{Principal, Role, now_seconds};
+use crate::auth::{Principal, Role, Source, now_seconds};
 use crate::body::{decode, encoding, received};
 use crate::error::ApiError;
 
@@ -133,17 +133,15 @@ pub async fn create(
         now,
     )
     .map_err(|e| ApiError::internal(&e))?;
-    state.store.insert_api_key(issued.record.clone()).await?;
+    let audit = key_event(
+        "trailkeep.api_key.created",
+        principal.actor(),
+        &issued.record,
+    )
+    .map_err(|e| ApiError::internal(&e))?;
     state
-        .audit
-        .record(
-            &principal.tenant,
-            key_event(
-                "trailkeep.api_key.created",
-                principal.actor(),
-                &issued.record,
-            ),
-        )
+        .store
+        .insert_api_key(issued.record.clone(), audit)
         .await?;
     let created = CreatedApiKey {
         info: info(&issued.record),
@@ -156,13 +154,14 @@ pub async fn create(
     ))
 }
 
-/// The self-audit event of a key change.
+/// The self-audit event of a key change, for the key's tenant's trail (the store writes it with
+/// the change, as one unit).
 pub fn key_event(
     action: &str,
     actor: serde_json::Value,
     record: &ApiKeyRecord,
-) -> serde_json::Value {
-    json!({
+) -> Result<PreparedEvent, String> {
+    let event = json!({
         "action": action,
         "outcome": "success",
         "actor": actor,
@@ -171,7 +170,9 @@ pub fn key_event(
             "roles": record.roles,
             "expires_at": record.expires_at.map(rfc3339),
         },
-    })
+    });
+    prepare(&event, &record.tenant, Timestamp::now())
+        .map_err(|errors| format!("a key event is invalid: {errors:?}"))
 }
 
 /// `GET /v1/api-keys`: the caller's tenant's keys, without secrets.
@@ -215,20 +216,14 @@ pub async fn revoke(
         .await?
         .filter(|k| k.tenant == principal.tenant)
         .ok_or_else(|| ApiError::not_found("this tenant has no API key with that id"))?;
+    let audit = key_event("trailkeep.api_key.revoked", principal.actor(), &before)
+        .map_err(|e| ApiError::internal(&e))?;
     let record = state
         .store
-        .revoke_api_key(&principal.tenant, &id, now_seconds())
+        .revoke_api_key(&principal.tenant, &id, now_seconds(), audit)
         .await?
         .ok_or_else(|| ApiError::not_found("this tenant has no API key with that id"))?;
-    if before.revoked_at.is_none() {
-        state
-            .audit
-            .record(
-                &principal.tenant,
-                key_event("trailkeep.api_key.revoked", principal.actor(), &record),
-            )
-            .await?;
-    }
+    state.auth.forget_key(&id);
     Ok(Json(info(&record)))
 }
 
@@ -237,12 +232,15 @@ pub async fn revoke(
 /// for a short-lived JWT; answers the token, its roles and its lifetime in seconds.
 pub async fn exchange(
     state: &AppState,
+    source: Source,
     client_id: &str,
     client_secret: &str,
     scope: Option<&str>,
 ) -> Result<(String, Vec<Role>, u64), ApiError> {
+    source.check(state.auth.failures())?;
     // Anything not shaped like a key id is refused before it costs a lookup or a bucket.
     if !api_keys::is_key_id(client_id) {
+        source.failed(state.auth.failures());
         return Err(ApiError::unauthorized(
             "the client id or secret is not valid",
         ));
@@ -253,6 +251,7 @@ pub async fn exchange(
     let key = match state.auth.checked_key(client_id, client_secret).await {
         Ok(key) => key,
         Err(refused) => {
+            source.failed(state.auth.failures());
             if let Some(failure) = refused.audit {
                 state.audit.failed_auth(failure);
             }
@@ -311,6 +310,7 @@ pub async fn exchange(
 )]
 pub async fn token(
     State(state): State<AppState>,
+    source: Source,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -327,6 +327,7 @@ pub async fn token(
     }
     let (access_token, roles, ttl) = exchange(
         &state,
+        source,
         &request.client_id,
         &request.client_secret,
         request.scope.as_deref(),

@@ -34,26 +34,37 @@ pub async fn key(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(text(format!("{}\n", state.store.vkey())))
 }
 
-/// `GET /v1/ledger/checkpoint`: the signed note covering every acknowledged event.
+/// `GET /v1/ledger/checkpoint`: the newest signed note, or with `min_size` the first one that
+/// covers that many events.
 #[utoipa::path(
     get,
     path = "/v1/ledger/checkpoint",
     tag = "ledger",
     summary = "The newest signed checkpoint",
-    description = "A C2SP signed note covering every acknowledged event of the tenant.",
+    description = "A C2SP signed note of the tenant's tree. Checkpoints are signed at most once a second per tenant, so the newest may not cover the last second's events: `min_size` waits for one that covers at least that many.",
+    params(crate::openapi::params::CheckpointParams),
     responses(
         (status = 200, description = "The signed note", body = String, content_type = "text/plain"),
+        (status = 400, description = "`min_size` is invalid or beyond the tree", body = trailkeep_api::Problem, content_type = "application/problem+json"),
         (status = 404, description = "The tenant has no events yet", body = trailkeep_api::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn checkpoint(
     State(state): State<AppState>,
     principal: Principal,
+    uri: Uri,
 ) -> Result<Response, ApiError> {
-    let checkpoint = state
-        .store
-        .checkpoint(&principal.tenant)
-        .await?
+    let params = Params::parse(&uri, &["min_size"])?;
+    let checkpoint = match params.number("min_size")? {
+        Some(size) if size > 0 => Some(
+            state
+                .store
+                .checkpoint_covering(&principal.tenant, size)
+                .await?,
+        ),
+        _ => state.store.checkpoint(&principal.tenant).await?,
+    };
+    let checkpoint = checkpoint
         .ok_or_else(|| ApiError::not_found("this tenant has no events yet, so no checkpoint"))?;
     Ok(text(checkpoint.note))
 }

@@ -23,6 +23,7 @@ mod limits;
 mod listing;
 pub mod openapi;
 mod params;
+mod quota;
 mod routes;
 mod stats;
 mod stream;
@@ -37,7 +38,10 @@ use trailkeep_store::{EventStore, KeyStore, Store};
 
 pub use audit::SelfAudit;
 pub use auth::api_keys::{IssuedKey, KeySpec};
-pub use auth::{Authenticator, JwtSettings, JwtVerifier, Principal, RateLimiter, Role, mint_token};
+pub use auth::{
+    Authenticator, FailureLimiter, JwtSettings, JwtVerifier, Principal, RateLimiter, Role,
+    mint_token,
+};
 pub use cursor::CursorKey;
 pub use error::ApiError;
 pub use keys::{key_event, parse_roles};
@@ -61,6 +65,12 @@ pub struct AppState {
     /// Turns true when the server begins to shut down; long-lived responses (event streams)
     /// end on it and `/readyz` fails. See [`stopping_signal`].
     pub stopping: watch::Receiver<bool>,
+    /// The memory large request bodies in flight may hold together.
+    pub body_budget: body::BodyBudget,
+    /// Reads each tenant may run at once.
+    pub reads: Arc<quota::Quota>,
+    /// Live streams open, per tenant and in all.
+    pub streams: Arc<quota::Quota>,
 }
 
 impl AppState {
@@ -83,10 +93,14 @@ impl AppState {
                 jwt,
                 keys,
                 RateLimiter::new(limits.rate_per_second, limits.rate_burst),
+                FailureLimiter::new(limits.failed_auth_per_minute),
             )),
             audit,
             store,
             cursor_key: CursorKey::derive(secret),
+            body_budget: body::BodyBudget::new(limits.max_inflight_body_bytes),
+            reads: quota::Quota::new(limits.tenant_concurrent_reads, usize::MAX),
+            streams: quota::Quota::new(limits.tenant_max_streams, limits.max_streams),
             limits: Arc::new(limits),
             stopping,
         }

@@ -21,7 +21,9 @@ use crate::body::small_body;
 use crate::dialects::{ErrorBody, NATIVE_ERRORS, audit_rail, cloudflare, kore, persys, port};
 use crate::error::ApiError;
 use crate::openapi::{self, ApiDoc};
-use crate::{AppState, events, health, ingest, keys, ledger, stats, stream, telemetry, views};
+use crate::{
+    AppState, events, health, ingest, keys, ledger, limits, stats, stream, telemetry, views,
+};
 
 /// Puts whatever enforces a role in front of a route (the guard, or nothing when only the
 /// description is wanted).
@@ -113,6 +115,7 @@ pub fn router(state: AppState) -> Router {
         .route("/docs", get(openapi::docs))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(from_fn_with_state(state.limits.clone(), limits::deadline))
         .layer(from_fn(telemetry::observe))
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
         .with_state(state)

@@ -15,10 +15,22 @@
 //!   pushes back on this loop rather than on the writer.
 //! - Catch-up (`from_seq`, `Last-Event-ID`) and live tail are the same loop.
 //!
-//! The cost: every commit of any tenant wakes every open stream for one (usually empty) scan.
+//! The cost: every commit of the tenant wakes each of its open streams for one scan (other
+//! tenants' commits wake nothing here).
 //!
 //! When the server shuts down, `AppState::stopping` turns true and every idle stream ends, so
 //! graceful shutdown is not held up by clients that would otherwise listen forever.
+//!
+//! A stream lives longer than the request that opened it, so its credential is checked again
+//! while it runs ([`Authenticator::recheck`]): before every batch of events it sends, every few
+//! seconds while idle, and at the instant a token expires. When the credential no longer
+//! stands (the API key revoked, the token expired), the stream sends one last message,
+//! `event: stream.closed` with `{"reason": ...}`, and ends; nothing committed after that is sent.
+//!
+//! Streams are bounded: per tenant and in all (`Limits::tenant_max_streams`, `max_streams`), and
+//! each scan takes a place among the tenant's concurrent reads, so a stream replaying a long
+//! backlog shares the store's read connections like any other read of its tenant. The commit
+//! watch is the tenant's own: other tenants' writes do not wake its streams.
 //!
 //! Subscribing to the commits watch happens before the first scan: a commit that lands between a
 //! scan that came back empty and the wait after it has already marked the receiver changed, so
@@ -56,10 +68,11 @@ use trailkeep_event::Filter;
 use trailkeep_store::EventStore;
 
 use crate::AppState;
-use crate::auth::Principal;
+use crate::auth::{Authenticator, Principal, now_seconds};
 use crate::error::ApiError;
 use crate::listing::{FILTER_PARAMS, parse_filter};
 use crate::params::Params;
+use crate::quota::{Full, Place, Quota};
 
 /// The SSE `event:` type of every message (`addEventListener("audit.event", ...)` in a browser).
 pub const EVENT_TYPE: &str = "audit.event";
@@ -69,6 +82,12 @@ const SCAN_CHUNK: usize = 500;
 
 /// How often an idle stream sends a comment, so proxies and clients keep the connection.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// How often an idle stream checks that its credential still stands.
+const RECHECK_EVERY: Duration = Duration::from_secs(5);
+
+/// The SSE `event:` type of the last message of a stream whose credential no longer stands.
+pub const CLOSED_EVENT_TYPE: &str = "stream.closed";
 
 const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 
@@ -87,6 +106,7 @@ const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
     responses(
         (status = 200, description = "The stream: one server-sent event per audit event", body = crate::openapi::StreamEvent, content_type = "text/event-stream"),
         (status = 400, description = "A parameter is invalid", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The server holds as many streams as it may", body = trailkeep_api::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn stream(
@@ -100,9 +120,26 @@ pub async fn stream(
     let filter = parse_filter(&params)?;
     let from_seq = params.number("from_seq")?;
     let resume = resume_after(&headers)?;
+    let place = state
+        .streams
+        .take(&principal.tenant)
+        .map_err(|full| match full {
+            Full::Tenant => ApiError::throttled(
+                "too_many_streams",
+                format!(
+                    "this tenant already has {} streams open; close one first",
+                    state.limits.tenant_max_streams
+                ),
+                Duration::from_secs(5),
+            ),
+            Full::Total => ApiError::unavailable(
+                "too_many_streams",
+                "the server holds as many streams as it may; retry shortly".into(),
+            ),
+        })?;
 
     // Before any read: see the module doc.
-    let commits = state.store.commits();
+    let commits = state.store.commits(&principal.tenant);
     // Last-Event-ID wins: a browser reconnects to the URL it started with, from_seq included.
     let next = match resume.or(from_seq) {
         Some(seq) => seq,
@@ -110,12 +147,18 @@ pub async fn stream(
     };
     let tail = Tail {
         store: state.store,
-        tenant: principal.tenant,
+        auth: state.auth,
+        reads: state.reads,
+        _place: place,
+        tenant: principal.tenant.clone(),
+        principal,
         filter,
         next,
+        announced: next,
         commits,
         stopping: state.stopping,
         queue: VecDeque::new(),
+        ended: false,
     };
     let sse = Sse::new(tail.into_stream()).keep_alive(KeepAlive::new().interval(KEEP_ALIVE));
     // Tells nginx-style proxies not to buffer the stream.
@@ -153,15 +196,27 @@ fn resume_after(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
 /// One connection's position in its tenant's trail.
 struct Tail {
     store: Arc<dyn EventStore>,
+    /// Checks that `principal` still stands.
+    auth: Arc<Authenticator>,
+    /// The tenant's concurrent reads: each scan takes a place, like any other read.
+    reads: Arc<Quota>,
+    /// This stream's place among the open streams.
+    _place: Place,
+    /// The credential that opened the stream.
+    principal: Principal,
     tenant: String,
     filter: Filter,
     /// The next seq to read.
     next: u64,
+    /// The `next` the client last heard of (through an event's id or a position message).
+    announced: u64,
     commits: watch::Receiver<u64>,
     /// Turns true when the server shuts down: the stream ends so shutdown is not held up.
     stopping: watch::Receiver<bool>,
     /// Matching events read but not yet sent (at most one scan's worth).
     queue: VecDeque<SseEvent>,
+    /// Set once the closing message went out: the stream ends.
+    ended: bool,
 }
 
 impl Tail {
@@ -172,17 +227,51 @@ impl Tail {
         })
     }
 
+    /// The message that ends a stream whose credential no longer stands.
+    fn close(&mut self, reason: &str) -> SseEvent {
+        self.ended = true;
+        self.queue.clear();
+        SseEvent::default()
+            .event(CLOSED_EVENT_TYPE)
+            .data(serde_json::json!({ "reason": reason }).to_string())
+    }
+
+    /// A place among the tenant's concurrent reads, waiting for one as long as it takes.
+    async fn read_place(&self) -> Place {
+        loop {
+            match self.reads.take(&self.tenant) {
+                Ok(place) => return place,
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    }
+
+    /// When the idle stream next checks its credential: soon, or when its token expires.
+    fn recheck_at(&self) -> tokio::time::Instant {
+        let soon = tokio::time::Instant::now() + RECHECK_EVERY;
+        match self.principal.expires_at {
+            Some(at) => {
+                let left = u64::try_from(at.saturating_sub(now_seconds())).unwrap_or(0);
+                soon.min(tokio::time::Instant::now() + Duration::from_secs(left))
+            }
+            None => soon,
+        }
+    }
+
     /// The next matching event, waiting for commits as long as it takes; `None` ends the stream.
     async fn next_event(&mut self) -> Option<SseEvent> {
         loop {
             // A stream that is replaying a backlog ends on shutdown too, not only an idle one.
-            if *self.stopping.borrow() {
+            if *self.stopping.borrow() || self.ended {
                 return None;
             }
             if let Some(event) = self.queue.pop_front() {
                 return Some(event);
             }
-            let batch = match self.store.scan(&self.tenant, self.next, SCAN_CHUNK).await {
+            let place = self.read_place().await;
+            let scanned = self.store.scan(&self.tenant, self.next, SCAN_CHUNK).await;
+            drop(place);
+            let batch = match scanned {
                 Ok(batch) => batch,
                 Err(error) => {
                     tracing::warn!(
@@ -195,11 +284,27 @@ impl Tail {
                 }
             };
             if batch.is_empty() {
-                // Caught up: wait for the next commit, or end when the server stops (the client
+                // Caught up. Events skipped since the client last heard of a position (none of
+                // them matched) move its resume point on: a message with only an id, which
+                // EventSource records as Last-Event-ID without dispatching anything, so a
+                // reconnect does not read them again.
+                if self.announced != self.next {
+                    self.announced = self.next;
+                    return Some(SseEvent::default().id((self.next - 1).to_string()));
+                }
+                // Wait for the next commit, or end when the server stops (the client
                 // reconnects elsewhere with Last-Event-ID). An error means the store is gone.
-                tokio::select! {
-                    changed = self.commits.changed() => changed.ok()?,
+                let recheck_at = self.recheck_at();
+                let recheck = tokio::select! {
+                    changed = self.commits.changed() => {
+                        changed.ok()?;
+                        false
+                    }
                     _ = self.stopping.wait_for(|stop| *stop) => return None,
+                    () = tokio::time::sleep_until(recheck_at) => true,
+                };
+                if recheck && let Err(reason) = self.auth.recheck(&self.principal).await {
+                    return Some(self.close(reason));
                 }
                 continue;
             }
@@ -222,6 +327,13 @@ impl Tail {
                         .event(EVENT_TYPE)
                         .data(data),
                 );
+                self.announced = self.next;
+            }
+            // Nothing goes out under a credential that no longer stands.
+            if !self.queue.is_empty()
+                && let Err(reason) = self.auth.recheck(&self.principal).await
+            {
+                return Some(self.close(reason));
             }
         }
     }

@@ -1,6 +1,11 @@
-//! The accept loop: HTTP/1.1 over TCP or TLS (rustls), with bounded request heads, a deadline
-//! for sending them, and a graceful shutdown that stops accepting and lets every connection
-//! finish the request it is on.
+//! The accept loop: HTTP/1.1 over TCP or TLS (rustls), with a bound on open connections,
+//! bounded request heads, a deadline for sending them, and a graceful shutdown that stops
+//! accepting and lets every connection finish the request it is on.
+//!
+//! Past `max_connections` the loop stops accepting until one closes: new clients wait in the
+//! kernel's listen backlog instead of costing a descriptor and a task each. Every request
+//! carries its peer address (`ConnectInfo`), for the per-address bound on failed
+//! authentications.
 
 use std::future::Future;
 use std::path::Path;
@@ -8,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -15,7 +21,9 @@ use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
 
 use crate::Limits;
 
@@ -77,9 +85,17 @@ pub async fn serve(
         .max_buf_size(limits.max_header_bytes.max(MIN_HEAD_BYTES))
         .max_headers(limits.max_headers.max(1));
     let graceful = GracefulShutdown::new();
+    let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let slot = tokio::select! {
+            slot = connections.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
@@ -92,13 +108,19 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        let service = TowerToHyperService::new(router.clone().map_request(
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            },
+        ));
         let builder = builder.clone();
         match &tls {
             None => {
                 let connection = builder.serve_connection(TokioIo::new(stream), service);
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {
+                    let _slot = slot;
                     if let Err(error) = connection.await {
                         tracing::debug!(%error, "connection ended with an error");
                     }
@@ -108,6 +130,7 @@ pub async fn serve(
                 let acceptor = tls.acceptor.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
+                    let _slot = slot;
                     let stream = match tokio::time::timeout(
                         HANDSHAKE_TIMEOUT,
                         acceptor.accept(stream),

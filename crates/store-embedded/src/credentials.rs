@@ -1,15 +1,18 @@
 //! The `api_keys` table: [`KeyStore`] for the embedded engine.
 //!
-//! Keys are few and change rarely, so they live in a plain table beside the events and are
-//! read and written through the read pool's connections (a single-statement write waits on the
-//! busy timeout while the event writer holds the lock).
+//! Keys are few and change rarely, so they live in a plain table beside the events. A change is
+//! written by the writer thread in the same transaction as the event that records it (so no
+//! change stands unaudited), and lookups for authentication have connections of their own, so
+//! that heavy reads never hold up a credential check.
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
+use trailkeep_event::PreparedEvent;
 use trailkeep_store::{ApiKeyRecord, KeyStore, StoreError};
 
 use crate::EmbeddedStore;
 use crate::schema::hash_from_blob;
+use crate::writer::KeyChange;
 
 /// The table, created on open when missing (it came after format version 1 was fixed, and
 /// adding it changes nothing else).
@@ -58,7 +61,8 @@ fn with_hash((mut key, hash): (ApiKeyRecord, Vec<u8>)) -> Result<ApiKeyRecord, S
     Ok(key)
 }
 
-fn by_id(conn: &Connection, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+/// The key with this id, of any tenant.
+pub fn by_id(conn: &Connection, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
     conn.prepare_cached(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"))
         .and_then(|mut stmt| stmt.query_row([id], record).optional())
         .map_err(internal)?
@@ -66,44 +70,60 @@ fn by_id(conn: &Connection, id: &str) -> Result<Option<ApiKeyRecord>, StoreError
         .transpose()
 }
 
+/// Stores a new key; `false` when its id exists already.
+pub fn insert(conn: &Connection, key: &ApiKeyRecord) -> Result<bool, StoreError> {
+    let inserted = conn
+        .prepare_cached(&format!(
+            "INSERT INTO api_keys ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             ON CONFLICT (id) DO NOTHING"
+        ))
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                key.id,
+                key.tenant,
+                key.name,
+                key.roles.join(" "),
+                key.secret_hash.as_slice(),
+                key.created_by,
+                key.created_at,
+                key.expires_at,
+                key.revoked_at,
+            ])
+        })
+        .map_err(internal)?;
+    Ok(inserted == 1)
+}
+
+/// Revokes the tenant's key `id` at `at`; `false` when it has no such key or it was revoked
+/// before.
+pub fn revoke(conn: &Connection, tenant: &str, id: &str, at: i64) -> Result<bool, StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE api_keys SET revoked_at = ?3 \
+             WHERE id = ?1 AND tenant = ?2 AND revoked_at IS NULL",
+        )
+        .and_then(|mut stmt| stmt.execute(params![id, tenant, at]))
+        .map_err(internal)?;
+    Ok(changed == 1)
+}
+
 #[async_trait]
 impl KeyStore for EmbeddedStore {
-    async fn insert_api_key(&self, key: ApiKeyRecord) -> Result<(), StoreError> {
-        self.readers
-            .run(move |conn| {
-                let inserted = conn
-                    .prepare_cached(&format!(
-                        "INSERT INTO api_keys ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-                         ON CONFLICT (id) DO NOTHING"
-                    ))
-                    .and_then(|mut stmt| {
-                        stmt.execute(params![
-                            key.id,
-                            key.tenant,
-                            key.name,
-                            key.roles.join(" "),
-                            key.secret_hash.as_slice(),
-                            key.created_by,
-                            key.created_at,
-                            key.expires_at,
-                            key.revoked_at,
-                        ])
-                    })
-                    .map_err(internal)?;
-                if inserted == 0 {
-                    return Err(StoreError::DuplicateId {
-                        index: 0,
-                        id: key.id,
-                    });
-                }
-                Ok(())
-            })
+    async fn insert_api_key(
+        &self,
+        key: ApiKeyRecord,
+        audit: PreparedEvent,
+    ) -> Result<(), StoreError> {
+        let tenant = key.tenant.clone();
+        self.change_key(tenant, KeyChange::Insert(key), audit)
             .await
+            .map(|_| ())
     }
 
     async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        // Its own connections: a credential check never waits behind listings and statistics.
         let id = id.to_owned();
-        self.readers.run(move |conn| by_id(conn, &id)).await
+        self.key_readers.run(move |conn| by_id(conn, &id)).await
     }
 
     async fn api_keys(&self, tenant: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
@@ -130,18 +150,12 @@ impl KeyStore for EmbeddedStore {
         tenant: &str,
         id: &str,
         at: i64,
+        audit: PreparedEvent,
     ) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let (tenant, id) = (tenant.to_owned(), id.to_owned());
-        self.readers
-            .run(move |conn| {
-                conn.prepare_cached(
-                    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?3) \
-                     WHERE id = ?1 AND tenant = ?2",
-                )
-                .and_then(|mut stmt| stmt.execute(params![id, tenant, at]))
-                .map_err(internal)?;
-                Ok(by_id(conn, &id)?.filter(|key| key.tenant == tenant))
-            })
-            .await
+        let change = KeyChange::Revoke {
+            id: id.to_owned(),
+            at,
+        };
+        self.change_key(tenant.to_owned(), change, audit).await
     }
 }

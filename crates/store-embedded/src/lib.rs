@@ -8,8 +8,12 @@
 
 #![deny(missing_docs)]
 
+mod admission;
 mod credentials;
+pub mod files;
+mod high_water;
 mod keys;
+mod queue;
 mod read;
 mod recovery;
 mod rows;
@@ -22,31 +26,32 @@ mod writer;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::{oneshot, watch};
-use trailkeep_event::{Filter, Query};
+use trailkeep_event::{Filter, PreparedEvent, Query};
 use trailkeep_ledger::{Hash, NoteSigner};
 use trailkeep_store::{
-    AppendOutcome, AppendRequest, EventStore, GroupBy, InclusionProof, Page, SignedCheckpoint,
-    Stats, StoreError, StoredEvent, Vitals,
+    ApiKeyRecord, AppendOutcome, AppendRequest, EventStore, GroupBy, IdempotencyKey,
+    InclusionProof, Page, SignedCheckpoint, Stats, StoreError, StoredEvent, Vitals,
 };
 
+pub use high_water::{AcceptedRollback, HIGH_WATER_FILE, Mark, accept_rollback};
 pub use keys::KEY_FILE;
 pub use schema::FORMAT_VERSION;
 pub use search::rebuild as rebuild_index;
 pub use verify::{TenantSummary, VerifyError, VerifyFailure, VerifyReport, verify_data_dir};
 
+use crate::admission::Admission;
 use crate::read::Readers;
 use crate::search::{IndexerHandle, SearchIndex, spawn_indexer};
 use crate::state::{Registry, TenantState};
 use crate::tree::ReaderSource;
-use crate::writer::{Job, Writer};
+use crate::writer::{Job, KeyChange, Writer, WriterSettings};
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "trailkeep.db";
@@ -55,13 +60,22 @@ pub const INDEX_DIR: &str = "index";
 /// File a running store holds an exclusive lock on, so two processes never write one ledger.
 pub const LOCK_FILE: &str = "trailkeep.lock";
 
+/// Connections kept for credential lookups, apart from the read pool.
+const KEY_READERS: usize = 2;
+
+/// Longest wait for a checkpoint covering a given size (the writer signs pending tenants at
+/// least once per checkpoint interval).
+const COVERING_WAIT: Duration = Duration::from_secs(10);
+
 /// Takes the data directory's exclusive lock, or says who holds it.
 fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
     let path = dir.join(LOCK_FILE);
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(&path)
         .map_err(|e| StoreError::Unavailable(format!("open {}: {e}", path.display())))?;
     match file.try_lock() {
@@ -77,8 +91,10 @@ fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StoreError> {
     }
 }
 
-/// Opens the query index and sets each tenant's watermark; an index that claims more events
-/// than a tenant has (a database restored from an older copy) is discarded and rebuilt.
+/// Opens the query index and sets each tenant's watermark. An index that claims more events
+/// than a tenant has, or any events of a tenant id the database does not hold (a database
+/// restored from an older copy beside a newer index), is discarded and rebuilt: its terms
+/// might otherwise be taken for those of whichever tenant gets that id.
 fn open_index(
     dir: &Path,
     registry: &Registry,
@@ -86,11 +102,13 @@ fn open_index(
     let index_dir = dir.join(INDEX_DIR);
     let (mut search, mut watermarks) = SearchIndex::open_or_create(&index_dir)?;
     let tenants = registry.all();
-    let ahead = tenants.iter().any(|(_, state)| {
-        watermarks
-            .get(&state.id)
-            .is_some_and(|&w| w > state.committed())
-    });
+    let committed: HashMap<i64, u64> = tenants
+        .iter()
+        .map(|(_, state)| (state.id, state.committed()))
+        .collect();
+    let ahead = watermarks
+        .iter()
+        .any(|(id, &w)| w > committed.get(id).copied().unwrap_or(0));
     if ahead {
         tracing::warn!("the query index is ahead of the events; rebuilding it");
         std::fs::remove_dir_all(&index_dir)
@@ -113,20 +131,30 @@ fn open_index(
     Ok((search, watermarks))
 }
 
-/// Counts one append as in flight until dropped (also when the caller gives up waiting).
-struct InFlight<'a>(&'a AtomicU64);
-
-impl<'a> InFlight<'a> {
-    fn count(counter: &'a AtomicU64) -> Self {
-        counter.fetch_add(1, Ordering::Relaxed);
-        Self(counter)
+/// The high-water marks recovery checks the ledgers against. A data directory written before
+/// the file existed (format version 1) starts from what it holds; one whose file is missing
+/// while it holds tenants is refused, since removing the file would otherwise lift every mark.
+fn high_water_marks(
+    dir: &Path,
+    conn: &rusqlite::Connection,
+    found_version: i64,
+) -> Result<HashMap<String, high_water::Mark>, StoreError> {
+    if let Some(marks) = high_water::read(dir).map_err(StoreError::Corrupt)? {
+        return Ok(marks);
     }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+    let tenants: i64 = conn
+        .query_row("SELECT COUNT(*) FROM tenants", [], |r| r.get(0))
+        .map_err(|e| StoreError::Internal(e.to_string()))?;
+    if found_version >= 2 && tenants > 0 {
+        return Err(StoreError::Corrupt(format!(
+            "{} is missing, but the database holds {tenants} tenants: it bounds every ledger \
+             from below. Restore it from a backup, or accept the ledgers as they are with \
+             `trailkeep accept-rollback --data-dir {} --tenant <name>` for each tenant",
+            dir.join(HIGH_WATER_FILE).display(),
+            dir.display()
+        )));
     }
+    Ok(HashMap::new())
 }
 
 /// Settings of an embedded store.
@@ -136,12 +164,17 @@ pub struct Options {
     pub key_name: String,
     /// Appends that may wait for the writer before new ones are refused as overload.
     pub queue_capacity: usize,
+    /// Appends of any one tenant that may wait for the writer: past it, that tenant's appends
+    /// are refused as overload while the others' are still taken.
+    pub tenant_queue_share: usize,
     /// Most events the writer puts in one transaction.
     pub max_group_events: usize,
     /// Most reads running at once.
     pub max_readers: usize,
     /// How often the query index takes in new events (and commits them).
     pub index_interval: Duration,
+    /// The shortest time between two checkpoints of one tenant.
+    pub checkpoint_interval: Duration,
 }
 
 impl Default for Options {
@@ -149,44 +182,50 @@ impl Default for Options {
         Self {
             key_name: "trailkeep".into(),
             queue_capacity: 4096,
+            tenant_queue_share: 1024,
             max_group_events: 50_000,
             max_readers: 16,
             index_interval: Duration::from_millis(250),
+            checkpoint_interval: Duration::from_secs(1),
         }
     }
 }
 
 /// The embedded engine.
 pub struct EmbeddedStore {
-    jobs: SyncSender<Job>,
+    jobs: Sender<Job>,
     writer: Mutex<Option<JoinHandle<()>>>,
     registry: Arc<Registry>,
     readers: Arc<Readers>,
+    /// Connections for credential lookups only.
+    key_readers: Arc<Readers>,
     search: Arc<SearchIndex>,
     indexer: Mutex<Option<IndexerHandle>>,
-    commits: watch::Receiver<u64>,
     vkey: String,
     lock: Mutex<Option<std::fs::File>>,
-    queue_capacity: usize,
-    /// Appends submitted and not yet answered.
-    in_flight: AtomicU64,
+    /// Bounds on appends waiting for the writer, in all and per tenant.
+    admission: Admission,
 }
 
 impl EmbeddedStore {
     /// Opens (creating if needed) the data directory `dir`, recovers every tenant's ledger and
     /// starts the writer thread.
     pub fn open(dir: &Path, options: Options) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Unavailable(format!("create {}: {e}", dir.display())))?;
+        files::create_private_dir(dir).map_err(StoreError::Unavailable)?;
         let lock = lock_data_dir(dir)?;
-        let signer: NoteSigner =
-            keys::load_or_create(dir, &options.key_name).map_err(StoreError::Unavailable)?;
         let path: PathBuf = dir.join(DB_FILE);
+        let new_dir = std::fs::metadata(&path).map_or(true, |m| m.len() == 0);
+        let signer: NoteSigner = keys::load_or_create(dir, &options.key_name, new_dir)
+            .map_err(StoreError::Unavailable)?;
+        files::create_private_file(&path).map_err(StoreError::Unavailable)?;
         let mut conn = schema::open(&path)
             .map_err(|e| StoreError::Unavailable(format!("open {}: {e}", path.display())))?;
-        schema::migrate(&mut conn).map_err(StoreError::Unavailable)?;
+        let found_version = schema::migrate(&mut conn).map_err(StoreError::Unavailable)?;
+        let marks = high_water_marks(dir, &conn, found_version)?;
         let registry = Arc::new(Registry::default());
-        let tenants = recovery::recover(&mut conn, &signer, &registry)?;
+        let recovered = recovery::recover(&mut conn, &signer, &registry, &marks)?;
+        high_water::rewrite(dir, &recovered.marks).map_err(StoreError::Unavailable)?;
+        let high_water = high_water::HighWater::open(dir).map_err(StoreError::Unavailable)?;
         let vkey = signer.verifier().to_vkey();
         let (search, watermarks) = open_index(dir, &registry)?;
         let search = Arc::new(search);
@@ -197,15 +236,19 @@ impl EmbeddedStore {
             watermarks,
             options.index_interval,
         )?;
-        let (jobs, receiver) = sync_channel(options.queue_capacity.max(1));
-        let (commits, commits_seen) = watch::channel(0);
+        // Unbounded as a channel, bounded by admission: the writer moves each job into its
+        // tenant's queue at once (`queue.rs`).
+        let (jobs, receiver) = channel();
         let writer = Writer::new(
             conn,
             signer,
             registry.clone(),
-            tenants,
-            options.max_group_events,
-            commits,
+            recovered.tenants,
+            WriterSettings {
+                max_group_events: options.max_group_events,
+                checkpoint_interval: options.checkpoint_interval,
+            },
+            high_water,
         );
         let handle = std::thread::Builder::new()
             .name("trailkeep-writer".into())
@@ -215,14 +258,13 @@ impl EmbeddedStore {
             jobs,
             writer: Mutex::new(Some(handle)),
             registry,
-            readers: Arc::new(Readers::new(path, options.max_readers)),
+            readers: Arc::new(Readers::new(path.clone(), options.max_readers)),
+            key_readers: Arc::new(Readers::new(path, KEY_READERS)),
             search,
             indexer: Mutex::new(Some(indexer)),
-            commits: commits_seen,
             vkey,
             lock: Mutex::new(Some(lock)),
-            queue_capacity: options.queue_capacity.max(1),
-            in_flight: AtomicU64::new(0),
+            admission: Admission::new(options.queue_capacity, options.tenant_queue_share),
         })
     }
 
@@ -257,12 +299,27 @@ impl EmbeddedStore {
     }
 
     fn submit(&self, job: Job) -> Result<(), StoreError> {
-        self.jobs.try_send(job).map_err(|e| match e {
-            TrySendError::Full(_) => StoreError::Overloaded,
-            TrySendError::Disconnected(_) => {
-                StoreError::Unavailable("the store is shut down".into())
-            }
-        })
+        self.jobs
+            .send(job)
+            .map_err(|_| StoreError::Unavailable("the store is shut down".into()))
+    }
+
+    /// Changes a key with the event recording it, through the writer.
+    async fn change_key(
+        &self,
+        tenant: String,
+        change: KeyChange,
+        audit: PreparedEvent,
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let _ticket = self.admission.admit(&tenant)?;
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::ChangeKey {
+            tenant,
+            change,
+            audit: Box::new(audit),
+            reply,
+        })?;
+        answer.await.map_err(closed)?
     }
 
     fn tenant(&self, name: &str) -> Option<Arc<TenantState>> {
@@ -312,14 +369,28 @@ impl EventStore for EmbeddedStore {
         tenant: &str,
         request: AppendRequest,
     ) -> Result<AppendOutcome, StoreError> {
+        let _ticket = self.admission.admit(tenant)?;
         let (reply, answer) = oneshot::channel();
         self.submit(Job::Append {
             tenant: tenant.to_owned(),
             request,
             reply,
         })?;
-        let _counted = InFlight::count(&self.in_flight);
         answer.await.map_err(closed)?
+    }
+
+    async fn replay(
+        &self,
+        tenant: &str,
+        key: &IdempotencyKey,
+    ) -> Result<Option<AppendOutcome>, StoreError> {
+        let Some(state) = self.tenant(tenant) else {
+            return Ok(None);
+        };
+        let key = key.clone();
+        self.readers
+            .run(move |conn| read::replay(conn, &state, &key))
+            .await
     }
 
     async fn get(&self, tenant: &str, id: &str) -> Result<Option<StoredEvent>, StoreError> {
@@ -381,8 +452,8 @@ impl EventStore for EmbeddedStore {
             .await
     }
 
-    fn commits(&self) -> watch::Receiver<u64> {
-        self.commits.clone()
+    fn commits(&self, tenant: &str) -> watch::Receiver<u64> {
+        self.registry.watch(tenant)
     }
 
     async fn stats(
@@ -415,18 +486,37 @@ impl EventStore for EmbeddedStore {
     }
 
     async fn checkpoint(&self, tenant: &str) -> Result<Option<SignedCheckpoint>, StoreError> {
-        let Some(state) = self.tenant(tenant) else {
-            return Ok(None);
+        Ok(self.tenant(tenant).and_then(|s| s.newest_checkpoint()))
+    }
+
+    async fn checkpoint_covering(
+        &self,
+        tenant: &str,
+        size: u64,
+    ) -> Result<SignedCheckpoint, StoreError> {
+        // Subscribed before the first look, so a checkpoint published in between wakes us.
+        let mut signed = self.registry.watch(tenant);
+        let wait = async {
+            loop {
+                let newest = self.tenant(tenant).and_then(|s| s.newest_checkpoint());
+                if let Some(checkpoint) = newest.filter(|c| c.size >= size) {
+                    return Ok(checkpoint);
+                }
+                if size > self.tenant(tenant).map_or(0, |s| s.committed()) {
+                    return Err(StoreError::OutOfRange(format!(
+                        "the tenant's tree has fewer than {size} events"
+                    )));
+                }
+                signed.changed().await.map_err(closed)?;
+            }
         };
-        if let Some(checkpoint) = state.fresh_checkpoint() {
-            return Ok(Some(checkpoint));
-        }
-        let (reply, answer) = oneshot::channel();
-        self.submit(Job::Checkpoint {
-            tenant: tenant.to_owned(),
-            reply,
-        })?;
-        answer.await.map_err(closed)?
+        tokio::time::timeout(COVERING_WAIT, wait)
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(
+                    "no checkpoint covering the event was signed in time".into(),
+                ))
+            })
     }
 
     async fn inclusion_proof(
@@ -498,8 +588,8 @@ impl EventStore for EmbeddedStore {
             })
             .sum();
         Vitals {
-            write_queue_depth: self.in_flight.load(Ordering::Relaxed),
-            write_queue_capacity: self.queue_capacity as u64,
+            write_queue_depth: self.admission.depth(),
+            write_queue_capacity: self.admission.capacity(),
             index_lag: self.index_lag(),
             unsigned_events,
             checkpoint_age_seconds: self

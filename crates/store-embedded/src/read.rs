@@ -14,11 +14,12 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 use tokio::sync::Semaphore;
 use trailkeep_event::{Cursor, Event, Filter, Query};
-use trailkeep_store::{Page, StoreError, StoredEvent};
+use trailkeep_store::{AppendOutcome, IdempotencyKey, Page, StoreError, StoredEvent};
 
 use crate::rows::{self, stored_event};
 use crate::schema::{self, event_key, key_seq};
 use crate::search::{self, SearchIndex, sort_key};
+use crate::state::TenantState;
 use crate::tree::internal;
 
 /// Most connections kept open while idle.
@@ -192,6 +193,33 @@ fn scan_tail(
             .collect(),
         matched,
     ))
+}
+
+/// The answer of an earlier append with idempotency key `key`, read beside the writer: `Some`
+/// when the key was used with the same request and all it stored is committed,
+/// [`StoreError::IdempotencyConflict`] when it was used with another request, and `None` when
+/// it was not used (or its events are not published yet): then the writer decides, as for any
+/// append. A retried 10,000-event batch is then answered without taking the writer's time.
+pub fn replay(
+    conn: &Connection,
+    state: &TenantState,
+    key: &IdempotencyKey,
+) -> Result<Option<AppendOutcome>, StoreError> {
+    match rows::previous_use(conn, state.id, key)? {
+        None => Ok(None),
+        Some(rows::Previous::Other) => Err(StoreError::IdempotencyConflict),
+        Some(rows::Previous::Same(seqs)) => {
+            let committed = state.committed();
+            if seqs.iter().any(|&seq| seq >= committed) {
+                return Ok(None);
+            }
+            Ok(Some(AppendOutcome {
+                events: rows::all_by_seq(conn, state.id, &seqs)?,
+                stored: 0,
+                replayed: true,
+            }))
+        }
+    }
 }
 
 /// Calls `each` for every event with seq in `from..to` that matches `filter`.

@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension};
 use trailkeep_event::Event;
-use trailkeep_store::{StoreError, StoredEvent};
+use trailkeep_store::{IdempotencyKey, StoreError, StoredEvent};
 
 use crate::schema::{event_key, hash_from_blob};
 use crate::tree::internal;
@@ -83,4 +83,56 @@ pub fn tenant_size(conn: &Connection, tenant_id: i64) -> Result<u64, StoreError>
         .and_then(|mut s| s.query_row([lo, hi], |r| r.get(0)))
         .map_err(internal)?;
     Ok(last.map_or(0, |k| crate::schema::key_seq(k) + 1))
+}
+
+/// What an idempotency key was used for before.
+pub enum Previous {
+    /// The same request: its answer's seqs.
+    Same(Vec<u64>),
+    /// Another request.
+    Other,
+}
+
+/// What the tenant's idempotency key `key` answered before, if it was used.
+pub fn previous_use(
+    conn: &Connection,
+    tenant_id: i64,
+    key: &IdempotencyKey,
+) -> Result<Option<Previous>, StoreError> {
+    let previous: Option<(Vec<u8>, Vec<u8>)> = conn
+        .prepare_cached(
+            "SELECT request_hash, seqs FROM idempotency_keys WHERE tenant_id = ?1 AND key = ?2",
+        )
+        .and_then(|mut s| {
+            s.query_row(rusqlite::params![tenant_id, key.key], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+        })
+        .map_err(internal)?;
+    Ok(previous.map(|(hash, seqs)| {
+        if hash != key.request_hash {
+            return Previous::Other;
+        }
+        Previous::Same(
+            seqs.chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8")))
+                .collect(),
+        )
+    }))
+}
+
+/// The tenant's events at `seqs`, in that order; every one must be stored.
+pub fn all_by_seq(
+    conn: &Connection,
+    tenant_id: i64,
+    seqs: &[u64],
+) -> Result<Vec<StoredEvent>, StoreError> {
+    seqs.iter()
+        .map(|&seq| {
+            by_seq(conn, tenant_id, seq)?.ok_or_else(|| {
+                StoreError::Corrupt(format!("idempotency key names missing seq {seq}"))
+            })
+        })
+        .collect()
 }

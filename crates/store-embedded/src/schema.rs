@@ -9,8 +9,9 @@ use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
 
-/// The on-disk format this build writes and reads (`PRAGMA user_version`).
-pub const FORMAT_VERSION: i64 = 1;
+/// The on-disk format this build writes and reads (`PRAGMA user_version`). Version 1 (tenant
+/// ids that SQLite could hand out again) is upgraded in place.
+pub const FORMAT_VERSION: i64 = 2;
 
 /// Bits of the event key that hold the seq; the tenant id sits above them.
 pub const SEQ_BITS: u32 = 40;
@@ -33,8 +34,10 @@ pub fn tenant_key_range(tenant_id: i64) -> (i64, i64) {
 }
 
 const SCHEMA: &str = "
+-- AUTOINCREMENT: an id is never handed out twice, even after its tenant's rows are gone, so
+-- nothing derived and keyed by id (the query index) can be taken for another tenant's.
 CREATE TABLE tenants (
-    id   INTEGER PRIMARY KEY,
+    id   INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL UNIQUE
 );
 CREATE TABLE events (
@@ -98,31 +101,47 @@ pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// Creates the schema in a new database, or checks an existing one's format version; either
-/// way adds the tables that came later without changing the format (`api_keys`).
-pub fn migrate(conn: &mut Connection) -> Result<(), String> {
-    check_version(conn)?;
+/// Version 1 to 2: the tenants table with AUTOINCREMENT, the ids kept.
+const UPGRADE_1_TO_2: &str = "
+CREATE TABLE tenants_v2 (
+    id   INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE
+);
+INSERT INTO tenants_v2 (id, name) SELECT id, name FROM tenants ORDER BY id;
+DROP TABLE tenants;
+ALTER TABLE tenants_v2 RENAME TO tenants;
+";
+
+/// Creates the schema in a new database, or checks and upgrades an existing one; either way
+/// adds the tables that came later without changing the format (`api_keys`). Answers the
+/// format version the database had (0 for a new one).
+pub fn migrate(conn: &mut Connection) -> Result<i64, String> {
+    let found = check_version(conn)?;
     conn.execute_batch(crate::credentials::SCHEMA)
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    Ok(found)
 }
 
-fn check_version(conn: &mut Connection) -> Result<(), String> {
+fn check_version(conn: &mut Connection) -> Result<i64, String> {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .map_err(|e| e.to_string())?;
-    match version {
-        0 => {
-            let tx = conn.transaction().map_err(|e| e.to_string())?;
-            tx.execute_batch(SCHEMA).map_err(|e| e.to_string())?;
-            tx.pragma_update(None, "user_version", FORMAT_VERSION)
-                .map_err(|e| e.to_string())?;
-            tx.commit().map_err(|e| e.to_string())
+    let script = match version {
+        0 => SCHEMA,
+        1 => UPGRADE_1_TO_2,
+        FORMAT_VERSION => return Ok(version),
+        other => {
+            return Err(format!(
+                "the data directory has format version {other}; this build reads version {FORMAT_VERSION}"
+            ));
         }
-        FORMAT_VERSION => Ok(()),
-        other => Err(format!(
-            "the data directory has format version {other}; this build reads version {FORMAT_VERSION}"
-        )),
-    }
+    };
+    let tx = conn.transaction().map_err(|e| e.to_string())?;
+    tx.execute_batch(script).map_err(|e| e.to_string())?;
+    tx.pragma_update(None, "user_version", FORMAT_VERSION)
+        .map_err(|e| e.to_string())?;
+    tx.commit().map_err(|e| e.to_string())?;
+    Ok(version)
 }
 
 /// Reads a 32-byte hash column, or explains why it is not one.

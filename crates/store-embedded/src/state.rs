@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
+use tokio::sync::watch;
 use trailkeep_store::SignedCheckpoint;
 
 use crate::tree::UpperLevels;
@@ -60,25 +61,32 @@ impl TenantState {
         self.indexed.load(Ordering::Acquire)
     }
 
-    /// Publishes a new index watermark (indexer only, after the index commit is visible).
+    /// Publishes a new index watermark (indexer only, after the index commit is visible),
+    /// never above [`committed`](Self::committed): an index that claims more than the database
+    /// holds must not answer for seqs the database does not have.
     pub fn set_indexed(&self, size: u64) {
-        self.indexed.store(size, Ordering::Release);
+        self.indexed
+            .store(size.min(self.committed()), Ordering::Release);
     }
 
-    /// The newest checkpoint, if it covers every committed event.
-    pub fn fresh_checkpoint(&self) -> Option<SignedCheckpoint> {
-        let checkpoint = self.checkpoint.read().unwrap_or_else(|p| p.into_inner());
-        checkpoint
-            .as_ref()
-            .filter(|c| c.size == self.committed())
-            .cloned()
+    /// The newest signed checkpoint, whatever it covers.
+    pub fn newest_checkpoint(&self) -> Option<SignedCheckpoint> {
+        self.checkpoint
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
-/// Every known tenant, by name.
+/// Most tenants with a commit watch before watches nobody holds are dropped.
+const SWEEP_WATCHES_PAST: usize = 1024;
+
+/// Every known tenant, by name, and a commit watch per tenant that someone listens to.
 #[derive(Debug, Default)]
 pub struct Registry {
     tenants: RwLock<HashMap<String, Arc<TenantState>>>,
+    /// Bumped after each commit that wrote the tenant's events or published its checkpoint.
+    watches: Mutex<HashMap<String, watch::Sender<u64>>>,
     /// When this process last signed a checkpoint of any tenant.
     last_signed: Mutex<Option<Instant>>,
 }
@@ -111,6 +119,27 @@ impl Registry {
             .iter()
             .map(|(name, state)| (name.clone(), state.clone()))
             .collect()
+    }
+
+    /// A receiver that changes after every commit that touches `tenant` (its events, or its
+    /// checkpoint), whether or not the tenant has events yet.
+    pub fn watch(&self, tenant: &str) -> watch::Receiver<u64> {
+        let mut watches = self.watches.lock().unwrap_or_else(|p| p.into_inner());
+        if watches.len() >= SWEEP_WATCHES_PAST {
+            watches.retain(|_, sender| sender.receiver_count() > 0);
+        }
+        watches
+            .entry(tenant.to_owned())
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe()
+    }
+
+    /// Wakes whoever watches `tenant` (writer only, after a commit).
+    pub fn notify(&self, tenant: &str) {
+        let watches = self.watches.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(sender) = watches.get(tenant) {
+            sender.send_modify(|n| *n = n.wrapping_add(1));
+        }
     }
 
     /// Registers a tenant (writer and start-up only).

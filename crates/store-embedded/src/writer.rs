@@ -7,27 +7,45 @@
 //! only unacknowledged work; nothing half-written becomes visible.
 //!
 //! Checkpoints are signed in the same transaction as the batch they cover, at most once per
-//! tenant per second; a tenant whose newest events are not yet covered is signed by a timer, or at
-//! once when a reader needs a fresh checkpoint (before serving an inclusion proof).
+//! tenant per checkpoint interval (a second by default); a tenant whose newest events are not
+//! yet covered is signed by a timer when its interval has passed. Nothing a reader does makes
+//! the writer sign sooner: a reader that needs a checkpoint covering a given event waits for
+//! the timer (`EventStore::checkpoint_covering`), so reads cannot turn into signed, fsync'd
+//! transactions.
+//!
+//! After each commit the writer bumps the commit watch of every tenant it wrote (and of every
+//! tenant whose checkpoint it published), so that live readers of one tenant are not woken by
+//! another tenant's writes.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
-use tokio::sync::{oneshot, watch};
+use rusqlite::{Connection, Transaction, params};
+use tokio::sync::oneshot;
 use trailkeep_event::{PreparedEvent, Timestamp};
 use trailkeep_ledger::{Checkpoint, Hash, NoteSigner, leaf_hash};
-use trailkeep_store::{AppendOutcome, AppendRequest, SignedCheckpoint, StoreError, StoredEvent};
+use trailkeep_store::{
+    ApiKeyRecord, AppendOutcome, AppendRequest, SignedCheckpoint, StoreError, StoredEvent,
+};
 
+use crate::credentials;
+use crate::high_water::{self, HighWater};
+use crate::queue::FairQueue;
 use crate::rows;
 use crate::schema::{MAX_SEQ, event_key};
 use crate::state::{Registry, TenantState};
 use crate::tree::{BLOCK_LEAVES, UpperLevels, WriterSource, internal, perfect_root};
 
-/// The shortest time between two automatic checkpoints of one tenant.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+/// How the writer groups and signs.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterSettings {
+    /// Most events in one transaction.
+    pub max_group_events: usize,
+    /// The shortest time between two checkpoints of one tenant.
+    pub checkpoint_interval: Duration,
+}
 
 /// Work for the writer thread.
 pub enum Job {
@@ -40,15 +58,95 @@ pub enum Job {
         /// Where the answer goes.
         reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
     },
-    /// Sign a checkpoint covering the tenant's newest events, if the newest one does not.
-    Checkpoint {
-        /// The tenant.
+    /// Change an API key and append the event recording it, in one transaction.
+    ChangeKey {
+        /// The key's tenant, whose trail records the change.
         tenant: String,
-        /// Where the checkpoint goes.
-        reply: oneshot::Sender<Result<Option<SignedCheckpoint>, StoreError>>,
+        /// The change.
+        change: KeyChange,
+        /// The event recording it (boxed: jobs move through a queue, and this one is rare).
+        audit: Box<PreparedEvent>,
+        /// Where the key as it now is goes (`None`: the tenant has no such key).
+        reply: oneshot::Sender<Result<Option<ApiKeyRecord>, StoreError>>,
     },
     /// Finish queued work, sign pending checkpoints and stop.
     Shutdown,
+}
+
+impl Job {
+    /// The tenant whose ledger the job writes (`None` for a shutdown).
+    pub fn tenant(&self) -> Option<&str> {
+        match self {
+            Job::Append { tenant, .. } | Job::ChangeKey { tenant, .. } => Some(tenant),
+            Job::Shutdown => None,
+        }
+    }
+
+    /// How many events the job writes, at least 1 (what a group's size is counted in).
+    pub fn events(&self) -> usize {
+        match self {
+            Job::Append { request, .. } => request.events.len().max(1),
+            _ => 1,
+        }
+    }
+}
+
+/// A change to the API keys, made together with the event that records it.
+pub enum KeyChange {
+    /// Store a new key.
+    Insert(ApiKeyRecord),
+    /// Revoke the tenant's key `id` at `at` (seconds since the epoch).
+    Revoke {
+        /// The key id.
+        id: String,
+        /// When.
+        at: i64,
+    },
+}
+
+/// One write of a group, and where its answer goes.
+struct Write {
+    tenant: String,
+    request: AppendRequest,
+    change: Option<KeyChange>,
+}
+
+/// What a write answers.
+enum Written {
+    Appended(AppendOutcome),
+    KeyChanged(Option<ApiKeyRecord>),
+}
+
+/// Where a write's answer goes.
+enum Reply {
+    Append(oneshot::Sender<Result<AppendOutcome, StoreError>>),
+    Key(oneshot::Sender<Result<Option<ApiKeyRecord>, StoreError>>),
+}
+
+impl Reply {
+    fn send(self, answer: Result<Written, StoreError>) {
+        // The caller may have gone away; what was written stays written all the same.
+        match (self, answer) {
+            (Reply::Append(reply), Ok(Written::Appended(outcome))) => {
+                let _ = reply.send(Ok(outcome));
+            }
+            (Reply::Key(reply), Ok(Written::KeyChanged(record))) => {
+                let _ = reply.send(Ok(record));
+            }
+            (Reply::Append(reply), Err(e)) => {
+                let _ = reply.send(Err(e));
+            }
+            (Reply::Key(reply), Err(e)) => {
+                let _ = reply.send(Err(e));
+            }
+            (Reply::Append(reply), Ok(_)) => {
+                let _ = reply.send(Err(StoreError::Internal("a mismatched answer".into())));
+            }
+            (Reply::Key(reply), Ok(_)) => {
+                let _ = reply.send(Err(StoreError::Internal("a mismatched answer".into())));
+            }
+        }
+    }
 }
 
 /// The writer's own view of a tenant's tree.
@@ -81,9 +179,9 @@ pub struct Writer {
     tenants: HashMap<String, WriterTenant>,
     /// Tenants with events not covered by a checkpoint yet.
     pending: HashSet<String>,
-    max_group_events: usize,
-    /// Bumped after every committed group, for live readers.
-    commits: watch::Sender<u64>,
+    settings: WriterSettings,
+    /// Where every committed checkpoint's size and root are also recorded.
+    high_water: HighWater,
 }
 
 impl Writer {
@@ -93,8 +191,8 @@ impl Writer {
         signer: NoteSigner,
         registry: Arc<Registry>,
         tenants: HashMap<String, WriterTenant>,
-        max_group_events: usize,
-        commits: watch::Sender<u64>,
+        settings: WriterSettings,
+        high_water: HighWater,
     ) -> Self {
         Self {
             conn,
@@ -102,45 +200,45 @@ impl Writer {
             registry,
             tenants,
             pending: HashSet::new(),
-            max_group_events,
-            commits,
+            settings,
+            high_water,
         }
     }
 
-    /// Runs until a [`Job::Shutdown`] arrives or every sender is gone.
+    /// Runs until a [`Job::Shutdown`] arrives (and everything queued before it is written) or
+    /// every sender is gone. Jobs are written in groups taken fairly across tenants
+    /// ([`FairQueue`]).
     pub fn run(mut self, jobs: Receiver<Job>) {
+        let mut queue = FairQueue::default();
         loop {
-            let first = match self.next_deadline() {
-                Some(deadline) => match jobs.recv_timeout(deadline) {
-                    Ok(job) => job,
-                    Err(RecvTimeoutError::Timeout) => {
-                        self.sign_due(false);
-                        continue;
-                    }
-                    Err(RecvTimeoutError::Disconnected) => break,
-                },
-                None => match jobs.recv() {
-                    Ok(job) => job,
-                    Err(_) => break,
-                },
-            };
-            let mut group = vec![first];
-            let mut events = job_events(&group[0]);
-            while events < self.max_group_events {
-                match jobs.try_recv() {
-                    Ok(job) => {
-                        events += job_events(&job);
-                        group.push(job);
-                    }
-                    Err(_) => break,
+            if queue.is_empty() {
+                if queue.stopping() {
+                    break;
                 }
+                let job = match self.next_deadline() {
+                    Some(deadline) => match jobs.recv_timeout(deadline) {
+                        Ok(job) => job,
+                        Err(RecvTimeoutError::Timeout) => {
+                            self.sign_due(false);
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    },
+                    None => match jobs.recv() {
+                        Ok(job) => job,
+                        Err(_) => break,
+                    },
+                };
+                queue.push(job);
             }
-            let stop = group.iter().any(|j| matches!(j, Job::Shutdown));
-            self.process(group);
+            while let Ok(job) = jobs.try_recv() {
+                queue.push(job);
+            }
+            let group = queue.take_group(self.settings.max_group_events);
+            if !group.is_empty() {
+                self.process(group);
+            }
             self.sign_due(false);
-            if stop {
-                break;
-            }
         }
         self.sign_due(true);
     }
@@ -152,16 +250,17 @@ impl Writer {
             .filter_map(|name| self.tenants.get(name))
             .map(|t| {
                 t.signed_at.map_or(Duration::ZERO, |at| {
-                    CHECKPOINT_INTERVAL.saturating_sub(at.elapsed())
+                    self.settings
+                        .checkpoint_interval
+                        .saturating_sub(at.elapsed())
                 })
             })
             .min()
     }
 
     fn process(&mut self, group: Vec<Job>) {
-        let mut appends = Vec::new();
-        let mut replies = Vec::new();
-        let mut checkpoint_requests = Vec::new();
+        let mut writes = Vec::with_capacity(group.len());
+        let mut replies = Vec::with_capacity(group.len());
         for job in group {
             match job {
                 Job::Append {
@@ -169,33 +268,43 @@ impl Writer {
                     request,
                     reply,
                 } => {
-                    appends.push((tenant, request));
-                    replies.push(reply);
+                    writes.push(Write {
+                        tenant,
+                        request,
+                        change: None,
+                    });
+                    replies.push(Reply::Append(reply));
                 }
-                Job::Checkpoint { tenant, reply } => checkpoint_requests.push((tenant, reply)),
+                Job::ChangeKey {
+                    tenant,
+                    change,
+                    audit,
+                    reply,
+                } => {
+                    writes.push(Write {
+                        tenant,
+                        request: AppendRequest {
+                            events: vec![*audit],
+                            idempotency_key: None,
+                        },
+                        change: Some(change),
+                    });
+                    replies.push(Reply::Key(reply));
+                }
                 Job::Shutdown => {}
             }
         }
-        if !appends.is_empty() {
-            let answers = self.append_group(appends);
-            for (reply, answer) in replies.into_iter().zip(answers) {
-                // The caller may have gone away; the events are stored all the same.
-                let _ = reply.send(answer);
-            }
-        }
-        for (tenant, reply) in checkpoint_requests {
-            let _ = reply.send(self.fresh_checkpoint(&tenant));
+        let answers = self.write_all(writes);
+        for (reply, answer) in replies.into_iter().zip(answers) {
+            reply.send(answer);
         }
     }
 
-    /// Writes every append of a group in one transaction; returns one answer per append.
-    fn append_group(
-        &mut self,
-        appends: Vec<(String, AppendRequest)>,
-    ) -> Vec<Result<AppendOutcome, StoreError>> {
-        let count = appends.len();
+    /// Writes every write of a group in one transaction; returns one answer per write.
+    fn write_all(&mut self, writes: Vec<Write>) -> Vec<Result<Written, StoreError>> {
+        let count = writes.len();
         let mut marks: HashMap<String, Mark> = HashMap::new();
-        match self.write_group(appends, &mut marks) {
+        match self.write_group(writes, &mut marks) {
             Ok(answers) => answers,
             Err(error) => {
                 tracing::error!(%error, "append transaction failed; nothing of it was stored");
@@ -206,20 +315,25 @@ impl Writer {
                     }
                     other => other,
                 };
-                vec![Err(error); count]
+                (0..count).map(|_| Err(error.clone())).collect()
             }
         }
     }
 
     fn write_group(
         &mut self,
-        appends: Vec<(String, AppendRequest)>,
+        writes: Vec<Write>,
         marks: &mut HashMap<String, Mark>,
-    ) -> Result<Vec<Result<AppendOutcome, StoreError>>, StoreError> {
+    ) -> Result<Vec<Result<Written, StoreError>>, StoreError> {
         let now = Timestamp::now();
         let tx = self.conn.transaction().map_err(internal)?;
-        let mut answers = Vec::with_capacity(appends.len());
-        for (name, request) in appends {
+        let mut answers = Vec::with_capacity(writes.len());
+        for Write {
+            tenant: name,
+            request,
+            change,
+        } in writes
+        {
             if !self.tenants.contains_key(&name) {
                 let id = create_tenant(&tx, &name)?;
                 let state = Arc::new(TenantState::new(id, 0, UpperLevels::default(), None));
@@ -250,7 +364,11 @@ impl Writer {
                 blocks: read_upper(&tenant.state).blocks(),
                 is_new: false,
             });
-            answers.push(append_one(&tx, tenant, request, now)?);
+            let answer = match change {
+                None => append_one(&tx, tenant, request, now)?.map(Written::Appended),
+                Some(change) => change_key(&tx, tenant, &name, change, request, now)?,
+            };
+            answers.push(answer);
         }
 
         let mut signed = Vec::new();
@@ -261,7 +379,7 @@ impl Writer {
             }
             if tenant
                 .signed_at
-                .is_none_or(|at| at.elapsed() >= CHECKPOINT_INTERVAL)
+                .is_none_or(|at| at.elapsed() >= self.settings.checkpoint_interval)
             {
                 let checkpoint = sign_checkpoint(&self.signer, name, tenant)?;
                 insert_checkpoint(&tx, tenant.state.id, &checkpoint, now)?;
@@ -270,6 +388,7 @@ impl Writer {
         }
         tx.commit().map_err(internal)?;
 
+        let mut written = Vec::with_capacity(marks.len());
         for (name, mark) in marks.drain() {
             let tenant = &self.tenants[&name];
             tenant.state.set_committed(tenant.size);
@@ -277,13 +396,16 @@ impl Writer {
                 self.registry.insert(name.clone(), tenant.state.clone());
             }
             if tenant.size != tenant.signed_size {
-                self.pending.insert(name);
+                self.pending.insert(name.clone());
             }
+            written.push(name);
         }
         for (name, checkpoint) in signed {
             self.publish(&name, checkpoint);
         }
-        self.commits.send_modify(|n| *n = n.wrapping_add(1));
+        for name in written {
+            self.registry.notify(&name);
+        }
         Ok(answers)
     }
 
@@ -302,8 +424,16 @@ impl Writer {
         }
     }
 
-    /// Records a committed checkpoint as the tenant's newest.
+    /// Records a committed checkpoint as the tenant's newest, and as its high-water mark.
     fn publish(&mut self, name: &str, checkpoint: SignedCheckpoint) {
+        let mark = high_water::Mark {
+            size: checkpoint.size,
+            root: checkpoint.root,
+        };
+        if let Err(error) = self.high_water.record(name, mark) {
+            // The checkpoint is committed; the file only lags (a lower bound stays true).
+            tracing::error!(%error, tenant = %name, "recording a high-water mark failed");
+        }
         if let Some(tenant) = self.tenants.get_mut(name) {
             tenant.signed_size = checkpoint.size;
             tenant.signed_at = Some(Instant::now());
@@ -317,6 +447,7 @@ impl Writer {
                 .write()
                 .unwrap_or_else(|p| p.into_inner()) = Some(checkpoint);
         }
+        self.registry.notify(name);
     }
 
     /// Signs the pending tenants whose interval has passed (all of them with `all`).
@@ -327,7 +458,7 @@ impl Writer {
             .filter(|name| {
                 all || self.tenants.get(*name).is_some_and(|t| {
                     t.signed_at
-                        .is_none_or(|at| at.elapsed() >= CHECKPOINT_INTERVAL)
+                        .is_none_or(|at| at.elapsed() >= self.settings.checkpoint_interval)
                 })
             })
             .cloned()
@@ -355,30 +486,6 @@ impl Writer {
         self.publish(name, checkpoint);
         Ok(())
     }
-
-    /// The tenant's checkpoint, signing one first if the newest does not cover every event.
-    fn fresh_checkpoint(&mut self, name: &str) -> Result<Option<SignedCheckpoint>, StoreError> {
-        let Some(tenant) = self.tenants.get(name) else {
-            return Ok(None);
-        };
-        if tenant.size != tenant.signed_size {
-            self.sign_now(name)?;
-        }
-        Ok(self.tenants.get(name).and_then(|t| {
-            t.state
-                .checkpoint
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone()
-        }))
-    }
-}
-
-fn job_events(job: &Job) -> usize {
-    match job {
-        Job::Append { request, .. } => request.events.len().max(1),
-        _ => 1,
-    }
 }
 
 fn read_upper(state: &TenantState) -> std::sync::RwLockReadGuard<'_, UpperLevels> {
@@ -400,6 +507,48 @@ fn create_tenant(tx: &Transaction<'_>, name: &str) -> Result<i64, StoreError> {
     Ok(id)
 }
 
+/// Changes an API key and appends `request` (the event recording the change) inside the group's
+/// transaction: both or neither. A revocation that changes nothing (no such key, or revoked
+/// before) appends nothing.
+fn change_key(
+    tx: &Transaction<'_>,
+    tenant: &mut WriterTenant,
+    name: &str,
+    change: KeyChange,
+    request: AppendRequest,
+    now: Timestamp,
+) -> Result<Result<Written, StoreError>, StoreError> {
+    let record = match change {
+        KeyChange::Insert(key) => {
+            if key.tenant != name {
+                return Ok(Err(StoreError::Internal(
+                    "a key's audit event belongs in the key's own tenant".into(),
+                )));
+            }
+            if !credentials::insert(tx, &key)? {
+                return Ok(Err(StoreError::DuplicateId {
+                    index: 0,
+                    id: key.id,
+                }));
+            }
+            Some(key)
+        }
+        KeyChange::Revoke { id, at } => {
+            if !credentials::revoke(tx, name, &id, at)? {
+                let current = credentials::by_id(tx, &id)?.filter(|k| k.tenant == name);
+                return Ok(Ok(Written::KeyChanged(current)));
+            }
+            credentials::by_id(tx, &id)?
+        }
+    };
+    match append_one(tx, tenant, request, now)? {
+        Ok(_) => Ok(Ok(Written::KeyChanged(record))),
+        // The key row is written already, and a change must not stand unaudited: undo the whole
+        // group instead (only a full ledger refuses a self-audit event).
+        Err(refusal) => Err(refusal),
+    }
+}
+
 /// Checks and writes one append request inside the group's transaction.
 ///
 /// Every refusal (conflicting id, reused idempotency key) is decided before the first row is
@@ -413,32 +562,16 @@ fn append_one(
 ) -> Result<Result<AppendOutcome, StoreError>, StoreError> {
     let tenant_id = tenant.state.id;
     if let Some(key) = &request.idempotency_key {
-        let previous: Option<(Vec<u8>, Vec<u8>)> = tx
-            .prepare_cached(
-                "SELECT request_hash, seqs FROM idempotency_keys WHERE tenant_id = ?1 AND key = ?2",
-            )
-            .and_then(|mut s| {
-                s.query_row(params![tenant_id, key.key], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
-            })
-            .map_err(internal)?;
-        if let Some((hash, seqs)) = previous {
-            if hash != key.request_hash {
-                return Ok(Err(StoreError::IdempotencyConflict));
+        match rows::previous_use(tx, tenant_id, key)? {
+            None => {}
+            Some(rows::Previous::Other) => return Ok(Err(StoreError::IdempotencyConflict)),
+            Some(rows::Previous::Same(seqs)) => {
+                return Ok(Ok(AppendOutcome {
+                    events: rows::all_by_seq(tx, tenant_id, &seqs)?,
+                    stored: 0,
+                    replayed: true,
+                }));
             }
-            let mut events = Vec::new();
-            for chunk in seqs.chunks_exact(8) {
-                let seq = u64::from_le_bytes(chunk.try_into().expect("chunks of 8"));
-                let event = rows::by_seq(tx, tenant_id, seq)?.ok_or_else(|| {
-                    StoreError::Corrupt(format!("idempotency key names missing seq {seq}"))
-                })?;
-                events.push(event);
-            }
-            return Ok(Ok(AppendOutcome {
-                events,
-                stored: 0,
-                replayed: true,
-            }));
         }
     }
 

@@ -3,6 +3,7 @@
 //! only remembers.
 
 use async_trait::async_trait;
+use trailkeep_event::PreparedEvent;
 
 use crate::StoreError;
 
@@ -32,10 +33,18 @@ pub struct ApiKeyRecord {
 
 /// Where API keys live. Every call but [`api_key`](KeyStore::api_key) is scoped to one tenant,
 /// so one tenant can neither list nor revoke another's keys.
+///
+/// A change to a key and the event that records it in the tenant's trail are one unit: both are
+/// stored, or neither, so no key can exist or be revoked without its trail saying so.
 #[async_trait]
 pub trait KeyStore: Send + Sync + 'static {
-    /// Stores a new key; an id that exists already is [`StoreError::DuplicateId`].
-    async fn insert_api_key(&self, key: ApiKeyRecord) -> Result<(), StoreError>;
+    /// Stores a new key and, with it, `audit` in the key's tenant's trail; an id that exists
+    /// already is [`StoreError::DuplicateId`] and stores neither.
+    async fn insert_api_key(
+        &self,
+        key: ApiKeyRecord,
+        audit: PreparedEvent,
+    ) -> Result<(), StoreError>;
 
     /// The key with this id, of any tenant (authentication looks keys up before it knows the
     /// tenant).
@@ -44,12 +53,14 @@ pub trait KeyStore: Send + Sync + 'static {
     /// The tenant's keys, oldest first, revoked ones included.
     async fn api_keys(&self, tenant: &str) -> Result<Vec<ApiKeyRecord>, StoreError>;
 
-    /// Revokes the tenant's key `id` at `at` (seconds since the epoch) and returns it as it now
-    /// is; revoking twice keeps the first time. `None` when the tenant has no such key.
+    /// Revokes the tenant's key `id` at `at` (seconds since the epoch), appending `audit` to the
+    /// tenant's trail with it, and returns the key as it now is. Revoking twice keeps the first
+    /// time and appends nothing the second. `None` when the tenant has no such key.
     async fn revoke_api_key(
         &self,
         tenant: &str,
         id: &str,
         at: i64,
+        audit: PreparedEvent,
     ) -> Result<Option<ApiKeyRecord>, StoreError>;
 }

@@ -53,6 +53,17 @@ pub trait EventStore: Send + Sync + 'static {
         request: AppendRequest,
     ) -> Result<AppendOutcome, StoreError>;
 
+    /// The answer an earlier append with idempotency key `key` gave, when the key was used with
+    /// the same request hash (`replayed` set); [`StoreError::IdempotencyConflict`] when it was
+    /// used with another; `None` when it was not used. Read without taking a writer's time, so
+    /// that retries of large batches cost a lookup; [`append`](Self::append) decides the same
+    /// way for a key this misses in a race.
+    async fn replay(
+        &self,
+        tenant: &str,
+        key: &IdempotencyKey,
+    ) -> Result<Option<AppendOutcome>, StoreError>;
+
     /// The tenant's event with this id.
     async fn get(&self, tenant: &str, id: &str) -> Result<Option<StoredEvent>, StoreError>;
 
@@ -65,9 +76,11 @@ pub trait EventStore: Send + Sync + 'static {
         max: usize,
     ) -> Result<Vec<StoredEvent>, StoreError>;
 
-    /// A receiver whose value changes after every committed append, of any tenant: live readers
-    /// wait on it, then [`scan`](Self::scan) from where they are.
-    fn commits(&self) -> watch::Receiver<u64>;
+    /// A receiver whose value changes after every committed append to `tenant`'s ledger (and
+    /// every new checkpoint of it), whether or not the tenant has events yet: live readers wait
+    /// on it, then [`scan`](Self::scan) from where they are. Other tenants' writes do not wake
+    /// it.
+    fn commits(&self, tenant: &str) -> watch::Receiver<u64>;
 
     /// Counts over the tenant's events matching `filter`, grouped by each of `group_by`.
     async fn stats(
@@ -86,9 +99,19 @@ pub trait EventStore: Send + Sync + 'static {
     /// The number of events in the tenant's ledger (its tree size).
     async fn tree_size(&self, tenant: &str) -> Result<u64, StoreError>;
 
-    /// A signed checkpoint covering every event acknowledged so far; `None` for a tenant with no
-    /// events.
+    /// The tenant's newest signed checkpoint, at once; `None` for a tenant with no events.
+    /// Checkpoints are signed at most once a second per tenant, so it may not cover the events
+    /// of the last second; asking never makes the engine sign sooner.
     async fn checkpoint(&self, tenant: &str) -> Result<Option<SignedCheckpoint>, StoreError>;
+
+    /// A signed checkpoint covering at least `size` events of the tenant, waiting (a second or
+    /// so) for the next one when the newest does not; [`StoreError::OutOfRange`] when the tree
+    /// is smaller than `size`.
+    async fn checkpoint_covering(
+        &self,
+        tenant: &str,
+        size: u64,
+    ) -> Result<SignedCheckpoint, StoreError>;
 
     /// The inclusion proof of leaf `seq` in the tenant's tree of size `tree_size`.
     async fn inclusion_proof(

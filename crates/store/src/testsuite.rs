@@ -40,6 +40,7 @@ macro_rules! conformance_suite {
             proofs_outside_the_tree_are_refused,
             tenants_never_see_each_other,
             concurrent_appends_stay_dense,
+            commit_watches_are_per_tenant,
             api_keys_are_kept_per_tenant
         );
     };
@@ -236,6 +237,33 @@ pub async fn idempotency_keys_replay_or_conflict(store: Arc<dyn EventStore>) {
     assert_eq!(replay.stored, 0);
     assert_eq!(replay.events, first.events);
     assert_eq!(store.tree_size("acme").await.unwrap(), 2);
+    // The same answers without an append: what the server asks before parsing a retry's body.
+    let looked_up = store
+        .replay("acme", key(1).as_ref().unwrap())
+        .await
+        .unwrap()
+        .expect("a used key replays");
+    assert!(looked_up.replayed);
+    assert_eq!(looked_up.events, first.events);
+    assert_eq!(
+        store
+            .replay("acme", key(2).as_ref().unwrap())
+            .await
+            .unwrap_err(),
+        StoreError::IdempotencyConflict
+    );
+    let unused = IdempotencyKey {
+        key: "req-2".into(),
+        request_hash: [1; 32],
+    };
+    assert!(store.replay("acme", &unused).await.unwrap().is_none());
+    assert!(
+        store
+            .replay("other", key(1).as_ref().unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     let mut conflicting = batch("acme", vec![json!({"action": "c"})]);
     conflicting.idempotency_key = key(2);
@@ -337,16 +365,19 @@ async fn collect_pages(
     panic!("paging did not end");
 }
 
-/// The checkpoint covers every acknowledged event, is signed by the store's key, and its root is
-/// the Merkle root of the events' canonical bytes.
+/// A checkpoint covering every acknowledged event comes (within the signing interval), is
+/// signed by the store's key, and its root is the Merkle root of the events' canonical bytes;
+/// the newest checkpoint is at hand at once and never beyond the tree.
 pub async fn checkpoints_sign_the_newest_root(store: Arc<dyn EventStore>) {
     assert!(store.checkpoint("acme").await.unwrap().is_none());
     let verifier = NoteVerifier::from_vkey(&store.vkey()).expect("vkey parses");
     let mut tree = trailkeep_ledger::MemoryTree::new();
     for round in 0..3 {
         append_n(&*store, "acme", 5 + round * 100, "a.created").await;
-        let checkpoint = store.checkpoint("acme").await.unwrap().unwrap();
         let size = store.tree_size("acme").await.unwrap();
+        let newest = store.checkpoint("acme").await.unwrap().unwrap();
+        assert!(newest.size <= size);
+        let checkpoint = store.checkpoint_covering("acme", size).await.unwrap();
         assert_eq!(checkpoint.size, size);
         let opened = Checkpoint::open(&checkpoint.note, &verifier).expect("signature verifies");
         assert_eq!(opened.size, size);
@@ -395,7 +426,8 @@ pub async fn consistency_proofs_link_checkpoints(store: Arc<dyn EventStore>) {
     let mut checkpoints = Vec::new();
     for n in [1, 2, 5, 250, 10, 300] {
         append_n(&*store, "acme", n, "a.created").await;
-        checkpoints.push(store.checkpoint("acme").await.unwrap().unwrap());
+        let size = store.tree_size("acme").await.unwrap();
+        checkpoints.push(store.checkpoint_covering("acme", size).await.unwrap());
     }
     for (i, a) in checkpoints.iter().enumerate() {
         for b in &checkpoints[i..] {
@@ -451,10 +483,35 @@ pub async fn tenants_never_see_each_other(store: Arc<dyn EventStore>) {
         .unwrap();
     assert_eq!(page.events.len(), 3);
     assert!(page.events.iter().all(|e| e.event.tenant == "beta"));
-    let alpha = store.checkpoint("alpha").await.unwrap().unwrap();
-    let beta = store.checkpoint("beta").await.unwrap().unwrap();
+    let alpha = store.checkpoint_covering("alpha", 1).await.unwrap();
+    let beta = store.checkpoint_covering("beta", 3).await.unwrap();
     assert_eq!((alpha.size, beta.size), (1, 3));
     assert_ne!(alpha.root, beta.root);
+    assert!(matches!(
+        store.checkpoint_covering("beta", 4).await,
+        Err(StoreError::OutOfRange(_))
+    ));
+    assert!(store.checkpoint("nobody").await.unwrap().is_none());
+}
+
+/// A tenant's commit watch wakes for its own commits only, even before its first event.
+pub async fn commit_watches_are_per_tenant(store: Arc<dyn EventStore>) {
+    let mut acme = store.commits("acme");
+    let mut beta = store.commits("beta");
+    append_n(&*store, "beta", 2, "b.created").await;
+    tokio::time::timeout(std::time::Duration::from_secs(10), beta.changed())
+        .await
+        .expect("beta's watch wakes")
+        .unwrap();
+    assert!(
+        !acme.has_changed().unwrap(),
+        "another tenant's commit does not wake acme"
+    );
+    append_n(&*store, "acme", 1, "a.created").await;
+    tokio::time::timeout(std::time::Duration::from_secs(10), acme.changed())
+        .await
+        .expect("acme's watch wakes")
+        .unwrap();
 }
 
 /// Many concurrent writers: every acknowledged event gets a distinct seq, with no gaps.
@@ -499,7 +556,32 @@ fn api_key(id: &str, tenant: &str) -> ApiKeyRecord {
     }
 }
 
-/// API keys: stored whole, unique by id, listed and revoked only within their tenant.
+/// The event recording a change to key `id` in `tenant`'s trail.
+fn key_audit(tenant: &str, action: &str, id: &str) -> trailkeep_event::PreparedEvent {
+    trailkeep_event::prepare(
+        &json!({"action": action, "target": {"type": "api_key", "id": id}}),
+        tenant,
+        trailkeep_event::Timestamp::now(),
+    )
+    .expect("a valid audit event")
+}
+
+/// The actions and target ids of the tenant's trail, oldest first.
+async fn trail(store: &dyn Store, tenant: &str) -> Vec<(String, String)> {
+    store
+        .scan(tenant, 0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            let target = e.event.target.and_then(|t| t.id).unwrap_or_default();
+            (e.event.action, target)
+        })
+        .collect()
+}
+
+/// API keys: stored whole, unique by id, listed and revoked only within their tenant; every
+/// change is in the tenant's trail, and a refused change leaves no event behind.
 pub async fn api_keys_are_kept_per_tenant(store: Arc<dyn Store>) {
     let a1 = api_key("k_a1", "acme");
     let a2 = ApiKeyRecord {
@@ -508,10 +590,16 @@ pub async fn api_keys_are_kept_per_tenant(store: Arc<dyn Store>) {
     };
     let b1 = api_key("k_b1", "beta");
     for key in [&a1, &a2, &b1] {
-        store.insert_api_key(key.clone()).await.unwrap();
+        let audit = key_audit(&key.tenant, "key.created", &key.id);
+        store.insert_api_key(key.clone(), audit).await.unwrap();
     }
     assert!(matches!(
-        store.insert_api_key(api_key("k_a1", "beta")).await,
+        store
+            .insert_api_key(
+                api_key("k_a1", "beta"),
+                key_audit("beta", "key.created", "k_a1")
+            )
+            .await,
         Err(StoreError::DuplicateId { .. })
     ));
     assert_eq!(store.api_key("k_a1").await.unwrap(), Some(a1.clone()));
@@ -521,19 +609,26 @@ pub async fn api_keys_are_kept_per_tenant(store: Arc<dyn Store>) {
     assert_eq!(store.api_keys("nobody").await.unwrap(), vec![]);
 
     // One tenant cannot revoke another's key.
-    assert_eq!(store.revoke_api_key("beta", "k_a1", 5).await.unwrap(), None);
+    let refused = key_audit("beta", "key.revoked", "k_a1");
+    assert_eq!(
+        store
+            .revoke_api_key("beta", "k_a1", 5, refused)
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(
         store.api_key("k_a1").await.unwrap().unwrap().revoked_at,
         None
     );
     let revoked = store
-        .revoke_api_key("acme", "k_a1", 5)
+        .revoke_api_key("acme", "k_a1", 5, key_audit("acme", "key.revoked", "k_a1"))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(revoked.revoked_at, Some(5));
     let again = store
-        .revoke_api_key("acme", "k_a1", 9)
+        .revoke_api_key("acme", "k_a1", 9, key_audit("acme", "key.revoked", "k_a1"))
         .await
         .unwrap()
         .unwrap();
@@ -541,5 +636,20 @@ pub async fn api_keys_are_kept_per_tenant(store: Arc<dyn Store>) {
     assert_eq!(
         store.api_key("k_a1").await.unwrap().unwrap().revoked_at,
         Some(5)
+    );
+    let pair = |action: &str, id: &str| (action.to_owned(), id.to_owned());
+    assert_eq!(
+        trail(&*store, "acme").await,
+        vec![
+            pair("key.created", "k_a1"),
+            pair("key.created", "k_a2"),
+            pair("key.revoked", "k_a1"),
+        ],
+        "each change once, nothing for the repeated revocation"
+    );
+    assert_eq!(
+        trail(&*store, "beta").await,
+        vec![pair("key.created", "k_b1")],
+        "nothing for the refused insert or the refused revocation"
     );
 }

@@ -60,6 +60,8 @@ pub struct TokenClaims {
     pub subject: Option<String>,
     /// The API key it was exchanged for, when this server minted it.
     pub key_id: Option<String>,
+    /// Its `exp`, seconds since the epoch.
+    pub expires_at: Option<i64>,
 }
 
 /// Why a token was refused.
@@ -289,6 +291,7 @@ impl JwtVerifier {
             tenant: tenant.to_owned(),
             roles,
             subject: claims.get("sub").and_then(Value::as_str).map(str::to_owned),
+            expires_at: claims.get("exp").and_then(Value::as_i64),
             // Only this server's exchange tokens carry a key id, and always as their subject too.
             key_id: claims
                 .get("key_id")

@@ -9,13 +9,15 @@
 //! that takes a [`Principal`] cannot read or write another tenant's trail.
 
 pub mod api_keys;
+mod cache;
+mod failures;
 pub mod jwt;
 mod presented;
 mod rate;
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::HeaderMap;
@@ -24,9 +26,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use trailkeep_store::{ApiKeyRecord, KeyStore};
 
+pub use failures::{FailureLimiter, Source};
 pub use jwt::{JwtSettings, JwtVerifier, MIN_SECRET_BYTES, mint_token};
 pub use presented::{Missing, Presented, presented};
 pub use rate::RateLimiter;
+
+use cache::KeyCache;
 
 use crate::AppState;
 use crate::audit::FailedAuth;
@@ -92,6 +97,12 @@ pub struct Principal {
     pub kind: CredentialKind,
     /// The API key id, or the token's subject (`None` for a token without one).
     pub id: Option<String>,
+    /// When the credential stops working, seconds since the epoch (a token's `exp`, a key's
+    /// expiry).
+    pub expires_at: Option<i64>,
+    /// The API key the credential stands on (the key itself, or the key a token was exchanged
+    /// for): revoking it ends the credential.
+    pub backing_key: Option<String>,
 }
 
 impl Principal {
@@ -156,7 +167,9 @@ impl Refused {
 pub struct Authenticator {
     jwt: JwtVerifier,
     keys: Arc<dyn KeyStore>,
+    cache: KeyCache,
     limiter: RateLimiter,
+    failures: FailureLimiter,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -170,9 +183,25 @@ impl std::fmt::Debug for Authenticator {
 
 impl Authenticator {
     /// An authenticator over `jwt` and the keys in `keys`, limiting each credential with
-    /// `limiter`.
-    pub fn new(jwt: JwtVerifier, keys: Arc<dyn KeyStore>, limiter: RateLimiter) -> Self {
-        Self { jwt, keys, limiter }
+    /// `limiter` and each source address's failures with `failures`.
+    pub fn new(
+        jwt: JwtVerifier,
+        keys: Arc<dyn KeyStore>,
+        limiter: RateLimiter,
+        failures: FailureLimiter,
+    ) -> Self {
+        Self {
+            jwt,
+            keys,
+            cache: KeyCache::default(),
+            limiter,
+            failures,
+        }
+    }
+
+    /// The bound on failed authentications per source address.
+    pub fn failures(&self) -> &FailureLimiter {
+        &self.failures
     }
 
     /// The token verifier (and minter).
@@ -204,7 +233,9 @@ impl Authenticator {
                 .filter_map(|s| Role::from_scope(s))
                 .collect(),
             kind: CredentialKind::ApiKey,
+            backing_key: Some(record.id.clone()),
             id: Some(record.id),
+            expires_at: record.expires_at,
         })
     }
 
@@ -212,8 +243,7 @@ impl Authenticator {
     /// expired, not revoked).
     pub async fn checked_key(&self, id: &str, secret: &str) -> Result<ApiKeyRecord, Refused> {
         let record = self
-            .keys
-            .api_key(id)
+            .key(id)
             .await
             .map_err(|e| Refused {
                 error: ApiError::from(e),
@@ -247,18 +277,13 @@ impl Authenticator {
         // A token exchanged for an API key dies with the key.
         if let Some(key_id) = &claims.key_id {
             let live = self
-                .keys
-                .api_key(key_id)
+                .key(key_id)
                 .await
                 .map_err(|e| Refused {
                     error: ApiError::from(e),
                     audit: None,
                 })?
-                .filter(|k| {
-                    k.tenant == claims.tenant
-                        && k.revoked_at.is_none()
-                        && k.expires_at.is_none_or(|at| at > now_seconds())
-                });
+                .filter(|k| k.tenant == claims.tenant && key_is_live(k, now_seconds()));
             if live.is_none() {
                 return Err(Refused {
                     error: ApiError::unauthorized(
@@ -276,22 +301,76 @@ impl Authenticator {
             tenant: claims.tenant,
             roles: claims.roles,
             kind: CredentialKind::Token,
+            backing_key: claims.key_id.clone(),
             id: claims.key_id.or(claims.subject),
+            expires_at: claims.expires_at,
         })
+    }
+
+    /// The stored record of key `id`, through the cache.
+    async fn key(&self, id: &str) -> Result<Option<ApiKeyRecord>, trailkeep_store::StoreError> {
+        if let Some(record) = self.cache.get(id) {
+            return Ok(Some(record));
+        }
+        let record = self.keys.api_key(id).await?;
+        if let Some(record) = &record {
+            self.cache.put(record.clone());
+        }
+        Ok(record)
+    }
+
+    /// Forgets what the cache holds of key `id`: called when the key is revoked, so that the
+    /// revocation holds for the very next request.
+    pub fn forget_key(&self, id: &str) {
+        self.cache.forget(id);
+    }
+
+    /// Whether a credential accepted earlier still stands: not expired, and the key it stands
+    /// on not revoked. Long-lived responses (event streams) ask this while they run; the `Err`
+    /// says why the credential no longer stands.
+    pub async fn recheck(&self, principal: &Principal) -> Result<(), &'static str> {
+        let now = now_seconds();
+        if principal.expires_at.is_some_and(|at| at <= now) {
+            return Err("the credential expired");
+        }
+        if let Some(id) = &principal.backing_key {
+            // From the store, not the cache: the stream that asks may have been woken by the
+            // very commit that revoked the key, before the cache heard of it.
+            match self.keys.api_key(id).await {
+                Ok(Some(key)) if key.tenant == principal.tenant && key_is_live(&key, now) => {}
+                Ok(_) => return Err("the API key was revoked or expired"),
+                Err(_) => return Err("the credential could not be checked"),
+            }
+        }
+        Ok(())
     }
 }
 
-/// The middleware in front of every authenticated route: authenticate, rate-limit, check
-/// `role`, then hand the [`Principal`] to the handler.
+/// Whether a key is neither revoked nor expired at `now`.
+fn key_is_live(key: &ApiKeyRecord, now: i64) -> bool {
+    key.revoked_at.is_none() && key.expires_at.is_none_or(|at| at > now)
+}
+
+/// How long a read waits for a place among its tenant's concurrent reads before it is refused.
+const READ_PLACE_WAIT: Duration = Duration::from_secs(2);
+
+/// The middleware in front of every authenticated route: refuse a source that failed too often,
+/// authenticate, rate-limit, check `role`, take a place among the tenant's concurrent reads
+/// (read routes), then hand the [`Principal`] to the handler.
 pub async fn guard(
     State((state, role)): State<(AppState, Role)>,
+    source: Source,
     mut request: Request,
     next: Next,
 ) -> Response {
+    if let Err(refusal) = source.check(&state.auth.failures) {
+        return refusal.into_response();
+    }
     let principal = match state.auth.authenticate(request.headers()).await {
         Ok(principal) => principal,
         Err(refused) => {
             metrics::counter!("trailkeep_auth_failures_total").increment(1);
+            source.failed(&state.auth.failures);
             if let Some(failure) = refused.audit {
                 state.audit.failed_auth(failure);
             }
@@ -305,8 +384,40 @@ pub async fn guard(
     if let Err(e) = principal.require(role) {
         return e.into_response();
     }
+    let _place = if role == Role::Read {
+        match read_place(&state, &principal.tenant).await {
+            Ok(place) => Some(place),
+            Err(e) => return e.into_response(),
+        }
+    } else {
+        None
+    };
     request.extensions_mut().insert(principal);
     next.run(request).await
+}
+
+/// A place among `tenant`'s concurrent reads, waiting a little for one; 429 when none frees.
+async fn read_place(state: &AppState, tenant: &str) -> Result<crate::quota::Place, ApiError> {
+    let deadline = tokio::time::Instant::now() + READ_PLACE_WAIT;
+    loop {
+        match state.reads.take(tenant) {
+            Ok(place) => return Ok(place),
+            Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(_) => {
+                metrics::counter!("trailkeep_tenant_reads_refused_total").increment(1);
+                return Err(ApiError::throttled(
+                    "tenant_reads_busy",
+                    format!(
+                        "this tenant already runs {} reads at once; retry after the Retry-After seconds",
+                        state.limits.tenant_concurrent_reads
+                    ),
+                    Duration::from_secs(1),
+                ));
+            }
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for Principal {

@@ -153,11 +153,13 @@ impl PageNumber {
         Ok(Self { page, per_page })
     }
 
-    /// The store query for this page of `filter`, newest first, counting the total.
-    pub fn query(self, filter: Filter) -> Query {
+    /// The store query for this page of `filter`, newest first; it counts every match only
+    /// when the dialect's answer shows the total (`with_total`), since an exact count costs a
+    /// pass over every match.
+    pub fn query(self, filter: Filter, with_total: bool) -> Query {
         let mut query = Query::first_page(filter, Order::Desc, self.per_page);
         query.offset = (self.page - 1) * u64::from(self.per_page);
-        query.count_total = true;
+        query.count_total = with_total;
         query
     }
 }

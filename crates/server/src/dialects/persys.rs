@@ -212,7 +212,7 @@ pub async fn list(
     let page = PageNumber::parse(&params, "page", "per_page", 50)?;
     let found = state
         .store
-        .query(&principal.tenant, &page.query(filter))
+        .query(&principal.tenant, &page.query(filter, false))
         .await?;
     Ok(Json(PersysLogs {
         logs: found.events.iter().map(|e| record(&e.event)).collect(),

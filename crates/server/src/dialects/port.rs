@@ -244,12 +244,19 @@ pub fn record(event: &Event) -> PortAudit {
 )]
 pub async fn access_token(
     State(state): State<AppState>,
+    source: crate::auth::Source,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<axum::response::Response, ApiError> {
     let request: AccessTokenRequest = decode(&received(body)?, encoding(&headers, false)?)?;
-    let (access_token, _, expires_in) =
-        exchange(&state, &request.client_id, &request.client_secret, None).await?;
+    let (access_token, _, expires_in) = exchange(
+        &state,
+        source,
+        &request.client_id,
+        &request.client_secret,
+        None,
+    )
+    .await?;
     let mut response = Json(AccessToken {
         ok: true,
         access_token,
@@ -296,7 +303,7 @@ async fn list_audits(
     let page = PageNumber::parse(&params, "page", "per_page", 50)?;
     let found = state
         .store
-        .query(&principal.tenant, &page.query(filter))
+        .query(&principal.tenant, &page.query(filter, false))
         .await?;
     Ok(Json(PortAudits {
         ok: true,

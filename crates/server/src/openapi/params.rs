@@ -201,6 +201,15 @@ pub struct StatsParams {
     group_by: Option<Vec<String>>,
 }
 
+/// `GET /v1/ledger/checkpoint` parameters.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CheckpointParams {
+    /// Wait (a second or so) for a checkpoint covering at least this many events, such as the
+    /// tree size after your last write; without it, the newest checkpoint is answered at once.
+    min_size: Option<u64>,
+}
+
 /// `GET /v1/ledger/proofs/inclusion` parameters.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -277,7 +277,15 @@ async fn expired_and_unknown_api_keys_are_401() {
     use trailkeep_store::KeyStore;
     server
         .store
-        .insert_api_key(issued.record.clone())
+        .insert_api_key(
+            issued.record.clone(),
+            trailkeep_server::key_event(
+                "trailkeep.api_key.created",
+                serde_json::json!({"type": "system"}),
+                &issued.record,
+            )
+            .unwrap(),
+        )
         .await
         .unwrap();
     let body = get_with(&server, "/v1/events", "x-api-key", &issued.api_key())

@@ -21,8 +21,11 @@ fn raw_events(text: &str) -> Vec<String> {
     raw.data.into_iter().map(|r| r.get().to_owned()).collect()
 }
 
-async fn checkpoint(client: &Client, verifier: &NoteVerifier) -> Checkpoint {
-    let answer = client.get("/v1/ledger/checkpoint").await;
+/// The tenant's checkpoint covering at least `size` events.
+async fn checkpoint(client: &Client, verifier: &NoteVerifier, size: u64) -> Checkpoint {
+    let answer = client
+        .get(&format!("/v1/ledger/checkpoint?min_size={size}"))
+        .await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert!(answer.content_type().starts_with("text/plain"));
     Checkpoint::open(&answer.text, verifier).expect("the checkpoint's signature verifies")
@@ -90,8 +93,8 @@ async fn two_tenants_ledgers_verify_from_wire_data_alone() {
         "beta counts on its own"
     );
 
-    let acme_first = checkpoint(&acme, &verifier).await;
-    let beta_first = checkpoint(&beta, &verifier).await;
+    let acme_first = checkpoint(&acme, &verifier, 264).await;
+    let beta_first = checkpoint(&beta, &verifier, 7).await;
     assert_eq!(acme_first.size, 264);
     assert_eq!(beta_first.size, 7);
     assert_eq!(acme_first.origin, "trailkeep/acme");
@@ -126,7 +129,7 @@ async fn two_tenants_ledgers_verify_from_wire_data_alone() {
 
     // Ingest more, then prove the new trees extend the old ones, and check receipts via ?proof=1.
     let a2 = ingest(&acme, &[40], "acme").await;
-    let acme_second = checkpoint(&acme, &verifier).await;
+    let acme_second = checkpoint(&acme, &verifier, 304).await;
     assert_eq!(acme_second.size, 304);
     let consistency = acme
         .get(&format!(
@@ -152,7 +155,7 @@ async fn two_tenants_ledgers_verify_from_wire_data_alone() {
     )
     .unwrap();
     assert_eq!(
-        checkpoint(&beta, &verifier).await,
+        checkpoint(&beta, &verifier, 7).await,
         beta_first,
         "acme's writes leave beta's ledger alone"
     );

@@ -82,8 +82,9 @@ impl Sse {
                         other => panic!("unexpected SSE field {other:?} in {block:?}"),
                     }
                 }
-                if data_lines.is_empty() && message.id.is_none() {
-                    continue; // a comment-only block
+                if data_lines.is_empty() && message.event.is_none() {
+                    // A comment, or a position (an id alone): EventSource dispatches neither.
+                    continue;
                 }
                 message.data = data_lines.join("\n");
                 return message;
@@ -94,6 +95,26 @@ impl Sse {
                 .unwrap()
                 .expect("the stream stays open");
             self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+
+    /// Asserts the server ended the stream (after any keep-alive comments).
+    async fn assert_ended(&mut self) {
+        loop {
+            let chunk = timeout(WAIT, self.response.chunk())
+                .await
+                .expect("the stream ends in time")
+                .unwrap();
+            match chunk {
+                None => return,
+                Some(bytes) => {
+                    let text = std::str::from_utf8(&bytes).unwrap();
+                    assert!(
+                        text.lines().all(|l| l.is_empty() || l.starts_with(':')),
+                        "more after the end: {text:?}"
+                    );
+                }
+            }
         }
     }
 
@@ -347,4 +368,70 @@ async fn open_streams_end_when_the_server_shuts_down() {
         matches!(end, Ok(None) | Err(_)),
         "the stream is closed: {end:?}"
     );
+}
+
+/// Asserts `message` is the last message of a stream whose credential no longer stands.
+fn assert_closed_because(message: &Message, words: &str) {
+    assert_eq!(
+        message.event.as_deref(),
+        Some("stream.closed"),
+        "{message:?}"
+    );
+    let reason: Value = serde_json::from_str(&message.data).unwrap();
+    assert!(
+        reason["reason"].as_str().unwrap().contains(words),
+        "{message:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_ends_when_its_api_key_is_revoked() {
+    let server = TestServer::start().await;
+    let admin = server.client("acme", "audit:admin audit:write");
+    let created = admin
+        .post(
+            "/v1/api-keys",
+            "application/json",
+            json!({"name": "siem", "roles": ["audit:read"]}).to_string(),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let created = created.json();
+    let keyed = server.client_with_token(created["key"].as_str().unwrap());
+    let mut sse = Sse::open(&keyed, "", None).await;
+    let first = post(&admin, json!({"action": "doc.created"})).await;
+    assert_eq!(sse.next().await.seq(), first[0]["seq"].as_u64().unwrap());
+
+    let id = created["id"].as_str().unwrap();
+    let revoked = read(
+        admin
+            .http
+            .delete(format!("{}/v1/api-keys/{id}", admin.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.text);
+    post(&admin, json!({"action": "doc.after_revocation"})).await;
+    let last = sse.next().await;
+    assert_closed_because(&last, "revoked");
+    sse.assert_ended().await;
+}
+
+#[tokio::test]
+async fn a_stream_ends_when_its_token_expires_even_while_idle() {
+    let server = TestServer::start().await;
+    let writer = server.client("acme", RW);
+    let token =
+        trailkeep_server::mint_token(crate::support::SECRET, "acme", "audit:read", 2).unwrap();
+    let reader = server.client_with_token(&token);
+    let mut sse = Sse::open(&reader, "", None).await;
+    let first = post(&writer, json!({"action": "doc.created"})).await;
+    assert_eq!(sse.next().await.seq(), first[0]["seq"].as_u64().unwrap());
+    // Nothing is posted: the stream closes on its own when the token's exp passes.
+    let last = sse.next().await;
+    assert_closed_because(&last, "expired");
+    sse.assert_ended().await;
+    post(&writer, json!({"action": "doc.too_late"})).await;
 }

@@ -11,6 +11,8 @@ use trailkeep_server::{AppState, JwtSettings, JwtVerifier, Limits, Tls, mint_tok
 use trailkeep_store::Store;
 use trailkeep_store_embedded::{EmbeddedStore, Options};
 
+use crate::spy::{Spy, SpyStore};
+
 /// The HS256 secret every test server uses.
 pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 
@@ -22,6 +24,8 @@ pub struct Setup {
     pub jwt: JwtSettings,
     pub jwks: Option<jsonwebtoken::jwk::JwkSet>,
     pub tls: Option<Tls>,
+    /// Serve through a `SpyStore` reporting to this spy.
+    pub spy: Option<Arc<Spy>>,
 }
 
 /// A running server.
@@ -63,7 +67,13 @@ impl TestServer {
         let store = Arc::new(EmbeddedStore::open(dir.path(), setup.options).unwrap());
         let (stop_streams, stopping) = trailkeep_server::stopping_signal();
         let jwt = JwtVerifier::new(SECRET, setup.jwks.as_ref(), setup.jwt).unwrap();
-        let shared: Arc<dyn Store> = store.clone();
+        let shared: Arc<dyn Store> = match setup.spy {
+            Some(spy) => Arc::new(SpyStore {
+                inner: store.clone(),
+                spy,
+            }),
+            None => store.clone(),
+        };
         let state = AppState::new(shared, jwt, SECRET, setup.limits.clone(), stopping);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -2,4 +2,5 @@
 //! engine has (restart recovery, block-root repair, offline verification).
 
 mod conformance;
+mod hardening;
 mod recovery;

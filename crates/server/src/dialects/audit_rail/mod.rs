@@ -201,7 +201,7 @@ pub async fn logs(
     let page = PageNumber::parse(&params, "page", "perPage", 50)?;
     let found = state
         .store
-        .query(&principal.tenant, &page.query(filter))
+        .query(&principal.tenant, &page.query(filter, true))
         .await?;
     Ok(Json(RailLogs {
         data: found.events.iter().map(|e| record(&e.event)).collect(),
@@ -227,11 +227,11 @@ pub async fn log(
     Path(log_id): Path<String>,
 ) -> Result<Json<RailLogAnswer>, ApiError> {
     let stored = event_by_id(&state, &principal.tenant, &log_id, "audit log").await?;
+    // The newest checkpoint, or the next one when the event is newer (at most a second away).
     let checkpoint = state
         .store
-        .checkpoint(&principal.tenant)
-        .await?
-        .ok_or_else(|| ApiError::internal(&"an event exists but no checkpoint covers it"))?;
+        .checkpoint_covering(&principal.tenant, stored.event.seq + 1)
+        .await?;
     let proof = state
         .store
         .inclusion_proof(&principal.tenant, stored.event.seq, checkpoint.size)
@@ -292,7 +292,7 @@ pub async fn history(
         ..time_window(&params)?
     };
     let page = PageNumber::parse(&params, "page", "perPage", 100)?;
-    let mut query = page.query(filter);
+    let mut query = page.query(filter, true);
     query.order = Order::Asc;
     let found = state.store.query(&principal.tenant, &query).await?;
     Ok(Json(HistoryAnswer {
@@ -375,7 +375,7 @@ pub async fn access_logs(
     let page = PageNumber::parse(&params, "page", "perPage", 50)?;
     let found = state
         .store
-        .query(&principal.tenant, &page.query(filter))
+        .query(&principal.tenant, &page.query(filter, true))
         .await?;
     let data = found
         .events
@@ -443,7 +443,7 @@ pub async fn login_history(
     let page = PageNumber::parse(&params, "page", "perPage", 50)?;
     let found = state
         .store
-        .query(&principal.tenant, &page.query(filter))
+        .query(&principal.tenant, &page.query(filter, true))
         .await?;
     let data = found
         .events

@@ -500,7 +500,7 @@ async fn v1_answer(
     }
     let order = direction(&params)?;
     let page = PageNumber::parse(&params, "page", "per_page", 100)?;
-    let mut query = page.query(filter);
+    let mut query = page.query(filter, true);
     query.order = order;
     let found = state.store.query(&principal.tenant, &query).await?;
     Ok(Json(V1Answer {

@@ -1,0 +1,173 @@
+//! `SpyStore`: the real embedded store behind a wrapper that records the queries the server asks
+//! and can hold reads and stats at a gate, for tests of what the server asks of its store and of
+//! what happens while reads are slow.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use tokio::sync::{Semaphore, watch};
+use trailkeep_event::{Filter, PreparedEvent, Query};
+use trailkeep_ledger::Hash;
+use trailkeep_store::{
+    ApiKeyRecord, AppendOutcome, AppendRequest, EventStore, GroupBy, IdempotencyKey,
+    InclusionProof, KeyStore, Page, SignedCheckpoint, Stats, StoreError, StoredEvent, Vitals,
+};
+use trailkeep_store_embedded::EmbeddedStore;
+
+/// What the spy saw, and the gate it holds reads at.
+#[derive(Default)]
+pub struct Spy {
+    /// Every query the server ran, with its tenant.
+    pub queries: Mutex<Vec<(String, Query)>>,
+    /// While set, the named tenant's listings and statistics wait for a permit of this
+    /// semaphore (one each).
+    pub gate: Mutex<Option<(String, Arc<Semaphore>)>>,
+}
+
+impl Spy {
+    async fn pass_gate(&self, tenant: &str) {
+        let gate = self.gate.lock().unwrap().clone();
+        if let Some((gated, gate)) = gate
+            && gated == tenant
+        {
+            gate.acquire().await.unwrap().forget();
+        }
+    }
+}
+
+/// The embedded store, watched.
+pub struct SpyStore {
+    pub inner: Arc<EmbeddedStore>,
+    pub spy: Arc<Spy>,
+}
+
+#[async_trait]
+impl EventStore for SpyStore {
+    async fn append(
+        &self,
+        tenant: &str,
+        request: AppendRequest,
+    ) -> Result<AppendOutcome, StoreError> {
+        self.inner.append(tenant, request).await
+    }
+
+    async fn replay(
+        &self,
+        tenant: &str,
+        key: &IdempotencyKey,
+    ) -> Result<Option<AppendOutcome>, StoreError> {
+        self.inner.replay(tenant, key).await
+    }
+
+    async fn get(&self, tenant: &str, id: &str) -> Result<Option<StoredEvent>, StoreError> {
+        self.inner.get(tenant, id).await
+    }
+
+    async fn scan(
+        &self,
+        tenant: &str,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.inner.scan(tenant, from, max).await
+    }
+
+    fn commits(&self, tenant: &str) -> watch::Receiver<u64> {
+        self.inner.commits(tenant)
+    }
+
+    async fn stats(
+        &self,
+        tenant: &str,
+        filter: &Filter,
+        group_by: &[GroupBy],
+    ) -> Result<Stats, StoreError> {
+        self.spy.pass_gate(tenant).await;
+        self.inner.stats(tenant, filter, group_by).await
+    }
+
+    async fn get_by_seq(&self, tenant: &str, seq: u64) -> Result<Option<StoredEvent>, StoreError> {
+        self.inner.get_by_seq(tenant, seq).await
+    }
+
+    async fn query(&self, tenant: &str, query: &Query) -> Result<Page, StoreError> {
+        self.spy
+            .queries
+            .lock()
+            .unwrap()
+            .push((tenant.to_owned(), query.clone()));
+        self.spy.pass_gate(tenant).await;
+        self.inner.query(tenant, query).await
+    }
+
+    async fn tree_size(&self, tenant: &str) -> Result<u64, StoreError> {
+        self.inner.tree_size(tenant).await
+    }
+
+    async fn checkpoint(&self, tenant: &str) -> Result<Option<SignedCheckpoint>, StoreError> {
+        self.inner.checkpoint(tenant).await
+    }
+
+    async fn checkpoint_covering(
+        &self,
+        tenant: &str,
+        size: u64,
+    ) -> Result<SignedCheckpoint, StoreError> {
+        self.inner.checkpoint_covering(tenant, size).await
+    }
+
+    async fn inclusion_proof(
+        &self,
+        tenant: &str,
+        seq: u64,
+        tree_size: u64,
+    ) -> Result<InclusionProof, StoreError> {
+        self.inner.inclusion_proof(tenant, seq, tree_size).await
+    }
+
+    async fn consistency_proof(
+        &self,
+        tenant: &str,
+        first: u64,
+        second: u64,
+    ) -> Result<Vec<Hash>, StoreError> {
+        self.inner.consistency_proof(tenant, first, second).await
+    }
+
+    fn vkey(&self) -> String {
+        self.inner.vkey()
+    }
+
+    fn vitals(&self) -> Vitals {
+        self.inner.vitals()
+    }
+}
+
+#[async_trait]
+impl KeyStore for SpyStore {
+    async fn insert_api_key(
+        &self,
+        key: ApiKeyRecord,
+        audit: PreparedEvent,
+    ) -> Result<(), StoreError> {
+        self.inner.insert_api_key(key, audit).await
+    }
+
+    async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.inner.api_key(id).await
+    }
+
+    async fn api_keys(&self, tenant: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.inner.api_keys(tenant).await
+    }
+
+    async fn revoke_api_key(
+        &self,
+        tenant: &str,
+        id: &str,
+        at: i64,
+        audit: PreparedEvent,
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.inner.revoke_api_key(tenant, id, at, audit).await
+    }
+}
