@@ -156,6 +156,18 @@ fn inclusion(args: InclusionArgs) -> anyhow::Result<Verdict<String>> {
             Ok(checkpoint) => checkpoint,
             Err(why) => return Ok(Err(why)),
         };
+        // The checkpoint must be of the event's own tenant's ledger: another tenant's
+        // checkpoint, however well signed, says nothing about this event.
+        let vkey = args.head.vkey.as_deref().unwrap_or_default();
+        let name =
+            NoteVerifier::from_vkey(vkey).map_or_else(|_| String::new(), |v| v.name().to_owned());
+        let origin = format!("{name}/{}", event.tenant);
+        if checkpoint.origin != origin {
+            return Ok(Err(format!(
+                "the checkpoint is of {:?}, not of the event's tenant's ledger {origin:?}",
+                checkpoint.origin
+            )));
+        }
         if checkpoint.size != body.inclusion.tree_size {
             return Ok(Err(format!(
                 "the proof is for tree size {}, the checkpoint for {}",

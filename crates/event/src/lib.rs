@@ -26,8 +26,8 @@ pub use filter::{Cursor, Filter, MAX_PAGE, Order, Query, action_matches};
 pub use model::{Actor, Category, Change, Context, Event, Outcome, Request, Target, Zone};
 pub use normalize::{category_for_action, normalize_actor_type};
 pub use terms::{
-    MAX_METADATA_VALUE_BYTES, MAX_TOKEN_BYTES, event_tokens, metadata_term, metadata_terms,
-    tokenize,
+    MAX_METADATA_VALUE_BYTES, MAX_TOKEN_BYTES, escape_metadata_key, event_tokens, metadata_term,
+    metadata_terms, tokenize,
 };
 pub use timestamp::Timestamp;
 pub use validate::{

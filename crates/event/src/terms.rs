@@ -1,5 +1,11 @@
 //! The searchable terms of an event: full-text tokens and `metadata.<path>=<value>` pairs.
 //!
+//! A path joins object keys with `.`, and the term joins the path and the value with `=`; a key
+//! that holds `.`, `=` or `\` has them escaped with `\` ([`escape_metadata_key`]), so that
+//! `{"a.b": 1}` and `{"a": {"b": 1}}` give different terms (`a\.b=1` and `a.b=1`), and the
+//! first unescaped `=` of a term always ends its path. A filter names such a key escaped too:
+//! `metadata.a\.b=1`.
+//!
 //! Both the query index and `Filter::matches` get an event's terms from these functions, so the
 //! index and the filter cannot disagree about what `q=murabaha` or `metadata.amount=5` matches:
 //! the index stores exactly these strings as terms, and the filter compares against them.
@@ -79,9 +85,25 @@ fn scalar_text(value: &Value) -> Option<String> {
     }
 }
 
-/// Joins a metadata path and value into the one term the index stores: `path=value`.
+/// Joins a metadata path (keys escaped, joined with `.`) and value into the one term the index
+/// stores: `path=value`.
 pub fn metadata_term(path: &str, value: &str) -> String {
     format!("{path}={value}")
+}
+
+/// A metadata key as it stands in a path: `\`, `.` and `=` escaped with `\`.
+pub fn escape_metadata_key(key: &str) -> std::borrow::Cow<'_, str> {
+    if !key.contains(['\\', '.', '=']) {
+        return std::borrow::Cow::Borrowed(key);
+    }
+    let mut escaped = String::with_capacity(key.len() + 4);
+    for c in key.chars() {
+        if matches!(c, '\\' | '.' | '=') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    std::borrow::Cow::Owned(escaped)
 }
 
 /// Every `path=value` term of the event's metadata. Paths join object keys with `.`; an array
@@ -91,7 +113,7 @@ pub fn metadata_terms(metadata: Option<&Map<String, Value>>) -> Vec<String> {
     let mut terms = Vec::new();
     if let Some(map) = metadata {
         for (key, value) in map {
-            walk_metadata(key, value, 1, &mut terms);
+            walk_metadata(&escape_metadata_key(key), value, 1, &mut terms);
         }
     }
     terms.sort();
@@ -106,7 +128,8 @@ fn walk_metadata(path: &str, value: &Value, depth: usize, out: &mut Vec<String>)
     match value {
         Value::Object(map) => {
             for (key, inner) in map {
-                walk_metadata(&format!("{path}.{key}"), inner, depth + 1, out);
+                let path = format!("{path}.{}", escape_metadata_key(key));
+                walk_metadata(&path, inner, depth + 1, out);
             }
         }
         Value::Array(items) => {
@@ -140,6 +163,24 @@ mod tests {
             ]
         );
         assert_eq!(tokenize(&"x".repeat(65)).count(), 0);
+    }
+
+    /// `{"a.b": 1}` and `{"a": {"b": 1}}` used to give the same term, so a filter for one
+    /// matched the other; so did `{"a=1": 2}` and `{"a": "1=2"}`.
+    #[test]
+    fn keys_holding_dots_or_equals_signs_are_escaped_so_terms_are_unambiguous() {
+        let terms = |value: Value| {
+            let Value::Object(map) = value else {
+                unreachable!()
+            };
+            metadata_terms(Some(&map))
+        };
+        assert_eq!(terms(json!({"a.b": 1})), [r"a\.b=1"]);
+        assert_eq!(terms(json!({"a": {"b": 1}})), ["a.b=1"]);
+        assert_eq!(terms(json!({"a=1": 2})), [r"a\=1=2"]);
+        assert_eq!(terms(json!({"a": "1=2"})), ["a=1=2"]);
+        assert_eq!(terms(json!({r"a\": {"b": 1}})), [r"a\\.b=1"]);
+        assert_eq!(terms(json!({r"a\.b": 1})), [r"a\\\.b=1"]);
     }
 
     #[test]

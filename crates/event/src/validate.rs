@@ -133,7 +133,8 @@ impl PreparedEvent {
 
     /// Whether `stored` records the same event as this one, for an idempotent retry with a
     /// client-supplied id: everything but `seq`, `received_at` and, when this request did not
-    /// give it, `occurred_at` must match.
+    /// give it, `occurred_at` must match, as canonical bytes (so `1.0` and `1`, the same JSON
+    /// number, are the same, as they are in the ledger).
     pub fn same_content(&self, stored: &Event) -> bool {
         let mut mine = self.event.clone();
         mine.seq = stored.seq;
@@ -141,7 +142,10 @@ impl PreparedEvent {
         if !self.occurred_at_given {
             mine.occurred_at = stored.occurred_at;
         }
-        mine == *stored
+        match (mine.canonical_bytes(), stored.canonical_bytes()) {
+            (Ok(mine), Ok(theirs)) => mine == theirs,
+            _ => false,
+        }
     }
 }
 

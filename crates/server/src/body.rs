@@ -36,7 +36,38 @@ impl BodyBudget {
 pub struct HeldBody {
     /// The bytes.
     pub bytes: Bytes,
-    _share: Option<OwnedSemaphorePermit>,
+    _share: Option<Share>,
+}
+
+/// Part of the budget, counted in the `trailkeep_request_body_bytes_held` gauge while held.
+#[derive(Debug)]
+struct Share {
+    permit: OwnedSemaphorePermit,
+}
+
+impl Share {
+    fn bytes(&self) -> f64 {
+        (self.permit.num_permits() * BUDGET_UNIT) as f64
+    }
+
+    /// Adds `more` to this share.
+    fn grow(&mut self, more: OwnedSemaphorePermit) {
+        metrics::gauge!("trailkeep_request_body_bytes_held")
+            .increment((more.num_permits() * BUDGET_UNIT) as f64);
+        self.permit.merge(more);
+    }
+
+    fn new(permit: OwnedSemaphorePermit) -> Self {
+        let share = Self { permit };
+        metrics::gauge!("trailkeep_request_body_bytes_held").increment(share.bytes());
+        share
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        metrics::gauge!("trailkeep_request_body_bytes_held").decrement(self.bytes());
+    }
 }
 
 fn units(bytes: usize) -> u32 {
@@ -65,7 +96,7 @@ pub async fn read_limited(
         return Err(too_large());
     }
     let mut buffer = Vec::with_capacity(declared.unwrap_or(0).min(max));
-    let mut share: Option<OwnedSemaphorePermit> = None;
+    let mut share: Option<Share> = None;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|_| {
@@ -89,8 +120,8 @@ pub async fn read_limited(
                     )
                 })?;
             match &mut share {
-                Some(held) => held.merge(permit),
-                None => share = Some(permit),
+                Some(held) => held.grow(permit),
+                None => share = Some(Share::new(permit)),
             }
         }
         buffer.extend_from_slice(&chunk);

@@ -82,6 +82,7 @@ fn no_store(mut response: Response) -> Response {
     responses(
         (status = 201, description = "The key, with its secret", body = trailkeep_api::CreatedApiKey),
         (status = 400, description = "The body is invalid", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key would grant a role the caller does not hold", body = trailkeep_api::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = trailkeep_api::Problem, content_type = "application/problem+json"),
     ),
 )]
@@ -106,6 +107,14 @@ pub async fn create(
         ));
     }
     let roles = parse_roles(&request.roles).map_err(|e| ApiError::invalid_field("roles", e))?;
+    // A credential hands on only what it holds: an admin key without audit:export cannot make
+    // a key that exports.
+    if let Some(missing) = roles.iter().find(|r| !principal.roles.contains(r)) {
+        return Err(ApiError::forbidden(format!(
+            "a key cannot grant {}, which the credential creating it does not hold",
+            missing.scope()
+        )));
+    }
     let now = now_seconds();
     let expires_at = match &request.expires_at {
         None => None,

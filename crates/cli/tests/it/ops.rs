@@ -367,7 +367,7 @@ fn config_check_prints_the_effective_settings_with_secrets_masked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_create_bootstraps_an_admin_and_refuses_while_a_server_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let admin = create_key(dir.path(), "audit:admin,audit:read");
+    let admin = create_key(dir.path(), "audit:admin,audit:read,audit:write");
     let server = Server::start(dir.path());
     let http = reqwest::Client::new();
     let made = http

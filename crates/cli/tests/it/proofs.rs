@@ -267,3 +267,59 @@ async fn proofs_from_the_server_verify_with_the_cli() {
     let status = server.terminate();
     assert!(status.success(), "serve exited with {status:?} on SIGTERM");
 }
+
+/// A receipt whose event is in another tenant's ledger than the checkpoint's: every hash and
+/// signature is good, but the checkpoint's origin names another tenant. It used to verify.
+#[test]
+fn a_receipt_checked_against_another_tenants_checkpoint_fails() {
+    let signer = NoteSigner::generate("trailkeep").expect("generate a key");
+    let event = json!({
+        "action": "doc.created", "category": "create", "id": "01JHV3T6ZP7Q2W3E4R5T6Y7X8K",
+        "occurred_at": "2026-01-01T00:00:00Z", "outcome": "success",
+        "received_at": "2026-01-01T00:00:00Z", "seq": 0, "tenant": "acme",
+    });
+    let canonical = trailkeep_event::canonicalize(&event).expect("canonical");
+    let leaf = leaf_hash(&canonical);
+    let checkpoint = |origin: &str| {
+        trailkeep_ledger::Checkpoint {
+            origin: origin.into(),
+            size: 1,
+            root: leaf,
+        }
+        .sign(&signer)
+        .expect("sign")
+    };
+    let receipt = |origin: &str| {
+        json!({
+            "event": event,
+            "leaf_hash": STANDARD.encode(leaf),
+            "inclusion": {"tree_size": 1, "hashes": []},
+            "checkpoint": checkpoint(origin),
+        })
+        .to_string()
+    };
+    let files = tempfile::tempdir().unwrap();
+    let vkey = signer.verifier().to_vkey();
+    let verify = |file: &str| {
+        proof(&[
+            "verify-inclusion",
+            "--event-proof",
+            file,
+            "--vkey",
+            vkey.as_str(),
+        ])
+    };
+    let own = write(files.path(), "own.json", &receipt("trailkeep/acme"));
+    assert_ok(
+        &verify(&own),
+        "a receipt against its own tenant's checkpoint",
+    );
+    let other = write(files.path(), "other.json", &receipt("trailkeep/beta"));
+    let output = verify(&other);
+    assert_failed(&output, "a receipt against another tenant's checkpoint");
+    assert!(
+        support::stdout(&output).contains("trailkeep/beta"),
+        "{}",
+        support::describe(&output)
+    );
+}

@@ -207,6 +207,20 @@ fn same_content_ignores_only_server_fields() {
     assert!(!prepare(&changed, "t", later).unwrap().same_content(&first));
 }
 
+/// A retry that spells a number differently (`1.0` for `1`, `1e2` for `100`) is the same JSON,
+/// the same canonical bytes and the same leaf: it used to be refused as a conflicting event.
+#[test]
+fn a_retry_spelling_a_number_differently_is_the_same_event() {
+    let first = json!({"id": "evt-1", "action": "a", "metadata": {"n": 1, "m": 100}});
+    let stored = prepare(&first, "t", now()).unwrap().into_event(0);
+    let retry: serde_json::Value =
+        serde_json::from_str(r#"{"id":"evt-1","action":"a","metadata":{"n":1.0,"m":1e2}}"#)
+            .unwrap();
+    assert!(prepare(&retry, "t", now()).unwrap().same_content(&stored));
+    let other = json!({"id": "evt-1", "action": "a", "metadata": {"n": 1.5, "m": 100}});
+    assert!(!prepare(&other, "t", now()).unwrap().same_content(&stored));
+}
+
 #[test]
 fn arrays_are_refused_where_objects_belong() {
     for (raw, field) in [

@@ -256,7 +256,7 @@ async fn v1_parameters_records_and_result_info() {
 #[tokio::test]
 async fn user_logs_are_the_callers_and_x_auth_key_works() {
     let (server, client) = setup().await;
-    let admin = server.client("acme", "audit:admin");
+    let admin = server.client("acme", crate::support::EVERY_ROLE);
     let key = admin
         .post(
             "/v1/api-keys",

@@ -45,7 +45,7 @@ async fn get_with(
 }
 
 async fn create_key(server: &TestServer, tenant: &str, body: Value) -> Value {
-    let admin = server.client(tenant, "audit:admin");
+    let admin = server.client(tenant, crate::support::EVERY_ROLE);
     let answer = admin
         .post("/v1/api-keys", "application/json", body.to_string())
         .await;
@@ -84,7 +84,7 @@ async fn an_api_key_works_in_every_header_until_revoked() {
         .problem(403);
 
     // Listed without any secret.
-    let admin = server.client("acme", "audit:admin");
+    let admin = server.client("acme", crate::support::EVERY_ROLE);
     let listed = admin.get("/v1/api-keys").await;
     assert_eq!(listed.status, 200);
     assert!(
@@ -96,7 +96,7 @@ async fn an_api_key_works_in_every_header_until_revoked() {
     assert_eq!(listed.json()["data"][0]["revoked_at"], Value::Null);
 
     // Another tenant's admin can neither see nor revoke it.
-    let beta_admin = server.client("beta", "audit:admin");
+    let beta_admin = server.client("beta", crate::support::EVERY_ROLE);
     assert_eq!(
         beta_admin.get("/v1/api-keys").await.json()["data"],
         json!([])
@@ -164,7 +164,7 @@ async fn an_api_key_works_in_every_header_until_revoked() {
 #[tokio::test]
 async fn bad_key_requests_are_400s_naming_the_field() {
     let server = TestServer::start().await;
-    let admin = server.client("acme", "audit:admin");
+    let admin = server.client("acme", crate::support::EVERY_ROLE);
     for (body, field) in [
         (json!({"name": "x", "roles": ["audit:root"]}), "roles"),
         (json!({"name": "x", "roles": []}), "roles"),
@@ -248,7 +248,7 @@ async fn the_token_exchange_gives_a_jwt_that_dies_with_its_key() {
             .contains("client id or secret")
     );
 
-    let admin = server.client("acme", "audit:admin");
+    let admin = server.client("acme", crate::support::EVERY_ROLE);
     let id = created["id"].as_str().unwrap();
     admin
         .http

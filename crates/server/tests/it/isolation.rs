@@ -570,7 +570,7 @@ fn table(world: &World) -> Vec<Row> {
             "/v1/api-keys",
             OwnRecords,
         )
-        .with_body(json!({"name": "copied key", "roles": ["audit:read"]}).to_string()),
+        .with_body(json!({"name": "copied key", "roles": ["audit:admin"]}).to_string()),
         Row::new(
             Method::POST,
             "/audit-logs",

@@ -32,7 +32,7 @@ async fn setup() -> (TestServer, reqwest::Client, String) {
     let server = TestServer::start().await;
     let writer = server.client("acme", RW);
     assert_eq!(writer.post_json(&events()).await.status, 201);
-    let admin = server.client("acme", "audit:admin");
+    let admin = server.client("acme", crate::support::EVERY_ROLE);
     let key = admin
         .post(
             "/v1/api-keys",
@@ -191,7 +191,7 @@ async fn unsupported_entities_and_pairs_list_what_is_allowed() {
     let anonymous = read(http.get(server.url(PATH)).send().await.unwrap()).await;
     assert_eq!(anonymous.status, 401);
     assert_eq!(anonymous.json()["errors"][0]["code"], 401);
-    let admin = server.client("acme", "audit:admin");
+    let admin = server.client("acme", crate::support::EVERY_ROLE);
     let writer_key = admin
         .post(
             "/v1/api-keys",

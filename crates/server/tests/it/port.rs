@@ -33,7 +33,7 @@ async fn setup() -> (TestServer, Value) {
         201
     );
     let key = server
-        .client("acme", "audit:admin")
+        .client("acme", crate::support::EVERY_ROLE)
         .post(
             "/v1/api-keys",
             "application/json",

@@ -387,7 +387,7 @@ fn assert_closed_because(message: &Message, words: &str) {
 #[tokio::test]
 async fn a_stream_ends_when_its_api_key_is_revoked() {
     let server = TestServer::start().await;
-    let admin = server.client("acme", "audit:admin audit:write");
+    let admin = server.client("acme", crate::support::EVERY_ROLE);
     let created = admin
         .post(
             "/v1/api-keys",

@@ -249,3 +249,7 @@ impl Client {
 }
 
 pub const RW: &str = "audit:read audit:write";
+
+/// Every role: what an administrator needs to create keys of any role (a key cannot grant a
+/// role its creator lacks).
+pub const EVERY_ROLE: &str = "audit:read audit:write audit:export audit:admin";

@@ -34,7 +34,7 @@ pub use query::{search, sort_key};
 pub use stats::{Tally, tally};
 
 /// Version of the index layout; a different version on disk is rebuilt.
-const INDEX_FORMAT: u32 = 4;
+const INDEX_FORMAT: u32 = 5;
 /// Memory the index writer may buffer before it flushes a segment.
 const WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
 
