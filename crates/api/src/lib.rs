@@ -86,8 +86,11 @@ pub struct StatsResponse {
     pub unique_actors: u64,
     /// Failed sign-ins among them.
     pub failed_logins: u64,
-    /// Counts per requested grouping, largest first.
+    /// Counts per requested grouping, largest first, at most 1,000 values each.
     pub groups: std::collections::BTreeMap<String, Vec<GroupCount>>,
+    /// The groupings that had more values than they list (their values past the first 1,000
+    /// are counted in the totals only).
+    pub truncated: Vec<String>,
 }
 
 /// The answer to `GET /v1/events/{id}`: the event, or with `?proof=1` the event with its

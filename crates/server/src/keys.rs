@@ -247,6 +247,11 @@ pub async fn exchange(
     scope: Option<&str>,
 ) -> Result<(String, Vec<Role>, u64), ApiError> {
     source.check(state.auth.failures())?;
+    if !state.auth.jwt().exchange_enabled() {
+        return Err(ApiError::forbidden(
+            "the token exchange is off on this server (jwt.hs256_tokens = \"none\")",
+        ));
+    }
     // Anything not shaped like a key id is refused before it costs a lookup or a bucket.
     if !api_keys::is_key_id(client_id) {
         source.failed(state.auth.failures());

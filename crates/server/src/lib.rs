@@ -39,8 +39,8 @@ use trailkeep_store::{EventStore, KeyStore, Store};
 pub use audit::SelfAudit;
 pub use auth::api_keys::{IssuedKey, KeySpec};
 pub use auth::{
-    Authenticator, FailureLimiter, JwtSettings, JwtVerifier, Principal, RateLimiter, Role,
-    mint_token,
+    Authenticator, FailureLimiter, Hs256Tokens, JwtSettings, JwtVerifier, Principal, RateLimiter,
+    Role, mint_token,
 };
 pub use cursor::CursorKey;
 pub use error::ApiError;

@@ -20,7 +20,7 @@ use crate::params::Params;
     path = "/v1/stats",
     tag = "views",
     summary = "Counts over the matching events",
-    description = "Totals, unique actors and failed sign-ins over the events matching the filters, and counts grouped by action, category, target type, outcome, actor or day.",
+    description = "Totals, unique actors and failed sign-ins over the events matching the filters, and counts grouped by action, category, target type, outcome, actor or day: at most 1,000 values per group, largest first; `truncated` names the groups that had more.",
     params(crate::openapi::params::FilterParams, crate::openapi::params::StatsParams),
     responses(
         (status = 200, description = "The counts", body = StatsResponse),
@@ -68,6 +68,11 @@ pub async fn stats(
                     .collect();
                 (group.as_str().to_owned(), rows)
             })
+            .collect(),
+        truncated: stats
+            .truncated
+            .iter()
+            .map(|g| g.as_str().to_owned())
             .collect(),
     };
     let bytes = serde_json::to_vec(&body).map_err(|e| ApiError::internal(&e))?;

@@ -22,8 +22,8 @@ mod types;
 pub use credentials::{ApiKeyRecord, KeyStore};
 pub use error::StoreError;
 pub use types::{
-    AppendOutcome, AppendRequest, GroupBy, IdempotencyKey, InclusionProof, Page, Receipt,
-    SignedCheckpoint, Stats, StoredEvent, Vitals,
+    AppendOutcome, AppendRequest, GroupBy, IdempotencyKey, InclusionProof, MAX_GROUP_VALUES, Page,
+    Receipt, SignedCheckpoint, Stats, StoredEvent, Vitals,
 };
 
 use async_trait::async_trait;

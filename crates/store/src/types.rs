@@ -156,9 +156,15 @@ pub struct Stats {
     /// Matching events that are failed logins (category `login`, outcome `failure`).
     pub failed_logins: u64,
     /// For each requested dimension, each value's count (events without the value are not
-    /// counted), sorted by count, largest first, then by value.
+    /// counted), sorted by count, largest first, then by value; at most
+    /// [`MAX_GROUP_VALUES`] values each.
     pub groups: std::collections::BTreeMap<GroupBy, Vec<(String, u64)>>,
+    /// The dimensions that had more values than their list holds.
+    pub truncated: std::collections::BTreeSet<GroupBy>,
 }
+
+/// Most values a statistics group lists; the rest are counted in the totals only.
+pub const MAX_GROUP_VALUES: usize = 1000;
 
 /// What an operator watches: how far behind the background work is.
 #[derive(Debug, Clone, Default, PartialEq)]

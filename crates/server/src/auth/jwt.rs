@@ -34,6 +34,37 @@ pub struct JwtSettings {
     pub leeway_seconds: u64,
     /// Lifetime of tokens from `POST /v1/auth/token`, in seconds.
     pub token_ttl_seconds: u64,
+    /// Which HS256 tokens (signed with the server's own secret) are accepted.
+    pub hs256_tokens: Hs256Tokens,
+}
+
+/// Which HS256 tokens a server accepts. With an identity provider's JWKS configured, tokens are
+/// expected to come from it: the server's own secret then signs only the tokens of its
+/// client-credentials exchange, unless the operator says otherwise, so a leaked secret cannot
+/// mint a token for any tenant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Hs256Tokens {
+    /// `all` without a JWKS, `exchange` with one.
+    #[default]
+    Auto,
+    /// Any token signed with the secret (development tokens from `trailkeep token` too).
+    All,
+    /// Only tokens of this server's `POST /v1/auth/token`, which name a live API key.
+    Exchange,
+    /// None: only JWKS keys sign tokens, and the token exchange is off.
+    None,
+}
+
+impl Hs256Tokens {
+    /// The policy in force when a JWKS is (or is not) configured.
+    pub fn resolve(self, jwks_configured: bool) -> Self {
+        match self {
+            Self::Auto if jwks_configured => Self::Exchange,
+            Self::Auto => Self::All,
+            other => other,
+        }
+    }
 }
 
 impl Default for JwtSettings {
@@ -45,6 +76,7 @@ impl Default for JwtSettings {
             roles_claim: None,
             leeway_seconds: 30,
             token_ttl_seconds: 900,
+            hs256_tokens: Hs256Tokens::Auto,
         }
     }
 }
@@ -84,6 +116,8 @@ struct JwksKey {
 pub struct JwtVerifier {
     secret: Vec<u8>,
     hs256: DecodingKey,
+    /// Which HS256 tokens are accepted (never `Auto`).
+    hs256_tokens: Hs256Tokens,
     jwks: Vec<JwksKey>,
     settings: JwtSettings,
 }
@@ -159,6 +193,7 @@ impl JwtVerifier {
         Ok(Self {
             secret: secret.to_vec(),
             hs256: DecodingKey::from_secret(secret),
+            hs256_tokens: settings.hs256_tokens.resolve(jwks.is_some()),
             jwks: keys,
             settings,
         })
@@ -167,6 +202,11 @@ impl JwtVerifier {
     /// The settings in force.
     pub fn settings(&self) -> &JwtSettings {
         &self.settings
+    }
+
+    /// Whether the client-credentials exchange may mint tokens (its tokens are HS256).
+    pub fn exchange_enabled(&self) -> bool {
+        self.hs256_tokens != Hs256Tokens::None
     }
 
     fn validation(&self, algorithm: Algorithm, check_times_and_audience: bool) -> Validation {
@@ -192,6 +232,9 @@ impl JwtVerifier {
 
     fn keys_for<'a>(&'a self, header: &'a Header) -> Vec<&'a DecodingKey> {
         if header.alg == Algorithm::HS256 {
+            if self.hs256_tokens == Hs256Tokens::None {
+                return Vec::new();
+            }
             return vec![&self.hs256];
         }
         self.jwks
@@ -224,7 +267,19 @@ impl JwtVerifier {
                 key,
                 &self.validation(header.alg, true),
             ) {
-                Ok(data) => return self.claims(data.claims).map_err(refuse),
+                Ok(data) => {
+                    let claims = self.claims(data.claims).map_err(refuse)?;
+                    if header.alg == Algorithm::HS256
+                        && self.hs256_tokens == Hs256Tokens::Exchange
+                        && claims.key_id.is_none()
+                    {
+                        return Err(refuse(
+                            "this server accepts HS256 tokens only from its own token exchange"
+                                .into(),
+                        ));
+                    }
+                    return Ok(claims);
+                }
                 Err(e) => last = Some((e, key)),
             }
         }

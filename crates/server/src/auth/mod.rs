@@ -27,7 +27,7 @@ use axum::response::{IntoResponse, Response};
 use trailkeep_store::{ApiKeyRecord, KeyStore};
 
 pub use failures::{FailureLimiter, Source};
-pub use jwt::{JwtSettings, JwtVerifier, MIN_SECRET_BYTES, mint_token};
+pub use jwt::{Hs256Tokens, JwtSettings, JwtVerifier, MIN_SECRET_BYTES, mint_token};
 pub use presented::{Missing, Presented, presented};
 pub use rate::RateLimiter;
 

@@ -533,6 +533,95 @@ async fn tokens_signed_by_jwks_keys_are_accepted_with_configured_claim_names() {
         .problem(401);
 }
 
+/// With an identity provider's JWKS configured, the server's own HS256 secret used to sign
+/// tokens for any tenant as well: a leaked secret outranked the identity provider. Now it signs
+/// only the token exchange's tokens, unless `jwt.hs256_tokens` says otherwise.
+#[tokio::test]
+async fn hs256_tokens_are_limited_to_the_exchange_when_a_jwks_is_configured() {
+    let start = |hs256_tokens| {
+        let (jwks, _) = identity_provider();
+        TestServer::start_with(Setup {
+            jwks: Some(jwks),
+            jwt: JwtSettings {
+                hs256_tokens,
+                ..JwtSettings::default()
+            },
+            ..Setup::default()
+        })
+    };
+    let server = start(trailkeep_server::Hs256Tokens::Auto).await;
+    let minted = server.client("acme", "audit:read");
+    let refused = minted.get("/v1/events").await.problem(401);
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .contains("token exchange"),
+        "{refused}"
+    );
+    // The exchange's own tokens still work (the key is made in the store: no HS256 token
+    // could make it over HTTP here).
+    let issued = trailkeep_server::auth::api_keys::issue(
+        trailkeep_server::KeySpec {
+            tenant: "acme".into(),
+            name: "k".into(),
+            roles: vec![trailkeep_server::Role::Read],
+            expires_at: None,
+            created_by: "test".into(),
+        },
+        now() as i64,
+    )
+    .unwrap();
+    let audit = trailkeep_server::key_event(
+        "trailkeep.api_key.created",
+        json!({"type": "system"}),
+        &issued.record,
+    )
+    .unwrap();
+    use trailkeep_store::KeyStore;
+    server
+        .store
+        .insert_api_key(issued.record.clone(), audit)
+        .await
+        .unwrap();
+    let exchanged = minted
+        .post(
+            "/v1/auth/token",
+            "application/json",
+            json!({"client_id": issued.record.id, "client_secret": issued.secret}).to_string(),
+        )
+        .await;
+    assert_eq!(exchanged.status, 200, "{}", exchanged.text);
+    let token = exchanged.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        server
+            .client_with_token(&token)
+            .get("/v1/events")
+            .await
+            .status,
+        200
+    );
+
+    let open = start(trailkeep_server::Hs256Tokens::All).await;
+    assert_eq!(
+        open.client("acme", "audit:read")
+            .get("/v1/events")
+            .await
+            .status,
+        200,
+        "an operator can keep every HS256 token"
+    );
+    let closed = start(trailkeep_server::Hs256Tokens::None).await;
+    closed
+        .client("acme", "audit:read")
+        .get("/v1/events")
+        .await
+        .problem(401);
+}
+
 #[tokio::test]
 async fn failed_authentications_are_recorded_once_a_minute_per_credential() {
     let server = TestServer::start().await;

@@ -421,3 +421,19 @@ async fn metadata_filters_tell_a_dotted_key_from_a_nested_one() {
         ["a"]
     );
 }
+
+#[tokio::test]
+async fn statistics_by_actor_list_at_most_a_thousand_and_say_when_they_were_cut() {
+    let server = TestServer::start().await;
+    let acme = server.client("acme", RW);
+    let events: Vec<Value> = (0..1_001)
+        .map(|i| json!({"action": "doc.read", "actor": {"id": format!("user-{i}")}}))
+        .collect();
+    assert_eq!(acme.post_json(&Value::Array(events)).await.status, 201);
+    let stats = acme.get("/v1/stats?group_by=actor,action").await.json();
+    assert_eq!(stats["total"], 1_001);
+    assert_eq!(stats["unique_actors"], 1_001);
+    assert_eq!(stats["groups"]["actor"].as_array().unwrap().len(), 1_000);
+    assert_eq!(stats["groups"]["action"].as_array().unwrap().len(), 1);
+    assert_eq!(stats["truncated"], json!(["actor"]));
+}

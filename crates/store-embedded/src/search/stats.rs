@@ -1,6 +1,12 @@
 //! Statistics over the index: a collector that counts matching documents by fast-field values,
 //! exactly (no sampling, no approximate distinct counts), plus the same counting for tail events
 //! read from SQLite, so both halves add up to the brute-force answer.
+//!
+//! A segment's dictionaries hold every tenant's values. Counts are kept per term ordinal, but
+//! only for ordinals a matching document has (a map, not an array the size of the dictionary),
+//! so statistics over one tenant's ten events cost ten entries however many actors the other
+//! tenants have. Each group lists at most [`MAX_GROUP_VALUES`] values, largest first, and says
+//! when it was cut.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -9,7 +15,7 @@ use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::StrColumn;
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 use trailkeep_event::{Category, Event, Filter, Outcome, Timestamp};
-use trailkeep_store::{GroupBy, Stats, StoreError};
+use trailkeep_store::{GroupBy, MAX_GROUP_VALUES, Stats, StoreError};
 
 use super::query::{Bounds, BoundsColumns, IndexColumns, translate, within};
 use super::{SearchIndex, index_error};
@@ -78,21 +84,29 @@ impl Tally {
         tally.finish()
     }
 
-    /// The finished statistics: groups sorted by count, largest first, then by value.
+    /// The finished statistics: groups sorted by count, largest first, then by value, each cut
+    /// at [`MAX_GROUP_VALUES`].
     pub fn finish(self) -> Stats {
+        let mut truncated = std::collections::BTreeSet::new();
+        let groups = self
+            .groups
+            .into_iter()
+            .map(|(group, counts)| {
+                let mut counts: Vec<(String, u64)> = counts.into_iter().collect();
+                counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                if counts.len() > MAX_GROUP_VALUES {
+                    counts.truncate(MAX_GROUP_VALUES);
+                    truncated.insert(group);
+                }
+                (group, counts)
+            })
+            .collect();
         Stats {
             total: self.total,
             unique_actors: self.actors.len() as u64,
             failed_logins: self.failed_logins,
-            groups: self
-                .groups
-                .into_iter()
-                .map(|(group, counts)| {
-                    let mut counts: Vec<(String, u64)> = counts.into_iter().collect();
-                    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-                    (group, counts)
-                })
-                .collect(),
+            groups,
+            truncated,
         }
     }
 }
@@ -153,27 +167,19 @@ impl Collector for StatsCollector {
         _: SegmentOrdinal,
         reader: &SegmentReader,
     ) -> tantivy::Result<SegmentStats> {
-        let category = str_column(reader, "category")?;
-        let outcome = str_column(reader, "outcome")?;
-        let actor = str_column(reader, "actor_id")?;
         let grouped = self
             .group_by
             .iter()
             .filter(|g| **g != GroupBy::Day)
-            .map(|g| {
-                let column = str_column(reader, group_field(*g))?;
-                let counts = vec![0; terms(&column)];
-                Ok((*g, column, counts))
-            })
+            .map(|g| Ok((*g, str_column(reader, group_field(*g))?, HashMap::new())))
             .collect::<tantivy::Result<Vec<_>>>()?;
         Ok(SegmentStats {
             group_by: self.group_by.clone(),
-            category_outcome: vec![0; terms(&category) * terms(&outcome)],
-            outcome_terms: terms(&outcome),
-            actor_seen: vec![false; terms(&actor)],
-            category,
-            outcome,
-            actor,
+            category_outcome: HashMap::new(),
+            actor_seen: HashSet::new(),
+            category: str_column(reader, "category")?,
+            outcome: str_column(reader, "outcome")?,
+            actor: str_column(reader, "actor_id")?,
             grouped,
             bounds: self.bounds,
             columns: self.columns.of(reader)?,
@@ -195,23 +201,33 @@ impl Collector for StatsCollector {
     }
 }
 
-/// One segment's counts, in arrays indexed by term ordinal until harvest (a map update per
-/// document would dominate the cost of statistics over millions of events).
+/// One segment's counts, by term ordinal until harvest (a string per document would dominate
+/// the cost of statistics over millions of events), kept only for ordinals that matched.
 struct SegmentStats {
     group_by: Vec<GroupBy>,
     category: Option<StrColumn>,
     outcome: Option<StrColumn>,
     actor: Option<StrColumn>,
-    /// Requested dimensions other than the day: column and counts per ordinal.
-    grouped: Vec<(GroupBy, Option<StrColumn>, Vec<u64>)>,
+    /// Requested dimensions other than the day: column and counts by ordinal.
+    grouped: Vec<(GroupBy, Option<StrColumn>, HashMap<u64, u64>)>,
     bounds: Bounds,
     columns: BoundsColumns,
     total: u64,
-    /// Counts per (category ordinal, outcome ordinal).
-    category_outcome: Vec<u64>,
-    outcome_terms: usize,
-    actor_seen: Vec<bool>,
+    /// Counts by (category ordinal, outcome ordinal).
+    category_outcome: HashMap<(u64, u64), u64>,
+    actor_seen: HashSet<u64>,
     days: HashMap<i64, u64>,
+}
+
+#[cfg(test)]
+impl SegmentStats {
+    /// How many counts the segment holds: what its memory grows with.
+    pub fn counted_values(&self) -> usize {
+        self.category_outcome.len()
+            + self.actor_seen.len()
+            + self.grouped.iter().map(|(_, _, c)| c.len()).sum::<usize>()
+            + self.days.len()
+    }
 }
 
 /// The fast field a dimension reads.
@@ -223,10 +239,6 @@ fn group_field(group: GroupBy) -> &'static str {
         GroupBy::TargetType => "target_type",
         GroupBy::Actor | GroupBy::Day => "actor_id",
     }
-}
-
-fn terms(column: &Option<StrColumn>) -> usize {
-    column.as_ref().map_or(0, |c| c.dictionary().num_terms())
 }
 
 fn first_ord(column: &Option<StrColumn>, doc: DocId) -> Option<u64> {
@@ -253,14 +265,14 @@ impl SegmentCollector for SegmentStats {
             first_ord(&self.category, doc),
             first_ord(&self.outcome, doc),
         ) {
-            self.category_outcome[c as usize * self.outcome_terms + o as usize] += 1;
+            *self.category_outcome.entry((c, o)).or_default() += 1;
         }
         if let Some(actor) = first_ord(&self.actor, doc) {
-            self.actor_seen[actor as usize] = true;
+            self.actor_seen.insert(actor);
         }
         for (_, column, counts) in &mut self.grouped {
             if let Some(ord) = first_ord(column, doc) {
-                counts[ord as usize] += 1;
+                *counts.entry(ord).or_default() += 1;
             }
         }
         if self.group_by.contains(&GroupBy::Day) {
@@ -274,13 +286,9 @@ impl SegmentCollector for SegmentStats {
     fn harvest(self) -> Tally {
         let mut tally = Tally::new(&self.group_by);
         tally.total = self.total;
-        for (index, n) in self.category_outcome.iter().enumerate() {
-            if *n == 0 {
-                continue;
-            }
-            let (c, o) = (index / self.outcome_terms, index % self.outcome_terms);
-            if ord_text(&self.category, c as u64) == Category::Login.as_str()
-                && ord_text(&self.outcome, o as u64) == Outcome::Failure.as_str()
+        for (&(c, o), n) in &self.category_outcome {
+            if ord_text(&self.category, c) == Category::Login.as_str()
+                && ord_text(&self.outcome, o) == Outcome::Failure.as_str()
             {
                 tally.failed_logins += n;
             }
@@ -288,14 +296,12 @@ impl SegmentCollector for SegmentStats {
         tally.actors = self
             .actor_seen
             .iter()
-            .enumerate()
-            .filter(|(_, seen)| **seen)
-            .map(|(ord, _)| ord_text(&self.actor, ord as u64))
+            .map(|&ord| ord_text(&self.actor, ord))
             .collect();
         for (group, column, counts) in &self.grouped {
             let target = tally.groups.entry(*group).or_default();
-            for (ord, n) in counts.iter().enumerate().filter(|(_, n)| **n > 0) {
-                *target.entry(ord_text(column, ord as u64)).or_default() += n;
+            for (&ord, n) in counts {
+                *target.entry(ord_text(column, ord)).or_default() += n;
             }
         }
         for (d, n) in &self.days {
@@ -307,5 +313,110 @@ impl SegmentCollector for SegmentStats {
                 .or_default() += n;
         }
         tally
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use tantivy::collector::Collector;
+    use trailkeep_event::{Event, prepare};
+
+    use super::*;
+
+    fn event(seq: u64, action: &str, actor: &str) -> Event {
+        prepare(
+            &json!({"action": action, "actor": {"id": actor}}),
+            "t",
+            Timestamp::now(),
+        )
+        .unwrap()
+        .into_event(seq)
+    }
+
+    /// An index where tenant 1 has three events and tenant 2 five thousand distinct actors.
+    fn index() -> SearchIndex {
+        let index = SearchIndex::in_memory().unwrap();
+        let mut writer = index.writer().unwrap();
+        for (seq, actor) in ["a", "b", "a"].iter().enumerate() {
+            let event = event(seq as u64, "doc.read", actor);
+            writer.add_document(index.document(1, &event)).unwrap();
+        }
+        for seq in 0..5_000 {
+            let event = event(seq, &format!("x.{}", seq % 1500), &format!("user-{seq}"));
+            writer.add_document(index.document(2, &event)).unwrap();
+        }
+        writer.commit().unwrap();
+        index.reader().reload().unwrap();
+        index
+    }
+
+    /// Statistics used to size their arrays by the segment's whole dictionary: one tenant's
+    /// three events cost an array entry for each of every other tenant's five thousand actors.
+    #[test]
+    fn statistics_count_only_the_values_of_matching_events() {
+        let index = index();
+        let searcher = index.reader().searcher();
+        let segment = &searcher.segment_readers()[0];
+        let collector = StatsCollector {
+            group_by: vec![GroupBy::Actor, GroupBy::Action],
+            bounds: Bounds::new(3, &Filter::default()),
+            columns: IndexColumns::open(&searcher).unwrap(),
+        };
+        let mut counts = collector.for_segment(0, segment).unwrap();
+        assert_eq!(
+            counts.counted_values(),
+            0,
+            "nothing before anything matched"
+        );
+        // Tenant 1's documents were added first: ids 0, 1 and 2.
+        for doc in 0..3 {
+            counts.collect(doc, 0.0);
+        }
+        assert!(
+            counts.counted_values() <= 6,
+            "{} counts for three events",
+            counts.counted_values()
+        );
+        let tally = counts.harvest().finish();
+        assert_eq!(tally.total, 3);
+        assert_eq!(tally.unique_actors, 2);
+        assert_eq!(
+            tally.groups[&GroupBy::Actor],
+            [("a".to_owned(), 2), ("b".to_owned(), 1)]
+        );
+    }
+
+    #[test]
+    fn a_group_with_more_values_than_it_lists_says_it_was_cut() {
+        let index = index();
+        let filter = Filter::default();
+        let stats = tally(
+            &index,
+            2,
+            5_000,
+            &filter,
+            &[GroupBy::Actor, GroupBy::Action],
+        )
+        .unwrap()
+        .finish();
+        assert_eq!(stats.total, 5_000);
+        assert_eq!(stats.unique_actors, 5_000, "totals count every value");
+        assert_eq!(stats.groups[&GroupBy::Actor].len(), MAX_GROUP_VALUES);
+        assert_eq!(stats.groups[&GroupBy::Action].len(), MAX_GROUP_VALUES);
+        assert_eq!(
+            stats.truncated.iter().copied().collect::<Vec<_>>(),
+            [GroupBy::Action, GroupBy::Actor]
+        );
+        // The listed values are the largest: every action x.N for N < 500 occurs 4 times.
+        assert!(
+            stats.groups[&GroupBy::Action][..500]
+                .iter()
+                .all(|(_, n)| *n == 4)
+        );
+        let small = tally(&index, 1, 3, &filter, &[GroupBy::Actor])
+            .unwrap()
+            .finish();
+        assert!(small.truncated.is_empty());
     }
 }
