@@ -62,6 +62,18 @@ pub fn checked(key: &str, values: Vec<String>) -> Result<Vec<String>, ApiError> 
     Ok(values)
 }
 
+/// `action` patterns, checked like every filter value; a bare `*` (every action of every
+/// tenant, as an index range) is refused: leaving the filter out means the same.
+pub fn action_patterns(values: Vec<String>) -> Result<Vec<String>, ApiError> {
+    let values = checked("action", values)?;
+    if values.iter().any(|v| v.trim_end_matches('*').is_empty()) {
+        return Err(bad(
+            "action \"*\" matches every action; leave the action filter out instead",
+        ));
+    }
+    Ok(values)
+}
+
 /// The one value of `key`, checked like every filter value.
 pub fn single(params: &Params, key: &str) -> Result<Option<String>, ApiError> {
     Ok(checked(
@@ -122,7 +134,7 @@ pub fn parse_filter(params: &Params) -> Result<Filter, ApiError> {
     Ok(Filter {
         since: params.parsed("since", timestamp)?,
         until: params.parsed("until", timestamp)?,
-        actions: checked("action", params.all("action"))?,
+        actions: action_patterns(params.all("action"))?,
         categories: categories(params, "category")?,
         outcome: params.parsed("outcome", outcome)?,
         actor_id: single(params, "actor_id")?,

@@ -9,7 +9,9 @@ use trailkeep_event::{Category, Filter, Order};
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::listing::{Listing, PAGING_PARAMS, categories, checked, id_or_email, outcome, single};
+use crate::listing::{
+    Listing, PAGING_PARAMS, action_patterns, categories, id_or_email, outcome, single,
+};
 use crate::params::Params;
 
 async fn answer(
@@ -66,7 +68,7 @@ pub async fn history(
     let filter = Filter {
         target_type: Some(kind.clone()),
         target_id: Some(id.clone()),
-        actions: checked("action", params.all("action"))?,
+        actions: action_patterns(params.all("action"))?,
         actor_id: single(&params, "actor_id")?,
         ..window(&params)?
     };

@@ -48,7 +48,7 @@ pub use verify::{TenantSummary, VerifyError, VerifyFailure, VerifyReport, verify
 
 use crate::admission::Admission;
 use crate::read::Readers;
-use crate::search::{IndexerHandle, SearchIndex, spawn_indexer};
+use crate::search::{Coverage, IndexerHandle, SearchIndex, spawn_indexer};
 use crate::state::{Registry, TenantState};
 use crate::tree::ReaderSource;
 use crate::writer::{Job, KeyChange, Writer, WriterSettings};
@@ -98,26 +98,27 @@ fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StoreError> {
 fn open_index(
     dir: &Path,
     registry: &Registry,
-) -> Result<(SearchIndex, HashMap<i64, u64>), StoreError> {
+) -> Result<(SearchIndex, HashMap<i64, Coverage>), StoreError> {
     let index_dir = dir.join(INDEX_DIR);
-    let (mut search, mut watermarks) = SearchIndex::open_or_create(&index_dir)?;
+    let (mut search, mut covered) = SearchIndex::open_or_create(&index_dir)?;
     let tenants = registry.all();
     let committed: HashMap<i64, u64> = tenants
         .iter()
         .map(|(_, state)| (state.id, state.committed()))
         .collect();
-    let ahead = watermarks
+    let ahead = covered
         .iter()
-        .any(|(id, &w)| w > committed.get(id).copied().unwrap_or(0));
+        .any(|(id, c)| c.below > committed.get(id).copied().unwrap_or(0));
     if ahead {
         tracing::warn!("the query index is ahead of the events; rebuilding it");
         std::fs::remove_dir_all(&index_dir)
             .map_err(|e| StoreError::Unavailable(format!("remove {}: {e}", index_dir.display())))?;
-        (search, watermarks) = SearchIndex::open_or_create(&index_dir)?;
+        (search, covered) = SearchIndex::open_or_create(&index_dir)?;
     }
+    let coverage = |id: i64| covered.get(&id).copied().unwrap_or_default();
     let behind: u64 = tenants
         .iter()
-        .map(|(_, state)| state.committed() - watermarks.get(&state.id).copied().unwrap_or(0))
+        .map(|(_, state)| state.committed() - coverage(state.id).below)
         .sum();
     if behind > 0 {
         tracing::info!(
@@ -126,9 +127,9 @@ fn open_index(
         );
     }
     for (_, state) in tenants {
-        state.set_indexed(watermarks.get(&state.id).copied().unwrap_or(0));
+        state.set_indexed(coverage(state.id));
     }
-    Ok((search, watermarks))
+    Ok((search, covered))
 }
 
 /// The high-water marks recovery checks the ledgers against. A data directory written before
@@ -227,13 +228,13 @@ impl EmbeddedStore {
         high_water::rewrite(dir, &recovered.marks).map_err(StoreError::Unavailable)?;
         let high_water = high_water::HighWater::open(dir).map_err(StoreError::Unavailable)?;
         let vkey = signer.verifier().to_vkey();
-        let (search, watermarks) = open_index(dir, &registry)?;
+        let (search, covered) = open_index(dir, &registry)?;
         let search = Arc::new(search);
         let indexer = spawn_indexer(
             search.clone(),
             path.clone(),
             registry.clone(),
-            watermarks,
+            covered,
             options.index_interval,
         )?;
         // Unbounded as a channel, bounded by admission: the writer moves each job into its
@@ -294,7 +295,7 @@ impl EmbeddedStore {
         self.registry
             .all()
             .iter()
-            .map(|(_, s)| s.committed().saturating_sub(s.indexed()))
+            .map(|(_, s)| s.committed().saturating_sub(s.indexed().below))
             .sum()
     }
 
@@ -473,7 +474,7 @@ impl EventStore for EmbeddedStore {
                 let indexed = state.indexed();
                 let committed = state.committed();
                 let mut tally = search::tally(&search, state.id, indexed, &filter, &group_by)?;
-                read::for_each_match(conn, state.id, indexed, committed, &filter, |e| {
+                read::for_each_match(conn, state.id, indexed.below, committed, &filter, |e| {
                     tally.add_event(e)
                 })?;
                 Ok(tally.finish())

@@ -18,7 +18,7 @@ use trailkeep_store::{AppendOutcome, IdempotencyKey, Page, StoreError, StoredEve
 
 use crate::rows::{self, stored_event};
 use crate::schema::{self, event_key, key_seq};
-use crate::search::{self, SearchIndex, sort_key};
+use crate::search::{self, Coverage, SearchIndex, sort_key};
 use crate::state::TenantState;
 use crate::tree::internal;
 
@@ -80,20 +80,21 @@ impl Readers {
     }
 }
 
-/// One page of the tenant's events matching `query`: the index answers for seqs below
-/// `indexed`, a scan of SQLite for `indexed..committed` (the tail the indexer has not reached),
+/// One page of the tenant's events matching `query`: the index answers for what it covers
+/// (`indexed`: seqs below its watermark), a scan of SQLite for `indexed..committed` (the tail the indexer has not reached),
 /// and the two are merged in (`occurred_at`, `seq`) order.
 pub fn query_page(
     conn: &Connection,
     index: &SearchIndex,
     tenant_id: i64,
-    indexed: u64,
+    indexed: Coverage,
     committed: u64,
     query: &Query,
 ) -> Result<Page, StoreError> {
     let want = (query.offset as usize).saturating_add(query.limit as usize + 1);
     let from_index = search::search(index, tenant_id, indexed, query, want)?;
-    let (tail, tail_matches) = scan_tail(conn, tenant_id, indexed, committed, query, want)?;
+    tracing::trace!(windows = from_index.windows, "searched the index");
+    let (tail, tail_matches) = scan_tail(conn, tenant_id, indexed.below, committed, query, want)?;
 
     let mut merged: Vec<(u128, Result<StoredEvent, u64>)> = from_index
         .positions

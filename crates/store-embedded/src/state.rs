@@ -12,6 +12,7 @@ use std::time::Instant;
 use tokio::sync::watch;
 use trailkeep_store::SignedCheckpoint;
 
+use crate::search::Coverage;
 use crate::tree::UpperLevels;
 
 /// One tenant's shared ledger state.
@@ -23,6 +24,8 @@ pub struct TenantState {
     committed: AtomicU64,
     /// Number of events (seqs `0..indexed`) the query index's newest commit covers.
     indexed: AtomicU64,
+    /// The earliest and latest `occurred` among them.
+    indexed_span: RwLock<Option<(i64, i64)>>,
     /// Complete subtrees at level 8 and above (may run ahead of `committed` inside a batch).
     pub upper: RwLock<UpperLevels>,
     /// The newest signed checkpoint.
@@ -41,6 +44,7 @@ impl TenantState {
             id,
             committed: AtomicU64::new(size),
             indexed: AtomicU64::new(0),
+            indexed_span: RwLock::new(None),
             upper: RwLock::new(upper),
             checkpoint: RwLock::new(checkpoint),
         }
@@ -56,17 +60,23 @@ impl TenantState {
         self.committed.store(size, Ordering::Release);
     }
 
-    /// Number of events the query index covers; never above [`committed`](Self::committed).
-    pub fn indexed(&self) -> u64 {
-        self.indexed.load(Ordering::Acquire)
+    /// What the query index covers: the watermark (never above
+    /// [`committed`](Self::committed)), and a span that holds every covered event (read after
+    /// the watermark, so it is at least the span published with it: spans only grow).
+    pub fn indexed(&self) -> Coverage {
+        let below = self.indexed.load(Ordering::Acquire);
+        let span = *self.indexed_span.read().unwrap_or_else(|p| p.into_inner());
+        Coverage { below, span }
     }
 
-    /// Publishes a new index watermark (indexer only, after the index commit is visible),
-    /// never above [`committed`](Self::committed): an index that claims more than the database
-    /// holds must not answer for seqs the database does not have.
-    pub fn set_indexed(&self, size: u64) {
+    /// Publishes what the index now covers (indexer only, after the index commit is visible):
+    /// the span first, then the watermark, never above [`committed`](Self::committed), since an
+    /// index that claims more than the database holds must not answer for seqs the database
+    /// does not have.
+    pub fn set_indexed(&self, coverage: Coverage) {
+        *self.indexed_span.write().unwrap_or_else(|p| p.into_inner()) = coverage.span;
         self.indexed
-            .store(size.min(self.committed()), Ordering::Release);
+            .store(coverage.below.min(self.committed()), Ordering::Release);
     }
 
     /// The newest signed checkpoint, whatever it covers.

@@ -437,3 +437,28 @@ async fn statistics_by_actor_list_at_most_a_thousand_and_say_when_they_were_cut(
     assert_eq!(stats["groups"]["action"].as_array().unwrap().len(), 1);
     assert_eq!(stats["truncated"], json!(["actor"]));
 }
+
+/// `action=*` was a range over every tenant's actions in the index.
+#[tokio::test]
+async fn a_bare_star_action_filter_is_refused() {
+    let server = TestServer::start().await;
+    let acme = server.client("acme", RW);
+    for path in [
+        "/v1/events?action=*",
+        "/v1/events?action=**",
+        "/v1/stats?action=*",
+        "/v1/entities/doc/d1/history?action=*",
+    ] {
+        let answer = acme.get(path).await;
+        if answer.status == 400 {
+            let problem = answer.problem(400);
+            assert!(
+                problem["detail"].as_str().unwrap().contains("every action"),
+                "{path}: {problem}"
+            );
+        } else {
+            panic!("{path}: {} {}", answer.status, answer.text);
+        }
+    }
+    assert_eq!(acme.get("/v1/events?action=doc.*").await.status, 200);
+}

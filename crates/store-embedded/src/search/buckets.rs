@@ -43,13 +43,21 @@ impl Level {
 
 /// Buckets that together hold every instant of `lo..=hi` (microseconds) and nothing outside
 /// the hours that `lo` and `hi` fall in: the widest aligned bucket that fits at each step.
-pub fn covering(lo: i64, hi: i64) -> Vec<(Level, i64)> {
+/// `None` when that takes more than `max` buckets (a window of centuries, say).
+pub fn covering(lo: i64, hi: i64, max: usize) -> Option<Vec<(Level, i64)>> {
     let mut buckets = Vec::new();
     if lo > hi {
-        return buckets;
+        return Some(buckets);
     }
     let (mut hour, last) = (lo.div_euclid(HOUR_US), hi.div_euclid(HOUR_US));
+    // Blocks alone would be more than `max`: no need to list them to know.
+    if (last - hour) / Level::Block.hours() > i64::try_from(max).unwrap_or(i64::MAX) {
+        return None;
+    }
     while hour <= last {
+        if buckets.len() == max {
+            return None;
+        }
         let level = Level::ALL
             .into_iter()
             .find(|l| hour.rem_euclid(l.hours()) == 0 && hour + l.hours() - 1 <= last)
@@ -57,7 +65,7 @@ pub fn covering(lo: i64, hi: i64) -> Vec<(Level, i64)> {
         buckets.push((level, hour.div_euclid(level.hours())));
         hour += level.hours();
     }
-    buckets
+    Some(buckets)
 }
 
 #[cfg(test)]
@@ -83,7 +91,7 @@ mod tests {
             let lo = next(400 * 24 * HOUR_US) - 200 * 24 * HOUR_US;
             let width = [HOUR_US / 2, 3 * 24 * HOUR_US, 150 * 24 * HOUR_US][next(3) as usize];
             let hi = lo + next(width);
-            let buckets = covering(lo, hi);
+            let buckets = covering(lo, hi, usize::MAX).unwrap();
             let hours: Vec<i64> = buckets.iter().flat_map(|b| hours_of(*b)).collect();
             let want: Vec<i64> = (lo.div_euclid(HOUR_US)..=hi.div_euclid(HOUR_US)).collect();
             assert_eq!(hours, want, "{lo}..={hi}: {buckets:?}");
@@ -99,7 +107,11 @@ mod tests {
                 buckets.len()
             );
         }
-        assert!(covering(5, 4).is_empty());
+        assert_eq!(covering(5, 4, 10), Some(vec![]));
+        // A window of two thousand years is not listed bucket by bucket.
+        let years = 2_000 * 365 * 24 * HOUR_US;
+        assert_eq!(covering(-years, 0, 64), None);
+        assert!(covering(0, 40 * 24 * HOUR_US, 64).is_some());
     }
 
     #[test]

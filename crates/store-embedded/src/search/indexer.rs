@@ -16,7 +16,7 @@ use rusqlite::Connection;
 use tantivy::{IndexWriter, TantivyDocument};
 use trailkeep_store::StoreError;
 
-use super::{SearchIndex, index_error, payload_text};
+use super::{Coverage, SearchIndex, index_error, payload_text};
 use crate::rows;
 use crate::schema;
 use crate::state::Registry;
@@ -49,12 +49,12 @@ impl Drop for IndexerHandle {
     }
 }
 
-/// Starts the indexer over the database at `db`, continuing from `watermarks`.
+/// Starts the indexer over the database at `db`, continuing from what the index covers.
 pub fn spawn_indexer(
     index: Arc<SearchIndex>,
     db: PathBuf,
     registry: Arc<Registry>,
-    watermarks: HashMap<i64, u64>,
+    covered: HashMap<i64, Coverage>,
     interval: Duration,
 ) -> Result<IndexerHandle, StoreError> {
     let writer = index.writer()?;
@@ -68,8 +68,8 @@ pub fn spawn_indexer(
                 writer,
                 conn,
                 registry,
-                committed: watermarks.clone(),
-                pending: watermarks,
+                committed: covered.clone(),
+                pending: covered,
             };
             loop {
                 match stopped.recv_timeout(interval) {
@@ -94,10 +94,10 @@ struct Indexer {
     writer: IndexWriter<TantivyDocument>,
     conn: Connection,
     registry: Arc<Registry>,
-    /// Watermarks of the last commit.
-    committed: HashMap<i64, u64>,
-    /// Watermarks of what has been added, committed or not.
-    pending: HashMap<i64, u64>,
+    /// Coverage of the last commit.
+    committed: HashMap<i64, Coverage>,
+    /// Coverage of what has been added, committed or not.
+    pending: HashMap<i64, Coverage>,
 }
 
 impl Indexer {
@@ -105,7 +105,8 @@ impl Indexer {
         let mut added = 0;
         let mut announced = false;
         for (name, state) in self.registry.all() {
-            let from = self.pending.get(&state.id).copied().unwrap_or(0);
+            let mut coverage = self.pending.get(&state.id).copied().unwrap_or_default();
+            let from = coverage.below;
             let to = state.committed();
             if to <= from {
                 continue;
@@ -117,9 +118,16 @@ impl Indexer {
             let mut next = from;
             while next < to {
                 let end = (next + READ_CHUNK).min(to);
-                added += add_range(&self.conn, &self.index, &self.writer, state.id, next, end)?;
+                added += add_range(
+                    &self.conn,
+                    &self.index,
+                    &self.writer,
+                    state.id,
+                    (next, end),
+                    &mut coverage,
+                )?;
                 next = end;
-                self.pending.insert(state.id, next);
+                self.pending.insert(state.id, coverage);
                 if added >= COMMIT_EVERY_DOCS {
                     self.commit()?;
                     tracing::info!(tenant = %name, indexed = next, of = to, "indexing progress");
@@ -140,8 +148,8 @@ impl Indexer {
         self.index.reader().reload().map_err(index_error)?;
         self.committed = self.pending.clone();
         for (_, state) in self.registry.all() {
-            if let Some(&mark) = self.committed.get(&state.id) {
-                state.set_indexed(mark);
+            if let Some(&coverage) = self.committed.get(&state.id) {
+                state.set_indexed(coverage);
             }
         }
         Ok(())
@@ -155,20 +163,22 @@ impl Indexer {
     }
 }
 
-/// Adds tenant `tenant_id`'s events with seqs `from..to` to the writer; returns how many.
+/// Adds tenant `tenant_id`'s events with seqs `from..to` to the writer, widening `coverage` to
+/// them; returns how many.
 fn add_range(
     conn: &Connection,
     index: &SearchIndex,
     writer: &IndexWriter<TantivyDocument>,
     tenant_id: i64,
-    from: u64,
-    to: u64,
+    (from, to): (u64, u64),
+    coverage: &mut Coverage,
 ) -> Result<u64, StoreError> {
     let mut added = 0;
     for stored in rows::range(conn, tenant_id, from, to)? {
         writer
             .add_document(index.document(tenant_id, &stored.event))
             .map_err(index_error)?;
+        *coverage = coverage.widened(stored.event.occurred_at.as_micros());
         added += 1;
     }
     if added != to - from {
@@ -177,6 +187,7 @@ fn add_range(
             to - from
         )));
     }
+    *coverage = coverage.with_below(to);
     Ok(added)
 }
 
@@ -227,19 +238,20 @@ pub fn rebuild(dir: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<u64, St
         .collect::<Result<_, StoreError>>()?;
     let total: u64 = tenants.iter().map(|(_, n)| n).sum();
     let mut done = 0;
-    let mut watermarks = HashMap::new();
+    let mut covered = HashMap::new();
     for (id, size) in tenants {
+        let mut coverage = Coverage::default();
         let mut next = 0;
         while next < size {
             let end = (next + READ_CHUNK).min(size);
-            done += add_range(&conn, &index, &writer, id, next, end)?;
+            done += add_range(&conn, &index, &writer, id, (next, end), &mut coverage)?;
             next = end;
             progress(done, total);
         }
-        watermarks.insert(id, size);
+        covered.insert(id, coverage);
     }
     let mut prepared = writer.prepare_commit().map_err(index_error)?;
-    prepared.set_payload(&payload_text(&watermarks));
+    prepared.set_payload(&payload_text(&covered));
     prepared.commit().map_err(index_error)?;
     writer.wait_merging_threads().map_err(index_error)?;
     Ok(done)

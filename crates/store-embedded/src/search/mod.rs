@@ -6,7 +6,7 @@
 //! stored as raw terms, so the index and `Filter::matches` agree by construction.
 //!
 //! Each commit carries a payload with every tenant's *watermark*: the number of its events (seqs
-//! `0..watermark`) the commit covers. A query uses the index only below the watermark it read
+//! `0..watermark`) the commit covers, with the tenant's own time span ([`Coverage`]). A query uses the index only below the watermark it read
 //! and scans the rest (the tail) from SQLite, so a read sees every acknowledged write however far
 //! behind the indexer is, and a missing or corrupt index only costs speed until it is rebuilt.
 
@@ -34,7 +34,7 @@ pub use query::{search, sort_key};
 pub use stats::{Tally, tally};
 
 /// Version of the index layout; a different version on disk is rebuilt.
-const INDEX_FORMAT: u32 = 5;
+const INDEX_FORMAT: u32 = 6;
 /// Memory the index writer may buffer before it flushes a segment.
 const WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
 
@@ -116,16 +116,48 @@ fn schema() -> (Schema, Fields) {
     (b.build(), fields)
 }
 
+/// What the index covers of one tenant: its events with seqs `0..below`, all of which occurred
+/// between `span`'s two instants (microseconds, inclusive; `None` while it covers none).
+///
+/// The span is the tenant's own: a search widens its time windows only over the tenant's own
+/// events, so another tenant's event dated year 1 costs this tenant's searches nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coverage {
+    /// Events covered: seqs `0..below`.
+    pub below: u64,
+    /// The earliest and latest `occurred` among them.
+    pub span: Option<(i64, i64)>,
+}
+
+impl Coverage {
+    /// The same span with watermark `below`.
+    pub fn with_below(self, below: u64) -> Self {
+        Self { below, ..self }
+    }
+
+    /// The coverage once an event that occurred at `occurred` is added.
+    pub fn widened(self, occurred: i64) -> Self {
+        let span = match self.span {
+            Some((lo, hi)) => (lo.min(occurred), hi.max(occurred)),
+            None => (occurred, occurred),
+        };
+        Self {
+            below: self.below,
+            span: Some(span),
+        }
+    }
+}
+
 /// What a commit records about itself.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Payload {
     format: u32,
-    /// Tenant row id -> events indexed (seqs `0..n`).
-    watermarks: HashMap<i64, u64>,
+    /// Tenant row id -> what the commit covers of it.
+    tenants: HashMap<i64, Coverage>,
 }
 
-/// An opened index with each tenant's watermark (tenant row id -> events indexed).
-type Opened = (SearchIndex, HashMap<i64, u64>);
+/// An opened index with what it covers of each tenant (by tenant row id).
+type Opened = (SearchIndex, HashMap<i64, Coverage>);
 
 /// The opened index: where it lives, its fields, and a reader for queries.
 pub struct SearchIndex {
@@ -179,7 +211,7 @@ impl SearchIndex {
             Some(text) => serde_json::from_str(&text).map_err(|e| format!("bad payload: {e}"))?,
             None => Payload {
                 format: INDEX_FORMAT,
-                watermarks: HashMap::new(),
+                tenants: HashMap::new(),
             },
         };
         if payload.format != INDEX_FORMAT {
@@ -189,7 +221,7 @@ impl SearchIndex {
             ));
         }
         let opened = Self::with_index(index, fields).map_err(|e| e.to_string())?;
-        Ok(Some((opened, payload.watermarks)))
+        Ok(Some((opened, payload.tenants)))
     }
 
     fn with_index(index: Index, fields: Fields) -> Result<Self, StoreError> {
@@ -269,11 +301,11 @@ impl SearchIndex {
     }
 }
 
-/// The commit payload recording `watermarks`.
-fn payload_text(watermarks: &HashMap<i64, u64>) -> String {
+/// The commit payload recording `tenants`.
+fn payload_text(tenants: &HashMap<i64, Coverage>) -> String {
     serde_json::to_string(&Payload {
         format: INDEX_FORMAT,
-        watermarks: watermarks.clone(),
+        tenants: tenants.clone(),
     })
     .unwrap_or_default()
 }

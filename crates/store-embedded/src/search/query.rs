@@ -27,7 +27,7 @@ use trailkeep_event::{Cursor, Filter, Order, Query};
 use trailkeep_store::StoreError;
 
 use super::buckets::covering;
-use super::{Fields, SearchIndex, index_error};
+use super::{Coverage, Fields, SearchIndex, index_error};
 
 /// What the index found below a tenant's watermark.
 #[derive(Debug, Default)]
@@ -36,6 +36,8 @@ pub struct IndexHits {
     pub positions: Vec<Cursor>,
     /// How many documents match the filter (when asked).
     pub total: Option<u64>,
+    /// How many time windows the search took (see [`Windows`]).
+    pub windows: u32,
 }
 
 fn term(field: Field, text: &str) -> Box<dyn TantivyQuery> {
@@ -223,29 +225,17 @@ impl BoundsColumns {
 /// opening a column reads its block headers, a cost in proportion to the segment.
 pub struct IndexColumns {
     segments: HashMap<SegmentId, BoundsColumns>,
-    /// The earliest and latest `occurred` in the index, `None` when it is empty.
-    span: Option<(i64, i64)>,
 }
 
 impl IndexColumns {
     /// Opens the columns of every segment `searcher` sees.
     pub fn open(searcher: &Searcher) -> Result<Arc<Self>, StoreError> {
         let mut segments = HashMap::new();
-        let mut span: Option<(i64, i64)> = None;
         for segment in searcher.segment_readers() {
             let columns = BoundsColumns::open(segment).map_err(index_error)?;
-            if segment.num_docs() > 0 {
-                let (lo, hi) = (columns.occurred.min_value(), columns.occurred.max_value());
-                span = Some(span.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
-            }
             segments.insert(segment.segment_id(), columns);
         }
-        Ok(Arc::new(Self { segments, span }))
-    }
-
-    /// The earliest and latest `occurred` in the index, or `None` when it is empty.
-    pub fn span(&self) -> Option<(i64, i64)> {
-        self.span
+        Ok(Arc::new(Self { segments }))
     }
 
     /// The columns of `segment` (opened now if the search did not see it).
@@ -258,8 +248,10 @@ impl IndexColumns {
 }
 
 /// `query` restricted to the time buckets covering `lo..=hi`: the whole bucket at each end,
-/// so the collector checks the exact bounds. Unrestricted when the window holds all of
-/// `span`; nothing when it holds none of it.
+/// so the collector checks the exact bounds. Unrestricted when the window holds all of `span`
+/// (the tenant's own earliest and latest `occurred`), or would take more than
+/// [`MAX_BUCKETS`] buckets (a union of thousands of posting lists costs more than the
+/// collector's exact check); nothing when it holds none of the span.
 pub fn within(
     query: Box<dyn TantivyQuery>,
     f: &Fields,
@@ -273,7 +265,10 @@ pub fn within(
     if lo > hi {
         return Box::new(EmptyQuery);
     }
-    let buckets = covering(lo, hi)
+    let Some(buckets) = covering(lo, hi, MAX_BUCKETS) else {
+        return query;
+    };
+    let buckets = buckets
         .into_iter()
         .map(|(level, value)| {
             Box::new(TermQuery::new(
@@ -335,23 +330,26 @@ impl SegmentCollector for SegmentCount {
     }
 }
 
-/// The best `want` positions of tenant `tenant_id`'s indexed events (seq below `below`) that
-/// match `query` and come after its cursor, best first; and the filter's total when asked.
+/// The best `want` positions of the tenant's events the index covers (`covered`: seqs below
+/// its watermark, all within its own time span) that match `query` and come after its cursor,
+/// best first; and the filter's total when asked.
 pub fn search(
     index: &SearchIndex,
     tenant_id: i64,
-    below: u64,
+    covered: Coverage,
     query: &Query,
     want: usize,
 ) -> Result<IndexHits, StoreError> {
-    let searcher = index.reader().searcher();
-    let columns = IndexColumns::open(&searcher)?;
-    let Some(span) = columns.span().filter(|_| below > 0) else {
+    let below = covered.below;
+    let Some(span) = covered.span.filter(|_| below > 0) else {
         return Ok(IndexHits {
             positions: Vec::new(),
             total: query.count_total.then_some(0),
+            windows: 0,
         });
     };
+    let searcher = index.reader().searcher();
+    let columns = IndexColumns::open(&searcher)?;
     let translated = translate(&index.fields, tenant_id, &query.filter);
     let bounds = Bounds::new(below, &query.filter);
     let order = query.order;
@@ -362,7 +360,9 @@ pub fn search(
     // window holds N matches, nothing outside it can rank higher. Broad filters then touch a
     // page's worth of documents instead of the whole tenant.
     let mut positions = Vec::new();
+    let mut windows = 0;
     for window in Windows::new(query, span.0, span.1) {
+        windows += 1;
         let window_bounds = Bounds {
             lo: window.0,
             hi: window.1,
@@ -406,15 +406,24 @@ pub fn search(
     } else {
         None
     };
-    Ok(IndexHits { positions, total })
+    Ok(IndexHits {
+        positions,
+        total,
+        windows,
+    })
 }
 
 /// First window width: one hour, in microseconds.
 const FIRST_WINDOW: i64 = 3_600_000_000;
 /// Each window is this many times wider than the one before.
 const WIDENING: i64 = 8;
+/// Most windows a search takes: the last one reaches the far end, however far that is.
+const MAX_WINDOWS: u32 = 6;
+/// Most time buckets one window is asked through (see [`within`]).
+const MAX_BUCKETS: usize = 64;
 
-/// The time windows a page is searched in, narrowest first; the last covers the whole range.
+/// The time windows a page is searched in, narrowest first; the last covers the whole range,
+/// and there are at most [`MAX_WINDOWS`].
 struct Windows {
     /// The instant nearest the page's start (inclusive).
     edge: i64,
@@ -422,6 +431,8 @@ struct Windows {
     far: i64,
     order: Order,
     width: Option<i64>,
+    /// Windows given so far.
+    given: u32,
 }
 
 impl Windows {
@@ -453,6 +464,7 @@ impl Windows {
             far,
             order: query.order,
             width: Some(FIRST_WINDOW),
+            given: 0,
         }
     }
 }
@@ -461,7 +473,12 @@ impl Iterator for Windows {
     type Item = (i64, i64);
 
     fn next(&mut self) -> Option<(i64, i64)> {
-        let width = self.width?;
+        let mut width = self.width?;
+        self.given += 1;
+        if self.given == MAX_WINDOWS {
+            // The last window: all the way to the far end.
+            width = i64::MAX;
+        }
         let empty = match self.order {
             Order::Desc => self.edge < self.far,
             Order::Asc => self.edge > self.far,

@@ -18,7 +18,7 @@ use trailkeep_event::{Category, Event, Filter, Outcome, Timestamp};
 use trailkeep_store::{GroupBy, MAX_GROUP_VALUES, Stats, StoreError};
 
 use super::query::{Bounds, BoundsColumns, IndexColumns, translate, within};
-use super::{SearchIndex, index_error};
+use super::{Coverage, SearchIndex, index_error};
 
 /// Counts being gathered, before sorting into [`Stats`].
 #[derive(Debug, Default)]
@@ -119,20 +119,20 @@ fn day(micros: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Tallies tenant `tenant_id`'s indexed events (seqs below `below`) matching `filter`.
+/// Tallies the tenant's events the index covers (`covered`) matching `filter`.
 pub fn tally(
     index: &SearchIndex,
     tenant_id: i64,
-    below: u64,
+    covered: Coverage,
     filter: &Filter,
     group_by: &[GroupBy],
 ) -> Result<Tally, StoreError> {
-    let searcher = index.reader().searcher();
-    let columns = IndexColumns::open(&searcher)?;
-    let Some(span) = columns.span().filter(|_| below > 0) else {
+    let Some(span) = covered.span.filter(|_| covered.below > 0) else {
         return Ok(Tally::new(group_by));
     };
-    let bounds = Bounds::new(below, filter);
+    let searcher = index.reader().searcher();
+    let columns = IndexColumns::open(&searcher)?;
+    let bounds = Bounds::new(covered.below, filter);
     let query = within(
         translate(&index.fields, tenant_id, filter),
         &index.fields,
@@ -391,15 +391,14 @@ mod tests {
     fn a_group_with_more_values_than_it_lists_says_it_was_cut() {
         let index = index();
         let filter = Filter::default();
-        let stats = tally(
-            &index,
-            2,
-            5_000,
-            &filter,
-            &[GroupBy::Actor, GroupBy::Action],
-        )
-        .unwrap()
-        .finish();
+        let everything = Coverage {
+            below: 5_000,
+            span: Some((i64::MIN, i64::MAX)),
+        };
+        let groups = [GroupBy::Actor, GroupBy::Action];
+        let stats = tally(&index, 2, everything, &filter, &groups)
+            .unwrap()
+            .finish();
         assert_eq!(stats.total, 5_000);
         assert_eq!(stats.unique_actors, 5_000, "totals count every value");
         assert_eq!(stats.groups[&GroupBy::Actor].len(), MAX_GROUP_VALUES);
@@ -414,9 +413,15 @@ mod tests {
                 .iter()
                 .all(|(_, n)| *n == 4)
         );
-        let small = tally(&index, 1, 3, &filter, &[GroupBy::Actor])
-            .unwrap()
-            .finish();
+        let small = tally(
+            &index,
+            1,
+            everything.with_below(3),
+            &filter,
+            &[GroupBy::Actor],
+        )
+        .unwrap()
+        .finish();
         assert!(small.truncated.is_empty());
     }
 }

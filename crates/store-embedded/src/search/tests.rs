@@ -7,7 +7,17 @@ use trailkeep_event::{
     prepare, tokenize,
 };
 
-use super::{SearchIndex, search, sort_key};
+use super::{Coverage, SearchIndex, search, sort_key};
+
+/// What an index holding `events` (seqs `0..n`) covers of them, up to seq `below`.
+fn covering(events: &[Event], below: u64) -> Coverage {
+    events
+        .iter()
+        .fold(Coverage::default(), |c, e| {
+            c.widened(e.occurred_at.as_micros())
+        })
+        .with_below(below)
+}
 
 /// A small, seeded xorshift generator: reproducible cases without another dependency.
 struct Rng(u64);
@@ -228,7 +238,8 @@ fn the_index_returns_exactly_what_filter_matches_returns() {
 
         let mut query = Query::first_page(filter.clone(), order, 1000);
         query.count_total = true;
-        let found = search(&index, tenant as i64, events.len() as u64, &query, 1000).unwrap();
+        let all = covering(events, events.len() as u64);
+        let found = search(&index, tenant as i64, all, &query, 1000).unwrap();
         let got: Vec<u64> = found.positions.iter().map(|p| p.seq).collect();
         assert_eq!(
             got, want,
@@ -242,7 +253,7 @@ fn the_index_returns_exactly_what_filter_matches_returns() {
         let mut paged = Vec::new();
         let mut page = Query::first_page(filter.clone(), order, 2);
         loop {
-            let found = search(&index, tenant as i64, below, &page, 3).unwrap();
+            let found = search(&index, tenant as i64, covering(events, below), &page, 3).unwrap();
             paged.extend(found.positions.iter().take(2).map(|p| p.seq));
             if found.positions.len() <= 2 {
                 break;
@@ -258,4 +269,66 @@ fn the_index_returns_exactly_what_filter_matches_returns() {
         non_empty > CASES / 3,
         "too few cases matched anything ({non_empty}); the generators are off"
     );
+}
+
+/// The index-wide time span used to bound every tenant's search windows, so one event dated
+/// year 1 in any tenant made every tenant's selective query run windows back to year 1, each
+/// a union of thousands of 32-day bucket terms. Windows now run over the tenant's own span,
+/// there are at most six, and a window needing more than 64 buckets is asked without them.
+#[test]
+fn another_tenants_ancient_event_does_not_widen_this_tenants_search() {
+    let index = SearchIndex::in_memory().unwrap();
+    let mut writer = index.writer().unwrap();
+    let at = |text: &str| Timestamp::parse(text).unwrap();
+    let mut acme = Vec::new();
+    for seq in 0..50u64 {
+        let action = if seq == 7 { "rare.thing" } else { "doc.read" };
+        let raw =
+            json!({"action": action, "occurred_at": format!("2025-06-01T{:02}:00:00Z", seq % 24)});
+        acme.push(
+            prepare(&raw, "acme", at("2025-06-02T00:00:00Z"))
+                .unwrap()
+                .into_event(seq),
+        );
+    }
+    let ancient = [
+        json!({"action": "rare.thing", "occurred_at": "0001-01-01T00:00:00Z"}),
+        json!({"action": "doc.read", "occurred_at": "2025-06-01T00:00:00Z"}),
+    ];
+    let beta: Vec<Event> = ancient
+        .iter()
+        .enumerate()
+        .map(|(seq, raw)| {
+            prepare(raw, "beta", at("2025-06-02T00:00:00Z"))
+                .unwrap()
+                .into_event(seq as u64)
+        })
+        .collect();
+    for event in &acme {
+        writer.add_document(index.document(1, event)).unwrap();
+    }
+    for event in &beta {
+        writer.add_document(index.document(2, event)).unwrap();
+    }
+    writer.commit().unwrap();
+    index.reader().reload().unwrap();
+
+    let rare = Filter {
+        actions: vec!["rare.thing".into()],
+        ..Filter::default()
+    };
+    let query = Query::first_page(rare, Order::Desc, 50);
+    let found = search(&index, 1, covering(&acme, 50), &query, 51).unwrap();
+    assert_eq!(found.positions.len(), 1);
+    assert_eq!(found.positions[0].seq, 7);
+    assert!(
+        found.windows <= 3,
+        "{} windows over one day of events",
+        found.windows
+    );
+    // The tenant with the ancient event itself: at most six windows, and it finds both ends.
+    let found = search(&index, 2, covering(&beta, 2), &query, 51).unwrap();
+    assert_eq!(found.positions.len(), 1);
+    assert_eq!(found.positions[0].seq, 0);
+    assert!(found.windows <= 6, "{} windows", found.windows);
 }
