@@ -462,3 +462,41 @@ async fn a_bare_star_action_filter_is_refused() {
     }
     assert_eq!(acme.get("/v1/events?action=doc.*").await.status, 200);
 }
+
+/// A retry of a 10,000-event batch with its Idempotency-Key used to be parsed, validated and
+/// queued for the writer, only for the writer to find the key and read the answer back. It is
+/// now answered from the store's records before the body is parsed and without an append.
+#[tokio::test]
+async fn a_replayed_batch_is_answered_without_reaching_the_writer() {
+    let spy = Arc::new(Spy::default());
+    let server = TestServer::start_with(Setup {
+        spy: Some(spy.clone()),
+        ..Setup::default()
+    })
+    .await;
+    let acme = server.client("acme", RW);
+    let body: Vec<Value> = (0..10_000)
+        .map(|i| json!({"action": "bulk.load", "metadata": {"i": i}}))
+        .collect();
+    let body = Value::Array(body).to_string();
+    let send = || {
+        acme.http
+            .post(format!("{}/v1/events", acme.base))
+            .header("content-type", "application/json")
+            .header("idempotency-key", "import-1")
+            .body(body.clone())
+            .send()
+    };
+    let first = crate::support::read(send().await.unwrap()).await;
+    assert_eq!(first.status, 201);
+    let appends = spy.appends.load(std::sync::atomic::Ordering::SeqCst);
+    let again = crate::support::read(send().await.unwrap()).await;
+    assert_eq!(again.status, 201);
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    assert_eq!(again.json()["receipts"], first.json()["receipts"]);
+    assert_eq!(
+        spy.appends.load(std::sync::atomic::Ordering::SeqCst),
+        appends,
+        "the replay made no append"
+    );
+}

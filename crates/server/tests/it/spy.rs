@@ -19,6 +19,8 @@ use trailkeep_store_embedded::EmbeddedStore;
 pub struct Spy {
     /// Every query the server ran, with its tenant.
     pub queries: Mutex<Vec<(String, Query)>>,
+    /// How many appends reached the store.
+    pub appends: std::sync::atomic::AtomicUsize,
     /// While set, the named tenant's listings and statistics wait for a permit of this
     /// semaphore (one each).
     pub gate: Mutex<Option<(String, Arc<Semaphore>)>>,
@@ -48,6 +50,9 @@ impl EventStore for SpyStore {
         tenant: &str,
         request: AppendRequest,
     ) -> Result<AppendOutcome, StoreError> {
+        self.spy
+            .appends
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.inner.append(tenant, request).await
     }
 

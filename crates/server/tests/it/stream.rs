@@ -33,6 +33,9 @@ impl Message {
 struct Sse {
     response: reqwest::Response,
     buffer: String,
+    /// The last id the stream gave (as EventSource keeps it for `Last-Event-ID`), positions
+    /// included.
+    last_id: Option<String>,
 }
 
 impl Sse {
@@ -55,6 +58,7 @@ impl Sse {
         Self {
             response,
             buffer: String::new(),
+            last_id: None,
         }
     }
 
@@ -81,6 +85,9 @@ impl Sse {
                         "data" => data_lines.push(value),
                         other => panic!("unexpected SSE field {other:?} in {block:?}"),
                     }
+                }
+                if message.id.is_some() {
+                    self.last_id.clone_from(&message.id);
                 }
                 if data_lines.is_empty() && message.event.is_none() {
                     // A comment, or a position (an id alone): EventSource dispatches neither.
@@ -434,4 +441,41 @@ async fn a_stream_ends_when_its_token_expires_even_while_idle() {
     assert_closed_because(&last, "expired");
     sse.assert_ended().await;
     post(&writer, json!({"action": "doc.too_late"})).await;
+}
+
+/// A stream whose filter matches nothing gave its client no id to resume from: every reconnect
+/// started again from where the client first came in (or from seq 0), reading the same
+/// non-matching events again. Skipped events now move the resume point with an id-only message.
+#[tokio::test]
+async fn a_stream_whose_filter_never_matches_still_moves_its_resume_point() {
+    let server = TestServer::start().await;
+    let acme = server.client("acme", RW);
+    let mut sse = Sse::open(&acme, "?action=never.*", None).await;
+    let posted = post(
+        &acme,
+        json!([{"action": "a"}, {"action": "b"}, {"action": "c"}]),
+    )
+    .await;
+    let last = posted[2]["seq"].as_u64().unwrap();
+    // The sentinel matches nothing either; wait until the position reaches past it.
+    timeout(WAIT, async {
+        loop {
+            if sse.last_id.as_deref() == Some(last.to_string().as_str()) {
+                return;
+            }
+            let chunk = sse.response.chunk().await.unwrap().expect("open");
+            sse.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+            while let Some(end) = sse.buffer.find("\n\n") {
+                let block: String = sse.buffer.drain(..end + 2).collect();
+                for line in block.lines() {
+                    if let Some(id) = line.strip_prefix("id: ") {
+                        sse.last_id = Some(id.to_owned());
+                    }
+                    assert!(!line.starts_with("data:"), "nothing matches: {block:?}");
+                }
+            }
+        }
+    })
+    .await
+    .expect("a position message in time");
 }

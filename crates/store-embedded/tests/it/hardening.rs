@@ -352,3 +352,44 @@ async fn data_files_are_created_readable_by_their_owner_only() {
         assert_eq!(mode(name), 0o600, "{name}");
     }
 }
+
+/// One queue for every tenant: a tenant flooding the writer filled it, and every other tenant's
+/// appends were refused as overload. Each tenant now has its share.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_tenant_meets_its_own_share_and_other_tenants_still_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(
+        EmbeddedStore::open(
+            dir.path(),
+            Options {
+                queue_capacity: 64,
+                tenant_queue_share: 8,
+                ..Options::default()
+            },
+        )
+        .unwrap(),
+    );
+    let mut flood = Vec::new();
+    for _ in 0..200 {
+        let store = store.clone();
+        flood.push(tokio::spawn(async move {
+            store.append("loud", batch("loud", "bulk.load", 500)).await
+        }));
+    }
+    for i in 0..20 {
+        let out = store
+            .append("quiet", batch("quiet", "doc.created", 1))
+            .await
+            .unwrap_or_else(|e| panic!("quiet append {i} refused: {e}"));
+        assert_eq!(out.events[0].event.seq, i);
+    }
+    let mut refused = 0;
+    for task in flood {
+        match task.await.unwrap() {
+            Ok(_) => {}
+            Err(StoreError::Overloaded) => refused += 1,
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert!(refused > 0, "the flood met its share");
+}
