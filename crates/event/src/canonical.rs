@@ -135,6 +135,12 @@ fn number_text(n: &Number) -> Result<String, CanonicalError> {
         // ECMAScript prints -0 as "0".
         return Ok("0".to_owned());
     }
+    // ECMAScript prints integral doubles below 10^21 as plain digits: one beyond 2^53 would be
+    // stored as an integer literal that this very writer refuses when the stored bytes are read
+    // back (5555555555555550000.5 parses to such a double).
+    if f.fract() == 0.0 && f.abs() > MAX_SAFE_INTEGER as f64 && f.abs() < 1e21 {
+        return Err(CanonicalError::UnsafeInteger(format!("{f:.0}")));
+    }
     let mut buffer = ryu_js::Buffer::new();
     Ok(buffer.format_finite(f).to_owned())
 }

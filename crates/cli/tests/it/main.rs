@@ -3,6 +3,8 @@
 
 mod cli;
 mod crash;
+mod fairness;
+mod faults;
 mod ops;
 mod proofs;
 mod python_client;

@@ -327,6 +327,13 @@ impl Api {
         }
     }
 
+    /// A POST to `path`, authenticated; the caller adds the body.
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+
     /// A GET of `path` (with its query string), authenticated.
     pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
         self.http
