@@ -8,8 +8,8 @@
 //! written promptly whatever another tenant does.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use trailkeep_store::StoreError;
 
@@ -22,26 +22,28 @@ pub struct Admission {
     per_tenant: Mutex<HashMap<String, usize>>,
 }
 
-/// One admitted append; dropping it (answered, or the caller gone) frees its place.
+/// One admitted append. It travels with the job and is dropped once the writer has answered
+/// it, so a caller that stops waiting (a client that disconnects) does not free its place while
+/// its job still waits in the writer's queue.
 #[derive(Debug)]
-pub struct Ticket<'a> {
-    admission: &'a Admission,
+pub struct Ticket {
+    admission: Arc<Admission>,
     tenant: String,
 }
 
 impl Admission {
     /// At most `capacity` appends waiting in all, and `share` of them for any one tenant.
-    pub fn new(capacity: usize, share: usize) -> Self {
-        Self {
+    pub fn new(capacity: usize, share: usize) -> Arc<Self> {
+        Arc::new(Self {
             capacity: capacity.max(1) as u64,
             share: share.clamp(1, capacity.max(1)),
             total: AtomicU64::new(0),
             per_tenant: Mutex::new(HashMap::new()),
-        }
+        })
     }
 
     /// A place for one of `tenant`'s appends, or [`StoreError::Overloaded`].
-    pub fn admit(&self, tenant: &str) -> Result<Ticket<'_>, StoreError> {
+    pub fn admit(self: &Arc<Self>, tenant: &str) -> Result<Ticket, StoreError> {
         let mut per_tenant = self.per_tenant.lock().unwrap_or_else(|p| p.into_inner());
         let mine = per_tenant.get(tenant).copied().unwrap_or(0);
         if mine >= self.share || self.total.load(Ordering::Relaxed) >= self.capacity {
@@ -50,7 +52,7 @@ impl Admission {
         per_tenant.insert(tenant.to_owned(), mine + 1);
         self.total.fetch_add(1, Ordering::Relaxed);
         Ok(Ticket {
-            admission: self,
+            admission: self.clone(),
             tenant: tenant.to_owned(),
         })
     }
@@ -66,7 +68,7 @@ impl Admission {
     }
 }
 
-impl Drop for Ticket<'_> {
+impl Drop for Ticket {
     fn drop(&mut self) {
         let mut per_tenant = self
             .admission

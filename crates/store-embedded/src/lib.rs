@@ -205,7 +205,7 @@ pub struct EmbeddedStore {
     vkey: String,
     lock: Mutex<Option<std::fs::File>>,
     /// Bounds on appends waiting for the writer, in all and per tenant.
-    admission: Admission,
+    admission: Arc<Admission>,
 }
 
 impl EmbeddedStore {
@@ -312,13 +312,14 @@ impl EmbeddedStore {
         change: KeyChange,
         audit: PreparedEvent,
     ) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let _ticket = self.admission.admit(&tenant)?;
+        let ticket = self.admission.admit(&tenant)?;
         let (reply, answer) = oneshot::channel();
         self.submit(Job::ChangeKey {
             tenant,
             change,
             audit: Box::new(audit),
             reply,
+            ticket,
         })?;
         answer.await.map_err(closed)?
     }
@@ -341,7 +342,7 @@ impl EmbeddedStore {
             return Err(StoreError::OutOfRange("the tenant has no events".into()));
         };
         self.readers
-            .run(move |conn| {
+            .run_for(state.id, move |conn| {
                 let upper = state.upper.read().unwrap_or_else(|p| p.into_inner());
                 read(&mut ReaderSource {
                     conn,
@@ -370,12 +371,13 @@ impl EventStore for EmbeddedStore {
         tenant: &str,
         request: AppendRequest,
     ) -> Result<AppendOutcome, StoreError> {
-        let _ticket = self.admission.admit(tenant)?;
+        let ticket = self.admission.admit(tenant)?;
         let (reply, answer) = oneshot::channel();
         self.submit(Job::Append {
             tenant: tenant.to_owned(),
             request,
             reply,
+            ticket,
         })?;
         answer.await.map_err(closed)?
     }
@@ -390,7 +392,7 @@ impl EventStore for EmbeddedStore {
         };
         let key = key.clone();
         self.readers
-            .run(move |conn| read::replay(conn, &state, &key))
+            .run_for(state.id, move |conn| read::replay(conn, &state, &key))
             .await
     }
 
@@ -400,7 +402,7 @@ impl EventStore for EmbeddedStore {
         };
         let id = id.to_owned();
         self.readers
-            .run(move |conn| {
+            .run_for(state.id, move |conn| {
                 let event = rows::by_id(conn, state.id, &id)?;
                 Ok(event.filter(|e| e.event.seq < state.committed()))
             })
@@ -415,7 +417,7 @@ impl EventStore for EmbeddedStore {
             return Ok(None);
         }
         self.readers
-            .run(move |conn| rows::by_seq(conn, state.id, seq))
+            .run_for(state.id, move |conn| rows::by_seq(conn, state.id, seq))
             .await
     }
 
@@ -426,7 +428,7 @@ impl EventStore for EmbeddedStore {
         let query = query.clone();
         let search = self.search.clone();
         self.readers
-            .run(move |conn| {
+            .run_for(state.id, move |conn| {
                 // The watermark first: it never passes `committed`, read second.
                 let indexed = state.indexed();
                 let committed = state.committed();
@@ -449,7 +451,7 @@ impl EventStore for EmbeddedStore {
             return Ok(Vec::new());
         }
         self.readers
-            .run(move |conn| rows::range(conn, state.id, from, to))
+            .run_for(state.id, move |conn| rows::range(conn, state.id, from, to))
             .await
     }
 
@@ -470,7 +472,7 @@ impl EventStore for EmbeddedStore {
         let group_by = group_by.to_vec();
         let search = self.search.clone();
         self.readers
-            .run(move |conn| {
+            .run_for(state.id, move |conn| {
                 let indexed = state.indexed();
                 let committed = state.committed();
                 let mut tally = search::tally(&search, state.id, indexed, &filter, &group_by)?;

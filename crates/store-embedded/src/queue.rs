@@ -77,6 +77,7 @@ mod tests {
 
     fn append(tenant: &str, events: usize) -> Job {
         let (reply, _) = tokio::sync::oneshot::channel();
+        let admission = crate::admission::Admission::new(1000, 1000);
         let event = trailkeep_event::prepare(
             &serde_json::json!({"action": "a"}),
             tenant,
@@ -90,6 +91,7 @@ mod tests {
                 idempotency_key: None,
             },
             reply,
+            ticket: admission.admit(tenant).unwrap(),
         }
     }
 

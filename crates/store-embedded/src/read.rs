@@ -7,12 +7,12 @@
 //! so memory stays O(page) whatever the tenant's size.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use trailkeep_event::{Cursor, Event, Filter, Query};
 use trailkeep_store::{AppendOutcome, IdempotencyKey, Page, StoreError, StoredEvent};
 
@@ -25,36 +25,74 @@ use crate::tree::internal;
 /// Most connections kept open while idle.
 const MAX_IDLE: usize = 8;
 
-/// A pool of read connections.
+/// A pool of read connections: at most `max` reads at once, and at most a quarter of them for
+/// any one tenant.
+///
+/// The permits are moved into the blocking task, so a read holds its place until it is done
+/// even when its caller gave up waiting (a client that disconnects): reads abandoned by their
+/// callers can never add up past either bound.
 pub struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
+    /// Each tenant's permits, by tenant row id.
+    tenants: Mutex<HashMap<i64, Arc<Semaphore>>>,
+    per_tenant: usize,
 }
 
 impl Readers {
     /// A pool over the database at `path`, running at most `max` reads at once.
     pub fn new(path: PathBuf, max: usize) -> Self {
+        let max = max.max(1);
         Self {
             path,
             idle: Mutex::new(Vec::new()),
-            permits: Semaphore::new(max.max(1)),
+            permits: Arc::new(Semaphore::new(max)),
+            tenants: Mutex::new(HashMap::new()),
+            per_tenant: (max / 4).max(1),
         }
     }
 
-    /// Runs `f` with a connection on the blocking thread pool.
+    /// Runs `f` with a connection on the blocking thread pool, as a read of no tenant (key
+    /// lookups, on a pool of their own).
     pub async fn run<T, F>(self: &Arc<Self>, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
+        self.run_held(None, f).await
+    }
+
+    /// Runs `f` as a read of tenant `tenant_id`, within the tenant's share of the pool.
+    pub async fn run_for<T, F>(self: &Arc<Self>, tenant_id: i64, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let share = {
+            let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+            tenants
+                .entry(tenant_id)
+                .or_insert_with(|| Arc::new(Semaphore::new(self.per_tenant)))
+                .clone()
+        };
+        let held = share.acquire_owned().await.map_err(closed)?;
+        self.run_held(Some(held), f).await
+    }
+
+    async fn run_held<T, F>(
+        self: &Arc<Self>,
+        tenant_permit: Option<OwnedSemaphorePermit>,
+        f: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let permit = self.permits.clone().acquire_owned().await.map_err(closed)?;
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
+            let _held = (permit, tenant_permit);
             let conn = this.take()?;
             let result = f(&conn);
             this.give(conn);
@@ -78,6 +116,10 @@ impl Readers {
             idle.push(conn);
         }
     }
+}
+
+fn closed(_: tokio::sync::AcquireError) -> StoreError {
+    StoreError::Unavailable("the store is closed".into())
 }
 
 /// One page of the tenant's events matching `query`: the index answers for what it covers
@@ -265,5 +307,53 @@ impl PartialOrd for Candidate {
 impl Ord for Candidate {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.key.cmp(&other.key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A read's place used to be given back when its caller stopped waiting, while the read
+    /// itself went on in the blocking pool: callers that disconnect could run any number of
+    /// reads at once. The place now stays with the read until it is done.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_abandoned_read_keeps_its_place_until_it_is_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        schema::open(&path).unwrap();
+        // Four places in all: one per tenant.
+        let readers = Arc::new(Readers::new(path, 4));
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let slow = {
+            let readers = readers.clone();
+            tokio::spawn(async move {
+                readers
+                    .run_for(1, move |_| {
+                        let _ = released.recv();
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        slow.abort();
+        let next = readers.run_for(1, |_| Ok(()));
+        tokio::pin!(next);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), &mut next)
+                .await
+                .is_err(),
+            "the abandoned read still holds the tenant's place"
+        );
+        // Another tenant is not held up.
+        readers.run_for(2, |_| Ok(())).await.unwrap();
+        release.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), next)
+            .await
+            .expect("the place frees when the read ends")
+            .unwrap();
     }
 }

@@ -30,6 +30,7 @@ use trailkeep_store::{
     ApiKeyRecord, AppendOutcome, AppendRequest, SignedCheckpoint, StoreError, StoredEvent,
 };
 
+use crate::admission::Ticket;
 use crate::credentials;
 use crate::high_water::{self, HighWater};
 use crate::queue::FairQueue;
@@ -57,6 +58,8 @@ pub enum Job {
         request: AppendRequest,
         /// Where the answer goes.
         reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
+        /// Its place among the appends waiting, freed once it is answered.
+        ticket: Ticket,
     },
     /// Change an API key and append the event recording it, in one transaction.
     ChangeKey {
@@ -68,6 +71,8 @@ pub enum Job {
         audit: Box<PreparedEvent>,
         /// Where the key as it now is goes (`None`: the tenant has no such key).
         reply: oneshot::Sender<Result<Option<ApiKeyRecord>, StoreError>>,
+        /// Its place among the appends waiting, freed once it is answered.
+        ticket: Ticket,
     },
     /// Finish queued work, sign pending checkpoints and stop.
     Shutdown,
@@ -261,13 +266,17 @@ impl Writer {
     fn process(&mut self, group: Vec<Job>) {
         let mut writes = Vec::with_capacity(group.len());
         let mut replies = Vec::with_capacity(group.len());
+        // Held until every answer is sent.
+        let mut tickets = Vec::with_capacity(group.len());
         for job in group {
             match job {
                 Job::Append {
                     tenant,
                     request,
                     reply,
+                    ticket,
                 } => {
+                    tickets.push(ticket);
                     writes.push(Write {
                         tenant,
                         request,
@@ -280,7 +289,9 @@ impl Writer {
                     change,
                     audit,
                     reply,
+                    ticket,
                 } => {
+                    tickets.push(ticket);
                     writes.push(Write {
                         tenant,
                         request: AppendRequest {
@@ -298,6 +309,7 @@ impl Writer {
         for (reply, answer) in replies.into_iter().zip(answers) {
             reply.send(answer);
         }
+        drop(tickets);
     }
 
     /// Writes every write of a group in one transaction; returns one answer per write.
