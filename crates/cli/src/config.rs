@@ -107,7 +107,7 @@ impl Default for StoreSettings {
     fn default() -> Self {
         Self {
             write_queue: 4096,
-            tenant_write_queue: 1024,
+            tenant_write_queue: 256,
             log_name: "trailkeep".into(),
         }
     }
@@ -218,6 +218,12 @@ impl Settings {
             );
         }
         self.jwks()?;
+        if self.limits.max_inflight_body_bytes / 8 < self.limits.max_body_bytes {
+            bail!(
+                "limits.max_inflight_body_bytes must be at least 8 x limits.max_body_bytes: a \
+                 tenant may hold an eighth of it, and a body of the largest size must fit"
+            );
+        }
         if self.store.write_queue == 0 || self.store.tenant_write_queue == 0 {
             bail!("store.write_queue and store.tenant_write_queue must be at least 1");
         }

@@ -158,7 +158,7 @@ fn inclusion(args: InclusionArgs) -> anyhow::Result<Verdict<String>> {
         };
         // The checkpoint must be of the event's own tenant's ledger: another tenant's
         // checkpoint, however well signed, says nothing about this event.
-        let vkey = args.head.vkey.as_deref().unwrap_or_default();
+        let vkey = args.head.vkey.as_deref().unwrap_or_default().trim();
         let name =
             NoteVerifier::from_vkey(vkey).map_or_else(|_| String::new(), |v| v.name().to_owned());
         let origin = format!("{name}/{}", event.tenant);

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use trailkeep_store_embedded::{DB_FILE, Mark, accept_rollback};
+use trailkeep_store_embedded::{DB_FILE, HighWaterMark, accept_rollback};
 
 /// Arguments of `trailkeep accept-rollback`.
 #[derive(clap::Args)]
@@ -21,11 +21,15 @@ pub struct AcceptRollbackArgs {
     #[arg(long, env = "TRAILKEEP_DATA_DIR", default_value = "./trailkeep-data")]
     data_dir: PathBuf,
     /// A tenant whose ledger to accept as it is now; repeat for several.
-    #[arg(long = "tenant", required = true)]
+    #[arg(long = "tenant", required_unless_present = "all_tenants")]
     tenants: Vec<String>,
+    /// Every tenant: for a data directory whose high-water file was lost, or written before
+    /// the file existed.
+    #[arg(long, conflicts_with = "tenants")]
+    all_tenants: bool,
 }
 
-fn describe(mark: Option<Mark>) -> String {
+fn describe(mark: Option<HighWaterMark>) -> String {
     mark.map_or_else(|| "nothing".to_owned(), |m| format!("{} events", m.size))
 }
 
@@ -37,7 +41,8 @@ pub fn run(args: AcceptRollbackArgs) -> anyhow::Result<ExitCode> {
             args.data_dir.display()
         );
     }
-    let changed = accept_rollback(&args.data_dir, &args.tenants)
+    let tenants = (!args.all_tenants).then_some(args.tenants.as_slice());
+    let changed = accept_rollback(&args.data_dir, tenants)
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("accept the ledgers of {}", args.data_dir.display()))?;
     let mut out = std::io::stdout();

@@ -55,13 +55,6 @@ pub enum BatchError {
     },
 }
 
-impl BatchError {
-    /// Whether the body is refused for its size (413) rather than its content (400).
-    pub fn is_too_large(&self) -> bool {
-        matches!(self, Self::TooMany { .. } | Self::EventTooLarge { .. })
-    }
-}
-
 fn malformed(e: &serde_json::Error) -> BatchError {
     BatchError::Malformed {
         place: format!("line {}, column {}", e.line(), e.column()),
@@ -257,7 +250,6 @@ mod tests {
             Err(BatchError::EventTooLarge { index: 0, .. })
         ));
         assert_eq!(ndjson("1\n2\n3\n4\n"), Err(BatchError::TooMany { max: 3 }));
-        assert!(BatchError::TooMany { max: 3 }.is_too_large());
     }
 
     #[test]

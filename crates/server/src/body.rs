@@ -2,7 +2,8 @@
 //! request, and small JSON (or form-encoded) ones into typed values, with problem+json errors
 //! that name the field at fault.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
@@ -15,19 +16,40 @@ use crate::error::ApiError;
 
 /// The unit the body budget counts in.
 const BUDGET_UNIT: usize = 1024;
+/// Most bytes set aside for a body before they arrive.
+const PREALLOCATE_AT_MOST: usize = 1024 * 1024;
 
-/// The memory all large request bodies in flight may hold together.
+/// The memory all large request bodies in flight may hold together, and each tenant's share of
+/// it (an eighth), so that one tenant's slow uploads cannot take all of it.
 #[derive(Debug, Clone)]
 pub struct BodyBudget {
     units: Arc<Semaphore>,
+    per_tenant: usize,
+    tenants: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
 }
 
 impl BodyBudget {
     /// A budget of `bytes`.
     pub fn new(bytes: usize) -> Self {
+        let units = (bytes / BUDGET_UNIT).max(1);
         Self {
-            units: Arc::new(Semaphore::new((bytes / BUDGET_UNIT).max(1))),
+            units: Arc::new(Semaphore::new(units)),
+            per_tenant: (units / 8).max(1),
+            tenants: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// The tenant's own semaphore (made on first use; idle ones are dropped when many pile up).
+    fn tenant(&self, tenant: &str) -> Arc<Semaphore> {
+        let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+        if tenants.len() >= 1024 {
+            let full = self.per_tenant;
+            tenants.retain(|_, s| s.available_permits() < full);
+        }
+        tenants
+            .entry(tenant.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_tenant)))
+            .clone()
     }
 }
 
@@ -36,31 +58,34 @@ impl BodyBudget {
 pub struct HeldBody {
     /// The bytes.
     pub bytes: Bytes,
-    _share: Option<Share>,
+    /// Their share of the budget; kept past the bytes while what was made of them lives.
+    pub share: Share,
 }
 
 /// Part of the budget, counted in the `trailkeep_request_body_bytes_held` gauge while held.
-#[derive(Debug)]
-struct Share {
-    permit: OwnedSemaphorePermit,
+#[derive(Debug, Default)]
+pub struct Share {
+    permits: Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)>,
 }
 
 impl Share {
     fn bytes(&self) -> f64 {
-        (self.permit.num_permits() * BUDGET_UNIT) as f64
+        self.permits
+            .as_ref()
+            .map_or(0.0, |(all, _)| (all.num_permits() * BUDGET_UNIT) as f64)
     }
 
-    /// Adds `more` to this share.
-    fn grow(&mut self, more: OwnedSemaphorePermit) {
+    /// Adds `all` (from the whole budget) and `mine` (from the tenant's) to this share.
+    fn grow(&mut self, all: OwnedSemaphorePermit, mine: OwnedSemaphorePermit) {
         metrics::gauge!("trailkeep_request_body_bytes_held")
-            .increment((more.num_permits() * BUDGET_UNIT) as f64);
-        self.permit.merge(more);
-    }
-
-    fn new(permit: OwnedSemaphorePermit) -> Self {
-        let share = Self { permit };
-        metrics::gauge!("trailkeep_request_body_bytes_held").increment(share.bytes());
-        share
+            .increment((all.num_permits() * BUDGET_UNIT) as f64);
+        match &mut self.permits {
+            Some((held_all, held_mine)) => {
+                held_all.merge(all);
+                held_mine.merge(mine);
+            }
+            None => self.permits = Some((all, mine)),
+        }
     }
 }
 
@@ -74,12 +99,14 @@ fn units(bytes: usize) -> u32 {
     u32::try_from(bytes.div_ceil(BUDGET_UNIT)).unwrap_or(u32::MAX)
 }
 
-/// Reads `body` whole: 413 past `max` bytes (at once when `Content-Length` says so), 503 when
-/// the budget has no room for it (nothing waits for room: the client retries), 400 when the
-/// client breaks off. Memory is taken from the budget as the bytes arrive.
+/// Reads `tenant`'s `body` whole: 413 past `max` bytes (at once when `Content-Length` says
+/// so), 503 when the budget, or the tenant's share of it, has no room for it (nothing waits
+/// for room: the client retries), 400 when the client breaks off. Memory is taken from the
+/// budget as the bytes arrive, and nothing is set aside before it is.
 pub async fn read_limited(
     headers: &HeaderMap,
     body: Body,
+    tenant: &str,
     max: usize,
     budget: &BodyBudget,
 ) -> Result<HeldBody, ApiError> {
@@ -95,8 +122,9 @@ pub async fn read_limited(
     if declared.is_some_and(|n| n > max) {
         return Err(too_large());
     }
-    let mut buffer = Vec::with_capacity(declared.unwrap_or(0).min(max));
-    let mut share: Option<Share> = None;
+    let mine = budget.tenant(tenant);
+    let mut buffer = Vec::with_capacity(declared.unwrap_or(0).min(PREALLOCATE_AT_MOST));
+    let mut share = Share::default();
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|_| {
@@ -108,27 +136,29 @@ pub async fn read_limited(
         }
         let more = units(total) - units(buffer.len());
         if more > 0 {
-            let permit = budget
+            let busy = || {
+                metrics::counter!("trailkeep_body_budget_rejections_total").increment(1);
+                ApiError::unavailable(
+                    "busy",
+                    "the server holds as many request bodies as it may; retry shortly".into(),
+                )
+            };
+            let of_tenant = mine
+                .clone()
+                .try_acquire_many_owned(more)
+                .map_err(|_| busy())?;
+            let of_all = budget
                 .units
                 .clone()
                 .try_acquire_many_owned(more)
-                .map_err(|_| {
-                    metrics::counter!("trailkeep_body_budget_rejections_total").increment(1);
-                    ApiError::unavailable(
-                        "busy",
-                        "the server holds as many request bodies as it may; retry shortly".into(),
-                    )
-                })?;
-            match &mut share {
-                Some(held) => held.grow(permit),
-                None => share = Some(Share::new(permit)),
-            }
+                .map_err(|_| busy())?;
+            share.grow(of_all, of_tenant);
         }
         buffer.extend_from_slice(&chunk);
     }
     Ok(HeldBody {
         bytes: Bytes::from(buffer),
-        _share: share,
+        share,
     })
 }
 

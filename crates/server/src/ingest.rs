@@ -73,12 +73,16 @@ pub async fn post_events(
     let body = read_limited(
         &headers,
         body,
+        &principal.tenant,
         state.limits.max_body_bytes,
         &state.body_budget,
     )
     .await?;
-    let body_len = body.bytes.len();
-    let idempotency_key = idempotency_key(&headers, framing, &body.bytes)?;
+    // The body's share of the budget stays held until the batch is stored: the events made
+    // of it take as much memory as the body did.
+    let (bytes, _share) = (body.bytes, body.share);
+    let body_len = bytes.len();
+    let idempotency_key = idempotency_key(&headers, framing, &bytes)?;
     // A retry is answered from what the first request stored, before its body costs any
     // parsing, and without taking the writer's time. A key used with another body is left to
     // the usual path: an invalid body is a 400 first, a valid one the writer's 409.
@@ -93,13 +97,10 @@ pub async fn post_events(
     let decode = move || -> Result<Vec<PreparedEvent>, ApiError> {
         let mut batch = Batch::new(&tenant);
         let split = match framing {
-            Framing::Json => split_json(&body.bytes, LIMITS, |i, v| batch.add(i, &v)),
-            Framing::NdJson => split_ndjson(&body.bytes, LIMITS, |i, v| batch.add(i, &v)),
+            Framing::Json => split_json(&bytes, LIMITS, |i, v| batch.add(i, &v)),
+            Framing::NdJson => split_ndjson(&bytes, LIMITS, |i, v| batch.add(i, &v)),
         };
         split.map_err(refused_body)?;
-        // The body's bytes (and their share of the budget) are released here, before the
-        // events wait for the writer.
-        drop(body);
         batch.finish()
     };
     // Parsing and validating a large batch takes milliseconds of CPU: keep it off the async

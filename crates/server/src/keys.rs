@@ -16,7 +16,7 @@ use trailkeep_store::ApiKeyRecord;
 
 use crate::AppState;
 use crate::auth::api_keys::{self, KeySpec};
-use crate::auth::{Principal, Role, Source, now_seconds};
+use crate::auth::{ExchangeKey, Principal, Role, Source, now_seconds};
 use crate::body::{decode, encoding, received};
 use crate::error::ApiError;
 
@@ -297,10 +297,15 @@ pub async fn exchange(
     if let Some(at) = key.expires_at {
         ttl = ttl.min(u64::try_from(at - now_seconds()).unwrap_or(0).max(1));
     }
+    let binding = api_keys::exchange_binding(&key);
+    let exchange_key = ExchangeKey {
+        id: &key.id,
+        binding: &binding,
+    };
     let access_token = state
         .auth
         .jwt()
-        .mint(&key.tenant, &roles, &key.id, Some(&key.id), ttl)
+        .mint(&key.tenant, &roles, &key.id, Some(exchange_key), ttl)
         .map_err(|e| ApiError::internal(&e))?;
     Ok((access_token, roles, ttl))
 }

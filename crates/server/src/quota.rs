@@ -67,6 +67,7 @@ impl Quota {
     }
 
     /// Places held now by `tenant`.
+    #[cfg(test)]
     pub fn held_by(&self, tenant: &str) -> usize {
         let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         held.by_tenant.get(tenant).copied().unwrap_or(0)

@@ -159,6 +159,7 @@ pub async fn stream(
         stopping: state.stopping,
         queue: VecDeque::new(),
         ended: false,
+        next_recheck: tokio::time::Instant::now() + RECHECK_EVERY,
     };
     let sse = Sse::new(tail.into_stream()).keep_alive(KeepAlive::new().interval(KEEP_ALIVE));
     // Tells nginx-style proxies not to buffer the stream.
@@ -217,6 +218,8 @@ struct Tail {
     queue: VecDeque<SseEvent>,
     /// Set once the closing message went out: the stream ends.
     ended: bool,
+    /// When the credential is next checked (also checked before each batch it sends).
+    next_recheck: tokio::time::Instant,
 }
 
 impl Tail {
@@ -236,26 +239,42 @@ impl Tail {
             .data(serde_json::json!({ "reason": reason }).to_string())
     }
 
-    /// A place among the tenant's concurrent reads, waiting for one as long as it takes.
-    async fn read_place(&self) -> Place {
+    /// A place among the tenant's concurrent reads, waiting for one as long as it takes;
+    /// `None` when the server stops meanwhile.
+    async fn read_place(&self) -> Option<Place> {
         loop {
+            if *self.stopping.borrow() {
+                return None;
+            }
             match self.reads.take(&self.tenant) {
-                Ok(place) => return place,
+                Ok(place) => return Some(place),
                 Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
             }
         }
     }
 
-    /// When the idle stream next checks its credential: soon, or when its token expires.
+    /// When the stream next checks its credential: at its periodic time, or when its token
+    /// expires if that comes first.
     fn recheck_at(&self) -> tokio::time::Instant {
-        let soon = tokio::time::Instant::now() + RECHECK_EVERY;
         match self.principal.expires_at {
             Some(at) => {
                 let left = u64::try_from(at.saturating_sub(now_seconds())).unwrap_or(0);
-                soon.min(tokio::time::Instant::now() + Duration::from_secs(left))
+                self.next_recheck
+                    .min(tokio::time::Instant::now() + Duration::from_secs(left))
             }
-            None => soon,
+            None => self.next_recheck,
         }
+    }
+
+    /// Checks the credential when its time has come, whatever woke the stream (a busy tenant's
+    /// commits must not keep putting the check off); `Err` with the reason when it no longer
+    /// stands.
+    async fn recheck_when_due(&mut self) -> Result<(), &'static str> {
+        if tokio::time::Instant::now() < self.recheck_at() {
+            return Ok(());
+        }
+        self.next_recheck = tokio::time::Instant::now() + RECHECK_EVERY;
+        self.auth.recheck(&self.principal).await
     }
 
     /// The next matching event, waiting for commits as long as it takes; `None` ends the stream.
@@ -268,7 +287,10 @@ impl Tail {
             if let Some(event) = self.queue.pop_front() {
                 return Some(event);
             }
-            let place = self.read_place().await;
+            if let Err(reason) = self.recheck_when_due().await {
+                return Some(self.close(reason));
+            }
+            let place = self.read_place().await?;
             let scanned = self.store.scan(&self.tenant, self.next, SCAN_CHUNK).await;
             drop(place);
             let batch = match scanned {
@@ -294,17 +316,12 @@ impl Tail {
                 }
                 // Wait for the next commit, or end when the server stops (the client
                 // reconnects elsewhere with Last-Event-ID). An error means the store is gone.
+                // The credential check is due at `recheck_at`; the loop's top makes it.
                 let recheck_at = self.recheck_at();
-                let recheck = tokio::select! {
-                    changed = self.commits.changed() => {
-                        changed.ok()?;
-                        false
-                    }
+                tokio::select! {
+                    changed = self.commits.changed() => changed.ok()?,
                     _ = self.stopping.wait_for(|stop| *stop) => return None,
-                    () = tokio::time::sleep_until(recheck_at) => true,
-                };
-                if recheck && let Err(reason) = self.auth.recheck(&self.principal).await {
-                    return Some(self.close(reason));
+                    () = tokio::time::sleep_until(recheck_at) => {}
                 }
                 continue;
             }

@@ -32,7 +32,7 @@ pub const HIGH_WATER_FILE: &str = "signed-sizes";
 
 /// A tenant's largest signed tree size and the root of the tree of that size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mark {
+pub struct HighWaterMark {
     /// The tree size.
     pub size: u64,
     /// Its root hash.
@@ -40,7 +40,7 @@ pub struct Mark {
 }
 
 /// Reads every tenant's mark from `dir`'s file; `None` when there is no file.
-pub fn read(dir: &Path) -> Result<Option<HashMap<String, Mark>>, String> {
+pub fn read(dir: &Path) -> Result<Option<HashMap<String, HighWaterMark>>, String> {
     let path = dir.join(HIGH_WATER_FILE);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
@@ -53,8 +53,8 @@ pub fn read(dir: &Path) -> Result<Option<HashMap<String, Mark>>, String> {
 }
 
 /// The marks in `text`: the largest size of each tenant (a torn last line ignored).
-fn parse(text: &str) -> Result<HashMap<String, Mark>, String> {
-    let mut marks: HashMap<String, Mark> = HashMap::new();
+fn parse(text: &str) -> Result<HashMap<String, HighWaterMark>, String> {
+    let mut marks: HashMap<String, HighWaterMark> = HashMap::new();
     let complete = match text.rfind('\n') {
         Some(end) => &text[..end],
         None => "",
@@ -76,7 +76,7 @@ fn parse(text: &str) -> Result<HashMap<String, Mark>, String> {
         if tenant.is_empty() {
             return Err(bad());
         }
-        let mark = Mark { size, root };
+        let mark = HighWaterMark { size, root };
         match marks.get(tenant) {
             Some(old) if old.size >= size => {}
             _ => {
@@ -87,15 +87,15 @@ fn parse(text: &str) -> Result<HashMap<String, Mark>, String> {
     Ok(marks)
 }
 
-fn line(tenant: &str, mark: &Mark) -> String {
+fn line(tenant: &str, mark: &HighWaterMark) -> String {
     format!("{tenant} {} {}\n", mark.size, STANDARD.encode(mark.root))
 }
 
 /// Replaces `dir`'s file with one line per tenant of `marks`, atomically and durably.
-pub fn rewrite(dir: &Path, marks: &HashMap<String, Mark>) -> Result<(), String> {
+pub fn rewrite(dir: &Path, marks: &HashMap<String, HighWaterMark>) -> Result<(), String> {
     let path = dir.join(HIGH_WATER_FILE);
     let temporary = dir.join(format!("{HIGH_WATER_FILE}.new"));
-    let sorted: BTreeMap<&String, &Mark> = marks.iter().collect();
+    let sorted: BTreeMap<&String, &HighWaterMark> = marks.iter().collect();
     let text: String = sorted.into_iter().map(|(t, m)| line(t, m)).collect();
     let written = OpenOptions::new()
         .write(true)
@@ -117,6 +117,10 @@ pub fn rewrite(dir: &Path, marks: &HashMap<String, Mark>) -> Result<(), String> 
 pub struct HighWater {
     path: PathBuf,
     file: File,
+    /// Length of the file up to its last complete, synced line.
+    good_len: u64,
+    /// Lines written since the last sync.
+    unsynced: bool,
 }
 
 impl HighWater {
@@ -129,15 +133,57 @@ impl HighWater {
             .mode(0o600)
             .open(&path)
             .map_err(|e| format!("open {}: {e}", path.display()))?;
-        Ok(Self { path, file })
+        let good_len = file
+            .metadata()
+            .map_err(|e| format!("read {}: {e}", path.display()))?
+            .len();
+        Ok(Self {
+            path,
+            file,
+            good_len,
+            unsynced: false,
+        })
     }
 
-    /// Appends `tenant`'s new mark and waits until it is on disk.
-    pub fn record(&mut self, tenant: &str, mark: Mark) -> Result<(), String> {
-        self.file
-            .write_all(line(tenant, &mark).as_bytes())
-            .and_then(|()| self.file.sync_data())
-            .map_err(|e| format!("append to {}: {e}", self.path.display()))
+    /// Appends `tenant`'s new mark; [`sync`](Self::sync) makes it durable.
+    pub fn record(&mut self, tenant: &str, mark: HighWaterMark) -> Result<(), String> {
+        let line = line(tenant, &mark);
+        match self.file.write_all(line.as_bytes()) {
+            Ok(()) => {
+                self.unsynced = true;
+                Ok(())
+            }
+            Err(e) => {
+                self.cut_back();
+                Err(format!("append to {}: {e}", self.path.display()))
+            }
+        }
+    }
+
+    /// Waits until every line recorded so far is on disk (one fsync for a group's marks).
+    pub fn sync(&mut self) -> Result<(), String> {
+        if !self.unsynced {
+            return Ok(());
+        }
+        match self.file.sync_data().and_then(|()| self.file.metadata()) {
+            Ok(meta) => {
+                self.good_len = meta.len();
+                self.unsynced = false;
+                Ok(())
+            }
+            Err(e) => {
+                self.cut_back();
+                Err(format!("sync {}: {e}", self.path.display()))
+            }
+        }
+    }
+
+    /// Cuts the file back to its last good line, so a line half written when the disk filled
+    /// is not followed by good ones (a torn line in the middle would make the file unreadable).
+    /// The marks lost this way were lower bounds only; later ones are written again.
+    fn cut_back(&mut self) {
+        let _ = self.file.set_len(self.good_len);
+        self.unsynced = false;
     }
 }
 
@@ -147,22 +193,39 @@ pub struct AcceptedRollback {
     /// The tenant.
     pub tenant: String,
     /// Its mark before.
-    pub was: Option<Mark>,
+    pub was: Option<HighWaterMark>,
     /// Its mark now: the newest checkpoint the database holds (`None`: it holds none).
-    pub now: Option<Mark>,
+    pub now: Option<HighWaterMark>,
 }
 
-/// Lowers `tenants`' marks in `dir` to the newest checkpoints its database holds, whose
-/// signatures are checked with the data directory's key: the operator's way to accept a ledger
-/// restored from an older backup. The store must not be running.
-pub fn accept_rollback(dir: &Path, tenants: &[String]) -> Result<Vec<AcceptedRollback>, String> {
+/// Lowers the marks of `tenants` (every tenant the database or the file names, with `None`)
+/// in `dir` to the newest checkpoints the database holds, whose signatures are checked with the
+/// data directory's key: the operator's way to accept a ledger restored from an older backup,
+/// or to start a directory whose file was lost. The store must not be running.
+pub fn accept_rollback(
+    dir: &Path,
+    tenants: Option<&[String]>,
+) -> Result<Vec<AcceptedRollback>, String> {
     let _lock = crate::lock_data_dir(dir).map_err(|e| e.to_string())?;
     let verifier = crate::keys::load(dir)?.verifier();
     let conn = crate::schema::open_read_only(&dir.join(crate::DB_FILE))
         .map_err(|e| format!("open {}: {e}", dir.join(crate::DB_FILE).display()))?;
     let mut marks = read(dir)?.unwrap_or_default();
+    let tenants: Vec<String> = match tenants {
+        Some(named) => named.to_vec(),
+        None => {
+            let mut all: Vec<String> = crate::recovery::tenant_names(&conn)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .chain(marks.keys().cloned())
+                .collect();
+            all.sort();
+            all.dedup();
+            all
+        }
+    };
     let mut changed = Vec::new();
-    for tenant in tenants {
+    for tenant in &tenants {
         let newest = crate::recovery::newest_checkpoint(&conn, tenant)
             .map_err(|e| e.to_string())?
             .map(|(size, note)| {
@@ -176,7 +239,7 @@ pub fn accept_rollback(dir: &Path, tenants: &[String]) -> Result<Vec<AcceptedRol
                         opened.size
                     ));
                 }
-                Ok(Mark {
+                Ok(HighWaterMark {
                     size,
                     root: opened.root,
                 })
@@ -208,7 +271,7 @@ mod tests {
         let marks = parse(&text).unwrap();
         assert_eq!(
             marks["a"],
-            Mark {
+            HighWaterMark {
                 size: 9,
                 root: [9; 32]
             }
@@ -225,24 +288,26 @@ mod tests {
         let mut file = HighWater::open(dir.path()).unwrap();
         file.record(
             "acme",
-            Mark {
+            HighWaterMark {
                 size: 3,
                 root: [1; 32],
             },
         )
         .unwrap();
+        file.sync().unwrap();
         let marks = read(dir.path()).unwrap().unwrap();
         assert_eq!(marks["acme"].size, 3);
         rewrite(dir.path(), &marks).unwrap();
         let mut file = HighWater::open(dir.path()).unwrap();
         file.record(
             "beta",
-            Mark {
+            HighWaterMark {
                 size: 1,
                 root: [2; 32],
             },
         )
         .unwrap();
+        file.sync().unwrap();
         let marks = read(dir.path()).unwrap().unwrap();
         assert_eq!(marks.len(), 2);
         assert_eq!(marks["beta"].root, [2; 32]);

@@ -40,7 +40,7 @@ use trailkeep_store::{
     InclusionProof, Page, SignedCheckpoint, Stats, StoreError, StoredEvent, Vitals,
 };
 
-pub use high_water::{AcceptedRollback, HIGH_WATER_FILE, Mark, accept_rollback};
+pub use high_water::{AcceptedRollback, HIGH_WATER_FILE, HighWaterMark, accept_rollback};
 pub use keys::KEY_FILE;
 pub use schema::FORMAT_VERSION;
 pub use search::rebuild as rebuild_index;
@@ -132,25 +132,26 @@ fn open_index(
     Ok((search, covered))
 }
 
-/// The high-water marks recovery checks the ledgers against. A data directory written before
-/// the file existed (format version 1) starts from what it holds; one whose file is missing
-/// while it holds tenants is refused, since removing the file would otherwise lift every mark.
+/// The high-water marks recovery checks the ledgers against. A data directory whose file is
+/// missing while its database holds any checkpoint is refused, whatever its format version
+/// claims (anyone who can delete the file can also rewrite that number): removing the file
+/// would otherwise lift every mark. Starting such a directory, one written before the file
+/// existed included, takes `trailkeep accept-rollback --all-tenants`.
 fn high_water_marks(
     dir: &Path,
     conn: &rusqlite::Connection,
-    found_version: i64,
-) -> Result<HashMap<String, high_water::Mark>, StoreError> {
+) -> Result<HashMap<String, high_water::HighWaterMark>, StoreError> {
     if let Some(marks) = high_water::read(dir).map_err(StoreError::Corrupt)? {
         return Ok(marks);
     }
-    let tenants: i64 = conn
-        .query_row("SELECT COUNT(*) FROM tenants", [], |r| r.get(0))
+    let signed: i64 = conn
+        .query_row("SELECT COUNT(*) FROM checkpoints", [], |r| r.get(0))
         .map_err(|e| StoreError::Internal(e.to_string()))?;
-    if found_version >= 2 && tenants > 0 {
+    if signed > 0 {
         return Err(StoreError::Corrupt(format!(
-            "{} is missing, but the database holds {tenants} tenants: it bounds every ledger \
-             from below. Restore it from a backup, or accept the ledgers as they are with \
-             `trailkeep accept-rollback --data-dir {} --tenant <name>` for each tenant",
+            "{} is missing, but the database holds signed checkpoints: the file bounds every \
+             ledger from below. Restore it from a backup, or accept the ledgers as they are with \
+             `trailkeep accept-rollback --data-dir {} --all-tenants` (the server stopped)",
             dir.join(HIGH_WATER_FILE).display(),
             dir.display()
         )));
@@ -183,7 +184,7 @@ impl Default for Options {
         Self {
             key_name: "trailkeep".into(),
             queue_capacity: 4096,
-            tenant_queue_share: 1024,
+            tenant_queue_share: 256,
             max_group_events: 50_000,
             max_readers: 16,
             index_interval: Duration::from_millis(250),
@@ -221,8 +222,8 @@ impl EmbeddedStore {
         files::create_private_file(&path).map_err(StoreError::Unavailable)?;
         let mut conn = schema::open(&path)
             .map_err(|e| StoreError::Unavailable(format!("open {}: {e}", path.display())))?;
-        let found_version = schema::migrate(&mut conn).map_err(StoreError::Unavailable)?;
-        let marks = high_water_marks(dir, &conn, found_version)?;
+        schema::migrate(&mut conn).map_err(StoreError::Unavailable)?;
+        let marks = high_water_marks(dir, &conn)?;
         let registry = Arc::new(Registry::default());
         let recovered = recovery::recover(&mut conn, &signer, &registry, &marks)?;
         high_water::rewrite(dir, &recovered.marks).map_err(StoreError::Unavailable)?;
@@ -390,10 +391,14 @@ impl EventStore for EmbeddedStore {
         let Some(state) = self.tenant(tenant) else {
             return Ok(None);
         };
+        // Only when a read connection is free at once: otherwise the writer answers the
+        // replay as it answers any append, and a keyed ingest never waits behind reads.
         let key = key.clone();
+        let id = state.id;
         self.readers
-            .run_for(state.id, move |conn| read::replay(conn, &state, &key))
+            .try_run_for(id, move |conn| read::replay(conn, &state, &key))
             .await
+            .unwrap_or(Ok(None))
     }
 
     async fn get(&self, tenant: &str, id: &str) -> Result<Option<StoredEvent>, StoreError> {

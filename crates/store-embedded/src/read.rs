@@ -80,6 +80,42 @@ impl Readers {
         self.run_held(Some(held), f).await
     }
 
+    /// Like [`run_for`](Self::run_for), but only when a place is free at once: `None`
+    /// otherwise (for work that has another way to be done, such as a replay the writer can
+    /// answer as well).
+    pub async fn try_run_for<T, F>(
+        self: &Arc<Self>,
+        tenant_id: i64,
+        f: F,
+    ) -> Option<Result<T, StoreError>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let share = {
+            let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+            tenants
+                .entry(tenant_id)
+                .or_insert_with(|| Arc::new(Semaphore::new(self.per_tenant)))
+                .clone()
+        };
+        let mine = share.try_acquire_owned().ok()?;
+        let permit = self.permits.clone().try_acquire_owned().ok()?;
+        let this = self.clone();
+        let ran = tokio::task::spawn_blocking(move || {
+            let _held = (permit, mine);
+            let conn = this.take()?;
+            let result = f(&conn);
+            this.give(conn);
+            result
+        })
+        .await;
+        Some(match ran {
+            Ok(result) => result,
+            Err(e) => Err(StoreError::Internal(format!("read task failed: {e}"))),
+        })
+    }
+
     async fn run_held<T, F>(
         self: &Arc<Self>,
         tenant_permit: Option<OwnedSemaphorePermit>,

@@ -9,8 +9,10 @@
 //!   root at that size must be the one recorded there: a tail cut off, or a tenant removed,
 //!   with every remaining checkpoint still validly signed, is refused.
 //! - The newest stored checkpoint's note must carry a good signature of this data directory's
-//!   key, name the tenant in its origin, and hold the root rebuilt from the stored leaf hashes
-//!   (never the `checkpoints.root` column, which anyone who can write the database can change).
+//!   key, name the tenant in its origin, and hold the root of the stored tree (never the
+//!   `checkpoints.root` column, which anyone who can write the database can change). The stored
+//!   tree is the stored roots of complete blocks plus the leaf hashes after them: rehashing
+//!   every event is `trailkeep verify`'s job, too slow for every start.
 //!
 //! Either failure stops the store (run `trailkeep verify` to find where). A tenant whose newest
 //! events have no checkpoint yet (the process stopped inside the one-second signing interval)
@@ -24,7 +26,7 @@ use trailkeep_event::Timestamp;
 use trailkeep_ledger::{Checkpoint, NoteSigner};
 use trailkeep_store::{SignedCheckpoint, StoreError};
 
-use crate::high_water::Mark;
+use crate::high_water::HighWaterMark;
 use crate::schema::hash_from_blob;
 use crate::state::{Registry, TenantState};
 use crate::tree::{
@@ -46,7 +48,7 @@ pub struct Recovered {
     /// The writer's view of each tenant.
     pub tenants: HashMap<String, WriterTenant>,
     /// Each tenant's newest checkpoint, as its mark.
-    pub marks: HashMap<String, Mark>,
+    pub marks: HashMap<String, HighWaterMark>,
 }
 
 /// Loads every tenant, checking each against its mark in `marks`, repairing block roots and
@@ -55,7 +57,7 @@ pub fn recover(
     conn: &mut Connection,
     signer: &NoteSigner,
     registry: &Registry,
-    marks: &HashMap<String, Mark>,
+    marks: &HashMap<String, HighWaterMark>,
 ) -> Result<Recovered, StoreError> {
     let tenants: Vec<(i64, String)> = conn
         .prepare("SELECT id, name FROM tenants ORDER BY id")
@@ -83,7 +85,7 @@ pub fn recover(
         if let Some(checkpoint) = tenant.state.newest_checkpoint() {
             now.insert(
                 name.clone(),
-                Mark {
+                HighWaterMark {
                     size: checkpoint.size,
                     root: checkpoint.root,
                 },
@@ -95,6 +97,13 @@ pub fn recover(
         tenants: out,
         marks: now,
     })
+}
+
+/// The names of every tenant the database holds.
+pub fn tenant_names(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    conn.prepare("SELECT name FROM tenants ORDER BY id")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .map_err(internal)
 }
 
 /// The size and note of the newest checkpoint stored for the tenant named `name`.
@@ -131,7 +140,7 @@ fn recover_tenant(
     signer: &NoteSigner,
     id: i64,
     name: &str,
-    mark: Option<&Mark>,
+    mark: Option<&HighWaterMark>,
 ) -> Result<WriterTenant, StoreError> {
     let size = crate::rows::tenant_size(conn, id)?;
     let blocks = size / BLOCK_LEAVES;

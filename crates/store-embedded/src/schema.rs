@@ -113,23 +113,21 @@ ALTER TABLE tenants_v2 RENAME TO tenants;
 ";
 
 /// Creates the schema in a new database, or checks and upgrades an existing one; either way
-/// adds the tables that came later without changing the format (`api_keys`). Answers the
-/// format version the database had (0 for a new one).
-pub fn migrate(conn: &mut Connection) -> Result<i64, String> {
-    let found = check_version(conn)?;
+/// adds the tables that came later without changing the format (`api_keys`).
+pub fn migrate(conn: &mut Connection) -> Result<(), String> {
+    check_version(conn)?;
     conn.execute_batch(crate::credentials::SCHEMA)
-        .map_err(|e| e.to_string())?;
-    Ok(found)
+        .map_err(|e| e.to_string())
 }
 
-fn check_version(conn: &mut Connection) -> Result<i64, String> {
+fn check_version(conn: &mut Connection) -> Result<(), String> {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .map_err(|e| e.to_string())?;
     let script = match version {
         0 => SCHEMA,
         1 => UPGRADE_1_TO_2,
-        FORMAT_VERSION => return Ok(version),
+        FORMAT_VERSION => return Ok(()),
         other => {
             return Err(format!(
                 "the data directory has format version {other}; this build reads version {FORMAT_VERSION}"
@@ -140,8 +138,7 @@ fn check_version(conn: &mut Connection) -> Result<i64, String> {
     tx.execute_batch(script).map_err(|e| e.to_string())?;
     tx.pragma_update(None, "user_version", FORMAT_VERSION)
         .map_err(|e| e.to_string())?;
-    tx.commit().map_err(|e| e.to_string())?;
-    Ok(version)
+    tx.commit().map_err(|e| e.to_string())
 }
 
 /// Reads a 32-byte hash column, or explains why it is not one.

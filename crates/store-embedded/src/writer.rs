@@ -266,7 +266,7 @@ impl Writer {
     fn process(&mut self, group: Vec<Job>) {
         let mut writes = Vec::with_capacity(group.len());
         let mut replies = Vec::with_capacity(group.len());
-        // Held until every answer is sent.
+        // Held until the group is written.
         let mut tickets = Vec::with_capacity(group.len());
         for job in group {
             match job {
@@ -306,10 +306,11 @@ impl Writer {
             }
         }
         let answers = self.write_all(writes);
+        // Written: their places in the queue are free before anyone hears back.
+        drop(tickets);
         for (reply, answer) in replies.into_iter().zip(answers) {
             reply.send(answer);
         }
-        drop(tickets);
     }
 
     /// Writes every write of a group in one transaction; returns one answer per write.
@@ -415,6 +416,7 @@ impl Writer {
         for (name, checkpoint) in signed {
             self.publish(&name, checkpoint);
         }
+        self.sync_high_water();
         for name in written {
             self.registry.notify(&name);
         }
@@ -436,9 +438,10 @@ impl Writer {
         }
     }
 
-    /// Records a committed checkpoint as the tenant's newest, and as its high-water mark.
+    /// Records a committed checkpoint as the tenant's newest, and as its high-water mark (made
+    /// durable by the caller's `sync_high_water`).
     fn publish(&mut self, name: &str, checkpoint: SignedCheckpoint) {
-        let mark = high_water::Mark {
+        let mark = high_water::HighWaterMark {
             size: checkpoint.size,
             root: checkpoint.root,
         };
@@ -479,6 +482,15 @@ impl Writer {
             if let Err(error) = self.sign_now(&name) {
                 tracing::error!(%error, tenant = %name, "signing a checkpoint failed");
             }
+        }
+        self.sync_high_water();
+    }
+
+    /// Makes the marks recorded since the last call durable, with one fsync.
+    fn sync_high_water(&mut self) {
+        if let Err(error) = self.high_water.sync() {
+            // The checkpoints are committed; the file only lags (a lower bound stays true).
+            tracing::error!(%error, "recording high-water marks failed");
         }
     }
 

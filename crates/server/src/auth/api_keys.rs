@@ -83,6 +83,17 @@ pub fn issue(spec: KeySpec, now: i64) -> Result<IssuedKey, String> {
     })
 }
 
+/// What binds an exchange token to its key: a digest of the key's stored secret hash, which
+/// only the store holds. A token that names a live key id (ids are not secret: they appear in
+/// trails and listings) but lacks this is refused, so whoever learns the server's HS256 secret
+/// still cannot mint exchange tokens for other people's keys.
+pub fn exchange_binding(record: &ApiKeyRecord) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"trailkeep exchange binding v1\0");
+    hasher.update(record.secret_hash);
+    URL_SAFE_NO_PAD.encode(&hasher.finalize()[..16])
+}
+
 /// SHA-256 of a secret, as stored.
 pub fn hash(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()

@@ -22,6 +22,9 @@ const MAX_ENTRIES: usize = 10_000;
 #[derive(Default)]
 pub struct KeyCache {
     entries: Mutex<HashMap<String, (ApiKeyRecord, Instant)>>,
+    /// Bumped by every [`forget`](KeyCache::forget): a record read before a revocation is not
+    /// kept after it.
+    forgotten: std::sync::atomic::AtomicU64,
 }
 
 impl KeyCache {
@@ -34,9 +37,18 @@ impl KeyCache {
             .map(|(record, _)| record.clone())
     }
 
-    /// Keeps `record`, read from the store just now.
-    pub fn put(&self, record: ApiKeyRecord) {
+    /// The generation to pass to [`put`](KeyCache::put) for a record about to be read.
+    pub fn generation(&self) -> u64 {
+        self.forgotten.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Keeps `record`, read from the store since [`generation`](KeyCache::generation) answered
+    /// `generation`; nothing when a key was forgotten meanwhile.
+    pub fn put(&self, record: ApiKeyRecord, generation: u64) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if self.generation() != generation {
+            return;
+        }
         if entries.len() >= MAX_ENTRIES {
             entries.retain(|_, (_, read)| read.elapsed() < TTL);
             if entries.len() >= MAX_ENTRIES {
@@ -48,10 +60,10 @@ impl KeyCache {
 
     /// Forgets key `id`.
     pub fn forget(&self, id: &str) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        self.forgotten
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        entries.remove(id);
     }
 }
 
@@ -77,9 +89,14 @@ mod tests {
     fn records_are_kept_until_forgotten() {
         let cache = KeyCache::default();
         assert!(cache.get("a").is_none());
-        cache.put(record("a"));
+        cache.put(record("a"), cache.generation());
         assert_eq!(cache.get("a").unwrap().id, "a");
         cache.forget("a");
+        assert!(cache.get("a").is_none());
+        // A record read before a revocation is not kept after it.
+        let before = cache.generation();
+        cache.forget("a");
+        cache.put(record("a"), before);
         assert!(cache.get("a").is_none());
     }
 }

@@ -16,10 +16,22 @@ use axum::http::request::Parts;
 
 use crate::error::ApiError;
 
+/// The address failures are counted by: the address itself for IPv4, its /64 network for IPv6
+/// (one host usually holds a whole /64, and could otherwise try from each of its addresses).
+fn network(source: IpAddr) -> IpAddr {
+    match source {
+        IpAddr::V4(_) => source,
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(bits.into())
+        }
+    }
+}
+
 /// The window failures are counted over.
 const WINDOW: Duration = Duration::from_secs(60);
-/// Addresses tracked before expired windows are swept.
-const SWEEP_PAST: usize = 10_000;
+/// Addresses tracked before expired windows are swept; at most this many are tracked.
+const SWEEP_PAST: usize = 100_000;
 
 /// Failed authentications by source address.
 #[derive(Debug)]
@@ -43,7 +55,7 @@ impl FailureLimiter {
             return None;
         }
         let windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        let (started, failures) = windows.get(&source)?;
+        let (started, failures) = windows.get(&network(source))?;
         let left = WINDOW.checked_sub(started.elapsed())?;
         (*failures >= self.per_window).then_some(left)
     }
@@ -54,8 +66,15 @@ impl FailureLimiter {
             return;
         }
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if windows.len() >= SWEEP_PAST {
+        let source = network(source);
+        if windows.len() >= SWEEP_PAST && !windows.contains_key(&source) {
             windows.retain(|_, (started, _)| started.elapsed() < WINDOW);
+            if windows.len() >= SWEEP_PAST {
+                // Past this many sources at once, new ones go uncounted (the per-credential
+                // rate still applies) rather than the map growing without end.
+                metrics::counter!("trailkeep_auth_sources_untracked_total").increment(1);
+                return;
+            }
         }
         let entry = windows.entry(source).or_insert((Instant::now(), 0));
         if entry.0.elapsed() >= WINDOW {
@@ -124,5 +143,12 @@ mod tests {
         assert!(wait <= WINDOW && wait > Duration::from_secs(50));
         assert_eq!(limiter.blocked(b), None);
         assert_eq!(FailureLimiter::new(0).blocked(a), None);
+        // An IPv6 host cannot escape by moving within its /64.
+        let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
+        for n in 1..=3 {
+            limiter.record(v6(&format!("2001:db8:0:1::{n}")));
+        }
+        assert!(limiter.blocked(v6("2001:db8:0:1:ffff::9")).is_some());
+        assert_eq!(limiter.blocked(v6("2001:db8:0:2::1")), None);
     }
 }

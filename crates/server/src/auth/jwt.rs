@@ -92,6 +92,9 @@ pub struct TokenClaims {
     pub subject: Option<String>,
     /// The API key it was exchanged for, when this server minted it.
     pub key_id: Option<String>,
+    /// The exchange token's binding to that key's stored secret hash (see
+    /// `api_keys::exchange_binding`).
+    pub key_binding: Option<String>,
     /// Its `exp`, seconds since the epoch.
     pub expires_at: Option<i64>,
 }
@@ -353,17 +356,19 @@ impl JwtVerifier {
                 .and_then(Value::as_str)
                 .filter(|id| claims.get("sub").and_then(Value::as_str) == Some(*id))
                 .map(str::to_owned),
+            key_binding: claims.get("kb").and_then(Value::as_str).map(str::to_owned),
         })
     }
 
     /// Mints an HS256 token for `tenant` with `roles`, valid for `ttl_seconds`, carrying the
-    /// configured issuer and audience so that this verifier accepts it.
+    /// configured issuer and audience so that this verifier accepts it; with `key`, an
+    /// exchange token of that API key (its id and binding).
     pub fn mint(
         &self,
         tenant: &str,
         roles: &[Role],
         subject: &str,
-        key_id: Option<&str>,
+        key: Option<ExchangeKey<'_>>,
         ttl_seconds: u64,
     ) -> Result<String, String> {
         validate_tenant(tenant).map_err(|e| format!("tenant {e}"))?;
@@ -380,8 +385,9 @@ impl JwtVerifier {
         claims.insert("sub".into(), subject.into());
         claims.insert("iat".into(), now.into());
         claims.insert("exp".into(), (now + ttl_seconds).into());
-        if let Some(key_id) = key_id {
-            claims.insert("key_id".into(), key_id.into());
+        if let Some(key) = key {
+            claims.insert("key_id".into(), key.id.into());
+            claims.insert("kb".into(), key.binding.into());
         }
         if let Some(issuer) = &self.settings.issuer {
             claims.insert("iss".into(), issuer.clone().into());
@@ -398,8 +404,19 @@ impl JwtVerifier {
     }
 }
 
+/// The API key an exchange token stands for.
+#[derive(Debug, Clone, Copy)]
+pub struct ExchangeKey<'a> {
+    /// The key's id.
+    pub id: &'a str,
+    /// Its binding (`api_keys::exchange_binding`).
+    pub binding: &'a str,
+}
+
 /// Claims this server reads or writes itself; the tenant and roles cannot be named after them.
-const RESERVED_CLAIMS: [&str; 8] = ["sub", "iat", "exp", "nbf", "iss", "aud", "jti", "key_id"];
+const RESERVED_CLAIMS: [&str; 9] = [
+    "sub", "iat", "exp", "nbf", "iss", "aud", "jti", "key_id", "kb",
+];
 
 fn validate_claim_names(settings: &JwtSettings) -> Result<(), String> {
     let tenant = settings.tenant_claim.as_str();

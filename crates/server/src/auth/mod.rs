@@ -27,7 +27,7 @@ use axum::response::{IntoResponse, Response};
 use trailkeep_store::{ApiKeyRecord, KeyStore};
 
 pub use failures::{FailureLimiter, Source};
-pub use jwt::{Hs256Tokens, JwtSettings, JwtVerifier, MIN_SECRET_BYTES, mint_token};
+pub use jwt::{ExchangeKey, Hs256Tokens, JwtSettings, JwtVerifier, MIN_SECRET_BYTES, mint_token};
 pub use presented::{Missing, Presented, presented};
 pub use rate::RateLimiter;
 
@@ -264,7 +264,7 @@ impl Authenticator {
     }
 
     async fn token(&self, token: &str) -> Result<Principal, Refused> {
-        let claims = self.jwt.verify(token).map_err(|refusal| Refused {
+        let mut claims = self.jwt.verify(token).map_err(|refusal| Refused {
             error: ApiError::unauthorized(refusal.detail),
             audit: refusal
                 .signed_by_us_for
@@ -284,7 +284,7 @@ impl Authenticator {
                     audit: None,
                 })?
                 .filter(|k| k.tenant == claims.tenant && key_is_live(k, now_seconds()));
-            if live.is_none() {
+            let Some(key) = live else {
                 return Err(Refused {
                     error: ApiError::unauthorized(
                         "the API key this token was issued for is revoked or expired",
@@ -295,7 +295,21 @@ impl Authenticator {
                         reason: "token of a revoked key",
                     }),
                 });
+            };
+            if claims.key_binding.as_deref() != Some(api_keys::exchange_binding(&key).as_str()) {
+                return Err(Refused {
+                    error: ApiError::unauthorized("the token is not valid"),
+                    audit: Some(FailedAuth {
+                        tenant: claims.tenant,
+                        credential: key_id.clone(),
+                        reason: "exchange token not bound to its key",
+                    }),
+                });
             }
+            // An exchange token never grants more than its key does.
+            claims
+                .roles
+                .retain(|role| key.roles.iter().any(|scope| scope == role.scope()));
         }
         Ok(Principal {
             tenant: claims.tenant,
@@ -312,9 +326,11 @@ impl Authenticator {
         if let Some(record) = self.cache.get(id) {
             return Ok(Some(record));
         }
+        // A revocation between this lookup and its `put` must not be undone by the put.
+        let generation = self.cache.generation();
         let record = self.keys.api_key(id).await?;
         if let Some(record) = &record {
-            self.cache.put(record.clone());
+            self.cache.put(record.clone(), generation);
         }
         Ok(record)
     }
@@ -370,7 +386,10 @@ pub async fn guard(
         Ok(principal) => principal,
         Err(refused) => {
             metrics::counter!("trailkeep_auth_failures_total").increment(1);
-            source.failed(&state.auth.failures);
+            // A store that could not answer is no failure of the client's.
+            if refused.error.problem().status < 500 {
+                source.failed(&state.auth.failures);
+            }
             if let Some(failure) = refused.audit {
                 state.audit.failed_auth(failure);
             }

@@ -740,3 +740,54 @@ async fn an_exchanged_token_dies_when_its_key_expires_and_big_bodies_are_refused
     .await
     .problem(413);
 }
+
+/// Exchange tokens were only checked for naming a live key: anyone holding the HS256 secret
+/// could mint one for any key id (ids are not secret) with any roles. They must now carry the
+/// key's binding, and never grant more than the key.
+#[tokio::test]
+async fn an_exchange_token_needs_its_keys_binding_and_grants_no_more_than_the_key() {
+    let server = TestServer::start().await;
+    let created = create_key(
+        &server,
+        "acme",
+        json!({"name": "reader", "roles": ["audit:read"]}),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap();
+    let forged = hs256(&json!({
+        "tenant": "acme", "scope": "audit:read audit:admin", "sub": id, "key_id": id,
+        "exp": now() + 600,
+    }));
+    server
+        .client_with_token(&forged)
+        .get("/v1/events")
+        .await
+        .problem(401);
+    // The real exchange, asked for more than the key has, is refused; a token with the
+    // binding but extra roles in its claims gets only the key's roles.
+    let exchanged = server
+        .client("acme", "audit:read")
+        .post(
+            "/v1/auth/token",
+            "application/json",
+            json!({"client_id": id, "client_secret": created["client_secret"]}).to_string(),
+        )
+        .await
+        .json();
+    let token = exchanged["access_token"].as_str().unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            token.split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let widened = hs256(&json!({
+        "tenant": "acme", "scope": "audit:read audit:admin", "sub": id, "key_id": id,
+        "kb": claims["kb"], "exp": now() + 600,
+    }));
+    let client = server.client_with_token(&widened);
+    assert_eq!(client.get("/v1/events").await.status, 200);
+    client.get("/v1/api-keys").await.problem(403);
+}

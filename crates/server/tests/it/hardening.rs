@@ -89,9 +89,10 @@ async fn a_body_past_the_default_limit_is_refused_before_it_is_read() {
 }
 
 #[tokio::test]
-async fn request_bodies_in_flight_share_a_bounded_budget() {
+async fn request_bodies_in_flight_share_a_bounded_budget_with_a_share_per_tenant() {
     let server = TestServer::start_with(with_limits(Limits {
-        max_inflight_body_bytes: 1024 * 1024,
+        // A tenant may hold an eighth: one mebibyte.
+        max_inflight_body_bytes: 8 * 1024 * 1024,
         ..Limits::default()
     }))
     .await;
@@ -135,6 +136,16 @@ async fn request_bodies_in_flight_share_a_bounded_budget() {
         .await;
     assert_eq!(refused.problem(503)["code"], "busy");
     assert_eq!(refused.headers["retry-after"], "1");
+    // Another tenant's body fits: the slow client used up acme's share, not everyone's.
+    let beta = server.client("beta", RW);
+    let other = beta
+        .post(
+            "/v1/events",
+            "application/json",
+            format!("{padding}{{\"action\":\"b\"}}"),
+        )
+        .await;
+    assert_eq!(other.status, 201, "{}", other.text);
     // The slow body completes; its share is given back and the next body fits again.
     let event = b"{\"action\":\"a\"}";
     let mut rest = vec![b' '; length - held_bytes - event.len()];

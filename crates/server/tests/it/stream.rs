@@ -479,3 +479,44 @@ async fn a_stream_whose_filter_never_matches_still_moves_its_resume_point() {
     .await
     .expect("a position message in time");
 }
+
+/// A stream re-checked its credential only while idle or before sending events: on a busy
+/// tenant whose commits never matched its filter, every commit put the check off, and a revoked
+/// key kept its stream for as long as the tenant kept writing.
+#[tokio::test]
+async fn a_revoked_keys_stream_closes_even_while_its_tenant_keeps_writing() {
+    let server = TestServer::start().await;
+    let admin = server.client("acme", crate::support::EVERY_ROLE);
+    let created = admin
+        .post(
+            "/v1/api-keys",
+            "application/json",
+            json!({"name": "siem", "roles": ["audit:read"]}).to_string(),
+        )
+        .await
+        .json();
+    let keyed = server.client_with_token(created["key"].as_str().unwrap());
+    let mut sse = Sse::open(&keyed, "?action=never.*", None).await;
+    let busy = server.client("acme", RW);
+    let writing = tokio::spawn(async move {
+        for i in 0..400 {
+            post(
+                &busy,
+                json!({"action": "doc.touched", "metadata": {"i": i}}),
+            )
+            .await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let id = created["id"].as_str().unwrap();
+    let revoked = admin
+        .http
+        .delete(format!("{}/v1/api-keys/{id}", admin.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    let last = sse.next().await;
+    assert_closed_because(&last, "revoked");
+    writing.abort();
+}

@@ -196,7 +196,7 @@ async fn a_removed_tenant_or_high_water_file_is_refused_and_accept_rollback_lets
     assert!(error.contains("tenant acme"), "{error}");
     assert!(error.contains("a checkpoint of 10 was signed"), "{error}");
 
-    let accepted = accept_rollback(dir.path(), &["acme".to_owned()]).unwrap();
+    let accepted = accept_rollback(dir.path(), Some(&["acme".to_owned()])).unwrap();
     assert_eq!(accepted[0].was.map(|m| m.size), Some(10));
     assert_eq!(accepted[0].now.map(|m| m.size), Some(5));
     let store = open(dir.path()).unwrap();
@@ -259,7 +259,7 @@ async fn a_stale_index_never_shows_a_vanished_tenants_events_to_a_new_tenant() {
     // The database goes back to before beta existed; the index folder stays as it was.
     std::fs::write(dir.path().join(DB_FILE), &backup).unwrap();
     assert!(dir.path().join(INDEX_DIR).exists());
-    accept_rollback(dir.path(), &["beta".to_owned()]).unwrap();
+    accept_rollback(dir.path(), Some(&["beta".to_owned()])).unwrap();
     let store = open(dir.path()).unwrap();
     store
         .append("gamma", batch("gamma", "doc.created", 1))
@@ -291,7 +291,7 @@ async fn a_tenant_id_is_never_handed_out_twice() {
     conn.execute("DELETE FROM tenants WHERE id = 2", [])
         .unwrap();
     drop(conn);
-    accept_rollback(dir.path(), &["beta".to_owned()]).unwrap();
+    accept_rollback(dir.path(), Some(&["beta".to_owned()])).unwrap();
     {
         let store = open(dir.path()).unwrap();
         store.append("gamma", batch("gamma", "g", 1)).await.unwrap();
@@ -392,4 +392,26 @@ async fn a_flooding_tenant_meets_its_own_share_and_other_tenants_still_write() {
         }
     }
     assert!(refused > 0, "the flood met its share");
+}
+
+/// Marking the database as written before the high-water file existed (format version 1) and
+/// deleting the file used to pass as an upgrade, with every mark lifted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lowering_the_format_version_does_not_lift_the_high_water_marks() {
+    let dir = tempfile::tempdir().unwrap();
+    ledger_with_two_checkpoints(dir.path(), 300, 400).await;
+    cut_tail(dir.path(), 300);
+    sql(dir.path())
+        .pragma_update(None, "user_version", 1)
+        .unwrap();
+    std::fs::remove_file(dir.path().join(HIGH_WATER_FILE)).unwrap();
+    let error = refusal(dir.path());
+    assert!(error.contains("is missing"), "{error}");
+    assert!(error.contains("--all-tenants"), "{error}");
+    // The operator's deliberate way through: every tenant accepted as it is.
+    let accepted = accept_rollback(dir.path(), None).unwrap();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0].now.map(|m| m.size), Some(300));
+    let store = open(dir.path()).unwrap();
+    assert_eq!(store.tree_size("acme").await.unwrap(), 300);
 }
