@@ -41,7 +41,7 @@ macro_rules! conformance_suite {
             tenants_never_see_each_other,
             concurrent_appends_stay_dense,
             commit_watches_are_per_tenant,
-            api_keys_are_kept_per_tenant
+            key_changes_and_their_audit_events_are_one_unit_per_tenant
         );
     };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {
@@ -582,7 +582,7 @@ async fn trail(store: &dyn Store, tenant: &str) -> Vec<(String, String)> {
 
 /// API keys: stored whole, unique by id, listed and revoked only within their tenant; every
 /// change is in the tenant's trail, and a refused change leaves no event behind.
-pub async fn api_keys_are_kept_per_tenant(store: Arc<dyn Store>) {
+pub async fn key_changes_and_their_audit_events_are_one_unit_per_tenant(store: Arc<dyn Store>) {
     let a1 = api_key("k_a1", "acme");
     let a2 = ApiKeyRecord {
         expires_at: None,
