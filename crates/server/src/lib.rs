@@ -23,7 +23,6 @@ mod limits;
 mod listing;
 pub mod openapi;
 mod params;
-mod quota;
 mod routes;
 mod stats;
 mod stream;
@@ -34,6 +33,7 @@ mod views;
 use std::sync::Arc;
 
 use tokio::sync::watch;
+use trailkeep_store::quota::Quota;
 use trailkeep_store::{EventStore, KeyStore, Store};
 
 pub use audit::SelfAudit;
@@ -68,9 +68,9 @@ pub struct AppState {
     /// The memory large request bodies in flight may hold together.
     pub body_budget: body::BodyBudget,
     /// Reads each tenant may run at once.
-    pub reads: Arc<quota::Quota>,
+    pub reads: Arc<Quota>,
     /// Live streams open, per tenant and in all.
-    pub streams: Arc<quota::Quota>,
+    pub streams: Arc<Quota>,
 }
 
 impl AppState {
@@ -99,8 +99,8 @@ impl AppState {
             store,
             cursor_key: CursorKey::derive(secret),
             body_budget: body::BodyBudget::new(limits.max_inflight_body_bytes),
-            reads: quota::Quota::new(limits.tenant_concurrent_reads, usize::MAX),
-            streams: quota::Quota::new(limits.tenant_max_streams, limits.max_streams),
+            reads: Quota::new(limits.tenant_concurrent_reads, usize::MAX),
+            streams: Quota::new(limits.tenant_max_streams, limits.max_streams),
             limits: Arc::new(limits),
             stopping,
         }

@@ -72,7 +72,7 @@ use crate::auth::{Authenticator, Principal, now_seconds};
 use crate::error::ApiError;
 use crate::listing::{FILTER_PARAMS, parse_filter};
 use crate::params::Params;
-use crate::quota::{Full, Place, Quota};
+use trailkeep_store::quota::{Full, Place, Quota};
 
 /// The SSE `event:` type of every message (`addEventListener("audit.event", ...)` in a browser).
 pub const EVENT_TYPE: &str = "audit.event";
@@ -241,15 +241,10 @@ impl Tail {
 
     /// A place among the tenant's concurrent reads, waiting for one as long as it takes;
     /// `None` when the server stops meanwhile.
-    async fn read_place(&self) -> Option<Place> {
-        loop {
-            if *self.stopping.borrow() {
-                return None;
-            }
-            match self.reads.take(&self.tenant) {
-                Ok(place) => return Some(place),
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            }
+    async fn read_place(&mut self) -> Option<Place> {
+        tokio::select! {
+            place = self.reads.take_waiting(&self.tenant, None) => place.ok(),
+            _ = self.stopping.wait_for(|stop| *stop) => None,
         }
     }
 

@@ -8,7 +8,6 @@
 
 #![deny(missing_docs)]
 
-mod admission;
 mod credentials;
 pub mod files;
 mod high_water;
@@ -35,6 +34,7 @@ use async_trait::async_trait;
 use tokio::sync::{oneshot, watch};
 use trailkeep_event::{Filter, PreparedEvent, Query};
 use trailkeep_ledger::{Hash, NoteSigner};
+use trailkeep_store::quota::{Place, Quota};
 use trailkeep_store::{
     ApiKeyRecord, AppendOutcome, AppendRequest, EventStore, GroupBy, IdempotencyKey,
     InclusionProof, Page, SignedCheckpoint, Stats, StoreError, StoredEvent, Vitals,
@@ -46,7 +46,6 @@ pub use schema::FORMAT_VERSION;
 pub use search::rebuild as rebuild_index;
 pub use verify::{TenantSummary, VerifyError, VerifyFailure, VerifyReport, verify_data_dir};
 
-use crate::admission::Admission;
 use crate::read::Readers;
 use crate::search::{Coverage, IndexerHandle, SearchIndex, spawn_indexer};
 use crate::state::{Registry, TenantState};
@@ -205,8 +204,11 @@ pub struct EmbeddedStore {
     indexer: Mutex<Option<IndexerHandle>>,
     vkey: String,
     lock: Mutex<Option<std::fs::File>>,
-    /// Bounds on appends waiting for the writer, in all and per tenant.
-    admission: Arc<Admission>,
+    /// Appends waiting for the writer, in all and per tenant: past either bound an append is
+    /// refused at once as overload, before anything is queued, so one tenant's flood meets
+    /// its own share long before the queue is full. Each job carries its place until the
+    /// writer has answered it.
+    admission: Arc<Quota>,
 }
 
 impl EmbeddedStore {
@@ -266,7 +268,10 @@ impl EmbeddedStore {
             indexer: Mutex::new(Some(indexer)),
             vkey,
             lock: Mutex::new(Some(lock)),
-            admission: Admission::new(options.queue_capacity, options.tenant_queue_share),
+            admission: Quota::new(
+                options.tenant_queue_share.min(options.queue_capacity),
+                options.queue_capacity,
+            ),
         })
     }
 
@@ -300,6 +305,13 @@ impl EmbeddedStore {
             .sum()
     }
 
+    /// A place in the writer's queue for one of `tenant`'s jobs, or overload.
+    fn admit(&self, tenant: &str) -> Result<Place, StoreError> {
+        self.admission
+            .take(tenant)
+            .map_err(|_| StoreError::Overloaded)
+    }
+
     fn submit(&self, job: Job) -> Result<(), StoreError> {
         self.jobs
             .send(job)
@@ -313,7 +325,7 @@ impl EmbeddedStore {
         change: KeyChange,
         audit: PreparedEvent,
     ) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let ticket = self.admission.admit(&tenant)?;
+        let ticket = self.admit(&tenant)?;
         let (reply, answer) = oneshot::channel();
         self.submit(Job::ChangeKey {
             tenant,
@@ -372,7 +384,7 @@ impl EventStore for EmbeddedStore {
         tenant: &str,
         request: AppendRequest,
     ) -> Result<AppendOutcome, StoreError> {
-        let ticket = self.admission.admit(tenant)?;
+        let ticket = self.admit(tenant)?;
         let (reply, answer) = oneshot::channel();
         self.submit(Job::Append {
             tenant: tenant.to_owned(),
@@ -506,11 +518,12 @@ impl EventStore for EmbeddedStore {
         let mut signed = self.registry.watch(tenant);
         let wait = async {
             loop {
-                let newest = self.tenant(tenant).and_then(|s| s.newest_checkpoint());
+                let state = self.tenant(tenant);
+                let newest = state.as_ref().and_then(|s| s.newest_checkpoint());
                 if let Some(checkpoint) = newest.filter(|c| c.size >= size) {
                     return Ok(checkpoint);
                 }
-                if size > self.tenant(tenant).map_or(0, |s| s.committed()) {
+                if size > state.map_or(0, |s| s.committed()) {
                     return Err(StoreError::OutOfRange(format!(
                         "the tenant's tree has fewer than {size} events"
                     )));
@@ -596,8 +609,8 @@ impl EventStore for EmbeddedStore {
             })
             .sum();
         Vitals {
-            write_queue_depth: self.admission.depth(),
-            write_queue_capacity: self.admission.capacity(),
+            write_queue_depth: self.admission.held() as u64,
+            write_queue_capacity: self.admission.total() as u64,
             index_lag: self.index_lag(),
             unsigned_events,
             checkpoint_age_seconds: self

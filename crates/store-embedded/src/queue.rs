@@ -6,7 +6,8 @@
 //! in turn until the group holds enough events. A tenant that queued a thousand 10,000-event
 //! batches then gets a share of every transaction like any other, and a tenant with one event
 //! waiting is written in the next transaction instead of after the whole backlog. How much each
-//! tenant may queue at all is bounded where appends are submitted (`lib.rs`).
+//! tenant may queue at all is bounded where appends are submitted (`lib.rs`, a
+//! `trailkeep_store::quota::Quota`).
 
 use std::collections::{HashMap, VecDeque};
 
@@ -77,7 +78,7 @@ mod tests {
 
     fn append(tenant: &str, events: usize) -> Job {
         let (reply, _) = tokio::sync::oneshot::channel();
-        let admission = crate::admission::Admission::new(1000, 1000);
+        let admission = trailkeep_store::quota::Quota::new(1000, 1000);
         let event = trailkeep_event::prepare(
             &serde_json::json!({"action": "a"}),
             tenant,
@@ -91,7 +92,7 @@ mod tests {
                 idempotency_key: None,
             },
             reply,
-            ticket: admission.admit(tenant).unwrap(),
+            ticket: admission.take(tenant).unwrap(),
         }
     }
 

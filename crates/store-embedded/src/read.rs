@@ -69,14 +69,11 @@ impl Readers {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let share = {
-            let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
-            tenants
-                .entry(tenant_id)
-                .or_insert_with(|| Arc::new(Semaphore::new(self.per_tenant)))
-                .clone()
-        };
-        let held = share.acquire_owned().await.map_err(closed)?;
+        let held = self
+            .share(tenant_id)
+            .acquire_owned()
+            .await
+            .map_err(closed)?;
         self.run_held(Some(held), f).await
     }
 
@@ -92,28 +89,18 @@ impl Readers {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let share = {
-            let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
-            tenants
-                .entry(tenant_id)
-                .or_insert_with(|| Arc::new(Semaphore::new(self.per_tenant)))
-                .clone()
-        };
-        let mine = share.try_acquire_owned().ok()?;
+        let mine = self.share(tenant_id).try_acquire_owned().ok()?;
         let permit = self.permits.clone().try_acquire_owned().ok()?;
-        let this = self.clone();
-        let ran = tokio::task::spawn_blocking(move || {
-            let _held = (permit, mine);
-            let conn = this.take()?;
-            let result = f(&conn);
-            this.give(conn);
-            result
-        })
-        .await;
-        Some(match ran {
-            Ok(result) => result,
-            Err(e) => Err(StoreError::Internal(format!("read task failed: {e}"))),
-        })
+        Some(self.spawn((permit, Some(mine)), f).await)
+    }
+
+    /// The tenant's semaphore, made on first use.
+    fn share(&self, tenant_id: i64) -> Arc<Semaphore> {
+        let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+        tenants
+            .entry(tenant_id)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_tenant)))
+            .clone()
     }
 
     async fn run_held<T, F>(
@@ -126,9 +113,22 @@ impl Readers {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let permit = self.permits.clone().acquire_owned().await.map_err(closed)?;
+        self.spawn((permit, tenant_permit), f).await
+    }
+
+    /// Runs `f` on the blocking pool with a connection, holding `permits` until it is done.
+    async fn spawn<T, F>(
+        self: &Arc<Self>,
+        permits: (OwnedSemaphorePermit, Option<OwnedSemaphorePermit>),
+        f: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
-            let _held = (permit, tenant_permit);
+            let _held = permits;
             let conn = this.take()?;
             let result = f(&conn);
             this.give(conn);

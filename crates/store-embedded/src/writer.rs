@@ -26,11 +26,11 @@ use rusqlite::{Connection, Transaction, params};
 use tokio::sync::oneshot;
 use trailkeep_event::{PreparedEvent, Timestamp};
 use trailkeep_ledger::{Checkpoint, Hash, NoteSigner, leaf_hash};
+use trailkeep_store::quota::Place;
 use trailkeep_store::{
     ApiKeyRecord, AppendOutcome, AppendRequest, SignedCheckpoint, StoreError, StoredEvent,
 };
 
-use crate::admission::Ticket;
 use crate::credentials;
 use crate::high_water::{self, HighWater};
 use crate::queue::FairQueue;
@@ -58,8 +58,8 @@ pub enum Job {
         request: AppendRequest,
         /// Where the answer goes.
         reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
-        /// Its place among the appends waiting, freed once it is answered.
-        ticket: Ticket,
+        /// Its place among the appends waiting, freed once it is written.
+        ticket: Place,
     },
     /// Change an API key and append the event recording it, in one transaction.
     ChangeKey {
@@ -71,8 +71,8 @@ pub enum Job {
         audit: Box<PreparedEvent>,
         /// Where the key as it now is goes (`None`: the tenant has no such key).
         reply: oneshot::Sender<Result<Option<ApiKeyRecord>, StoreError>>,
-        /// Its place among the appends waiting, freed once it is answered.
-        ticket: Ticket,
+        /// Its place among the appends waiting, freed once it is written.
+        ticket: Place,
     },
     /// Finish queued work, sign pending checkpoints and stop.
     Shutdown,

@@ -15,6 +15,7 @@
 
 mod credentials;
 mod error;
+pub mod quota;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 mod types;

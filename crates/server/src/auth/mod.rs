@@ -24,6 +24,7 @@ use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use trailkeep_store::quota::Place;
 use trailkeep_store::{ApiKeyRecord, KeyStore};
 
 pub use failures::{FailureLimiter, Source};
@@ -416,27 +417,23 @@ pub async fn guard(
 }
 
 /// A place among `tenant`'s concurrent reads, waiting a little for one; 429 when none frees.
-async fn read_place(state: &AppState, tenant: &str) -> Result<crate::quota::Place, ApiError> {
+async fn read_place(state: &AppState, tenant: &str) -> Result<Place, ApiError> {
     let deadline = tokio::time::Instant::now() + READ_PLACE_WAIT;
-    loop {
-        match state.reads.take(tenant) {
-            Ok(place) => return Ok(place),
-            Err(_) if tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Err(_) => {
-                metrics::counter!("trailkeep_tenant_reads_refused_total").increment(1);
-                return Err(ApiError::throttled(
-                    "tenant_reads_busy",
-                    format!(
-                        "this tenant already runs {} reads at once; retry after the Retry-After seconds",
-                        state.limits.tenant_concurrent_reads
-                    ),
-                    Duration::from_secs(1),
-                ));
-            }
-        }
-    }
+    state
+        .reads
+        .take_waiting(tenant, Some(deadline))
+        .await
+        .map_err(|_| {
+            metrics::counter!("trailkeep_tenant_reads_refused_total").increment(1);
+            ApiError::throttled(
+                "tenant_reads_busy",
+                format!(
+                    "this tenant already runs {} reads at once; retry after the Retry-After seconds",
+                    state.limits.tenant_concurrent_reads
+                ),
+                Duration::from_secs(1),
+            )
+        })
 }
 
 impl FromRequestParts<AppState> for Principal {

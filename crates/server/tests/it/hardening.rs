@@ -309,14 +309,7 @@ async fn one_tenants_heavy_reads_hold_neither_another_tenants_reads_nor_its_sign
     // Meanwhile another tenant signs in with an API key and reads.
     let admin = server.client("quiet", crate::support::EVERY_ROLE);
     admin.post_json(&json!({"action": "doc.created"})).await;
-    let created = admin
-        .post(
-            "/v1/api-keys",
-            "application/json",
-            json!({"name": "reader", "roles": ["audit:read"]}).to_string(),
-        )
-        .await
-        .json();
+    let created = admin.create_key("reader", &["audit:read"]).await;
     let quiet = server.client_with_token(created["key"].as_str().unwrap());
     let listed = quiet.get("/v1/events?action=doc.*").await;
     assert_eq!(listed.status, 200, "{}", listed.text);

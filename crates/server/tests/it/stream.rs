@@ -395,30 +395,13 @@ fn assert_closed_because(message: &Message, words: &str) {
 async fn a_stream_ends_when_its_api_key_is_revoked() {
     let server = TestServer::start().await;
     let admin = server.client("acme", crate::support::EVERY_ROLE);
-    let created = admin
-        .post(
-            "/v1/api-keys",
-            "application/json",
-            json!({"name": "siem", "roles": ["audit:read"]}).to_string(),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text);
-    let created = created.json();
+    let created = admin.create_key("siem", &["audit:read"]).await;
     let keyed = server.client_with_token(created["key"].as_str().unwrap());
     let mut sse = Sse::open(&keyed, "", None).await;
     let first = post(&admin, json!({"action": "doc.created"})).await;
     assert_eq!(sse.next().await.seq(), first[0]["seq"].as_u64().unwrap());
 
-    let id = created["id"].as_str().unwrap();
-    let revoked = read(
-        admin
-            .http
-            .delete(format!("{}/v1/api-keys/{id}", admin.base))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let revoked = admin.revoke_key(created["id"].as_str().unwrap()).await;
     assert_eq!(revoked.status, 200, "{}", revoked.text);
     post(&admin, json!({"action": "doc.after_revocation"})).await;
     let last = sse.next().await;
@@ -487,14 +470,7 @@ async fn a_stream_whose_filter_never_matches_still_moves_its_resume_point() {
 async fn a_revoked_keys_stream_closes_even_while_its_tenant_keeps_writing() {
     let server = TestServer::start().await;
     let admin = server.client("acme", crate::support::EVERY_ROLE);
-    let created = admin
-        .post(
-            "/v1/api-keys",
-            "application/json",
-            json!({"name": "siem", "roles": ["audit:read"]}).to_string(),
-        )
-        .await
-        .json();
+    let created = admin.create_key("siem", &["audit:read"]).await;
     let keyed = server.client_with_token(created["key"].as_str().unwrap());
     let mut sse = Sse::open(&keyed, "?action=never.*", None).await;
     let busy = server.client("acme", RW);
@@ -508,14 +484,8 @@ async fn a_revoked_keys_stream_closes_even_while_its_tenant_keeps_writing() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     });
-    let id = created["id"].as_str().unwrap();
-    let revoked = admin
-        .http
-        .delete(format!("{}/v1/api-keys/{id}", admin.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revoked.status(), 200);
+    let revoked = admin.revoke_key(created["id"].as_str().unwrap()).await;
+    assert_eq!(revoked.status, 200);
     let last = sse.next().await;
     assert_closed_because(&last, "revoked");
     writing.abort();

@@ -226,6 +226,28 @@ impl Client {
         read(request.send().await.unwrap()).await
     }
 
+    /// Creates an API key named `name` with `roles`; returns the 201 answer's body.
+    pub async fn create_key(&self, name: &str, roles: &[&str]) -> Value {
+        let body = serde_json::json!({"name": name, "roles": roles});
+        let answer = self
+            .post("/v1/api-keys", "application/json", body.to_string())
+            .await;
+        assert_eq!(answer.status, 201, "{}", answer.text);
+        answer.json()
+    }
+
+    /// Revokes API key `id`.
+    pub async fn revoke_key(&self, id: &str) -> Answer {
+        read(
+            self.http
+                .delete(format!("{}/v1/api-keys/{id}", self.base))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
     pub async fn post_json(&self, body: &Value) -> Answer {
         self.post("/v1/events", "application/json", body.to_string())
             .await

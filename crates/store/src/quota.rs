@@ -1,9 +1,10 @@
 //! Counted places: how many of something one tenant, and everyone together, may hold at once.
 //!
-//! Used for the reads a tenant runs at once (listings, statistics, proofs: each holds one of the
-//! store's read connections while it runs) and for the live streams it keeps open. Without a
-//! per-tenant bound, one tenant running heavy statistics in a loop could hold every read
-//! connection, and every other tenant's reads would queue behind it.
+//! The one mechanism behind every per-tenant bound: the appends an engine lets wait for its
+//! writer, the reads a tenant runs at once in the server, the live streams it keeps open.
+//! Without a per-tenant bound, one tenant flooding any of them would make every other tenant's
+//! requests fail. A [`Place`] owns its quota, so it can travel with the work it stands for (a
+//! job in a writer's queue) and is given back only when that work is done.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -66,6 +67,34 @@ impl Quota {
         })
     }
 
+    /// A place for `tenant`, waiting for one to free (checking every few milliseconds) until
+    /// `deadline`, or for ever without one.
+    pub async fn take_waiting(
+        self: &Arc<Self>,
+        tenant: &str,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Place, Full> {
+        loop {
+            match self.take(tenant) {
+                Ok(place) => return Ok(place),
+                Err(full) if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) => {
+                    return Err(full);
+                }
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
+        }
+    }
+
+    /// Places held now, by everyone.
+    pub fn held(&self) -> usize {
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).total
+    }
+
+    /// The bound on places held by everyone.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
     /// Places held now by `tenant`.
     #[cfg(test)]
     pub fn held_by(&self, tenant: &str) -> usize {
@@ -101,6 +130,24 @@ mod tests {
         assert_eq!(quota.take("c").unwrap_err(), Full::Total);
         drop(a1);
         assert_eq!(quota.held_by("a"), 1);
+        assert_eq!(quota.held(), 2);
         assert!(quota.take("c").is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_waiting_take_gets_a_freed_place_or_gives_up_at_its_deadline() {
+        let quota = Quota::new(1, 10);
+        let held = quota.take("a").unwrap();
+        let soon = tokio::time::Instant::now() + std::time::Duration::from_millis(50);
+        assert_eq!(
+            quota.take_waiting("a", Some(soon)).await.unwrap_err(),
+            Full::Tenant
+        );
+        let waiting = {
+            let quota = quota.clone();
+            tokio::spawn(async move { quota.take_waiting("a", None).await.is_ok() })
+        };
+        drop(held);
+        assert!(waiting.await.unwrap());
     }
 }
