@@ -261,7 +261,10 @@ async fn a_tenant_past_its_stream_cap_is_refused_and_other_tenants_are_not() {
         (first.status().as_u16(), second.status().as_u16()),
         (200, 200)
     );
-    let third = crate::support::read(open(&acme).await).await;
+    // Bounded: without the cap, the third stream opens and its body never ends.
+    let third = tokio::time::timeout(WAIT, crate::support::read(open(&acme).await))
+        .await
+        .expect("the third stream is answered, not opened");
     assert_eq!(third.problem(429)["code"], "too_many_streams");
     assert_eq!(open(&beta).await.status(), 200, "beta has its own share");
     drop(first);
@@ -303,7 +306,10 @@ async fn one_tenants_heavy_reads_hold_neither_another_tenants_reads_nor_its_sign
     .await
     .expect("four reads reach the store");
     // A fifth waits a little, then is told to come back.
-    let fifth = loud.get("/v1/stats").await;
+    // Bounded: without the tenant's share, the fifth read reaches the gated store and waits.
+    let fifth = tokio::time::timeout(WAIT, loud.get("/v1/stats"))
+        .await
+        .expect("the fifth read is refused, not run");
     assert_eq!(fifth.problem(429)["code"], "tenant_reads_busy");
 
     // Meanwhile another tenant signs in with an API key and reads.
