@@ -11,6 +11,7 @@
 mod credentials;
 pub mod files;
 mod high_water;
+mod jobs;
 mod keys;
 mod queue;
 mod read;
@@ -328,6 +329,25 @@ impl EmbeddedStore {
         let ticket = self.admit(&tenant)?;
         let (reply, answer) = oneshot::channel();
         self.submit(Job::ChangeKey {
+            tenant,
+            change,
+            audit: Box::new(audit),
+            reply,
+            ticket,
+        })?;
+        answer.await.map_err(closed)?
+    }
+
+    /// Changes a job with the event recording it, through the writer.
+    async fn change_job(
+        &self,
+        tenant: String,
+        change: jobs::JobChange,
+        audit: PreparedEvent,
+    ) -> Result<jobs::JobChanged, StoreError> {
+        let ticket = self.admit(&tenant)?;
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::ChangeJob {
             tenant,
             change,
             audit: Box::new(audit),

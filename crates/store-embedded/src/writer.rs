@@ -33,6 +33,7 @@ use trailkeep_store::{
 
 use crate::credentials;
 use crate::high_water::{self, HighWater};
+use crate::jobs::{self, JobChange, JobChanged};
 use crate::queue::FairQueue;
 use crate::rows;
 use crate::schema::{MAX_SEQ, event_key};
@@ -74,6 +75,24 @@ pub enum Job {
         /// Its place among the appends waiting, freed once it is written.
         ticket: Place,
     },
+    /// Change a job and append the event recording it (when the change is one the trail
+    /// records), in one transaction.
+    ChangeJob {
+        /// The job's tenant, whose trail records the change.
+        tenant: String,
+        /// The change.
+        change: JobChange,
+        /// The event recording it (boxed, as for keys).
+        audit: Box<PreparedEvent>,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<JobChanged, StoreError>>,
+        /// Its place among the appends waiting, freed once it is written.
+        ticket: Place,
+    },
+    /// Work on the writer's connection that records nothing in any trail (claiming a job,
+    /// renewing a lease): run between groups, in its own transaction, outside the tenants'
+    /// queues. It sends its own answer.
+    Direct(Box<dyn FnOnce(&mut Connection) + Send>),
     /// Finish queued work, sign pending checkpoints and stop.
     Shutdown,
 }
@@ -82,8 +101,11 @@ impl Job {
     /// The tenant whose ledger the job writes (`None` for a shutdown).
     pub fn tenant(&self) -> Option<&str> {
         match self {
-            Job::Append { tenant, .. } | Job::ChangeKey { tenant, .. } => Some(tenant),
-            Job::Shutdown => None,
+            Job::Append { tenant, .. }
+            | Job::ChangeKey { tenant, .. }
+            | Job::ChangeJob { tenant, .. } => Some(tenant),
+            // Direct work never reaches the queue (the writer runs it as it arrives).
+            Job::Direct(_) | Job::Shutdown => None,
         }
     }
 
@@ -109,23 +131,31 @@ pub enum KeyChange {
     },
 }
 
+/// A change written with its audit event.
+enum Change {
+    Key(KeyChange),
+    Job(JobChange),
+}
+
 /// One write of a group, and where its answer goes.
 struct Write {
     tenant: String,
     request: AppendRequest,
-    change: Option<KeyChange>,
+    change: Option<Change>,
 }
 
 /// What a write answers.
 enum Written {
     Appended(AppendOutcome),
     KeyChanged(Option<ApiKeyRecord>),
+    JobChanged(JobChanged),
 }
 
 /// Where a write's answer goes.
 enum Reply {
     Append(oneshot::Sender<Result<AppendOutcome, StoreError>>),
     Key(oneshot::Sender<Result<Option<ApiKeyRecord>, StoreError>>),
+    Job(oneshot::Sender<Result<JobChanged, StoreError>>),
 }
 
 impl Reply {
@@ -137,6 +167,15 @@ impl Reply {
             }
             (Reply::Key(reply), Ok(Written::KeyChanged(record))) => {
                 let _ = reply.send(Ok(record));
+            }
+            (Reply::Job(reply), Ok(Written::JobChanged(changed))) => {
+                let _ = reply.send(Ok(changed));
+            }
+            (Reply::Job(reply), Err(e)) => {
+                let _ = reply.send(Err(e));
+            }
+            (Reply::Job(reply), Ok(_)) => {
+                let _ = reply.send(Err(StoreError::Internal("a mismatched answer".into())));
             }
             (Reply::Append(reply), Err(e)) => {
                 let _ = reply.send(Err(e));
@@ -234,10 +273,10 @@ impl Writer {
                         Err(_) => break,
                     },
                 };
-                queue.push(job);
+                self.intake(&mut queue, job);
             }
             while let Ok(job) = jobs.try_recv() {
-                queue.push(job);
+                self.intake(&mut queue, job);
             }
             let group = queue.take_group(self.settings.max_group_events);
             if !group.is_empty() {
@@ -246,6 +285,14 @@ impl Writer {
             self.sign_due(false);
         }
         self.sign_due(true);
+    }
+
+    /// Queues `job` for its group, or runs it now when it is direct work.
+    fn intake(&mut self, queue: &mut FairQueue, job: Job) {
+        match job {
+            Job::Direct(work) => work(&mut self.conn),
+            job => queue.push(job),
+        }
     }
 
     /// How long until the earliest pending checkpoint is due.
@@ -298,11 +345,29 @@ impl Writer {
                             events: vec![*audit],
                             idempotency_key: None,
                         },
-                        change: Some(change),
+                        change: Some(Change::Key(change)),
                     });
                     replies.push(Reply::Key(reply));
                 }
-                Job::Shutdown => {}
+                Job::ChangeJob {
+                    tenant,
+                    change,
+                    audit,
+                    reply,
+                    ticket,
+                } => {
+                    tickets.push(ticket);
+                    writes.push(Write {
+                        tenant,
+                        request: AppendRequest {
+                            events: vec![*audit],
+                            idempotency_key: None,
+                        },
+                        change: Some(Change::Job(change)),
+                    });
+                    replies.push(Reply::Job(reply));
+                }
+                Job::Direct(_) | Job::Shutdown => {}
             }
         }
         let answers = self.write_all(writes);
@@ -379,7 +444,8 @@ impl Writer {
             });
             let answer = match change {
                 None => append_one(&tx, tenant, request, now)?.map(Written::Appended),
-                Some(change) => change_key(&tx, tenant, &name, change, request, now)?,
+                Some(Change::Key(change)) => change_key(&tx, tenant, &name, change, request, now)?,
+                Some(Change::Job(change)) => change_job(&tx, tenant, &name, change, request, now)?,
             };
             answers.push(answer);
         }
@@ -571,6 +637,29 @@ fn change_key(
         // group instead (only a full ledger refuses a self-audit event).
         Err(refusal) => Err(refusal),
     }
+}
+
+/// Changes a job and, when the change is one the trail records, appends its audit event.
+fn change_job(
+    tx: &Transaction<'_>,
+    tenant: &mut WriterTenant,
+    name: &str,
+    change: JobChange,
+    request: AppendRequest,
+    now: Timestamp,
+) -> Result<Result<Written, StoreError>, StoreError> {
+    let applied = match jobs::apply(tx, name, change) {
+        Ok(applied) => applied,
+        // Refused before anything was written (a duplicate id): the group goes on.
+        Err(refusal @ StoreError::DuplicateId { .. }) => return Ok(Err(refusal)),
+        Err(error) => return Err(error),
+    };
+    if applied.audited {
+        // The job row is written already, and a change must not stand unaudited: undo the
+        // whole group instead (only a full ledger refuses a self-audit event).
+        append_one(tx, tenant, request, now)??;
+    }
+    Ok(Ok(Written::JobChanged(applied.answer)))
 }
 
 /// Checks and writes one append request inside the group's transaction.

@@ -15,6 +15,7 @@
 
 mod credentials;
 mod error;
+pub mod jobs;
 pub mod quota;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
@@ -22,6 +23,7 @@ mod types;
 
 pub use credentials::{ApiKeyRecord, KeyStore};
 pub use error::StoreError;
+pub use jobs::{JobError, JobRecord, JobRefusal, JobState, JobStore, NewJob};
 pub use types::{
     AppendOutcome, AppendRequest, GroupBy, IdempotencyKey, InclusionProof, MAX_GROUP_VALUES, Page,
     Receipt, SignedCheckpoint, Stats, StoredEvent, Vitals,
@@ -32,10 +34,10 @@ use tokio::sync::watch;
 use trailkeep_event::{Filter, Query};
 use trailkeep_ledger::Hash;
 
-/// Everything the server needs from an engine: the events and the credentials.
-pub trait Store: EventStore + KeyStore {}
+/// Everything the server needs from an engine: the events, the credentials and the jobs.
+pub trait Store: EventStore + KeyStore + JobStore {}
 
-impl<T: EventStore + KeyStore> Store for T {}
+impl<T: EventStore + KeyStore + JobStore> Store for T {}
 
 /// A durable, tamper-evident home for audit events.
 #[async_trait]

@@ -1,14 +1,19 @@
 //! The conformance suite: the storage contract as executable checks, run by every engine.
 //!
 //! An engine's tests instantiate it with [`conformance_suite!`](crate::conformance_suite), giving
-//! an async factory that returns a fresh, empty store (and whatever must live as long as it):
+//! an async factory that returns a fresh, empty store (and whatever must live as long as it),
+//! and an async restart that closes a store and opens it again over the same data, given that
+//! guard:
 //!
 //! ```text
-//! trailkeep_store::conformance_suite!(|| async {
-//!     let dir = tempfile::tempdir().unwrap();
-//!     let store = EmbeddedStore::open(dir.path(), Options::default()).unwrap();
-//!     (std::sync::Arc::new(store) as std::sync::Arc<dyn Store>, Box::new(dir) as _)
-//! });
+//! trailkeep_store::conformance_suite!(
+//!     || async {
+//!         let dir = tempfile::tempdir().unwrap();
+//!         let store = EmbeddedStore::open(dir.path(), Options::default()).unwrap();
+//!         (std::sync::Arc::new(store) as std::sync::Arc<dyn Store>, Box::new(dir) as _)
+//!     },
+//!     |store, guard| async { /* drop store, open again over guard's directory */ }
+//! );
 //! ```
 
 use std::collections::HashSet;
@@ -18,7 +23,10 @@ use serde_json::json;
 use trailkeep_event::{Filter, Order, Query, Timestamp, prepare};
 use trailkeep_ledger::{Checkpoint, NoteVerifier, leaf_hash, verify_consistency, verify_inclusion};
 
-use crate::{ApiKeyRecord, AppendRequest, EventStore, IdempotencyKey, Store, StoreError};
+use crate::{
+    ApiKeyRecord, AppendRequest, EventStore, IdempotencyKey, JobError, JobRecord, JobRefusal,
+    JobState, NewJob, Store, StoreError,
+};
 
 /// What a factory hands the suite: the store, and a guard kept alive as long as it.
 pub type Fixture = (Arc<dyn Store>, Box<dyn std::any::Any + Send>);
@@ -26,7 +34,7 @@ pub type Fixture = (Arc<dyn Store>, Box<dyn std::any::Any + Send>);
 /// Instantiates every conformance test for an engine, given an async factory of fresh stores.
 #[macro_export]
 macro_rules! conformance_suite {
-    ($factory:expr) => {
+    ($factory:expr, $restart:expr) => {
         $crate::conformance_suite!(@tests $factory;
             seqs_are_dense_and_independent_per_tenant,
             appended_events_are_readable_at_once,
@@ -41,8 +49,23 @@ macro_rules! conformance_suite {
             tenants_never_see_each_other,
             concurrent_appends_stay_dense,
             commit_watches_are_per_tenant,
-            key_changes_and_their_audit_events_are_one_unit_per_tenant
+            key_changes_and_their_audit_events_are_one_unit_per_tenant,
+            jobs_are_claimed_by_one_worker_at_a_time,
+            an_expired_lease_is_claimed_again_and_its_old_worker_refused,
+            failed_attempts_are_retried_after_the_backoff_then_fail_for_good,
+            cancelled_jobs_stop_and_stay_within_their_tenant,
+            jobs_are_listed_newest_first_within_their_tenant
         );
+        $crate::conformance_suite!(@restart $factory, $restart; jobs_survive_a_restart);
+    };
+    (@restart $factory:expr, $restart:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (store, guard): $crate::testsuite::Fixture = ($factory)().await;
+                $crate::testsuite::$name(store, |store| ($restart)(store, &*guard)).await;
+            }
+        )*
     };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {
         $(
@@ -652,4 +675,403 @@ pub async fn key_changes_and_their_audit_events_are_one_unit_per_tenant(store: A
         vec![pair("key.created", "k_b1")],
         "nothing for the refused insert or the refused revocation"
     );
+}
+
+/// A job of `kind` for `tenant`, queued at `now` (ms).
+fn new_job(id: &str, tenant: &str, kind: &str, now: i64, max_attempts: u32) -> NewJob {
+    NewJob {
+        id: id.to_owned(),
+        tenant: tenant.to_owned(),
+        kind: kind.to_owned(),
+        spec: json!({"n": id}).to_string(),
+        max_attempts,
+        run_after: now,
+        created_at: now,
+        created_by: "test".into(),
+    }
+}
+
+/// The event recording a change to job `id` in `tenant`'s trail.
+fn job_audit(tenant: &str, action: &str, id: &str) -> trailkeep_event::PreparedEvent {
+    trailkeep_event::prepare(
+        &json!({"action": action, "target": {"type": "job", "id": id}}),
+        tenant,
+        trailkeep_event::Timestamp::now(),
+    )
+    .expect("a valid audit event")
+}
+
+async fn enqueue(store: &dyn Store, job: NewJob) -> JobRecord {
+    let audit = job_audit(&job.tenant, "job.queued", &job.id);
+    store.enqueue(job, audit).await.expect("enqueue")
+}
+
+/// A time far from the real clock: the contract's times are the caller's.
+const T0: i64 = 1_000_000_000_000;
+
+/// Eight workers claiming at once share forty jobs: each job is claimed exactly once, and a
+/// claim counts an attempt and sets the lease.
+pub async fn jobs_are_claimed_by_one_worker_at_a_time(store: Arc<dyn Store>) {
+    for i in 0..40 {
+        let tenant = if i % 2 == 0 { "acme" } else { "beta" };
+        let job = enqueue(
+            &*store,
+            new_job(&format!("job_{i:03}"), tenant, "export", T0, 3),
+        )
+        .await;
+        assert_eq!(job.state, JobState::Queued);
+        assert_eq!((job.attempts, job.worker.as_deref()), (0, None));
+    }
+    enqueue(&*store, new_job("job_other", "acme", "report", T0, 3)).await;
+    let mut workers = Vec::new();
+    for w in 0..8 {
+        let store = store.clone();
+        workers.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let worker = format!("w{w}-{}", mine.len());
+                match store.claim(&["export"], &worker, T0, 60_000).await.unwrap() {
+                    Some(job) => {
+                        assert_eq!(job.state, JobState::Running);
+                        assert_eq!(job.worker.as_deref(), Some(worker.as_str()));
+                        assert_eq!(job.lease_until, Some(T0 + 60_000));
+                        assert_eq!(job.attempts, 1);
+                        mine.push(job.id);
+                    }
+                    None => return mine,
+                }
+            }
+        }));
+    }
+    let mut claimed = Vec::new();
+    for worker in workers {
+        claimed.extend(worker.await.unwrap());
+    }
+    claimed.sort();
+    let expected: Vec<String> = (0..40).map(|i| format!("job_{i:03}")).collect();
+    assert_eq!(claimed, expected, "every export job once, no report job");
+    assert_eq!(
+        store
+            .claim(&["export", "report"], "late", T0, 60_000)
+            .await
+            .unwrap()
+            .map(|j| j.id),
+        Some("job_other".to_owned())
+    );
+    // Not before its time.
+    enqueue(
+        &*store,
+        new_job("job_later", "acme", "export", T0 + 5_000, 3),
+    )
+    .await;
+    let later = store.claim(&["export"], "early", T0 + 4_999, 1_000).await;
+    assert_eq!(later.unwrap(), None);
+}
+
+/// Whether a worker's call was refused because it no longer holds its job.
+fn lost<T>(answer: Result<T, JobError>) -> bool {
+    matches!(answer, Err(JobError::Refused(JobRefusal::LeaseLost)))
+}
+
+/// A worker that stops heartbeating loses its job to the next claim once its lease runs out;
+/// its later calls are refused, and only the new holder finishes the job.
+pub async fn an_expired_lease_is_claimed_again_and_its_old_worker_refused(store: Arc<dyn Store>) {
+    enqueue(&*store, new_job("job_a", "acme", "export", T0, 3)).await;
+    let first = store.claim(&["export"], "w1", T0, 1_000).await.unwrap();
+    assert_eq!(first.unwrap().attempts, 1);
+    store
+        .heartbeat("job_a", "w1", T0 + 900, 1_000, r#"{"written":5}"#)
+        .await
+        .unwrap();
+    let job = store.job("acme", "job_a").await.unwrap().unwrap();
+    assert_eq!(
+        (job.lease_until, job.progress.as_str()),
+        (Some(T0 + 1_900), r#"{"written":5}"#)
+    );
+    assert_eq!(
+        store
+            .claim(&["export"], "w2", T0 + 1_900, 1_000)
+            .await
+            .unwrap(),
+        None,
+        "the lease still holds"
+    );
+    let second = store
+        .claim(&["export"], "w2", T0 + 1_901, 1_000)
+        .await
+        .unwrap()
+        .expect("taken over after the lease ran out");
+    assert_eq!((second.attempts, second.worker.as_deref()), (2, Some("w2")));
+    assert!(lost(
+        store
+            .heartbeat("job_a", "w1", T0 + 2_000, 1_000, "{}")
+            .await
+    ));
+    assert!(lost(
+        store
+            .complete(
+                "job_a",
+                "w1",
+                T0 + 2_000,
+                "{}",
+                job_audit("acme", "job.done", "job_a")
+            )
+            .await
+    ));
+    assert!(lost(
+        store
+            .fail(
+                "job_a",
+                "w1",
+                T0 + 2_000,
+                "x",
+                job_audit("acme", "job.failed", "job_a")
+            )
+            .await
+    ));
+    let done = store
+        .complete(
+            "job_a",
+            "w2",
+            T0 + 2_000,
+            r#"{"bytes":10}"#,
+            job_audit("acme", "job.done", "job_a"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.state, JobState::Succeeded);
+    assert_eq!(done.result.as_deref(), Some(r#"{"bytes":10}"#));
+    assert_eq!(done.finished_at, Some(T0 + 2_000));
+    assert_eq!((done.worker, done.lease_until), (None, None));
+    assert_eq!(
+        store
+            .claim(&["export"], "w3", T0 + 99_999, 1_000)
+            .await
+            .unwrap(),
+        None,
+        "a finished job is never claimed again"
+    );
+    assert!(matches!(
+        store.heartbeat("missing", "w2", T0, 1_000, "{}").await,
+        Err(JobError::Refused(JobRefusal::NotFound))
+    ));
+    let pair = |action: &str| (action.to_owned(), "job_a".to_owned());
+    assert_eq!(
+        trail(&*store, "acme").await,
+        vec![pair("job.queued"), pair("job.done")],
+        "refused calls leave nothing in the trail"
+    );
+}
+
+/// A failed attempt is queued again after the backoff; the last failure is final and is the
+/// only one the trail records.
+pub async fn failed_attempts_are_retried_after_the_backoff_then_fail_for_good(
+    store: Arc<dyn Store>,
+) {
+    enqueue(&*store, new_job("job_r", "acme", "export", T0, 2)).await;
+    store.claim(&["export"], "w1", T0, 1_000).await.unwrap();
+    let audit = || job_audit("acme", "job.failed", "job_r");
+    let retried = store
+        .fail("job_r", "w1", T0 + 10, "disk full", audit())
+        .await
+        .unwrap();
+    let delay = crate::jobs::retry_delay(1);
+    assert!(delay > 0);
+    assert_eq!(retried.state, JobState::Queued);
+    assert_eq!(retried.run_after, T0 + 10 + delay);
+    assert_eq!(retried.error.as_deref(), Some("disk full"));
+    assert_eq!(retried.worker, None);
+    let early = store.claim(&["export"], "w2", T0 + 9 + delay, 1_000).await;
+    assert_eq!(early.unwrap(), None, "not before the backoff");
+    let again = store
+        .claim(&["export"], "w2", T0 + 10 + delay, 1_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.attempts, 2);
+    let failed = store
+        .fail("job_r", "w2", T0 + 20 + delay, "disk still full", audit())
+        .await
+        .unwrap();
+    assert_eq!(failed.state, JobState::Failed);
+    assert_eq!(failed.error.as_deref(), Some("disk still full"));
+    assert_eq!(failed.finished_at, Some(T0 + 20 + delay));
+    assert_eq!(
+        store
+            .claim(&["export"], "w3", i64::MAX / 2, 1_000)
+            .await
+            .unwrap(),
+        None
+    );
+    let actions: Vec<String> = trail(&*store, "acme")
+        .await
+        .into_iter()
+        .map(|(a, _)| a)
+        .collect();
+    assert_eq!(actions, ["job.queued", "job.failed"]);
+    assert!(crate::jobs::retry_delay(2) > delay, "the backoff grows");
+    assert_eq!(
+        crate::jobs::retry_delay(40),
+        crate::jobs::retry_delay(41),
+        "up to a cap"
+    );
+}
+
+/// Cancelling a queued or running job is final and recorded; a running job's worker is refused
+/// afterwards; another tenant can neither see nor cancel it; a finished job stays as it was.
+pub async fn cancelled_jobs_stop_and_stay_within_their_tenant(store: Arc<dyn Store>) {
+    enqueue(&*store, new_job("job_q", "acme", "export", T0, 3)).await;
+    enqueue(&*store, new_job("job_run", "acme", "export", T0 + 1, 3)).await;
+    let audit = |id: &str, tenant: &str| job_audit(tenant, "job.cancelled", id);
+    assert_eq!(
+        store
+            .cancel("beta", "job_q", T0, "not mine", audit("job_q", "beta"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.job("beta", "job_q").await.unwrap(), None);
+    let queued = store
+        .cancel(
+            "acme",
+            "job_q",
+            T0 + 5,
+            "changed my mind",
+            audit("job_q", "acme"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(queued.state, JobState::Cancelled);
+    assert_eq!(queued.error.as_deref(), Some("changed my mind"));
+    let running = store
+        .claim(&["export"], "w1", T0 + 6, 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(running.id, "job_run", "the cancelled job is not claimed");
+    let cancelled = store
+        .cancel("acme", "job_run", T0 + 7, "stop", audit("job_run", "acme"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cancelled.state, JobState::Cancelled);
+    assert!(matches!(
+        store.heartbeat("job_run", "w1", T0 + 8, 60_000, "{}").await,
+        Err(JobError::Refused(JobRefusal::LeaseLost))
+    ));
+    assert!(matches!(
+        store
+            .complete(
+                "job_run",
+                "w1",
+                T0 + 8,
+                "{}",
+                job_audit("acme", "job.done", "job_run")
+            )
+            .await,
+        Err(JobError::Refused(JobRefusal::LeaseLost))
+    ));
+    let again = store
+        .cancel("acme", "job_run", T0 + 9, "again", audit("job_run", "acme"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again, cancelled, "a finished job is left as it was");
+    let acme = trail(&*store, "acme").await;
+    let cancels = acme.iter().filter(|(a, _)| a == "job.cancelled").count();
+    assert_eq!(cancels, 2, "{acme:?}");
+    assert!(trail(&*store, "beta").await.is_empty());
+}
+
+/// Listings are per tenant and kind, newest first, paged by id; an id is unique across
+/// tenants.
+pub async fn jobs_are_listed_newest_first_within_their_tenant(store: Arc<dyn Store>) {
+    for i in 0..5 {
+        enqueue(
+            &*store,
+            new_job(&format!("job_{i}"), "acme", "export", T0 + i, 3),
+        )
+        .await;
+    }
+    enqueue(&*store, new_job("job_b", "beta", "export", T0, 3)).await;
+    enqueue(&*store, new_job("job_rep", "acme", "report", T0, 3)).await;
+    let duplicate = store
+        .enqueue(
+            new_job("job_b", "acme", "export", T0, 3),
+            job_audit("acme", "job.queued", "job_b"),
+        )
+        .await;
+    assert!(matches!(duplicate, Err(StoreError::DuplicateId { .. })));
+    let ids = |jobs: Vec<JobRecord>| jobs.into_iter().map(|j| j.id).collect::<Vec<_>>();
+    let first = store.jobs("acme", "export", None, 3).await.unwrap();
+    assert_eq!(ids(first), ["job_4", "job_3", "job_2"]);
+    let rest = store
+        .jobs("acme", "export", Some("job_2"), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(rest), ["job_1", "job_0"]);
+    assert_eq!(
+        ids(store.jobs("beta", "export", None, 10).await.unwrap()),
+        ["job_b"]
+    );
+    assert_eq!(
+        ids(store.jobs("acme", "report", None, 10).await.unwrap()),
+        ["job_rep"]
+    );
+    assert!(
+        store
+            .jobs("nobody", "export", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let actions = trail(&*store, "acme").await;
+    assert_eq!(
+        actions.len(),
+        6,
+        "the refused duplicate left no event: {actions:?}"
+    );
+}
+
+/// Jobs, their leases and their progress survive a restart: a queued job is claimed after it,
+/// and a running one is taken again once its lease runs out.
+pub async fn jobs_survive_a_restart<F, Fut>(store: Arc<dyn Store>, restart: F)
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: std::future::Future<Output = Arc<dyn Store>>,
+{
+    enqueue(&*store, new_job("job_1", "acme", "export", T0, 3)).await;
+    enqueue(&*store, new_job("job_2", "acme", "export", T0 + 1, 3)).await;
+    store
+        .claim(&["export"], "dead", T0 + 2, 1_000)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .heartbeat("job_1", "dead", T0 + 3, 1_000, r#"{"written":7}"#)
+        .await
+        .unwrap();
+    let store = restart(store).await;
+    let running = store.job("acme", "job_1").await.unwrap().unwrap();
+    assert_eq!(running.state, JobState::Running);
+    assert_eq!(running.progress, r#"{"written":7}"#);
+    let next = store
+        .claim(&["export"], "alive", T0 + 4, 1_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.id, "job_2");
+    let retaken = store
+        .claim(&["export"], "alive2", T0 + 1_004, 1_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((retaken.id.as_str(), retaken.attempts), ("job_1", 2));
+    let actions: Vec<String> = trail(&*store, "acme")
+        .await
+        .into_iter()
+        .map(|(a, _)| a)
+        .collect();
+    assert_eq!(actions, ["job.queued", "job.queued"]);
 }

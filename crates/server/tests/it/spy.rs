@@ -10,7 +10,8 @@ use trailkeep_event::{Filter, PreparedEvent, Query};
 use trailkeep_ledger::Hash;
 use trailkeep_store::{
     ApiKeyRecord, AppendOutcome, AppendRequest, EventStore, GroupBy, IdempotencyKey,
-    InclusionProof, KeyStore, Page, SignedCheckpoint, Stats, StoreError, StoredEvent, Vitals,
+    InclusionProof, JobError, JobRecord, JobStore, KeyStore, NewJob, Page, SignedCheckpoint, Stats,
+    StoreError, StoredEvent, Vitals,
 };
 use trailkeep_store_embedded::EmbeddedStore;
 
@@ -174,5 +175,82 @@ impl KeyStore for SpyStore {
         audit: PreparedEvent,
     ) -> Result<Option<ApiKeyRecord>, StoreError> {
         self.inner.revoke_api_key(tenant, id, at, audit).await
+    }
+}
+
+#[async_trait]
+impl JobStore for SpyStore {
+    async fn enqueue(&self, job: NewJob, audit: PreparedEvent) -> Result<JobRecord, StoreError> {
+        self.inner.enqueue(job, audit).await
+    }
+
+    async fn claim(
+        &self,
+        kinds: &[&str],
+        worker: &str,
+        now: i64,
+        lease_ms: i64,
+    ) -> Result<Option<JobRecord>, StoreError> {
+        self.inner.claim(kinds, worker, now, lease_ms).await
+    }
+
+    async fn heartbeat(
+        &self,
+        id: &str,
+        worker: &str,
+        now: i64,
+        lease_ms: i64,
+        progress: &str,
+    ) -> Result<(), JobError> {
+        self.inner
+            .heartbeat(id, worker, now, lease_ms, progress)
+            .await
+    }
+
+    async fn complete(
+        &self,
+        id: &str,
+        worker: &str,
+        now: i64,
+        result: &str,
+        audit: PreparedEvent,
+    ) -> Result<JobRecord, JobError> {
+        self.inner.complete(id, worker, now, result, audit).await
+    }
+
+    async fn fail(
+        &self,
+        id: &str,
+        worker: &str,
+        now: i64,
+        error: &str,
+        audit: PreparedEvent,
+    ) -> Result<JobRecord, JobError> {
+        self.inner.fail(id, worker, now, error, audit).await
+    }
+
+    async fn cancel(
+        &self,
+        tenant: &str,
+        id: &str,
+        now: i64,
+        reason: &str,
+        audit: PreparedEvent,
+    ) -> Result<Option<JobRecord>, StoreError> {
+        self.inner.cancel(tenant, id, now, reason, audit).await
+    }
+
+    async fn job(&self, tenant: &str, id: &str) -> Result<Option<JobRecord>, StoreError> {
+        self.inner.job(tenant, id).await
+    }
+
+    async fn jobs(
+        &self,
+        tenant: &str,
+        kind: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<JobRecord>, StoreError> {
+        self.inner.jobs(tenant, kind, before, limit).await
     }
 }
