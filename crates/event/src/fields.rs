@@ -162,9 +162,25 @@ pub fn field_terms(event: &Event) -> Vec<String> {
         .collect()
 }
 
+impl serde::Serialize for EventField {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.path())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for EventField {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let path = String::deserialize(deserializer)?;
+        EventField::ALL
+            .into_iter()
+            .find(|f| f.path() == path)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown event field {path:?}")))
+    }
+}
+
 /// A condition on one field: it equals one of `values`, or, when `negate`, none of them (an
 /// event without the field matches a negated condition).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FieldMatch {
     /// The field.
     pub field: EventField,

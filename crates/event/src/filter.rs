@@ -15,8 +15,10 @@ use crate::timestamp::Timestamp;
 /// Largest page a query may ask for.
 pub const MAX_PAGE: u32 = 1000;
 
-/// Conditions an event must meet; every set condition must hold.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Conditions an event must meet; every set condition must hold. Serialised (as a background
+/// job's parameters) field by field.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Filter {
     /// `occurred_at >= since`.
     pub since: Option<Timestamp>,
@@ -202,6 +204,31 @@ mod tests {
         for bad in ["", "abc", "djEuMS4y.", &URL_SAFE_NO_PAD.encode("v2.1.2")] {
             assert_eq!(Cursor::decode(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_filter_survives_json_whole() {
+        let filter = Filter {
+            since: Some(Timestamp::parse("2026-01-01T00:00:00Z").unwrap()),
+            actions: vec!["doc.*".into()],
+            categories: vec![Category::Login],
+            outcome: Some(Outcome::Failure),
+            actor_email: Some("a@example.com".into()),
+            metadata: vec!["party.name=Acme".into()],
+            fields: vec![FieldMatch {
+                field: crate::EventField::ZoneName,
+                values: vec!["example.com".into()],
+                negate: true,
+            }],
+            ..Filter::default()
+        };
+        let json = serde_json::to_string(&filter).unwrap();
+        assert_eq!(serde_json::from_str::<Filter>(&json).unwrap(), filter);
+        assert_eq!(
+            serde_json::from_str::<Filter>("{}").unwrap(),
+            Filter::default()
+        );
+        assert!(serde_json::from_str::<Filter>(r#"{"actorid":"x"}"#).is_err());
     }
 
     #[test]

@@ -204,6 +204,8 @@ pub struct EmbeddedStore {
     search: Arc<SearchIndex>,
     indexer: Mutex<Option<IndexerHandle>>,
     vkey: String,
+    /// The ledger's key, for notes other than checkpoints (the writer has its own copy).
+    signer: NoteSigner,
     lock: Mutex<Option<std::fs::File>>,
     /// Appends waiting for the writer, in all and per tenant: past either bound an append is
     /// refused at once as overload, before anything is queued, so one tenant's flood meets
@@ -246,7 +248,7 @@ impl EmbeddedStore {
         let (jobs, receiver) = channel();
         let writer = Writer::new(
             conn,
-            signer,
+            signer.clone(),
             registry.clone(),
             recovered.tenants,
             WriterSettings {
@@ -268,6 +270,7 @@ impl EmbeddedStore {
             search,
             indexer: Mutex::new(Some(indexer)),
             vkey,
+            signer,
             lock: Mutex::new(Some(lock)),
             admission: Quota::new(
                 options.tenant_queue_share.min(options.queue_capacity),
@@ -612,6 +615,12 @@ impl EventStore for EmbeddedStore {
 
     fn vkey(&self) -> String {
         self.vkey.clone()
+    }
+
+    fn sign_note(&self, text: &str) -> Result<String, StoreError> {
+        self.signer
+            .sign(text)
+            .map_err(|e| StoreError::Internal(format!("sign a note: {e}")))
     }
 
     fn vitals(&self) -> Vitals {

@@ -135,6 +135,11 @@ pub trait EventStore: Send + Sync + 'static {
     /// The checkpoint verification key, in the C2SP vkey format.
     fn vkey(&self) -> String;
 
+    /// `text` (lines, each ending in a newline) as a C2SP signed note, signed with the ledger's
+    /// key: what export manifests and reports are signed with, so that one vkey checks them
+    /// and the checkpoints alike.
+    fn sign_note(&self, text: &str) -> Result<String, StoreError>;
+
     /// Queue depth, index lag and checkpoint freshness, for `/readyz` and `/metrics`.
     fn vitals(&self) -> Vitals;
 }

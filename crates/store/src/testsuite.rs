@@ -412,6 +412,12 @@ pub async fn checkpoints_sign_the_newest_root(store: Arc<dyn EventStore>) {
         }
         assert_eq!(tree.root(), checkpoint.root);
     }
+    // Other notes (export manifests) are signed with the same key.
+    let note = store.sign_note("trailkeep/manifest\n{\"a\":1}\n").unwrap();
+    assert_eq!(
+        verifier.verify(&note).expect("the ledger's vkey checks it"),
+        "trailkeep/manifest\n{\"a\":1}\n"
+    );
 }
 
 /// Every leaf's inclusion proof verifies against the root of every tree size that contains it.

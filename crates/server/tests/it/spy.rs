@@ -144,6 +144,10 @@ impl EventStore for SpyStore {
         self.inner.vkey()
     }
 
+    fn sign_note(&self, text: &str) -> Result<String, StoreError> {
+        self.inner.sign_note(text)
+    }
+
     fn vitals(&self) -> Vitals {
         self.inner.vitals()
     }

@@ -1,0 +1,556 @@
+//! Exports: a tenant's events matching a filter, written to a file in one of the formats, with
+//! a signed manifest, as a durable job.
+//!
+//! An export is cut at a signed checkpoint: the job takes the tenant's tree size when it starts,
+//! waits for a checkpoint covering it, and considers exactly the events below that checkpoint's
+//! size, read in seq order (the store's key order) a chunk at a time and written as they are
+//! read, so memory does not grow with the export. The file is written under a temporary name,
+//! synced and renamed when whole; a retried attempt starts again from the beginning.
+//!
+//! An NDJSON export can be checked offline against the checkpoint in its manifest: an
+//! unfiltered one holds every leaf, which rebuild the checkpoint's root; a filtered one comes
+//! with a proofs file holding each event's inclusion proof at that size (about 32 bytes times
+//! log2 of the tree size per event).
+//!
+//! Finished files are kept for [`ExportSettings::keep`], then removed by an `export.expire` job
+//! queued when the export completes.
+
+mod format;
+mod manifest;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use trailkeep_event::{Filter, PreparedEvent, Timestamp, prepare};
+use trailkeep_store::{JobRecord, NewJob, Store, StoreError};
+
+pub use format::{DEFAULT_COLUMNS, EventWriter, Format, KNOWN_COLUMNS};
+pub use manifest::{FileDigest, MANIFEST_ORIGIN, Manifest};
+
+use crate::runner::{Done, Handler, JobFailure, Work};
+use crate::{new_job_id, now_ms};
+
+/// The job kind of an export.
+pub const KIND: &str = "export";
+
+/// The job kind that removes an export's files once they expire.
+pub const EXPIRE_KIND: &str = "export.expire";
+
+/// Attempts an export gets before it fails for good.
+const MAX_ATTEMPTS: u32 = 3;
+
+/// Events read from the store at a time.
+const CHUNK: usize = 2_000;
+
+/// Where a finished export goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Destination {
+    /// Kept on the server for download (`GET /v1/exports/{id}/file`).
+    Download,
+}
+
+/// What an export is asked to do: the job's parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportSpec {
+    /// The file format.
+    pub format: Format,
+    /// Which events.
+    pub filter: Filter,
+    /// A CSV export's columns (the defaults when `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<String>>,
+    /// Where the file goes.
+    pub destination: Destination,
+    /// Who asked (the audit event's actor), for the completion and failure events.
+    pub requested_by: Value,
+}
+
+impl ExportSpec {
+    /// The CSV columns in force (`None` for other formats).
+    fn columns(&self) -> Option<Vec<String>> {
+        (self.format == Format::Csv).then(|| {
+            self.columns
+                .clone()
+                .unwrap_or_else(|| DEFAULT_COLUMNS.iter().map(|c| (*c).to_owned()).collect())
+        })
+    }
+}
+
+/// A succeeded export's result (the job's result).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportResult {
+    /// Events written.
+    pub count: u64,
+    /// The file.
+    pub file: FileDigest,
+    /// The manifest's file name.
+    pub manifest: String,
+    /// The proofs file, for a filtered NDJSON export.
+    pub proofs: Option<FileDigest>,
+    /// The tree size it was cut at.
+    pub tree_size: u64,
+    /// When the files are removed (ms since the epoch).
+    pub expires_at: i64,
+}
+
+/// What the export jobs need to know.
+#[derive(Debug, Clone)]
+pub struct ExportSettings {
+    /// Where files are written.
+    pub dir: PathBuf,
+    /// How long finished files are kept.
+    pub keep: Duration,
+}
+
+/// The files of export `id` in `dir`: the events, the manifest, the proofs.
+pub struct ExportFiles {
+    /// The events file.
+    pub file: PathBuf,
+    /// The signed manifest.
+    pub manifest: PathBuf,
+    /// The inclusion proofs of a filtered NDJSON export.
+    pub proofs: PathBuf,
+}
+
+impl ExportFiles {
+    /// Where export `id` of `format` lives under `dir`.
+    pub fn of(dir: &Path, id: &str, format: Format) -> Self {
+        Self {
+            file: dir.join(format!("{id}.{}", format.extension())),
+            manifest: dir.join(format!("{id}.manifest")),
+            proofs: dir.join(format!("{id}.proofs.ndjson")),
+        }
+    }
+}
+
+/// The event recording something about export `id` in `tenant`'s trail.
+pub fn export_event(
+    tenant: &str,
+    action: &str,
+    actor: &Value,
+    id: &str,
+    metadata: Value,
+) -> Result<PreparedEvent, StoreError> {
+    let raw = json!({
+        "action": action,
+        "outcome": if action.ends_with(".failed") { "failure" } else { "success" },
+        "actor": actor,
+        "target": {"type": "export", "id": id},
+        "metadata": metadata,
+    });
+    prepare(&raw, tenant, Timestamp::now())
+        .map_err(|errors| StoreError::Internal(format!("an export event is invalid: {errors:?}")))
+}
+
+/// Queues an export of `spec` for `tenant`, recording the request in its trail.
+pub async fn request(
+    store: &dyn Store,
+    tenant: &str,
+    spec: &ExportSpec,
+    created_by: &str,
+) -> Result<JobRecord, StoreError> {
+    let id = new_job_id();
+    let now = now_ms();
+    let audit = export_event(
+        tenant,
+        "audit.export.requested",
+        &spec.requested_by,
+        &id,
+        json!({"format": spec.format, "destination": spec.destination, "filter": spec.filter}),
+    )?;
+    let job = NewJob {
+        id,
+        tenant: tenant.to_owned(),
+        kind: KIND.to_owned(),
+        spec: serde_json::to_string(spec).expect("a spec serialises"),
+        max_attempts: MAX_ATTEMPTS,
+        run_after: now,
+        created_at: now,
+        created_by: created_by.to_owned(),
+    };
+    store.enqueue(job, audit).await
+}
+
+/// The `export` job handler.
+pub struct ExportHandler {
+    store: Arc<dyn Store>,
+    settings: ExportSettings,
+}
+
+impl ExportHandler {
+    /// A handler writing into `settings.dir`.
+    pub fn new(store: Arc<dyn Store>, settings: ExportSettings) -> Self {
+        Self { store, settings }
+    }
+}
+
+/// Bytes written and their SHA-256, counted on the way to the file.
+struct Digesting<W> {
+    inner: W,
+    hash: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Digesting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl Digesting<std::io::BufWriter<std::fs::File>> {
+    fn create(path: &Path) -> std::io::Result<Self> {
+        Ok(Self {
+            inner: std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?),
+            hash: Sha256::new(),
+            bytes: 0,
+        })
+    }
+
+    /// Flushes, syncs and renames the file to `to`; answers its digest under `name`.
+    fn finish(self, partial: &Path, to: &Path, name: String) -> std::io::Result<FileDigest> {
+        let file = self.inner.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        std::fs::rename(partial, to)?;
+        Ok(FileDigest {
+            name,
+            bytes: self.bytes,
+            sha256: hex::encode(self.hash.finalize()),
+        })
+    }
+}
+
+/// Where an attempt failed: a message for the tenant.
+fn failed(what: &str, error: impl std::fmt::Display) -> String {
+    format!("{what}: {error}")
+}
+
+fn partial(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".partial");
+    PathBuf::from(name)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+impl ExportHandler {
+    /// Writes the files; answers the manifest, or why not (`None`: told to stop).
+    async fn write(
+        &self,
+        job: &JobRecord,
+        spec: &ExportSpec,
+        work: &Work,
+    ) -> Result<Option<Manifest>, String> {
+        let tenant = job.tenant.as_str();
+        let store = &self.store;
+        let size = store
+            .tree_size(tenant)
+            .await
+            .map_err(|e| failed("read the tree size", e))?;
+        let checkpoint = if size == 0 {
+            None
+        } else {
+            Some(
+                store
+                    .checkpoint_covering(tenant, size)
+                    .await
+                    .map_err(|e| failed("wait for a checkpoint", e))?,
+            )
+        };
+        let cut = checkpoint.as_ref().map_or(0, |c| c.size);
+        std::fs::create_dir_all(&self.settings.dir)
+            .map_err(|e| failed("create the export directory", e))?;
+        let files = ExportFiles::of(&self.settings.dir, &job.id, spec.format);
+        let with_proofs = spec.format == Format::Ndjson && spec.filter != Filter::default();
+        let io = |e: std::io::Error| failed("write the export file", e);
+        let out = Digesting::create(&partial(&files.file)).map_err(io)?;
+        let mut writer =
+            EventWriter::new(spec.format, spec.columns().unwrap_or_default(), out).map_err(io)?;
+        let mut proofs = if with_proofs {
+            Some(Digesting::create(&partial(&files.proofs)).map_err(io)?)
+        } else {
+            None
+        };
+        let mut manifest = Manifest {
+            export_id: job.id.clone(),
+            tenant: tenant.to_owned(),
+            format: spec.format,
+            filter: spec.filter.clone(),
+            columns: spec.columns(),
+            count: 0,
+            first_seq: None,
+            last_seq: None,
+            first_occurred_at: None,
+            last_occurred_at: None,
+            file: FileDigest {
+                name: String::new(),
+                bytes: 0,
+                sha256: String::new(),
+            },
+            proofs: None,
+            tree_size: cut,
+            checkpoint: checkpoint.map(|c| c.note).unwrap_or_default(),
+            created_at: Timestamp::now(),
+        };
+        let mut from = 0;
+        while from < cut {
+            if work.stopped() {
+                return Ok(None);
+            }
+            let chunk = store
+                .scan(tenant, from, CHUNK)
+                .await
+                .map_err(|e| failed("read events", e))?;
+            if chunk.is_empty() {
+                return Err(format!("events below seq {cut} are missing at {from}"));
+            }
+            for stored in chunk.iter().take_while(|e| e.event.seq < cut) {
+                let event = &stored.event;
+                if !spec.filter.matches(event) {
+                    continue;
+                }
+                writer.write(stored).map_err(io)?;
+                if let Some(proofs) = proofs.as_mut() {
+                    let proof = store
+                        .inclusion_proof(tenant, event.seq, cut)
+                        .await
+                        .map_err(|e| failed("make an inclusion proof", e))?;
+                    let line = json!({
+                        "seq": event.seq,
+                        "leaf_hash": STANDARD.encode(proof.leaf_hash),
+                        "proof": proof.hashes.iter().map(|h| STANDARD.encode(h)).collect::<Vec<_>>(),
+                    });
+                    writeln!(proofs, "{line}").map_err(io)?;
+                }
+                manifest.count += 1;
+                manifest.first_seq.get_or_insert(event.seq);
+                manifest.last_seq = Some(event.seq);
+                let at = event.occurred_at;
+                manifest.first_occurred_at =
+                    Some(manifest.first_occurred_at.map_or(at, |t| t.min(at)));
+                manifest.last_occurred_at =
+                    Some(manifest.last_occurred_at.map_or(at, |t| t.max(at)));
+            }
+            from = chunk.last().map_or(cut, |e| e.event.seq + 1);
+            work.report(json!({"scanned": from.min(cut), "of": cut, "written": manifest.count}));
+        }
+        let out = writer.finish().map_err(io)?;
+        manifest.file = out
+            .finish(&partial(&files.file), &files.file, file_name(&files.file))
+            .map_err(io)?;
+        if let Some(proofs) = proofs {
+            manifest.proofs = Some(
+                proofs
+                    .finish(
+                        &partial(&files.proofs),
+                        &files.proofs,
+                        file_name(&files.proofs),
+                    )
+                    .map_err(io)?,
+            );
+        }
+        Ok(Some(manifest))
+    }
+}
+
+#[async_trait]
+impl Handler for ExportHandler {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    async fn run(&self, job: &JobRecord, work: &Work) -> Result<Done, JobFailure> {
+        let fail = |error: String, actor: &Value| match export_event(
+            &job.tenant,
+            "audit.export.failed",
+            actor,
+            &job.id,
+            json!({"error": error, "attempts": job.attempts}),
+        ) {
+            Ok(audit) => JobFailure::Failed { error, audit },
+            Err(e) => {
+                tracing::error!(error = %e, "an export failure event could not be made");
+                JobFailure::Stopped
+            }
+        };
+        let spec: ExportSpec = match serde_json::from_str(&job.spec) {
+            Ok(spec) => spec,
+            Err(e) => {
+                return Err(fail(
+                    format!("the export's parameters do not parse: {e}"),
+                    &json!({"type": "system", "id": "trailkeep"}),
+                ));
+            }
+        };
+        let manifest = match self.write(job, &spec, work).await {
+            Ok(Some(manifest)) => manifest,
+            Ok(None) => return Err(JobFailure::Stopped),
+            Err(error) => return Err(fail(error, &spec.requested_by)),
+        };
+        let files = ExportFiles::of(&self.settings.dir, &job.id, spec.format);
+        let note = self
+            .store
+            .sign_note(&manifest.note_text())
+            .map_err(|e| fail(failed("sign the manifest", e), &spec.requested_by))?;
+        std::fs::write(&files.manifest, note)
+            .map_err(|e| fail(failed("write the manifest", e), &spec.requested_by))?;
+        let expires_at = now_ms()
+            .saturating_add(i64::try_from(self.settings.keep.as_millis()).unwrap_or(i64::MAX));
+        let result = ExportResult {
+            count: manifest.count,
+            file: manifest.file.clone(),
+            manifest: file_name(&files.manifest),
+            proofs: manifest.proofs.clone(),
+            tree_size: manifest.tree_size,
+            expires_at,
+        };
+        expire_later(&*self.store, job, spec.format, expires_at)
+            .await
+            .map_err(|e| fail(failed("schedule the file's removal", e), &spec.requested_by))?;
+        let audit = export_event(
+            &job.tenant,
+            "audit.export.completed",
+            &spec.requested_by,
+            &job.id,
+            json!({
+                "format": spec.format,
+                "count": manifest.count,
+                "bytes": manifest.file.bytes,
+                "sha256": manifest.file.sha256,
+                "tree_size": manifest.tree_size,
+            }),
+        )
+        .map_err(|e| fail(e.to_string(), &spec.requested_by))?;
+        Ok(Done {
+            result: serde_json::to_value(result).expect("a result serialises"),
+            audit,
+        })
+    }
+}
+
+/// Queues the removal of export `job`'s files at `at` (ms).
+async fn expire_later(
+    store: &dyn Store,
+    job: &JobRecord,
+    format: Format,
+    at: i64,
+) -> Result<(), StoreError> {
+    let id = new_job_id();
+    let audit = export_event(
+        &job.tenant,
+        "audit.export.expiry_scheduled",
+        &json!({"type": "system", "id": "trailkeep"}),
+        &job.id,
+        json!({"expires_at": Timestamp::from_micros(at.saturating_mul(1000))}),
+    )?;
+    let spec = json!({"export_id": job.id, "format": format});
+    store
+        .enqueue(
+            NewJob {
+                id,
+                tenant: job.tenant.clone(),
+                kind: EXPIRE_KIND.to_owned(),
+                spec: spec.to_string(),
+                max_attempts: MAX_ATTEMPTS,
+                run_after: at,
+                created_at: now_ms(),
+                created_by: "system".into(),
+            },
+            audit,
+        )
+        .await
+        .map(|_| ())
+}
+
+/// The `export.expire` job handler: removes an export's files.
+pub struct ExpireHandler {
+    dir: PathBuf,
+}
+
+impl ExpireHandler {
+    /// A handler removing files from `dir`.
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+}
+
+#[derive(Deserialize)]
+struct ExpireSpec {
+    export_id: String,
+    format: Format,
+}
+
+#[async_trait]
+impl Handler for ExpireHandler {
+    fn kind(&self) -> &'static str {
+        EXPIRE_KIND
+    }
+
+    async fn run(&self, job: &JobRecord, _: &Work) -> Result<Done, JobFailure> {
+        let system = json!({"type": "system", "id": "trailkeep"});
+        let spec: ExpireSpec = serde_json::from_str(&job.spec).map_err(|e| JobFailure::Failed {
+            error: format!("the parameters do not parse: {e}"),
+            audit: export_event(
+                &job.tenant,
+                "audit.export.expiry_failed",
+                &system,
+                &job.id,
+                json!({}),
+            )
+            .expect("a valid event"),
+        })?;
+        let files = ExportFiles::of(&self.dir, &spec.export_id, spec.format);
+        let mut removed = 0;
+        for path in [&files.file, &files.manifest, &files.proofs] {
+            match std::fs::remove_file(path) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(JobFailure::Failed {
+                        error: format!("remove {}: {e}", file_name(path)),
+                        audit: export_event(
+                            &job.tenant,
+                            "audit.export.expiry_failed",
+                            &system,
+                            &spec.export_id,
+                            json!({}),
+                        )
+                        .expect("a valid event"),
+                    });
+                }
+            }
+        }
+        let audit = export_event(
+            &job.tenant,
+            "audit.export.expired",
+            &system,
+            &spec.export_id,
+            json!({"files_removed": removed}),
+        )
+        .map_err(|_| JobFailure::Stopped)?;
+        Ok(Done {
+            result: json!({"export_id": spec.export_id, "files_removed": removed}),
+            audit,
+        })
+    }
+}

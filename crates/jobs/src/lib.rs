@@ -1,0 +1,26 @@
+//! Background work over the store contract (DESIGN section 7): the job runner that claims
+//! durable jobs under a lease and runs them on a bounded pool of workers, and the handlers that
+//! do the work, starting with exports.
+//!
+//! Nothing here knows HTTP: the server queues jobs (`export::request`) and reads them back; the
+//! runner, started by `trailkeep serve`, does the rest, on any engine that implements
+//! [`trailkeep_store::JobStore`].
+
+#![deny(missing_docs)]
+
+pub mod export;
+pub mod runner;
+
+pub use runner::{Done, Handler, JobFailure, Runner, RunnerSettings, Work};
+
+/// Milliseconds since the Unix epoch, the store's job clock.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A new job id: `job_` and a ULID, so that ids sort by creation.
+pub fn new_job_id() -> String {
+    format!("job_{}", ulid::Ulid::new().to_string().to_lowercase())
+}

@@ -1,0 +1,3 @@
+//! The job runner and the export jobs over the real embedded store.
+
+mod export;
