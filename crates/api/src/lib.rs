@@ -7,11 +7,15 @@
 #![deny(missing_docs)]
 
 mod credentials;
+mod exports;
 mod ledger;
 mod problem;
 
 pub use credentials::{
     ApiKeyInfo, ApiKeyList, CreateApiKey, CreatedApiKey, TokenRequest, TokenResponse,
+};
+pub use exports::{
+    CreateExport, ExportDestination, ExportFileInfo, ExportFormat, ExportInfo, ExportList,
 };
 pub use ledger::{
     ConsistencyProofBody, EventProofBody, InclusionBody, InclusionProofBody, hash_b64,

@@ -113,6 +113,47 @@ impl Default for StoreSettings {
     }
 }
 
+/// `[jobs]`: the background job runner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobSettings {
+    /// Jobs (exports, expiries) run at once.
+    pub workers: usize,
+    /// How long a claimed job is held without a heartbeat before another worker may take it.
+    pub lease_seconds: u64,
+    /// How often an idle worker looks for work queued by other processes, in milliseconds.
+    pub poll_ms: u64,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            lease_seconds: 30,
+            poll_ms: 1000,
+        }
+    }
+}
+
+/// `[exports]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExportSettings {
+    /// Where export files are written [default: `<data_dir>/exports`].
+    pub dir: Option<PathBuf>,
+    /// How long a finished export's files are kept, in hours.
+    pub keep_hours: u64,
+}
+
+impl Default for ExportSettings {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            keep_hours: 24 * 7,
+        }
+    }
+}
+
 /// Everything `trailkeep serve` can be told.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -133,6 +174,20 @@ pub struct Settings {
     pub limits: Limits,
     /// The embedded store.
     pub store: StoreSettings,
+    /// The background job runner.
+    pub jobs: JobSettings,
+    /// Exports.
+    pub exports: ExportSettings,
+}
+
+impl Settings {
+    /// Where export files are written.
+    pub fn exports_dir(&self) -> PathBuf {
+        self.exports
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("exports"))
+    }
 }
 
 impl Default for Settings {
@@ -146,14 +201,16 @@ impl Default for Settings {
             jwt: JwtSettings::default(),
             limits: Limits::default(),
             store: StoreSettings::default(),
+            jobs: JobSettings::default(),
+            exports: ExportSettings::default(),
         }
     }
 }
 
 /// Top-level keys an environment variable may set (anything else under `TRAILKEEP_` is left
 /// alone: `TRAILKEEP_LOG` is the log filter, for one).
-const ENV_KEYS: [&str; 8] = [
-    "listen", "data_dir", "log", "tls", "auth", "jwt", "limits", "store",
+const ENV_KEYS: [&str; 10] = [
+    "listen", "data_dir", "log", "tls", "auth", "jwt", "limits", "store", "jobs", "exports",
 ];
 
 /// Settings given as flags: `(dotted.path, value)` pairs applied last.
@@ -226,6 +283,14 @@ impl Settings {
         }
         if self.store.write_queue == 0 || self.store.tenant_write_queue == 0 {
             bail!("store.write_queue and store.tenant_write_queue must be at least 1");
+        }
+        if self.jobs.workers == 0 || self.jobs.lease_seconds < 2 || self.jobs.poll_ms == 0 {
+            bail!(
+                "jobs.workers and jobs.poll_ms must be at least 1, jobs.lease_seconds at least 2"
+            );
+        }
+        if self.exports.keep_hours == 0 {
+            bail!("exports.keep_hours must be at least 1");
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .with_context(|| format!("log.level {:?} is not a log filter", self.log.level))?;

@@ -9,7 +9,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use trailkeep_server::{AppState, JwtVerifier, Tls};
+use std::time::Duration;
+
+use trailkeep_jobs::export::{ExpireHandler, ExportHandler, ExportSettings};
+use trailkeep_jobs::{Handler, Runner, RunnerSettings};
+use trailkeep_server::{AppState, Exports, JwtVerifier, Tls};
 use trailkeep_store::Store;
 use trailkeep_store_embedded::{EmbeddedStore, Options};
 
@@ -127,7 +131,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::info!(%addr, scheme, data_dir = %settings.data_dir.display(), vkey = %trailkeep_store::EventStore::vkey(&*store), "trailkeep is serving");
         let (stop, stopping) = trailkeep_server::stopping_signal();
         let shared: Arc<dyn Store> = store.clone();
-        let state = AppState::new(shared, jwt, &secret, settings.limits.clone(), stopping);
+        let (runner, mut workers) = start_jobs(&settings, shared.clone(), stopping.clone());
+        let exports = Exports {
+            dir: settings.exports_dir(),
+            wake: Box::new(move || runner.wake()),
+        };
+        let state = AppState::new(shared, jwt, &secret, settings.limits.clone(), stopping)
+            .with_exports(exports);
         let router = trailkeep_server::router(state);
         let shutdown = async move {
             shutdown_signal().await;
@@ -135,12 +145,48 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         };
         trailkeep_server::serve(listener, router, tls, &settings.limits, shutdown)
             .await
-            .context("serve HTTP")
+            .context("serve HTTP")?;
+        tracing::info!("stopping the job workers");
+        while workers.join_next().await.is_some() {}
+        anyhow::Ok(())
     })?;
     tracing::info!("draining the write queue and signing the final checkpoints");
     store.shutdown();
     tracing::info!("stopped cleanly");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the job runner with every job handler; its workers stop when `stopping` turns true.
+fn start_jobs(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) -> (Arc<Runner>, tokio::task::JoinSet<()>) {
+    let dir = settings.exports_dir();
+    let handlers: Vec<Arc<dyn Handler>> = vec![
+        Arc::new(ExportHandler::new(
+            store.clone(),
+            ExportSettings {
+                dir: dir.clone(),
+                keep: Duration::from_secs(settings.exports.keep_hours * 3600),
+            },
+        )),
+        Arc::new(ExpireHandler::new(dir)),
+    ];
+    let lease = Duration::from_secs(settings.jobs.lease_seconds);
+    let runner = Runner::new(
+        store,
+        RunnerSettings {
+            workers: settings.jobs.workers,
+            poll_interval: Duration::from_millis(settings.jobs.poll_ms),
+            lease,
+            heartbeat: lease / 4,
+            node: format!("{}-{}", settings.listen, std::process::id()),
+        },
+        handlers,
+    );
+    let workers = runner.start(stopping);
+    (runner, workers)
 }
 
 async fn shutdown_signal() {

@@ -35,6 +35,11 @@ impl ApiError {
         )
     }
 
+    /// 409: the resource is not in a state that allows the request (`code` says why).
+    pub fn conflict(code: &str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, "Conflict", Some(detail.into()))
+    }
+
     /// 400: one or more events or parameters are invalid.
     pub fn validation(detail: impl Into<String>, errors: Vec<ProblemError>) -> Self {
         let mut e = Self::new(

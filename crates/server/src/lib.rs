@@ -15,6 +15,7 @@ mod cursor;
 pub mod dialects;
 pub mod error;
 mod events;
+mod exports;
 mod health;
 mod ingest;
 mod keys;
@@ -44,6 +45,7 @@ pub use auth::{
 };
 pub use cursor::CursorKey;
 pub use error::ApiError;
+pub use exports::Exports;
 pub use keys::{key_event, parse_roles};
 pub use limits::Limits;
 pub use routes::{openapi, router};
@@ -71,6 +73,8 @@ pub struct AppState {
     pub reads: Arc<Quota>,
     /// Live streams open, per tenant and in all.
     pub streams: Arc<Quota>,
+    /// Where exports are kept, when this server runs them ([`AppState::with_exports`]).
+    pub exports: Option<Arc<Exports>>,
 }
 
 impl AppState {
@@ -103,6 +107,15 @@ impl AppState {
             streams: Quota::new(limits.tenant_max_streams, limits.max_streams),
             limits: Arc::new(limits),
             stopping,
+            exports: None,
+        }
+    }
+
+    /// The same state, serving exports written into `exports.dir` by a job runner.
+    pub fn with_exports(self, exports: Exports) -> Self {
+        Self {
+            exports: Some(Arc::new(exports)),
+            ..self
         }
     }
 }

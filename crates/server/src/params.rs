@@ -27,6 +27,12 @@ impl Params {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw).map_err(|e| {
             ApiError::bad_request("bad_query", format!("the query string does not parse: {e}"))
         })?;
+        Self::from_pairs(pairs, allowed)
+    }
+
+    /// The parameters `pairs` (from a query string or another encoding of the same
+    /// parameters, such as an export's filter object), refusing keys not in `allowed`.
+    pub fn from_pairs(pairs: Vec<(String, String)>, allowed: &[&str]) -> Result<Self, ApiError> {
         let known = |key: &str| {
             allowed.iter().any(|a| match a.strip_suffix('*') {
                 Some(prefix) => key.starts_with(prefix) && key.len() > prefix.len(),

@@ -22,7 +22,8 @@ use crate::dialects::{ErrorBody, NATIVE_ERRORS, audit_rail, cloudflare, kore, pe
 use crate::error::ApiError;
 use crate::openapi::{self, ApiDoc};
 use crate::{
-    AppState, events, health, ingest, keys, ledger, limits, stats, stream, telemetry, views,
+    AppState, events, exports, health, ingest, keys, ledger, limits, stats, stream, telemetry,
+    views,
 };
 
 /// Puts whatever enforces a role in front of a route (the guard, or nothing when only the
@@ -69,6 +70,18 @@ fn api(enforce: Enforce<'_>) -> OpenApiRouter<AppState> {
         .routes(needs(Role::Read, routes!(ledger::checkpoint)))
         .routes(needs(Role::Read, routes!(ledger::inclusion)))
         .routes(needs(Role::Read, routes!(ledger::consistency)))
+        // Exports.
+        .routes(needs(
+            Role::Export,
+            small_body(routes!(exports::create, exports::list)),
+        ))
+        .routes(needs(
+            Role::Export,
+            routes!(exports::get_one, exports::cancel),
+        ))
+        .routes(needs(Role::Export, routes!(exports::file)))
+        .routes(needs(Role::Export, routes!(exports::manifest)))
+        .routes(needs(Role::Export, routes!(exports::proofs)))
         // Credentials.
         .routes(needs(Role::Admin, routes!(keys::list)))
         .routes(needs(Role::Admin, small_body(routes!(keys::create))))

@@ -113,6 +113,8 @@ struct Acme {
     history_cursor: String,
     logins_cursor: String,
     access_cursor: String,
+    /// A finished export of acme's logins (filtered NDJSON: it has a proofs file).
+    export_id: String,
 }
 
 /// Both tenants, seeded.
@@ -143,7 +145,12 @@ impl World {
         assert_eq!(answer.status, 201, "{}", answer.text);
         let beta_key = create_key(&beta, "beta-bot").await;
 
-        let checkpoint = acme.get("/v1/ledger/checkpoint").await;
+        // The export's own events are in acme's trail before its checkpoint is taken.
+        let export_id = finished_export(&acme).await;
+        let size = acme.all_events().await.len();
+        let checkpoint = acme
+            .get(&format!("/v1/ledger/checkpoint?min_size={size}"))
+            .await;
         assert_eq!(checkpoint.status, 200, "{}", checkpoint.text);
         let lines: Vec<&str> = checkpoint.text.lines().collect();
         let acme = Acme {
@@ -161,6 +168,7 @@ impl World {
                 .await,
             logins_cursor: next_cursor(&acme, "/v1/logins?limit=2").await,
             access_cursor: next_cursor(&acme, "/v1/access?limit=2").await,
+            export_id,
         };
         Self { acme, beta_key }
     }
@@ -179,6 +187,7 @@ impl Acme {
             &self.history_cursor,
             &self.logins_cursor,
             &self.access_cursor,
+            &self.export_id,
         ];
         ids.chain(values)
             .chain(self.leaf_hashes.iter().cloned())
@@ -228,6 +237,32 @@ async fn create_key(admin: &Client, name: &str) -> Key {
         secret: created["client_secret"].as_str().unwrap().to_owned(),
         key: created["key"].as_str().unwrap().to_owned(),
     }
+}
+
+/// Exports acme's logins and waits for the export to finish; answers its id.
+async fn finished_export(acme: &Client) -> String {
+    let body = json!({"format": "ndjson", "filter": {"action": "user.login"}});
+    let answer = acme
+        .post("/v1/exports", "application/json", body.to_string())
+        .await;
+    assert_eq!(answer.status, 202, "{}", answer.text);
+    let id = answer.json()["id"].as_str().unwrap().to_owned();
+    timeout(WAIT, async {
+        loop {
+            let state = acme.get(&format!("/v1/exports/{id}")).await.json();
+            if state["state"] == "succeeded" {
+                return;
+            }
+            assert!(
+                state["state"] == "queued" || state["state"] == "running",
+                "{state}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("acme's export finishes");
+    id
 }
 
 async fn next_cursor(client: &Client, path: &str) -> String {
@@ -551,6 +586,47 @@ fn table(world: &World) -> Vec<Row> {
             OwnRecords,
         )
         .showing_acme(),
+        // Exports: acme's export id is a 404 for beta on every route.
+        Row::new(
+            Method::GET,
+            "/v1/exports",
+            Some(Role::Export),
+            "/v1/exports",
+            Nothing,
+        )
+        .showing_acme(),
+        Row::new(
+            Method::GET,
+            "/v1/exports/{id}",
+            Some(Role::Export),
+            format!("/v1/exports/{}", acme.export_id),
+            Problem(404),
+        )
+        .showing_acme(),
+        Row::new(
+            Method::GET,
+            "/v1/exports/{id}/file",
+            Some(Role::Export),
+            format!("/v1/exports/{}/file", acme.export_id),
+            Problem(404),
+        )
+        .showing_acme(),
+        Row::new(
+            Method::GET,
+            "/v1/exports/{id}/manifest",
+            Some(Role::Export),
+            format!("/v1/exports/{}/manifest", acme.export_id),
+            Problem(404),
+        )
+        .showing_acme(),
+        Row::new(
+            Method::GET,
+            "/v1/exports/{id}/proofs",
+            Some(Role::Export),
+            format!("/v1/exports/{}/proofs", acme.export_id),
+            Problem(404),
+        )
+        .showing_acme(),
         // A copy of acme's import, ids and idempotency key included: acme gets its own events
         // back (a replay), beta a new batch of its own.
         Row::new(
@@ -571,6 +647,24 @@ fn table(world: &World) -> Vec<Row> {
             OwnRecords,
         )
         .with_body(json!({"name": "copied key", "roles": ["audit:admin"]}).to_string()),
+        // beta's export of the same filter is beta's own (acme's answer names acme).
+        Row::new(
+            Method::POST,
+            "/v1/exports",
+            Some(Role::Export),
+            "/v1/exports",
+            OwnRecords,
+        )
+        .with_body(json!({"format": "csv", "filter": {"action": "invoice.created"}}).to_string()),
+        // Cancelling acme's finished export: a 404 for beta, acme's export unchanged for acme.
+        Row::new(
+            Method::DELETE,
+            "/v1/exports/{id}",
+            Some(Role::Export),
+            format!("/v1/exports/{}", acme.export_id),
+            Problem(404),
+        )
+        .showing_acme(),
         Row::new(
             Method::POST,
             "/audit-logs",
@@ -1060,7 +1154,16 @@ async fn a_tenant_named_in_the_body_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_missing_role_is_403_and_missing_credentials_401() {
-    let server = TestServer::start().await;
+    // Every row is refused twice from one address: more than the default bound on failed
+    // authentications per address and minute.
+    let server = TestServer::start_with(crate::support::Setup {
+        limits: trailkeep_server::Limits {
+            failed_auth_per_minute: 1_000,
+            ..trailkeep_server::Limits::default()
+        },
+        ..crate::support::Setup::default()
+    })
+    .await;
     let world = World::seed(&server).await;
     let nobody = anonymous(&server);
     for row in table(&world) {

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde_json::Value;
 use tokio::sync::oneshot;
-use trailkeep_server::{AppState, JwtSettings, JwtVerifier, Limits, Tls, mint_token};
+use trailkeep_jobs::export::{ExpireHandler, ExportHandler, ExportSettings};
+use trailkeep_jobs::{Runner, RunnerSettings};
+use trailkeep_server::{AppState, Exports, JwtSettings, JwtVerifier, Limits, Tls, mint_token};
 use trailkeep_store::Store;
 use trailkeep_store_embedded::{EmbeddedStore, Options};
 
@@ -74,7 +76,31 @@ impl TestServer {
             }),
             None => store.clone(),
         };
-        let state = AppState::new(shared, jwt, SECRET, setup.limits.clone(), stopping);
+        // Exports run here too: a job runner over the same store, polling often.
+        let exports_dir = dir.path().join("exports");
+        let runner = Runner::new(
+            shared.clone(),
+            RunnerSettings {
+                poll_interval: std::time::Duration::from_millis(100),
+                ..RunnerSettings::default()
+            },
+            vec![
+                Arc::new(ExportHandler::new(
+                    shared.clone(),
+                    ExportSettings {
+                        dir: exports_dir.clone(),
+                        keep: std::time::Duration::from_secs(3600),
+                    },
+                )),
+                Arc::new(ExpireHandler::new(exports_dir.clone())),
+            ],
+        );
+        runner.start(stopping.clone()).detach_all();
+        let state = AppState::new(shared, jwt, SECRET, setup.limits.clone(), stopping)
+            .with_exports(Exports {
+                dir: exports_dir,
+                wake: Box::new(move || runner.wake()),
+            });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

@@ -1,0 +1,502 @@
+//! `/v1/exports` (`audit:export`): ask for an export, follow it, cancel it, download its files.
+//!
+//! The work itself is a durable job (`trailkeep_jobs::export`), run by the job runner; these
+//! handlers only queue it, read it back and serve its files. Every route looks a job up within
+//! the caller's tenant, so another tenant's export id is a 404 everywhere. Requesting,
+//! cancelling and downloading are events in the tenant's trail (the runner records completion
+//! and failure).
+
+use std::path::PathBuf;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use trailkeep_api::{
+    CreateExport, ExportDestination, ExportFileInfo, ExportFormat, ExportInfo, ExportList,
+};
+use trailkeep_event::{Filter, Timestamp};
+use trailkeep_jobs::export::{
+    self, Destination, ExportFiles, ExportResult, ExportSpec, Format, KNOWN_COLUMNS,
+};
+use trailkeep_jobs::now_ms;
+use trailkeep_store::{JobRecord, JobState};
+
+use crate::AppState;
+use crate::auth::Principal;
+use crate::body::{decode, encoding, received};
+use crate::error::ApiError;
+use crate::listing::{FILTER_PARAMS, parse_filter};
+use crate::params::Params;
+
+/// Where export files live and how to tell the runner a job was queued.
+pub struct Exports {
+    /// The directory the export jobs write into.
+    pub dir: PathBuf,
+    /// Wakes an idle worker.
+    pub wake: Box<dyn Fn() + Send + Sync>,
+}
+
+/// Most values in an export's filter object.
+const MAX_FILTER_VALUES: usize = 64;
+
+/// Most CSV columns.
+const MAX_COLUMNS: usize = 64;
+
+fn exports(state: &AppState) -> Result<&Exports, ApiError> {
+    state.exports.as_deref().ok_or_else(|| {
+        ApiError::unavailable(
+            "exports_disabled",
+            "this server does not run exports".into(),
+        )
+    })
+}
+
+fn rfc3339(ms: i64) -> String {
+    Timestamp::from_micros(ms.saturating_mul(1000))
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+fn wire_format(format: Format) -> ExportFormat {
+    match format {
+        Format::Csv => ExportFormat::Csv,
+        Format::Json => ExportFormat::Json,
+        Format::Ndjson => ExportFormat::Ndjson,
+    }
+}
+
+/// The filter object as `(key, value)` pairs: strings, or arrays of strings for repeated keys.
+fn filter_pairs(
+    filter: &serde_json::Map<String, Value>,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let bad = |key: &str| {
+        ApiError::invalid_field(
+            format!("filter.{key}"),
+            "must be a string or an array of strings",
+        )
+    };
+    let mut pairs = Vec::new();
+    for (key, value) in filter {
+        match value {
+            Value::String(s) => pairs.push((key.clone(), s.clone())),
+            Value::Array(values) => {
+                for v in values {
+                    pairs.push((key.clone(), v.as_str().ok_or_else(|| bad(key))?.to_owned()));
+                }
+            }
+            _ => return Err(bad(key)),
+        }
+    }
+    if pairs.len() > MAX_FILTER_VALUES {
+        return Err(ApiError::invalid_field(
+            "filter",
+            format!("at most {MAX_FILTER_VALUES} values"),
+        ));
+    }
+    Ok(pairs)
+}
+
+/// The job's export spec, when it is an export of this server's making.
+fn spec_of(job: &JobRecord) -> Result<ExportSpec, ApiError> {
+    serde_json::from_str(&job.spec)
+        .map_err(|e| ApiError::internal(&format!("export {}: {e}", job.id)))
+}
+
+/// The export as the API shows it.
+fn info(job: &JobRecord) -> Result<ExportInfo, ApiError> {
+    let spec = spec_of(job)?;
+    let result: Option<ExportResult> = job
+        .result
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok());
+    let progress: Value = serde_json::from_str(&job.progress).unwrap_or(Value::Null);
+    let base = format!("/v1/exports/{}", job.id);
+    let file_info = |digest: &export::FileDigest, path: &str| ExportFileInfo {
+        name: digest.name.clone(),
+        bytes: digest.bytes,
+        sha256: digest.sha256.clone(),
+        url: format!("{base}/{path}"),
+    };
+    let expired = result.as_ref().is_some_and(|r| r.expires_at <= now_ms());
+    let live = result.as_ref().filter(|_| !expired);
+    Ok(ExportInfo {
+        id: job.id.clone(),
+        tenant: job.tenant.clone(),
+        state: if expired {
+            "expired".into()
+        } else {
+            job.state.as_str().into()
+        },
+        format: wire_format(spec.format),
+        filter: serde_json::to_value(&spec.filter).unwrap_or(Value::Null),
+        destination: match spec.destination {
+            Destination::Download => ExportDestination::Download,
+        },
+        created_by: job.created_by.clone(),
+        created_at: rfc3339(job.created_at),
+        updated_at: rfc3339(job.updated_at),
+        finished_at: job.finished_at.map(rfc3339),
+        attempts: job.attempts,
+        events_written: result
+            .as_ref()
+            .map_or_else(|| progress["written"].as_u64().unwrap_or(0), |r| r.count),
+        file: live.map(|r| file_info(&r.file, "file")),
+        manifest_url: live.map(|_| format!("{base}/manifest")),
+        proofs: live.and_then(|r| r.proofs.as_ref().map(|p| file_info(p, "proofs"))),
+        tree_size: result.as_ref().map(|r| r.tree_size),
+        expires_at: result.as_ref().map(|r| rfc3339(r.expires_at)),
+        error: job.error.clone(),
+        status_url: base,
+    })
+}
+
+/// The caller's tenant's export `id`, or 404.
+async fn find(state: &AppState, principal: &Principal, id: &str) -> Result<JobRecord, ApiError> {
+    state
+        .store
+        .job(&principal.tenant, id)
+        .await?
+        .filter(|job| job.kind == export::KIND)
+        .ok_or_else(|| ApiError::not_found("no such export"))
+}
+
+/// `POST /v1/exports`: queue an export of the caller's tenant's events.
+#[utoipa::path(
+    post,
+    path = "/v1/exports",
+    tag = "exports",
+    summary = "Request an export",
+    description = "Queues an export of the caller's tenant's events matching the filter (the parameters of GET /v1/events, as a JSON object). Answers 202 at once; poll the status URL. The export is cut at a signed checkpoint and comes with a manifest signed with the ledger key.",
+    request_body = trailkeep_api::CreateExport,
+    responses(
+        (status = 202, description = "Queued", body = trailkeep_api::ExportInfo),
+        (status = 400, description = "The body is invalid", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Exports are not enabled on this server", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let exports = exports(&state)?;
+    let request: CreateExport = decode(&received(body)?, encoding(&headers, false)?)?;
+    let params = Params::from_pairs(filter_pairs(&request.filter)?, FILTER_PARAMS)?;
+    let filter: Filter = parse_filter(&params)?;
+    let format = match request.format {
+        ExportFormat::Csv => Format::Csv,
+        ExportFormat::Json => Format::Json,
+        ExportFormat::Ndjson => Format::Ndjson,
+    };
+    if let Some(columns) = &request.columns {
+        if format != Format::Csv {
+            return Err(ApiError::invalid_field(
+                "columns",
+                "only a csv export has columns",
+            ));
+        }
+        if columns.is_empty() || columns.len() > MAX_COLUMNS {
+            return Err(ApiError::invalid_field(
+                "columns",
+                format!("name 1 to {MAX_COLUMNS} columns"),
+            ));
+        }
+        if let Some(unknown) = columns
+            .iter()
+            .find(|c| !KNOWN_COLUMNS.contains(&c.as_str()))
+        {
+            return Err(ApiError::invalid_field(
+                "columns",
+                format!(
+                    "unknown column {unknown:?}; known: {}",
+                    KNOWN_COLUMNS.join(", ")
+                ),
+            ));
+        }
+    }
+    let spec = ExportSpec {
+        format,
+        filter,
+        columns: request.columns,
+        destination: match request.destination {
+            None | Some(ExportDestination::Download) => Destination::Download,
+        },
+        requested_by: principal.actor(),
+    };
+    let created_by = principal.id.clone().unwrap_or_else(|| "token".into());
+    let job = export::request(&*state.store, &principal.tenant, &spec, &created_by).await?;
+    (exports.wake)();
+    let body = info(&job)?;
+    let mut response = (StatusCode::ACCEPTED, Json(&body)).into_response();
+    if let Ok(location) = HeaderValue::from_str(&body.status_url) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// `GET /v1/exports`: the caller's tenant's exports, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/exports",
+    tag = "exports",
+    summary = "List exports",
+    params(
+        ("limit" = Option<u32>, Query, description = "At most this many (1 to 100, default 20)"),
+        ("before" = Option<String>, Query, description = "Only exports older than this id (the previous page's next_before)"),
+    ),
+    responses(
+        (status = 200, description = "The exports", body = trailkeep_api::ExportList),
+        (status = 400, description = "A parameter is invalid", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    uri: Uri,
+) -> Result<Json<ExportList>, ApiError> {
+    let params = Params::parse(&uri, &["limit", "before"])?;
+    let limit = params.number("limit")?.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "bad_parameter",
+            "query parameter \"limit\" must be from 1 to 100",
+        ));
+    }
+    let before = params.one("before")?;
+    let jobs = state
+        .store
+        .jobs(&principal.tenant, export::KIND, before, limit as usize)
+        .await?;
+    let next_before = (jobs.len() == limit as usize)
+        .then(|| jobs.last().map(|j| j.id.clone()))
+        .flatten();
+    Ok(Json(ExportList {
+        data: jobs.iter().map(info).collect::<Result<_, _>>()?,
+        next_before,
+    }))
+}
+
+/// `GET /v1/exports/{id}`: one export.
+#[utoipa::path(
+    get,
+    path = "/v1/exports/{id}",
+    tag = "exports",
+    summary = "Get an export",
+    params(("id" = String, Path, description = "The export's id")),
+    responses(
+        (status = 200, description = "The export", body = trailkeep_api::ExportInfo),
+        (status = 404, description = "The tenant has no such export", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn get_one(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<ExportInfo>, ApiError> {
+    Ok(Json(info(&find(&state, &principal, &id).await?)?))
+}
+
+/// `DELETE /v1/exports/{id}`: cancel an export that has not finished.
+#[utoipa::path(
+    delete,
+    path = "/v1/exports/{id}",
+    tag = "exports",
+    summary = "Cancel an export",
+    description = "Cancels a queued or running export (a running one stops at its next step). A finished export is answered as it is.",
+    params(("id" = String, Path, description = "The export's id")),
+    responses(
+        (status = 200, description = "The export as it now is", body = trailkeep_api::ExportInfo),
+        (status = 404, description = "The tenant has no such export", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn cancel(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<ExportInfo>, ApiError> {
+    let job = find(&state, &principal, &id).await?;
+    if job.state.is_final() {
+        return Ok(Json(info(&job)?));
+    }
+    let audit = export::export_event(
+        &principal.tenant,
+        "audit.export.cancelled",
+        &principal.actor(),
+        &id,
+        json!({}),
+    )?;
+    let job = state
+        .store
+        .cancel(
+            &principal.tenant,
+            &id,
+            now_ms(),
+            "cancelled by request",
+            audit,
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such export"))?;
+    Ok(Json(info(&job)?))
+}
+
+/// Which file of an export.
+#[derive(Clone, Copy)]
+enum Part {
+    File,
+    Manifest,
+    Proofs,
+}
+
+/// Streams one of the caller's tenant's export's files, recording the download.
+async fn serve_part(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    part: Part,
+) -> Result<Response, ApiError> {
+    let exports = exports(state)?;
+    let job = find(state, principal, id).await?;
+    match job.state {
+        JobState::Succeeded => {}
+        JobState::Queued | JobState::Running => {
+            return Err(ApiError::conflict(
+                "export_not_ready",
+                "the export has not finished; poll its status URL",
+            ));
+        }
+        JobState::Failed | JobState::Cancelled => {
+            return Err(ApiError::not_found(
+                "the export did not finish; it has no files",
+            ));
+        }
+    }
+    let spec = spec_of(&job)?;
+    let result: ExportResult = job
+        .result
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
+        .ok_or_else(|| ApiError::internal(&format!("export {id} has no result")))?;
+    if result.expires_at <= now_ms() {
+        return Err(ApiError::not_found("the export's files have expired"));
+    }
+    let files = ExportFiles::of(&exports.dir, &job.id, spec.format);
+    let (path, media_type, name) = match part {
+        Part::File => (
+            files.file,
+            spec.format.media_type(),
+            result.file.name.clone(),
+        ),
+        Part::Manifest => (
+            files.manifest,
+            "text/plain; charset=utf-8",
+            result.manifest.clone(),
+        ),
+        Part::Proofs => match &result.proofs {
+            Some(proofs) => (files.proofs, "application/x-ndjson", proofs.name.clone()),
+            None => return Err(ApiError::not_found("this export has no proofs file")),
+        },
+    };
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|_| ApiError::not_found("the export's files have expired"))?;
+    if matches!(part, Part::File) {
+        state
+            .audit
+            .record(
+                &principal.tenant,
+                json!({
+                    "action": "audit.export.downloaded",
+                    "actor": principal.actor(),
+                    "target": {"type": "export", "id": job.id},
+                    "metadata": {"file": name, "bytes": result.file.bytes},
+                }),
+            )
+            .await?;
+    }
+    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+        file,
+        256 * 1024,
+    ));
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
+    if let Ok(disposition) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, disposition);
+    }
+    if let Ok(meta) = std::fs::metadata(&path) {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(meta.len()));
+    }
+    Ok(response)
+}
+
+/// `GET /v1/exports/{id}/file`: the export's events file.
+#[utoipa::path(
+    get,
+    path = "/v1/exports/{id}/file",
+    tag = "exports",
+    summary = "Download an export",
+    description = "The events file of a succeeded export, streamed. Each download is an event in the tenant's trail.",
+    params(("id" = String, Path, description = "The export's id")),
+    responses(
+        (status = 200, description = "The file (CSV, JSON or NDJSON)", content_type = "application/octet-stream"),
+        (status = 404, description = "No such export, or it failed, was cancelled or expired", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The export has not finished", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn file(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    serve_part(&state, &principal, &id, Part::File).await
+}
+
+/// `GET /v1/exports/{id}/manifest`: the export's signed manifest.
+#[utoipa::path(
+    get,
+    path = "/v1/exports/{id}/manifest",
+    tag = "exports",
+    summary = "Download an export's manifest",
+    description = "A C2SP signed note, signed with the ledger key (GET /v1/ledger/key): the tenant, filter, format, count, seq and time ranges, the file's SHA-256 and the signed checkpoint the export was cut at.",
+    params(("id" = String, Path, description = "The export's id")),
+    responses(
+        (status = 200, description = "The signed manifest", content_type = "text/plain"),
+        (status = 404, description = "No such export, or it has no files", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The export has not finished", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn manifest(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    serve_part(&state, &principal, &id, Part::Manifest).await
+}
+
+/// `GET /v1/exports/{id}/proofs`: a filtered NDJSON export's inclusion proofs.
+#[utoipa::path(
+    get,
+    path = "/v1/exports/{id}/proofs",
+    tag = "exports",
+    summary = "Download an export's inclusion proofs",
+    description = "One line per event of a filtered NDJSON export: its seq, leaf hash and inclusion proof at the manifest's checkpoint.",
+    params(("id" = String, Path, description = "The export's id")),
+    responses(
+        (status = 200, description = "The proofs, NDJSON", content_type = "application/x-ndjson"),
+        (status = 404, description = "No such export, or it has no proofs file", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The export has not finished", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn proofs(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    serve_part(&state, &principal, &id, Part::Proofs).await
+}

@@ -1,0 +1,176 @@
+//! `/v1/exports`: queued, run by the job runner, downloaded, verified; bad requests queue
+//! nothing.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sha2::Digest;
+use trailkeep_ledger::{Checkpoint, MemoryTree, NoteVerifier, leaf_hash};
+
+use crate::support::{Client, TestServer};
+
+const EXPORTER: &str = "audit:read audit:write audit:export";
+
+async fn request(client: &Client, body: Value) -> Value {
+    let answer = client
+        .post("/v1/exports", "application/json", body.to_string())
+        .await;
+    assert_eq!(answer.status, 202, "{}", answer.text);
+    let created = answer.json();
+    assert_eq!(
+        answer.headers["location"].to_str().unwrap(),
+        created["status_url"].as_str().unwrap()
+    );
+    created
+}
+
+async fn finished(client: &Client, id: &str) -> Value {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let export = client.get(&format!("/v1/exports/{id}")).await.json();
+            if export["state"] != "queued" && export["state"] != "running" {
+                return export;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the export finishes")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_is_queued_run_downloaded_and_verifies_against_the_signed_root() {
+    let server = TestServer::start().await;
+    let acme = server.client("acme", EXPORTER);
+    let events: Vec<Value> = (0..120)
+        .map(|i| json!({"action": "doc.read", "metadata": {"i": i}}))
+        .collect();
+    assert_eq!(acme.post_json(&Value::Array(events)).await.status, 201);
+    let created = request(&acme, json!({"format": "ndjson"})).await;
+    assert_eq!(created["state"], "queued");
+    assert_eq!(created["tenant"], "acme");
+    let id = created["id"].as_str().unwrap();
+    let export = finished(&acme, id).await;
+    assert_eq!(export["state"], "succeeded", "{export}");
+    assert_eq!(
+        export["events_written"], 121,
+        "the 120 and the request itself"
+    );
+    let file = acme.get(&format!("/v1/exports/{id}/file")).await;
+    assert_eq!(file.status, 200);
+    assert_eq!(file.content_type(), "application/x-ndjson");
+    assert_eq!(
+        file.text.len() as u64,
+        export["file"]["bytes"].as_u64().unwrap()
+    );
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(file.text.as_bytes())),
+        export["file"]["sha256"].as_str().unwrap()
+    );
+    let vkey = acme.get("/v1/ledger/key").await.text;
+    let verifier = NoteVerifier::from_vkey(vkey.trim()).unwrap();
+    let manifest = acme.get(&format!("/v1/exports/{id}/manifest")).await;
+    assert_eq!(manifest.status, 200);
+    let manifest = trailkeep_jobs::export::Manifest::open(&manifest.text, &verifier)
+        .expect("the manifest verifies with the ledger key");
+    assert_eq!(
+        manifest.file.sha256,
+        export["file"]["sha256"].as_str().unwrap()
+    );
+    let checkpoint = Checkpoint::open(&manifest.checkpoint, &verifier).unwrap();
+    let mut tree = MemoryTree::new();
+    for line in file.text.lines() {
+        tree.push(leaf_hash(line.as_bytes()));
+    }
+    assert_eq!(tree.root(), checkpoint.root);
+    // An unfiltered export has no proofs file; the download is in the trail.
+    acme.get(&format!("/v1/exports/{id}/proofs"))
+        .await
+        .problem(404);
+    let trail = acme.all_events().await;
+    let actions: Vec<&str> = trail
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in [
+        "audit.export.requested",
+        "audit.export.completed",
+        "audit.export.downloaded",
+    ] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+    let listed = acme.get("/v1/exports").await.json();
+    assert_eq!(listed["data"][0]["id"], id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_exports_take_columns_and_filters_like_the_listing() {
+    let server = TestServer::start().await;
+    let acme = server.client("acme", EXPORTER);
+    acme.post_json(&json!([
+        {"action": "user.login", "actor": {"id": "ann"}},
+        {"action": "user.login", "actor": {"id": "bob"}},
+        {"action": "doc.read", "actor": {"id": "ann"}},
+    ]))
+    .await;
+    let body = json!({
+        "format": "csv",
+        "filter": {"action": ["user.*"], "actor_id": "ann"},
+        "columns": ["action", "actor.id"],
+    });
+    let id = request(&acme, body).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let export = finished(&acme, &id).await;
+    assert_eq!(export["state"], "succeeded", "{export}");
+    let file = acme.get(&format!("/v1/exports/{id}/file")).await;
+    assert_eq!(file.content_type(), "text/csv; charset=utf-8");
+    assert_eq!(file.text, "action,actor.id\r\nuser.login,ann\r\n");
+}
+
+#[tokio::test]
+async fn bad_export_requests_are_refused_and_queue_nothing() {
+    let server = TestServer::start().await;
+    let acme = server.client("acme", EXPORTER);
+    for (body, field) in [
+        (json!({"format": "xml"}), None),
+        (json!({"format": "csv", "filter": {"actorid": "x"}}), None),
+        (
+            json!({"format": "csv", "filter": {"since": "yesterday"}}),
+            None,
+        ),
+        (
+            json!({"format": "csv", "filter": {"action": 7}}),
+            Some("filter.action"),
+        ),
+        (
+            json!({"format": "ndjson", "columns": ["id"]}),
+            Some("columns"),
+        ),
+        (
+            json!({"format": "csv", "columns": ["secret"]}),
+            Some("columns"),
+        ),
+        (
+            json!({"format": "csv", "destination": {"type": "ftp"}}),
+            None,
+        ),
+        (json!({"format": "csv", "extra": 1}), None),
+    ] {
+        let answer = acme
+            .post("/v1/exports", "application/json", body.to_string())
+            .await;
+        let problem = answer.problem(400);
+        if let Some(field) = field {
+            assert_eq!(problem["errors"][0]["field"], field, "{body}: {problem}");
+        }
+    }
+    assert_eq!(acme.get("/v1/exports").await.json()["data"], json!([]));
+    assert!(
+        acme.all_events().await.is_empty(),
+        "no request was recorded"
+    );
+    acme.get("/v1/exports/job_missing").await.problem(404);
+    acme.get("/v1/exports?limit=0").await.problem(400);
+}
