@@ -93,7 +93,7 @@ pub struct ExportInfo {
     /// The signed manifest, once it succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest_url: Option<String>,
-    /// A filtered NDJSON export's inclusion proofs.
+    /// An NDJSON export's proofs file (`trailkeep verify --export` checks the export with it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proofs: Option<ExportFileInfo>,
     /// The tenant's tree size the export was cut at.

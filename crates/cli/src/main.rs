@@ -3,6 +3,7 @@
 //! crate that names a concrete storage engine.
 
 mod config;
+mod export;
 mod keys;
 mod proof;
 mod reindex;
@@ -42,6 +43,9 @@ enum Command {
     Openapi,
     /// Re-verify every tenant's whole ledger offline: bytes, leaf hashes, tree, signed checkpoints.
     Verify(verify::VerifyArgs),
+    /// Export events from a running server, download the file with its signed manifest, and
+    /// verify it.
+    Export(export::ExportArgs),
     /// Check an inclusion or consistency proof by hand.
     #[command(subcommand)]
     Proof(proof::ProofCommand),
@@ -141,6 +145,7 @@ fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Config(ConfigCommand::Check(args)) => config::check(args),
         Command::Verify(args) => verify::run(args),
+        Command::Export(args) => export::run(args),
         Command::Proof(command) => proof::run(command),
         Command::Reindex(args) => reindex::run(args),
         Command::AcceptRollback(args) => rollback::run(args),

@@ -1,11 +1,13 @@
-//! `trailkeep verify`: re-verify every tenant's whole ledger in a data directory, offline.
+//! `trailkeep verify`: re-verify every tenant's whole ledger in a data directory, or one export
+//! (`--export`) against the ledger's key, offline.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
+use trailkeep_jobs::export::verify::{ExportFailure, verify_export};
 use trailkeep_ledger::NoteVerifier;
 use trailkeep_store_embedded::{VerifyError, verify_data_dir};
 
@@ -15,6 +17,18 @@ pub struct VerifyArgs {
     /// The data directory to verify (the server may be running; a consistent snapshot is read).
     #[arg(long, env = "TRAILKEEP_DATA_DIR", default_value = "./trailkeep-data")]
     data_dir: PathBuf,
+    /// Verify this export file instead (with --vkey): its signed manifest, and for NDJSON every
+    /// line against the checkpoint the export was cut at. The first bad line is named.
+    #[arg(long, requires = "vkey")]
+    export: Option<PathBuf>,
+    /// The export's signed manifest [default: the export's name with `.manifest` for its
+    /// extension].
+    #[arg(long, requires = "export")]
+    manifest: Option<PathBuf>,
+    /// An NDJSON export's proofs file [default: the export's name with `.proofs.ndjson` for
+    /// its extension].
+    #[arg(long, requires = "export")]
+    proofs: Option<PathBuf>,
     /// The verification key you trust (`trailkeep key show` on a known-good copy, or
     /// `GET /v1/ledger/key`). Without it, the data directory's own key is used, which proves the
     /// data is self-consistent but not who signed it.
@@ -28,6 +42,9 @@ pub struct VerifyArgs {
 /// Runs the verification: exit code 1 names the first bad tenant and seq; a directory that
 /// cannot be read is an error (exit code 2).
 pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    if let Some(export) = &args.export {
+        return run_export(&args, export);
+    }
     let verifier = args
         .vkey
         .as_deref()
@@ -69,5 +86,55 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
         Err(unreadable @ VerifyError::Unreadable(_)) => Err(anyhow::Error::new(unreadable))
             .with_context(|| format!("verify {}", args.data_dir.display())),
+    }
+}
+
+/// `trailkeep verify --export`: exit code 1 names what failed, 2 a file that cannot be read.
+fn run_export(args: &VerifyArgs, export: &Path) -> anyhow::Result<ExitCode> {
+    let vkey = args.vkey.as_deref().context("--export needs --vkey")?;
+    let verifier = NoteVerifier::from_vkey(vkey.trim()).context("parse --vkey")?;
+    let manifest_path = args
+        .manifest
+        .clone()
+        .unwrap_or_else(|| crate::export::sibling(export, "manifest"));
+    let note = std::fs::read_to_string(&manifest_path)
+        .with_context(|| format!("read the manifest {}", manifest_path.display()))?;
+    let proofs = args
+        .proofs
+        .clone()
+        .unwrap_or_else(|| crate::export::sibling(export, "proofs.ndjson"));
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} verified {pos} lines ({per_sec})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar
+    };
+    let proofs = proofs.exists().then_some(proofs);
+    let result = verify_export(export, &note, proofs.as_deref(), &verifier, &mut |n| {
+        if n % 4096 == 0 {
+            bar.set_position(n);
+        }
+    });
+    bar.finish_and_clear();
+    let mut out = std::io::stdout().lock();
+    match result {
+        Ok(verified) => {
+            let m = &verified.manifest;
+            writeln!(
+                out,
+                "ok  export {} of tenant {}: {} events ({:?}), cut at the signed checkpoint of size {}",
+                m.export_id, m.tenant, m.count, m.format, m.tree_size
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(ExportFailure::Unreadable(why)) => Err(anyhow::anyhow!(why)),
+        Err(failure) => {
+            writeln!(out, "FAILED {}: {failure}", export.display())?;
+            Ok(ExitCode::from(1))
+        }
     }
 }

@@ -479,17 +479,17 @@ pub async fn manifest(
     serve_part(&state, &principal, &id, Part::Manifest).await
 }
 
-/// `GET /v1/exports/{id}/proofs`: a filtered NDJSON export's inclusion proofs.
+/// `GET /v1/exports/{id}/proofs`: an NDJSON export's proofs file.
 #[utoipa::path(
     get,
     path = "/v1/exports/{id}/proofs",
     tag = "exports",
-    summary = "Download an export's inclusion proofs",
-    description = "One line per event of a filtered NDJSON export: its seq, leaf hash and inclusion proof at the manifest's checkpoint.",
+    summary = "Download an export's proofs",
+    description = "One line per event of an NDJSON export: its seq, leaf hash and inclusion proof at the manifest's checkpoint (empty for an unfiltered export, whose leaves rebuild the checkpoint's root). `trailkeep verify --export` checks the export with it.",
     params(("id" = String, Path, description = "The export's id")),
     responses(
         (status = 200, description = "The proofs, NDJSON", content_type = "application/x-ndjson"),
-        (status = 404, description = "No such export, or it has no proofs file", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such export, or it has no proofs file (CSV and JSON have none)", body = trailkeep_api::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The export has not finished", body = trailkeep_api::Problem, content_type = "application/problem+json"),
     ),
 )]

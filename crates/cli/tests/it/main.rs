@@ -3,6 +3,7 @@
 
 mod cli;
 mod crash;
+mod export;
 mod fairness;
 mod faults;
 mod ops;

@@ -3,7 +3,7 @@
 //! It is a C2SP signed note of two lines, the origin [`MANIFEST_ORIGIN`] and the manifest as
 //! one line of JSON, so the vkey that checks the tenant's checkpoints checks it too. It names
 //! the tenant, filter, format, count, seq and time ranges, the SHA-256 and size of the file
-//! (and of the proofs file of a filtered NDJSON export), and the signed checkpoint the export
+//! (and of an NDJSON export's proofs file), and the signed checkpoint the export
 //! was cut at.
 
 use serde::{Deserialize, Serialize};
@@ -53,7 +53,7 @@ pub struct Manifest {
     pub last_occurred_at: Option<Timestamp>,
     /// The events file.
     pub file: FileDigest,
-    /// A filtered NDJSON export's inclusion proofs, one line per event.
+    /// An NDJSON export's proofs file, one line per event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proofs: Option<FileDigest>,
     /// The tenant's tree size the export was cut at: every event below it was considered.

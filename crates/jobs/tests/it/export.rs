@@ -8,6 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use trailkeep_event::{Filter, Timestamp, prepare};
+use trailkeep_jobs::export::verify::{ExportFailure, Verified, verify_export};
 use trailkeep_jobs::export::{
     Destination, ExpireHandler, ExportHandler, ExportResult, ExportSettings, ExportSpec, Format,
     Manifest, request,
@@ -283,5 +284,90 @@ async fn csv_and_json_exports_hold_the_matching_events_and_expire() {
     })
     .await
     .expect("the files expire");
+    setup.stop.send(true).unwrap();
+}
+
+/// Writes `lines` (each without its newline) as an NDJSON file next to the export.
+fn rewrite(path: &std::path::Path, lines: &[Vec<u8>]) {
+    let mut bytes = Vec::new();
+    for line in lines {
+        bytes.extend_from_slice(line);
+        bytes.push(b'\n');
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn line_failure(result: Result<Verified, ExportFailure>) -> u64 {
+    match result {
+        Err(ExportFailure::Line { line, .. }) => line,
+        other => panic!("expected a bad line, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verification_names_the_first_altered_removed_or_moved_line() {
+    let setup = setup(Duration::from_secs(3600)).await;
+    let events: Vec<Value> = (0..200)
+        .map(|i| json!({"action": if i % 3 == 0 { "user.login" } else { "doc.read" }, "description": format!("event {i}")}))
+        .collect();
+    ingest(&*setup.store, "acme", events).await;
+    let verifier = NoteVerifier::from_vkey(&setup.store.vkey()).unwrap();
+    for filter in [
+        Filter::default(),
+        Filter {
+            actions: vec!["user.login".into()],
+            ..Filter::default()
+        },
+    ] {
+        let job = request(
+            &*setup.store,
+            "acme",
+            &spec(Format::Ndjson, filter.clone()),
+            "ann",
+        )
+        .await
+        .unwrap();
+        let job = finished(&*setup.store, "acme", &job.id).await;
+        let result: ExportResult = serde_json::from_str(job.result.as_deref().unwrap()).unwrap();
+        let file = setup.exports.join(&result.file.name);
+        let proofs = setup.exports.join(&result.proofs.as_ref().unwrap().name);
+        let note = std::fs::read_to_string(setup.exports.join(&result.manifest)).unwrap();
+        let verify = |file: &std::path::Path| {
+            verify_export(file, &note, Some(&proofs), &verifier, &mut |_| {})
+        };
+        let verified = verify(&file).expect("the export verifies");
+        assert_eq!(verified.events, result.count);
+        let lines: Vec<Vec<u8>> = std::fs::read(&file)
+            .unwrap()
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect();
+        let copy = setup.exports.join("tampered.ndjson");
+        // One byte of line 40's description.
+        let mut flipped = lines.clone();
+        let at = flipped[39].windows(6).position(|w| w == b"event ").unwrap() + 6;
+        flipped[39][at] ^= 0x01;
+        rewrite(&copy, &flipped);
+        assert_eq!(line_failure(verify(&copy)), 40, "{filter:?}");
+        // Line 12 removed.
+        let mut removed = lines.clone();
+        removed.remove(11);
+        rewrite(&copy, &removed);
+        assert_eq!(line_failure(verify(&copy)), 12, "{filter:?}");
+        // Lines 5 and 9 swapped.
+        let mut swapped = lines.clone();
+        swapped.swap(4, 8);
+        rewrite(&copy, &swapped);
+        assert_eq!(line_failure(verify(&copy)), 5, "{filter:?}");
+        // Another key does not verify the manifest at all.
+        let other = trailkeep_ledger::NoteSigner::generate("trailkeep")
+            .unwrap()
+            .verifier();
+        assert!(matches!(
+            verify_export(&file, &note, Some(&proofs), &other, &mut |_| {}),
+            Err(ExportFailure::Manifest(_))
+        ));
+    }
     setup.stop.send(true).unwrap();
 }

@@ -113,7 +113,7 @@ struct Acme {
     history_cursor: String,
     logins_cursor: String,
     access_cursor: String,
-    /// A finished export of acme's logins (filtered NDJSON: it has a proofs file).
+    /// A finished export of acme's logins (NDJSON, filtered: its proofs file has audit paths).
     export_id: String,
 }
 
