@@ -35,9 +35,11 @@ pub struct CreateExport {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub filter: Map<String, Value>,
-    /// A CSV export's columns, dotted paths into the event (`actor.id`); the defaults when
-    /// omitted. Only for `csv`.
+    /// A CSV export's columns, dotted paths into the event (`actor.id`, `context.ip_address`,
+    /// `metadata`); the defaults when omitted or empty. Other formats write whole events and
+    /// ignore it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_items = 64)]
     pub columns: Option<Vec<String>>,
     /// Where the file goes; `download` when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]

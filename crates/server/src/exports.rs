@@ -194,17 +194,15 @@ pub async fn create(
         ExportFormat::Json => Format::Json,
         ExportFormat::Ndjson => Format::Ndjson,
     };
-    if let Some(columns) = &request.columns {
-        if format != Format::Csv {
+    // Columns shape a CSV file; other formats write whole events and ignore them.
+    let columns = request
+        .columns
+        .filter(|c| format == Format::Csv && !c.is_empty());
+    if let Some(columns) = &columns {
+        if columns.len() > MAX_COLUMNS {
             return Err(ApiError::invalid_field(
                 "columns",
-                "only a csv export has columns",
-            ));
-        }
-        if columns.is_empty() || columns.len() > MAX_COLUMNS {
-            return Err(ApiError::invalid_field(
-                "columns",
-                format!("name 1 to {MAX_COLUMNS} columns"),
+                format!("at most {MAX_COLUMNS} columns"),
             ));
         }
         if let Some(unknown) = columns
@@ -223,7 +221,7 @@ pub async fn create(
     let spec = ExportSpec {
         format,
         filter,
-        columns: request.columns,
+        columns,
         destination: match request.destination {
             None | Some(ExportDestination::Download) => Destination::Download,
         },
@@ -247,7 +245,7 @@ pub async fn create(
     tag = "exports",
     summary = "List exports",
     params(
-        ("limit" = Option<u32>, Query, description = "At most this many (1 to 100, default 20)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "At most this many (default 20)"),
         ("before" = Option<String>, Query, description = "Only exports older than this id (the previous page's next_before)"),
     ),
     responses(
@@ -444,7 +442,11 @@ async fn serve_part(
     description = "The events file of a succeeded export, streamed. Each download is an event in the tenant's trail.",
     params(("id" = String, Path, description = "The export's id")),
     responses(
-        (status = 200, description = "The file (CSV, JSON or NDJSON)", content_type = "application/octet-stream"),
+        (status = 200, description = "The file, in the export's format", content(
+            (String = "application/x-ndjson"),
+            (String = "application/json"),
+            (String = "text/csv; charset=utf-8"),
+        )),
         (status = 404, description = "No such export, or it failed, was cancelled or expired", body = trailkeep_api::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The export has not finished", body = trailkeep_api::Problem, content_type = "application/problem+json"),
     ),
@@ -466,7 +468,7 @@ pub async fn file(
     description = "A C2SP signed note, signed with the ledger key (GET /v1/ledger/key): the tenant, filter, format, count, seq and time ranges, the file's SHA-256 and the signed checkpoint the export was cut at.",
     params(("id" = String, Path, description = "The export's id")),
     responses(
-        (status = 200, description = "The signed manifest", content_type = "text/plain"),
+        (status = 200, description = "The signed manifest", body = String, content_type = "text/plain; charset=utf-8"),
         (status = 404, description = "No such export, or it has no files", body = trailkeep_api::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The export has not finished", body = trailkeep_api::Problem, content_type = "application/problem+json"),
     ),
@@ -488,7 +490,7 @@ pub async fn manifest(
     description = "One line per event of an NDJSON export: its seq, leaf hash and inclusion proof at the manifest's checkpoint (empty for an unfiltered export, whose leaves rebuild the checkpoint's root). `trailkeep verify --export` checks the export with it.",
     params(("id" = String, Path, description = "The export's id")),
     responses(
-        (status = 200, description = "The proofs, NDJSON", content_type = "application/x-ndjson"),
+        (status = 200, description = "The proofs, NDJSON", body = String, content_type = "application/x-ndjson"),
         (status = 404, description = "No such export, or it has no proofs file (CSV and JSON have none)", body = trailkeep_api::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The export has not finished", body = trailkeep_api::Problem, content_type = "application/problem+json"),
     ),
