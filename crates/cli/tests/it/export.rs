@@ -102,3 +102,100 @@ async fn the_cli_exports_downloads_and_verifies_and_verify_names_a_changed_line(
     let status = server.terminate();
     assert!(status.success());
 }
+
+/// An export cut off by `kill -9` halfway through its file is claimed again once its lease runs
+/// out after the restart, runs to completion, and its file is whole and verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_killed_halfway_is_run_again_after_restart_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let lease = [("TRAILKEEP_JOBS__LEASE_SECONDS", "2")];
+    let server = Server::start_with(&data, &[], &lease);
+    let api = server.client("acme");
+    for batch in 0..5 {
+        let events: Vec<_> = (0..10_000)
+            .map(|i| json!({"action": "doc.read", "metadata": {"batch": batch, "i": i}}))
+            .collect();
+        api.ingest(&json!(events)).await;
+    }
+    let vkey = api.get_text("/v1/ledger/key").await.trim().to_owned();
+    let exporter = support::Api::new(&server.url(), export_token(&data, "acme"));
+    let created: serde_json::Value = exporter
+        .post("/v1/exports")
+        .json(&json!({"format": "ndjson"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    // Killed once part of the file is written.
+    let partial = data.join("exports").join(format!("{id}.ndjson.partial"));
+    let halfway = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        loop {
+            if std::fs::metadata(&partial).is_ok_and(|m| m.len() > 1_000_000) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    assert!(
+        halfway.is_ok(),
+        "the export never got halfway: {}",
+        server.log()
+    );
+    server.kill();
+
+    let server = Server::start_with(&data, &[], &lease);
+    let exporter = support::Api::new(&server.url(), export_token(&data, "acme"));
+    let done = tokio::time::timeout(std::time::Duration::from_secs(120), async {
+        loop {
+            let status = exporter.get_json(&format!("/v1/exports/{id}")).await;
+            if status["state"] != "queued" && status["state"] != "running" {
+                return status;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the export finishes after the restart");
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(
+        done["attempts"], 2,
+        "claimed again once the dead worker's lease ran out"
+    );
+    assert!(
+        !partial.exists(),
+        "the partial file was replaced by the whole one"
+    );
+    let file = dir.path().join("export.ndjson");
+    for (part, path) in [
+        ("file", file.clone()),
+        ("manifest", dir.path().join("export.manifest")),
+        ("proofs", dir.path().join("export.proofs.ndjson")),
+    ] {
+        let text = exporter.get_text(&format!("/v1/exports/{id}/{part}")).await;
+        std::fs::write(path, text).unwrap();
+    }
+    let verified = support::run(&[
+        "verify",
+        "--export",
+        support::path_str(&file),
+        "--vkey",
+        &vkey,
+    ]);
+    assert_eq!(
+        verified.status.code(),
+        Some(0),
+        "{}",
+        support::describe(&verified)
+    );
+    assert!(
+        support::stdout(&verified).contains("50001 events"),
+        "{}",
+        support::describe(&verified)
+    );
+    assert!(server.terminate().success());
+}
