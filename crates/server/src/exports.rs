@@ -444,7 +444,7 @@ async fn serve_part(
     responses(
         (status = 200, description = "The file, in the export's format", content(
             (String = "application/x-ndjson"),
-            (String = "application/json"),
+            (Vec<trailkeep_event::Event> = "application/json"),
             (String = "text/csv; charset=utf-8"),
         )),
         (status = 404, description = "No such export, or it failed, was cancelled or expired", body = trailkeep_api::Problem, content_type = "application/problem+json"),
