@@ -15,12 +15,29 @@ pub enum ExportFormat {
     Ndjson,
 }
 
-/// Where an export goes.
+/// Where an export goes. Every destination but `download` must be configured by the operator;
+/// one that is not is refused with 400 before anything is queued.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum ExportDestination {
     /// Kept on the server for `GET /v1/exports/{id}/file`.
     Download,
+    /// Copied with its manifest (and proofs) into this path under the operator's
+    /// `exports.directory_root`.
+    Directory {
+        /// A relative path, without `..`.
+        #[schema(min_length = 1, max_length = 255)]
+        path: String,
+    },
+    /// E-mailed as an attachment with its manifest, through the operator's SMTP server.
+    Email {
+        /// The recipient (within the operator's allowed domains, when it names some).
+        #[schema(format = Email)]
+        to: String,
+    },
+    /// Posted with its manifest to the operator's webhook endpoint, signed as Standard
+    /// Webhooks signs.
+    Webhook,
 }
 
 /// `POST /v1/exports` body.

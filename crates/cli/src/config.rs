@@ -143,6 +143,10 @@ pub struct ExportSettings {
     pub dir: Option<PathBuf>,
     /// How long a finished export's files are kept, in hours.
     pub keep_hours: u64,
+    /// The directory `directory` destinations write under (unset: no such destination).
+    pub directory_root: Option<PathBuf>,
+    /// The endpoint `webhook` destinations post to (unset: no such destination).
+    pub webhook: Option<WebhookConfig>,
 }
 
 impl Default for ExportSettings {
@@ -150,8 +154,53 @@ impl Default for ExportSettings {
         Self {
             dir: None,
             keep_hours: 24 * 7,
+            directory_root: None,
+            webhook: None,
         }
     }
+}
+
+/// `[exports.webhook]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// The URL exports are posted to.
+    pub url: String,
+    /// The Standard Webhooks signing secret (`whsec_` and base64 of 24 to 64 random bytes).
+    pub secret: Secret,
+    /// Largest export posted, in bytes (it travels base64 in the JSON body).
+    #[serde(default = "ten_mebibytes")]
+    pub max_file_bytes: u64,
+}
+
+/// `[smtp]`: the server `email` destinations send through (unset: no such destination).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Host name.
+    pub host: String,
+    /// Port (587 for STARTTLS, 465 for TLS).
+    pub port: u16,
+    /// `starttls`, `tls` or `none` (a relay on this host only).
+    pub security: trailkeep_jobs::export::SmtpSecurity,
+    /// User name, when the server wants one.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Its password.
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// The sender address.
+    pub from: String,
+    /// Largest export sent as an attachment, in bytes.
+    #[serde(default = "ten_mebibytes")]
+    pub max_attachment_bytes: u64,
+    /// Recipient domains allowed; empty allows any.
+    #[serde(default)]
+    pub allowed_domains: Vec<String>,
+}
+
+fn ten_mebibytes() -> u64 {
+    10 * 1024 * 1024
 }
 
 /// Everything `trailkeep serve` can be told.
@@ -178,9 +227,38 @@ pub struct Settings {
     pub jobs: JobSettings,
     /// Exports.
     pub exports: ExportSettings,
+    /// The SMTP server of e-mailed exports.
+    pub smtp: Option<SmtpConfig>,
 }
 
 impl Settings {
+    /// The export destinations configured besides download.
+    pub fn deliveries(&self) -> trailkeep_jobs::export::Deliveries {
+        trailkeep_jobs::export::Deliveries {
+            directory_root: self.exports.directory_root.clone(),
+            smtp: self
+                .smtp
+                .as_ref()
+                .map(|s| trailkeep_jobs::export::SmtpSettings {
+                    host: s.host.clone(),
+                    port: s.port,
+                    security: s.security,
+                    username: s.username.clone(),
+                    password: s.password.as_ref().map(|p| p.expose().to_owned()),
+                    from: s.from.clone(),
+                    max_attachment_bytes: s.max_attachment_bytes,
+                    allowed_domains: s.allowed_domains.clone(),
+                }),
+            webhook: self.exports.webhook.as_ref().map(|w| {
+                trailkeep_jobs::export::WebhookSettings {
+                    url: w.url.clone(),
+                    secret: w.secret.expose().to_owned(),
+                    max_file_bytes: w.max_file_bytes,
+                }
+            }),
+        }
+    }
+
     /// Where export files are written.
     pub fn exports_dir(&self) -> PathBuf {
         self.exports
@@ -203,14 +281,15 @@ impl Default for Settings {
             store: StoreSettings::default(),
             jobs: JobSettings::default(),
             exports: ExportSettings::default(),
+            smtp: None,
         }
     }
 }
 
 /// Top-level keys an environment variable may set (anything else under `TRAILKEEP_` is left
 /// alone: `TRAILKEEP_LOG` is the log filter, for one).
-const ENV_KEYS: [&str; 10] = [
-    "listen", "data_dir", "log", "tls", "auth", "jwt", "limits", "store", "jobs", "exports",
+const ENV_KEYS: [&str; 11] = [
+    "listen", "data_dir", "log", "tls", "auth", "jwt", "limits", "store", "jobs", "exports", "smtp",
 ];
 
 /// Settings given as flags: `(dotted.path, value)` pairs applied last.
@@ -291,6 +370,23 @@ impl Settings {
         }
         if self.exports.keep_hours == 0 {
             bail!("exports.keep_hours must be at least 1");
+        }
+        if let Some(webhook) = &self.exports.webhook {
+            trailkeep_jobs::export::standard_webhooks_signature(
+                webhook.secret.expose(),
+                "id",
+                0,
+                b"",
+            )
+            .map_err(|e| anyhow::anyhow!("exports.webhook.secret: {e}"))?;
+            if !(webhook.url.starts_with("https://") || webhook.url.starts_with("http://")) {
+                bail!("exports.webhook.url must be an http(s) URL");
+            }
+        }
+        if let Some(smtp) = &self.smtp {
+            if !trailkeep_jobs::export::is_email_address(&smtp.from) {
+                bail!("smtp.from {:?} is not an e-mail address", smtp.from);
+            }
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .with_context(|| format!("log.level {:?} is not a log filter", self.log.level))?;

@@ -134,6 +134,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let (runner, mut workers) = start_jobs(&settings, shared.clone(), stopping.clone());
         let exports = Exports {
             dir: settings.exports_dir(),
+            deliveries: settings.deliveries(),
             wake: Box::new(move || runner.wake()),
         };
         let state = AppState::new(shared, jwt, &secret, settings.limits.clone(), stopping)
@@ -169,6 +170,7 @@ fn start_jobs(
             ExportSettings {
                 dir: dir.clone(),
                 keep: Duration::from_secs(settings.exports.keep_hours * 3600),
+                deliveries: settings.deliveries(),
             },
         )),
         Arc::new(ExpireHandler::new(dir)),

@@ -20,7 +20,7 @@ use trailkeep_api::{
 };
 use trailkeep_event::{Filter, Timestamp};
 use trailkeep_jobs::export::{
-    self, Destination, ExportFiles, ExportResult, ExportSpec, Format, KNOWN_COLUMNS,
+    self, Deliveries, Destination, ExportFiles, ExportResult, ExportSpec, Format, KNOWN_COLUMNS,
 };
 use trailkeep_jobs::now_ms;
 use trailkeep_store::{JobRecord, JobState};
@@ -36,6 +36,8 @@ use crate::params::Params;
 pub struct Exports {
     /// The directory the export jobs write into.
     pub dir: PathBuf,
+    /// The destinations the operator configured.
+    pub deliveries: Deliveries,
     /// Wakes an idle worker.
     pub wake: Box<dyn Fn() + Send + Sync>,
 }
@@ -135,6 +137,9 @@ fn info(job: &JobRecord) -> Result<ExportInfo, ApiError> {
         filter: serde_json::to_value(&spec.filter).unwrap_or(Value::Null),
         destination: match spec.destination {
             Destination::Download => ExportDestination::Download,
+            Destination::Directory { path } => ExportDestination::Directory { path },
+            Destination::Email { to } => ExportDestination::Email { to },
+            Destination::Webhook => ExportDestination::Webhook,
         },
         created_by: job.created_by.clone(),
         created_at: rfc3339(job.created_at),
@@ -218,13 +223,21 @@ pub async fn create(
             ));
         }
     }
+    let destination = match request.destination {
+        None | Some(ExportDestination::Download) => Destination::Download,
+        Some(ExportDestination::Directory { path }) => Destination::Directory { path },
+        Some(ExportDestination::Email { to }) => Destination::Email { to },
+        Some(ExportDestination::Webhook) => Destination::Webhook,
+    };
+    exports
+        .deliveries
+        .check(&destination)
+        .map_err(|why| ApiError::invalid_field("destination", why))?;
     let spec = ExportSpec {
         format,
         filter,
         columns,
-        destination: match request.destination {
-            None | Some(ExportDestination::Download) => Destination::Download,
-        },
+        destination,
         requested_by: principal.actor(),
     };
     let created_by = principal.id.clone().unwrap_or_else(|| "token".into());

@@ -18,6 +18,7 @@
 //! Finished files are kept for [`ExportSettings::keep`], then removed by an `export.expire` job
 //! queued when the export completes.
 
+mod deliver;
 mod format;
 mod manifest;
 pub mod verify;
@@ -36,6 +37,10 @@ use sha2::{Digest, Sha256};
 use trailkeep_event::{Filter, PreparedEvent, Timestamp, prepare};
 use trailkeep_store::{JobRecord, NewJob, Store, StoreError};
 
+pub use deliver::{
+    Deliveries, Destination, SmtpSecurity, SmtpSettings, WebhookSettings, is_email_address,
+    standard_webhooks_signature,
+};
 pub use format::{DEFAULT_COLUMNS, EventWriter, Format, KNOWN_COLUMNS};
 pub use manifest::{FileDigest, MANIFEST_ORIGIN, Manifest};
 
@@ -53,14 +58,6 @@ const MAX_ATTEMPTS: u32 = 3;
 
 /// Events read from the store at a time.
 const CHUNK: usize = 2_000;
-
-/// Where a finished export goes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-pub enum Destination {
-    /// Kept on the server for download (`GET /v1/exports/{id}/file`).
-    Download,
-}
 
 /// What an export is asked to do: the job's parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -118,6 +115,9 @@ pub struct ExportResult {
     pub tree_size: u64,
     /// When the files are removed (ms since the epoch).
     pub expires_at: i64,
+    /// What the destination did with the files.
+    #[serde(default)]
+    pub delivered: Value,
 }
 
 /// What the export jobs need to know.
@@ -127,6 +127,8 @@ pub struct ExportSettings {
     pub dir: PathBuf,
     /// How long finished files are kept.
     pub keep: Duration,
+    /// The destinations besides download the operator configured.
+    pub deliveries: Deliveries,
 }
 
 /// The files of export `id` in `dir`: the events, the manifest, the proofs.
@@ -439,6 +441,12 @@ impl Handler for ExportHandler {
             .map_err(|e| fail(failed("sign the manifest", e), &spec.requested_by))?;
         std::fs::write(&files.manifest, note)
             .map_err(|e| fail(failed("write the manifest", e), &spec.requested_by))?;
+        let delivered = self
+            .settings
+            .deliveries
+            .deliver(&spec.destination, &files, &manifest)
+            .await
+            .map_err(|e| fail(e, &spec.requested_by))?;
         let expires_at = now_ms()
             .saturating_add(i64::try_from(self.settings.keep.as_millis()).unwrap_or(i64::MAX));
         let result = ExportResult {
@@ -448,6 +456,7 @@ impl Handler for ExportHandler {
             proofs: manifest.proofs.clone(),
             tree_size: manifest.tree_size,
             expires_at,
+            delivered: delivered.clone(),
         };
         expire_later(&*self.store, job, spec.format, expires_at)
             .await
@@ -463,6 +472,7 @@ impl Handler for ExportHandler {
                 "bytes": manifest.file.bytes,
                 "sha256": manifest.file.sha256,
                 "tree_size": manifest.tree_size,
+                "destination": delivered,
             }),
         )
         .map_err(|e| fail(e.to_string(), &spec.requested_by))?;

@@ -34,6 +34,7 @@ async fn setup(keep: Duration) -> Setup {
     let settings = ExportSettings {
         dir: exports.clone(),
         keep,
+        deliveries: Default::default(),
     };
     let runner = Runner::new(
         store.clone(),

@@ -90,6 +90,7 @@ impl TestServer {
                     ExportSettings {
                         dir: exports_dir.clone(),
                         keep: std::time::Duration::from_secs(3600),
+                        deliveries: Default::default(),
                     },
                 )),
                 Arc::new(ExpireHandler::new(exports_dir.clone())),
@@ -99,6 +100,7 @@ impl TestServer {
         let state = AppState::new(shared, jwt, SECRET, setup.limits.clone(), stopping)
             .with_exports(Exports {
                 dir: exports_dir,
+                deliveries: Default::default(),
                 wake: Box::new(move || runner.wake()),
             });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,0 +1,455 @@
+//! Where a finished export goes besides the server's own download route: a directory under a
+//! root the operator allows, an e-mail through the configured SMTP server, or the configured
+//! webhook endpoint, signed as Standard Webhooks signs.
+//!
+//! Every destination is configured by the operator ([`Deliveries`]); a tenant only picks one
+//! and, for e-mail, a recipient (within the allowed domains, when the operator names some). A
+//! destination the server is not configured for is refused before any job is queued
+//! ([`Deliveries::check`]). A delivery that fails fails the attempt, which is retried.
+
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use super::{ExportFiles, Manifest};
+
+/// Where a finished export goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Destination {
+    /// Kept on the server for `GET /v1/exports/{id}/file`.
+    Download,
+    /// Copied, with its manifest and proofs, into `path` under the operator's
+    /// `exports.directory_root`.
+    Directory {
+        /// A relative path under the root (no `..`).
+        path: String,
+    },
+    /// Sent as an attachment, with its manifest, to `to`.
+    Email {
+        /// The recipient's address.
+        to: String,
+    },
+    /// Posted, with its manifest, to the operator's `exports.webhook` endpoint.
+    Webhook,
+}
+
+impl Destination {
+    /// The destination's name as the API spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Destination::Download => "download",
+            Destination::Directory { .. } => "directory",
+            Destination::Email { .. } => "email",
+            Destination::Webhook => "webhook",
+        }
+    }
+}
+
+/// How SMTP connections are secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// Plain SMTP upgraded with STARTTLS (refused if the server does not offer it).
+    Starttls,
+    /// TLS from the first byte (SMTPS).
+    Tls,
+    /// No TLS: only for a relay on the same host or a test.
+    None,
+}
+
+/// `[smtp]`: the server that sends export e-mails.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    /// Host name.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// `starttls`, `tls` or `none`.
+    pub security: SmtpSecurity,
+    /// User name, when the server wants one.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Its password.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// The sender address.
+    pub from: String,
+    /// Largest file sent as an attachment; a larger export fails with a message saying so.
+    #[serde(default = "default_max_attachment")]
+    pub max_attachment_bytes: u64,
+    /// Recipient domains allowed (`example.com`); empty allows any.
+    #[serde(default)]
+    pub allowed_domains: Vec<String>,
+}
+
+fn default_max_attachment() -> u64 {
+    10 * 1024 * 1024
+}
+
+/// `[exports.webhook]`: the endpoint exports are posted to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// The URL.
+    pub url: String,
+    /// The Standard Webhooks signing secret, `whsec_` and base64.
+    pub secret: String,
+    /// Largest file posted (base64 in the JSON payload); a larger export fails saying so.
+    #[serde(default = "default_max_attachment")]
+    pub max_file_bytes: u64,
+}
+
+/// The destinations the operator configured.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deliveries {
+    /// Root of `directory` destinations.
+    pub directory_root: Option<PathBuf>,
+    /// The SMTP server of `email` destinations.
+    pub smtp: Option<SmtpSettings>,
+    /// The endpoint of `webhook` destinations.
+    pub webhook: Option<WebhookSettings>,
+}
+
+/// Whether `text` is an e-mail address (`ann@example.com`, or `Ann <ann@example.com>`).
+pub fn is_email_address(text: &str) -> bool {
+    text.parse::<Mailbox>().is_ok()
+}
+
+/// A relative path with no `..`, no root and nothing empty.
+fn relative(path: &str) -> Result<PathBuf, String> {
+    let parsed = Path::new(path);
+    let plain = !path.is_empty()
+        && path.len() <= 255
+        && parsed
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)));
+    if plain {
+        Ok(parsed.to_owned())
+    } else {
+        Err("a directory destination's path is relative, without `..` (at most 255 bytes)".into())
+    }
+}
+
+impl Deliveries {
+    /// Whether `destination` can be delivered here; the reason when not.
+    pub fn check(&self, destination: &Destination) -> Result<(), String> {
+        let missing = |what: &str| {
+            Err(format!(
+                "this server is not configured for {} exports ({what})",
+                destination.name()
+            ))
+        };
+        match destination {
+            Destination::Download => Ok(()),
+            Destination::Directory { path } => match &self.directory_root {
+                None => missing("exports.directory_root"),
+                Some(_) => relative(path).map(|_| ()),
+            },
+            Destination::Email { to } => match &self.smtp {
+                None => missing("[smtp]"),
+                Some(smtp) => {
+                    let address: Mailbox = to
+                        .parse()
+                        .map_err(|_| format!("{to:?} is not an e-mail address"))?;
+                    let domain = address.email.domain().to_ascii_lowercase();
+                    if smtp.allowed_domains.is_empty()
+                        || smtp
+                            .allowed_domains
+                            .iter()
+                            .any(|d| d.eq_ignore_ascii_case(&domain))
+                    {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "exports may be e-mailed only to {}",
+                            smtp.allowed_domains.join(", ")
+                        ))
+                    }
+                }
+            },
+            Destination::Webhook => match &self.webhook {
+                None => missing("exports.webhook"),
+                Some(_) => Ok(()),
+            },
+        }
+    }
+
+    /// Delivers the export's files; answers what was done, for the job's result.
+    pub async fn deliver(
+        &self,
+        destination: &Destination,
+        files: &ExportFiles,
+        manifest: &Manifest,
+    ) -> Result<Value, String> {
+        self.check(destination)?;
+        match destination {
+            Destination::Download => Ok(json!({"type": "download"})),
+            Destination::Directory { path } => {
+                let root = self.directory_root.as_ref().expect("checked");
+                let dir = root.join(relative(path)?);
+                copy_into(&dir, files, manifest.proofs.is_some())?;
+                Ok(json!({"type": "directory", "path": path}))
+            }
+            Destination::Email { to } => {
+                let smtp = self.smtp.as_ref().expect("checked");
+                send_email(smtp, to, files, manifest).await?;
+                Ok(json!({"type": "email", "to": to}))
+            }
+            Destination::Webhook => {
+                let webhook = self.webhook.as_ref().expect("checked");
+                let status = post_webhook(webhook, files, manifest).await?;
+                Ok(json!({"type": "webhook", "status": status}))
+            }
+        }
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Copies the export's files into `dir` (made if missing), each synced.
+fn copy_into(dir: &Path, files: &ExportFiles, proofs: bool) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("create the destination directory: {e}"))?;
+    let mut parts = vec![&files.file, &files.manifest];
+    if proofs {
+        parts.push(&files.proofs);
+    }
+    for from in parts {
+        let to = dir.join(file_name(from));
+        std::fs::copy(from, &to)
+            .and_then(|_| std::fs::File::open(&to)?.sync_all())
+            .map_err(|e| format!("copy {} to the destination: {e}", file_name(from)))?;
+    }
+    Ok(())
+}
+
+fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, String> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| format!("read the export: {e}"))?
+        .len();
+    if size > max {
+        return Err(format!(
+            "the export is {size} bytes, more than the {max} this destination takes; download it \
+             from the server instead"
+        ));
+    }
+    std::fs::read(path).map_err(|e| format!("read the export: {e}"))
+}
+
+async fn send_email(
+    smtp: &SmtpSettings,
+    to: &str,
+    files: &ExportFiles,
+    manifest: &Manifest,
+) -> Result<(), String> {
+    let file = read_bounded(&files.file, smtp.max_attachment_bytes)?;
+    let note = std::fs::read(&files.manifest).map_err(|e| format!("read the manifest: {e}"))?;
+    let text = format!(
+        "The export {} of tenant {} is attached: {} events, {} bytes, SHA-256 {}.\n\n\
+         The manifest beside it is signed with the audit log's key. Check both with\n\
+         trailkeep verify --export {} --vkey <the log's vkey>\n",
+        manifest.export_id,
+        manifest.tenant,
+        manifest.count,
+        manifest.file.bytes,
+        manifest.file.sha256,
+        manifest.file.name
+    );
+    let media = |name: &str| {
+        ContentType::parse(match name.rsplit('.').next() {
+            Some("csv") => "text/csv",
+            Some("json") => "application/json",
+            Some("ndjson") => "application/x-ndjson",
+            _ => "text/plain",
+        })
+        .expect("a valid media type")
+    };
+    let message = Message::builder()
+        .from(smtp.from.parse().map_err(|e| format!("smtp.from: {e}"))?)
+        .to(to
+            .parse()
+            .map_err(|_| format!("{to:?} is not an e-mail address"))?)
+        .subject(format!(
+            "Audit log export {} ({} events)",
+            manifest.export_id, manifest.count
+        ))
+        .multipart(
+            MultiPart::mixed()
+                .singlepart(SinglePart::plain(text))
+                .singlepart(
+                    Attachment::new(manifest.file.name.clone())
+                        .body(file, media(&manifest.file.name)),
+                )
+                .singlepart(
+                    Attachment::new(file_name(&files.manifest)).body(note, ContentType::TEXT_PLAIN),
+                ),
+        )
+        .map_err(|e| format!("build the e-mail: {e}"))?;
+    let builder = match smtp.security {
+        SmtpSecurity::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host),
+        SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host),
+        SmtpSecurity::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+            &smtp.host,
+        )),
+    }
+    .map_err(|e| format!("the SMTP server {}: {e}", smtp.host))?;
+    let mut builder = builder
+        .port(smtp.port)
+        .timeout(Some(Duration::from_secs(60)));
+    if let (Some(user), Some(password)) = (&smtp.username, &smtp.password) {
+        builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+    }
+    builder
+        .build()
+        .send(message)
+        .await
+        .map_err(|e| format!("send the e-mail through {}: {e}", smtp.host))?;
+    Ok(())
+}
+
+/// The Standard Webhooks signature of `body` sent as message `id` at `timestamp`:
+/// `v1,` and the base64 HMAC-SHA256, keyed with the secret after `whsec_`, of
+/// `id.timestamp.body`.
+pub fn standard_webhooks_signature(
+    secret: &str,
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> Result<String, String> {
+    let key = STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
+        .map_err(|_| "the webhook secret is not whsec_ and base64".to_owned())?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key)
+        .map_err(|_| "the webhook secret is empty".to_owned())?;
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(body);
+    Ok(format!(
+        "v1,{}",
+        STANDARD.encode(mac.finalize().into_bytes())
+    ))
+}
+
+async fn post_webhook(
+    webhook: &WebhookSettings,
+    files: &ExportFiles,
+    manifest: &Manifest,
+) -> Result<u16, String> {
+    let file = read_bounded(&files.file, webhook.max_file_bytes)?;
+    let note =
+        std::fs::read_to_string(&files.manifest).map_err(|e| format!("read the manifest: {e}"))?;
+    let now = trailkeep_event::Timestamp::now();
+    let body = json!({
+        "type": "audit.export.completed",
+        "timestamp": now.to_string(),
+        "data": {
+            "export_id": manifest.export_id,
+            "tenant": manifest.tenant,
+            "format": manifest.format,
+            "count": manifest.count,
+            "file_name": manifest.file.name,
+            "bytes": manifest.file.bytes,
+            "sha256": manifest.file.sha256,
+            "manifest": note,
+            "file_base64": STANDARD.encode(&file),
+        },
+    })
+    .to_string();
+    // Stable across retries: the receiver's idempotency key.
+    let id = format!("msg_{}", manifest.export_id);
+    let timestamp = now.as_micros().div_euclid(1_000_000);
+    let signature = standard_webhooks_signature(&webhook.secret, &id, timestamp, body.as_bytes())?;
+    let answer = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| format!("make the HTTP client: {e}"))?
+        .post(&webhook.url)
+        .header("content-type", "application/json")
+        .header("webhook-id", &id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| format!("post to the webhook: {e}"))?;
+    let status = answer.status();
+    if !status.is_success() {
+        return Err(format!("the webhook answered {status}"));
+    }
+    Ok(status.as_u16())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_match_the_standard_webhooks_vectors() {
+        // From the reference libraries' tests (research notes, section 2).
+        assert_eq!(
+            standard_webhooks_signature(
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                1614265330,
+                br#"{"test": 2432232314}"#,
+            )
+            .unwrap(),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+        );
+        assert_eq!(
+            standard_webhooks_signature(
+                "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+                "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk",
+                1649367553,
+                br#"{"email":"test@example.com","username":"test_user"}"#,
+            )
+            .unwrap(),
+            "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw="
+        );
+    }
+
+    #[test]
+    fn destinations_need_their_configuration_and_safe_values() {
+        let none = Deliveries::default();
+        assert!(none.check(&Destination::Download).is_ok());
+        let refused = none.check(&Destination::Webhook).unwrap_err();
+        assert!(refused.contains("webhook"), "{refused}");
+        let some = Deliveries {
+            directory_root: Some("/srv/exports".into()),
+            smtp: Some(SmtpSettings {
+                host: "localhost".into(),
+                port: 25,
+                security: SmtpSecurity::None,
+                username: None,
+                password: None,
+                from: "audit@example.com".into(),
+                max_attachment_bytes: 1,
+                allowed_domains: vec!["example.com".into()],
+            }),
+            webhook: None,
+        };
+        let dir = |path: &str| Destination::Directory { path: path.into() };
+        assert!(some.check(&dir("acme/2026")).is_ok());
+        for bad in ["../etc", "/etc", "", "a/../../b"] {
+            assert!(some.check(&dir(bad)).is_err(), "{bad}");
+        }
+        let email = |to: &str| Destination::Email { to: to.into() };
+        assert!(some.check(&email("ann@Example.com")).is_ok());
+        assert!(some.check(&email("not an address")).is_err());
+        assert!(some.check(&email("eve@elsewhere.org")).is_err());
+    }
+}
