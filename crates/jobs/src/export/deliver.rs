@@ -13,8 +13,9 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
+use lettre::message::header::ContentTransferEncoding;
 use lettre::message::header::ContentType;
-use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
@@ -251,6 +252,13 @@ fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("read the export: {e}"))
 }
 
+/// An attachment's bytes in base64, so that they arrive exactly as sent (a text part's line
+/// endings would be rewritten on the way, and the file's SHA-256 with them).
+fn exact(bytes: Vec<u8>) -> Body {
+    Body::new_with_encoding(bytes, ContentTransferEncoding::Base64)
+        .unwrap_or_else(|_| unreachable!("any bytes can be base64"))
+}
+
 async fn send_email(
     smtp: &SmtpSettings,
     to: &str,
@@ -293,10 +301,11 @@ async fn send_email(
                 .singlepart(SinglePart::plain(text))
                 .singlepart(
                     Attachment::new(manifest.file.name.clone())
-                        .body(file, media(&manifest.file.name)),
+                        .body(exact(file), media(&manifest.file.name)),
                 )
                 .singlepart(
-                    Attachment::new(file_name(&files.manifest)).body(note, ContentType::TEXT_PLAIN),
+                    Attachment::new(file_name(&files.manifest))
+                        .body(exact(note), ContentType::TEXT_PLAIN),
                 ),
         )
         .map_err(|e| format!("build the e-mail: {e}"))?;

@@ -5,6 +5,7 @@ mod auth;
 mod cloudflare;
 mod credentials;
 mod cross_dialect;
+mod destinations;
 mod exports;
 mod hardening;
 mod ingest;

@@ -28,6 +28,8 @@ pub struct Setup {
     pub tls: Option<Tls>,
     /// Serve through a `SpyStore` reporting to this spy.
     pub spy: Option<Arc<Spy>>,
+    /// The export destinations configured besides download.
+    pub deliveries: trailkeep_jobs::export::Deliveries,
 }
 
 /// A running server.
@@ -90,7 +92,7 @@ impl TestServer {
                     ExportSettings {
                         dir: exports_dir.clone(),
                         keep: std::time::Duration::from_secs(3600),
-                        deliveries: Default::default(),
+                        deliveries: setup.deliveries.clone(),
                     },
                 )),
                 Arc::new(ExpireHandler::new(exports_dir.clone())),
@@ -100,7 +102,7 @@ impl TestServer {
         let state = AppState::new(shared, jwt, SECRET, setup.limits.clone(), stopping)
             .with_exports(Exports {
                 dir: exports_dir,
-                deliveries: Default::default(),
+                deliveries: setup.deliveries,
                 wake: Box::new(move || runner.wake()),
             });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -303,3 +305,34 @@ pub const RW: &str = "audit:read audit:write";
 /// Every role: what an administrator needs to create keys of any role (a key cannot grant a
 /// role its creator lacks).
 pub const EVERY_ROLE: &str = "audit:read audit:write audit:export audit:admin";
+
+/// A Python virtual environment under the target directory with `packages` installed from PyPI
+/// (made on first use, kept for later runs); answers its `python`. Fails loudly when Python or
+/// PyPI is not there.
+pub fn python_with(name: &str, packages: &[&str]) -> std::path::PathBuf {
+    let venv = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let python = venv.join("bin/python");
+    let marker = venv.join(format!("installed-{}", packages.join("-")));
+    if python.is_file() && marker.is_file() {
+        return python;
+    }
+    let _ = std::fs::remove_dir_all(&venv);
+    let made = std::process::Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .output()
+        .expect("run python3 -m venv");
+    assert!(made.status.success(), "python3 -m venv failed: {made:?}");
+    let installed = std::process::Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .args(packages)
+        .output()
+        .expect("run pip");
+    assert!(
+        installed.status.success(),
+        "pip install {packages:?} failed: {}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    std::fs::write(&marker, "").unwrap();
+    python
+}

@@ -1,0 +1,287 @@
+//! Export destinations delivered for real: an e-mail through an SMTP server on loopback
+//! (`aiosmtpd`, from PyPI), a webhook whose signature the `standardwebhooks` package from PyPI
+//! checks, and a directory on disk. Each delivered file must equal the one downloaded from the
+//! server.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use trailkeep_jobs::export::{Deliveries, SmtpSecurity, SmtpSettings, WebhookSettings};
+
+use crate::support::{Client, Setup, TestServer, python_with};
+
+const EXPORTER: &str = "audit:read audit:write audit:export";
+
+/// A child process killed when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `python` on `script` with `args`; answers the process and the first line it prints
+/// (the port it listens on).
+fn spawn_python(python: &Path, script: &str, args: &[&str]) -> (Running, String) {
+    let mut child = Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn python");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (Running(child), line.trim().to_owned())
+}
+
+async fn export_to(acme: &Client, destination: Value) -> (String, Value) {
+    acme.post_json(&json!([
+        {"action": "user.login", "actor": {"id": "ann"}},
+        {"action": "doc.read", "description": "=1+1"},
+    ]))
+    .await;
+    let answer = acme
+        .post(
+            "/v1/exports",
+            "application/json",
+            json!({"format": "csv", "destination": destination}).to_string(),
+        )
+        .await;
+    assert_eq!(answer.status, 202, "{}", answer.text);
+    let id = answer.json()["id"].as_str().unwrap().to_owned();
+    let export = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let export = acme.get(&format!("/v1/exports/{id}")).await.json();
+            if export["state"] != "queued" && export["state"] != "running" {
+                return export;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the export finishes");
+    assert_eq!(export["state"], "succeeded", "{export}");
+    (id, export)
+}
+
+/// An SMTP server on loopback that writes every message it receives into a Maildir.
+const SMTP_SERVER: &str = r#"
+import asyncio, socket, sys
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
+sock = socket.socket(); sock.bind(("127.0.0.1", 0)); port = sock.getsockname()[1]; sock.close()
+controller = Controller(Mailbox(sys.argv[1]), hostname="127.0.0.1", port=port)
+controller.start()
+print(port, flush=True)
+asyncio.get_event_loop().run_forever()
+"#;
+
+/// Prints the received message's subject, recipient, and writes each attachment into a dir.
+const READ_MAILDIR: &str = r#"
+import mailbox, os, sys
+box = mailbox.Maildir(sys.argv[1], create=False)
+messages = list(box)
+assert len(messages) == 1, len(messages)
+message = messages[0]
+print(message["To"])
+print(message["Subject"])
+for part in message.walk():
+    name = part.get_filename()
+    if name:
+        with open(os.path.join(sys.argv[2], name), "wb") as f:
+            f.write(part.get_payload(decode=True))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_emailed_through_a_real_smtp_server_equals_the_download() {
+    let python = python_with("smtp-venv", &["aiosmtpd==1.4.6"]);
+    let dir = tempfile::tempdir().unwrap();
+    let maildir = dir.path().join("maildir");
+    let (_smtp, port) = spawn_python(&python, SMTP_SERVER, &[maildir.to_str().unwrap()]);
+    let server = TestServer::start_with(Setup {
+        deliveries: Deliveries {
+            smtp: Some(SmtpSettings {
+                host: "127.0.0.1".into(),
+                port: port.parse().unwrap(),
+                security: SmtpSecurity::None,
+                username: None,
+                password: None,
+                from: "Audit log <audit@trailkeep.test>".into(),
+                max_attachment_bytes: 1024 * 1024,
+                allowed_domains: vec!["example.com".into()],
+            }),
+            ..Deliveries::default()
+        },
+        ..Setup::default()
+    })
+    .await;
+    let acme = server.client("acme", EXPORTER);
+    // Outside the allowed domains, or not an address: refused before anything is queued.
+    for to in ["eve@elsewhere.org", "not an address"] {
+        let refused = acme
+            .post(
+                "/v1/exports",
+                "application/json",
+                json!({"format": "csv", "destination": {"type": "email", "to": to}}).to_string(),
+            )
+            .await;
+        assert_eq!(refused.problem(400)["errors"][0]["field"], "destination");
+    }
+    let (id, export) = export_to(
+        &acme,
+        json!({"type": "email", "to": "compliance@example.com"}),
+    )
+    .await;
+    assert_eq!(export["destination"]["type"], "email");
+    let downloaded = acme.get(&format!("/v1/exports/{id}/file")).await.text;
+    let attachments = dir.path().join("attachments");
+    std::fs::create_dir(&attachments).unwrap();
+    let read = Command::new(&python)
+        .args(["-c", READ_MAILDIR])
+        .arg(&maildir)
+        .arg(&attachments)
+        .output()
+        .unwrap();
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let said = String::from_utf8(read.stdout).unwrap();
+    assert!(said.starts_with("compliance@example.com\n"), "{said}");
+    assert!(said.contains(&id), "the subject names the export: {said}");
+    let attached = std::fs::read_to_string(attachments.join(format!("{id}.csv"))).unwrap();
+    assert_eq!(
+        attached, downloaded,
+        "the attachment is the downloaded file"
+    );
+    assert!(attachments.join(format!("{id}.manifest")).exists());
+}
+
+/// A webhook receiver that checks each request with `standardwebhooks` and writes the file it
+/// carries into a directory; it answers 204, or 401 when the signature does not verify.
+const WEBHOOK_RECEIVER: &str = r#"
+import base64, http.server, os, sys
+from standardwebhooks import Webhook
+hook = Webhook(sys.argv[1])
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["content-length"]))
+        try:
+            payload = hook.verify(body, {k.lower(): v for k, v in self.headers.items()})
+        except Exception as e:
+            self.send_response(401); self.end_headers(); print("refused", e, file=sys.stderr); return
+        data = payload["data"]
+        with open(os.path.join(sys.argv[2], data["file_name"]), "wb") as f:
+            f.write(base64.b64decode(data["file_base64"]))
+        with open(os.path.join(sys.argv[2], "type"), "w") as f:
+            f.write(payload["type"])
+        self.send_response(204); self.end_headers()
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_export_is_signed_as_standard_webhooks_verifies_it() {
+    let python = python_with("webhooks-venv", &["standardwebhooks==1.1.0"]);
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let (_receiver, port) = spawn_python(
+        &python,
+        WEBHOOK_RECEIVER,
+        &[secret, dir.path().to_str().unwrap()],
+    );
+    let server = TestServer::start_with(Setup {
+        deliveries: Deliveries {
+            webhook: Some(WebhookSettings {
+                url: format!("http://127.0.0.1:{port}/exports"),
+                secret: secret.into(),
+                max_file_bytes: 1024 * 1024,
+            }),
+            ..Deliveries::default()
+        },
+        ..Setup::default()
+    })
+    .await;
+    let acme = server.client("acme", EXPORTER);
+    let (id, export) = export_to(&acme, json!({"type": "webhook"})).await;
+    assert_eq!(export["destination"]["type"], "webhook");
+    let downloaded = acme.get(&format!("/v1/exports/{id}/file")).await.text;
+    let received = std::fs::read_to_string(dir.path().join(format!("{id}.csv")))
+        .expect("the receiver verified the signature and wrote the file");
+    assert_eq!(received, downloaded);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("type")).unwrap(),
+        "audit.export.completed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_export_lands_under_the_allowed_root_with_its_manifest() {
+    let root = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(Setup {
+        deliveries: Deliveries {
+            directory_root: Some(root.path().to_owned()),
+            ..Deliveries::default()
+        },
+        ..Setup::default()
+    })
+    .await;
+    let acme = server.client("acme", EXPORTER);
+    let outside = acme
+        .post(
+            "/v1/exports",
+            "application/json",
+            json!({"format": "csv", "destination": {"type": "directory", "path": "../escape"}})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(outside.problem(400)["errors"][0]["field"], "destination");
+    let (id, _) = export_to(&acme, json!({"type": "directory", "path": "acme/2026-q4"})).await;
+    let downloaded = acme.get(&format!("/v1/exports/{id}/file")).await.text;
+    let landed = root.path().join("acme/2026-q4");
+    assert_eq!(
+        std::fs::read_to_string(landed.join(format!("{id}.csv"))).unwrap(),
+        downloaded
+    );
+    let manifest = acme.get(&format!("/v1/exports/{id}/manifest")).await.text;
+    assert_eq!(
+        std::fs::read_to_string(landed.join(format!("{id}.manifest"))).unwrap(),
+        manifest
+    );
+}
+
+#[tokio::test]
+async fn a_destination_the_server_lacks_is_refused_naming_it() {
+    let server = TestServer::start().await;
+    let acme = server.client("acme", EXPORTER);
+    for (destination, name) in [
+        (json!({"type": "email", "to": "a@example.com"}), "email"),
+        (json!({"type": "webhook"}), "webhook"),
+        (json!({"type": "directory", "path": "x"}), "directory"),
+    ] {
+        let answer = acme
+            .post(
+                "/v1/exports",
+                "application/json",
+                json!({"format": "ndjson", "destination": destination}).to_string(),
+            )
+            .await;
+        let problem = answer.problem(400);
+        let message = problem["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(name), "{message}");
+    }
+    assert_eq!(acme.get("/v1/exports").await.json()["data"], json!([]));
+}
