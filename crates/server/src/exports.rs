@@ -48,7 +48,8 @@ const MAX_FILTER_VALUES: usize = 64;
 /// Most CSV columns.
 const MAX_COLUMNS: usize = 64;
 
-fn exports(state: &AppState) -> Result<&Exports, ApiError> {
+/// The server's exports, or 503 when it runs none.
+pub fn exports(state: &AppState) -> Result<&Exports, ApiError> {
     state.exports.as_deref().ok_or_else(|| {
         ApiError::unavailable(
             "exports_disabled",
@@ -57,7 +58,8 @@ fn exports(state: &AppState) -> Result<&Exports, ApiError> {
     })
 }
 
-fn rfc3339(ms: i64) -> String {
+/// Milliseconds since the epoch as RFC 3339.
+pub fn rfc3339(ms: i64) -> String {
     Timestamp::from_micros(ms.saturating_mul(1000))
         .map(|t| t.to_string())
         .unwrap_or_default()
@@ -109,7 +111,7 @@ fn spec_of(job: &JobRecord) -> Result<ExportSpec, ApiError> {
 }
 
 /// The export as the API shows it.
-fn info(job: &JobRecord) -> Result<ExportInfo, ApiError> {
+pub fn info(job: &JobRecord) -> Result<ExportInfo, ApiError> {
     let spec = spec_of(job)?;
     let result: Option<ExportResult> = job
         .result
@@ -160,7 +162,11 @@ fn info(job: &JobRecord) -> Result<ExportInfo, ApiError> {
 }
 
 /// The caller's tenant's export `id`, or 404.
-async fn find(state: &AppState, principal: &Principal, id: &str) -> Result<JobRecord, ApiError> {
+pub async fn find(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<JobRecord, ApiError> {
     state
         .store
         .job(&principal.tenant, id)

@@ -285,3 +285,141 @@ async fn a_destination_the_server_lacks_is_refused_naming_it() {
     }
     assert_eq!(acme.get("/v1/exports").await.json()["data"], json!([]));
 }
+
+/// The seed's own request body for `POST /api/v1/audit/export`.
+const SEED_EXPORT: &str = r#"{
+"format": "CSV",
+"filter": {
+"from": "2025-01-01T00:00:00Z",
+"to": "2025-01-31T23:59:59Z",
+"entityType": "CONTRACT"
+},
+"destination": {
+"type": "EMAIL",
+"email": "compliance@example.com"
+}
+}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_rails_export_takes_the_seeds_body_and_emails_the_contracts_of_january() {
+    let python = python_with("smtp-venv", &["aiosmtpd==1.4.6"]);
+    let dir = tempfile::tempdir().unwrap();
+    let maildir = dir.path().join("maildir");
+    let (_smtp, port) = spawn_python(&python, SMTP_SERVER, &[maildir.to_str().unwrap()]);
+    let server = TestServer::start_with(Setup {
+        deliveries: Deliveries {
+            smtp: Some(SmtpSettings {
+                host: "127.0.0.1".into(),
+                port: port.parse().unwrap(),
+                security: SmtpSecurity::None,
+                username: None,
+                password: None,
+                from: "audit@trailkeep.test".into(),
+                max_attachment_bytes: 1024 * 1024,
+                allowed_domains: Vec::new(),
+            }),
+            ..Deliveries::default()
+        },
+        ..Setup::default()
+    })
+    .await;
+    let acme = server.client("acme", EXPORTER);
+    acme.post_json(&json!([
+        {"action": "contract.created", "occurred_at": "2025-01-15T10:00:00Z",
+         "target": {"type": "CONTRACT", "id": "con_jan"}},
+        {"action": "contract.created", "occurred_at": "2025-02-15T10:00:00Z",
+         "target": {"type": "CONTRACT", "id": "con_feb"}},
+        {"action": "customer.created", "occurred_at": "2025-01-15T10:00:00Z",
+         "target": {"type": "CUSTOMER", "id": "cus_jan"}},
+    ]))
+    .await;
+    let bad_address = SEED_EXPORT.replace("compliance@example.com", "compliance at example");
+    let refused = acme
+        .post("/api/v1/audit/export", "application/json", bad_address)
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    let error = refused.json()["error"].clone();
+    assert_eq!(error["code"], "VALIDATION_ERROR", "{error}");
+    assert_eq!(error["details"][0]["field"], "destination", "{error}");
+    let answer = acme
+        .post("/api/v1/audit/export", "application/json", SEED_EXPORT)
+        .await;
+    assert_eq!(answer.status, 202, "{}", answer.text);
+    let queued = answer.json()["data"].clone();
+    assert_eq!(queued["status"], "QUEUED");
+    assert_eq!(queued["format"], "CSV");
+    let id = queued["exportId"].as_str().unwrap().to_owned();
+    let done = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let status = acme.get(&format!("/api/v1/audit/export/{id}")).await.json();
+            if !matches!(
+                status["data"]["status"].as_str(),
+                Some("QUEUED" | "RUNNING")
+            ) {
+                return status["data"].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the export finishes");
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    assert_eq!(done["recordCount"], 1, "January's contract only: {done}");
+    let downloaded = acme.get(done["downloadUrl"].as_str().unwrap()).await.text;
+    assert!(downloaded.contains("con_jan") && !downloaded.contains("con_feb"));
+    let attachments = dir.path().join("attachments");
+    std::fs::create_dir(&attachments).unwrap();
+    let read = Command::new(&python)
+        .args(["-c", READ_MAILDIR])
+        .arg(&maildir)
+        .arg(&attachments)
+        .output()
+        .unwrap();
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(attachments.join(format!("{id}.csv"))).unwrap(),
+        downloaded
+    );
+    // Another tenant's export id is unknown to beta.
+    let beta = server.client("beta", EXPORTER);
+    let hidden = beta.get(&format!("/api/v1/audit/export/{id}")).await;
+    assert_eq!(hidden.status, 404);
+    assert_eq!(hidden.json()["error"]["code"], "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn audit_rails_bad_export_bodies_get_its_error_shape_and_queue_nothing() {
+    let server = TestServer::start().await;
+    let acme = server.client("acme", EXPORTER);
+    for body in [
+        // An unknown format.
+        r#"{"format": "XML"}"#,
+        // An unknown destination.
+        r#"{"format": "CSV", "destination": {"type": "FTP"}}"#,
+        // E-mail, which this server is not configured for.
+        r#"{"format": "CSV", "destination": {"type": "EMAIL", "email": "a@example.com"}}"#,
+        // A bad e-mail address.
+        r#"{"format": "CSV", "destination": {"type": "EMAIL", "email": "not an address"}}"#,
+        // `from` after `to`.
+        r#"{"format": "CSV", "filter": {"from": "2025-02-01", "to": "2025-01-01"}}"#,
+        r#"{"format": "CSV", "filter": {"from": "soon"}}"#,
+        r#"{"format": "CSV", "filter": {"colour": "red"}}"#,
+    ] {
+        let answer = acme
+            .post("/api/v1/audit/export", "application/json", body)
+            .await;
+        assert_eq!(answer.status, 400, "{body}: {}", answer.text);
+        let error = answer.json();
+        assert!(error["error"]["code"].is_string(), "{body}: {error}");
+        assert!(error["error"]["message"].is_string(), "{body}: {error}");
+    }
+    assert_eq!(acme.get("/v1/exports").await.json()["data"], json!([]));
+    assert!(
+        acme.all_events().await.is_empty(),
+        "nothing was queued or recorded"
+    );
+}

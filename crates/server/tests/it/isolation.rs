@@ -406,6 +406,13 @@ fn table(world: &World) -> Vec<Row> {
         ),
         Row::new(
             Method::GET,
+            "/api/v1/audit/export/{exportId}",
+            Some(Role::Export),
+            format!("/api/v1/audit/export/{}", acme.export_id),
+            Problem(404),
+        ),
+        Row::new(
+            Method::GET,
             "/api/v1/audit/stats",
             Some(Role::Read),
             "/api/v1/audit/stats",
@@ -647,6 +654,15 @@ fn table(world: &World) -> Vec<Row> {
             OwnRecords,
         )
         .with_body(json!({"name": "copied key", "roles": ["audit:admin"]}).to_string()),
+        // Audit Rail's export: beta's is beta's own.
+        Row::new(
+            Method::POST,
+            "/api/v1/audit/export",
+            Some(Role::Export),
+            "/api/v1/audit/export",
+            Answer,
+        )
+        .with_body(json!({"format": "CSV", "filter": {"entityType": "invoice"}}).to_string()),
         // beta's export of the same filter is beta's own (acme's answer names acme).
         Row::new(
             Method::POST,

@@ -1,7 +1,7 @@
 //! Audit Rail (`../shared/seeds/004_43b0886660c44472.txt`), under `/api/v1/audit`: logs, one log
 //! with its ledger receipt, an entity's history, data access, login history and statistics, in
-//! the seed's shapes and enums. (`POST export` and `POST reports` come with the background
-//! work.)
+//! the seed's shapes and enums, and `POST export` (`export.rs`) over the native export job.
+//! (`POST reports` comes with the reports.)
 //!
 //! An Audit Rail log is a native event: `logId = id`, `entityType`/`entityId` = `target`,
 //! `ipAddress`/`userAgent`/`traceId` = `context`. Its action enum (`CREATE` ... `REJECT`) is the
@@ -28,6 +28,7 @@ use crate::listing::{id_or_email, single};
 use crate::params::Params;
 use crate::routes::Needs;
 
+mod export;
 mod shapes;
 use shapes::*;
 
@@ -573,6 +574,12 @@ pub fn routes(needs: Needs<'_>) -> OpenApiRouter<AppState> {
         .routes(needs(Role::Read, &ERRORS, routes!(access_logs)))
         .routes(needs(Role::Read, &ERRORS, routes!(login_history)))
         .routes(needs(Role::Read, &ERRORS, routes!(stats)))
+        .routes(needs(
+            Role::Export,
+            &ERRORS,
+            crate::body::small_body(routes!(export::create)),
+        ))
+        .routes(needs(Role::Export, &ERRORS, routes!(export::status)))
         .layer(axum::middleware::from_fn_with_state(
             render_error as super::RenderError,
             errors_as,
