@@ -13,6 +13,8 @@ pub enum ExportFormat {
     Json,
     /// One canonical event a line: the stored bytes, each line hashing to its leaf.
     Ndjson,
+    /// One OCSF 1.8.0 record a line.
+    Ocsf,
 }
 
 /// Where an export goes. Every destination but `download` must be configured by the operator;

@@ -70,6 +70,7 @@ fn wire_format(format: Format) -> ExportFormat {
         Format::Csv => ExportFormat::Csv,
         Format::Json => ExportFormat::Json,
         Format::Ndjson => ExportFormat::Ndjson,
+        Format::Ocsf => ExportFormat::Ocsf,
     }
 }
 
@@ -204,6 +205,7 @@ pub async fn create(
         ExportFormat::Csv => Format::Csv,
         ExportFormat::Json => Format::Json,
         ExportFormat::Ndjson => Format::Ndjson,
+        ExportFormat::Ocsf => Format::Ocsf,
     };
     // Columns shape a CSV file; other formats write whole events and ignore them.
     let columns = request

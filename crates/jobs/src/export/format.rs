@@ -3,7 +3,8 @@
 //! NDJSON writes the stored canonical bytes, one event a line, so each line hashes to its leaf.
 //! JSON writes the same bytes as one array. CSV writes one column per chosen field, nested
 //! values as JSON text, RFC 4180 quoting, and a formula guard: a cell a spreadsheet would run
-//! (starting with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`.
+//! (starting with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`. OCSF
+//! writes one OCSF 1.8.0 record a line (`ocsf.rs`).
 
 use std::io::Write;
 
@@ -21,6 +22,8 @@ pub enum Format {
     Json,
     /// One canonical event a line: the stored bytes.
     Ndjson,
+    /// One OCSF record a line.
+    Ocsf,
 }
 
 impl Format {
@@ -30,6 +33,7 @@ impl Format {
             Format::Csv => "csv",
             Format::Json => "json",
             Format::Ndjson => "ndjson",
+            Format::Ocsf => "ocsf.ndjson",
         }
     }
 
@@ -38,7 +42,7 @@ impl Format {
         match self {
             Format::Csv => "text/csv; charset=utf-8",
             Format::Json => "application/json",
-            Format::Ndjson => "application/x-ndjson",
+            Format::Ndjson | Format::Ocsf => "application/x-ndjson",
         }
     }
 }
@@ -130,7 +134,7 @@ impl<W: Write> EventWriter<W> {
                 out.write_all(b"[")?;
                 None
             }
-            Format::Ndjson => None,
+            Format::Ndjson | Format::Ocsf => None,
         };
         Ok(Self {
             format,
@@ -157,6 +161,10 @@ impl<W: Write> EventWriter<W> {
             }
             (Format::Ndjson, _, Some(out)) => {
                 out.write_all(&stored.canonical)?;
+                out.write_all(b"\n")?;
+            }
+            (Format::Ocsf, _, Some(out)) => {
+                serde_json::to_writer(&mut *out, &super::ocsf::record(&stored.event))?;
                 out.write_all(b"\n")?;
             }
             _ => unreachable!("the writer matches its format"),

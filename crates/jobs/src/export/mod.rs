@@ -21,6 +21,7 @@
 mod deliver;
 mod format;
 mod manifest;
+pub mod ocsf;
 pub mod verify;
 
 use std::io::Write;

@@ -12,6 +12,7 @@ mod ingest;
 mod isolation;
 mod kore;
 mod ledger;
+mod ocsf;
 mod openapi;
 mod operations;
 mod persys;

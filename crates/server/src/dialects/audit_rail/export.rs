@@ -37,6 +37,8 @@ pub enum RailFormat {
     Json,
     /// One event a line.
     Ndjson,
+    /// One OCSF 1.8.0 record a line.
+    Ocsf,
 }
 
 /// The Rail's export filter.
@@ -44,8 +46,10 @@ pub enum RailFormat {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RailExportFilter {
     /// Start (RFC 3339 or YYYY-MM-DD).
+    #[schema(value_type = Option<crate::dialects::Instant>)]
     from: Option<String>,
     /// End (exclusive).
+    #[schema(value_type = Option<crate::dialects::Instant>)]
     to: Option<String>,
     /// The entity (target) type.
     entity_type: Option<String>,
@@ -150,6 +154,7 @@ fn rail_export(job: &JobRecord) -> Result<RailExport, ApiError> {
             Format::Csv => RailFormat::Csv,
             Format::Json => RailFormat::Json,
             Format::Ndjson => RailFormat::Ndjson,
+            Format::Ocsf => RailFormat::Ocsf,
         },
         status_url: format!("/api/v1/audit/export/{}", job.id),
         created_at: rfc3339(job.created_at),
@@ -173,6 +178,7 @@ fn rail_export(job: &JobRecord) -> Result<RailExport, ApiError> {
     responses(
         (status = 202, description = "Queued", body = RailExportAnswer),
         (status = 400, description = "The body is invalid, or the destination is not configured here", body = super::AuditRailError),
+        (status = 415, description = "Not JSON", body = super::AuditRailError),
     )
 )]
 pub async fn create(
@@ -228,6 +234,7 @@ pub async fn create(
             RailFormat::Csv => Format::Csv,
             RailFormat::Json => Format::Json,
             RailFormat::Ndjson => Format::Ndjson,
+            RailFormat::Ocsf => Format::Ocsf,
         },
         filter,
         columns: None,
