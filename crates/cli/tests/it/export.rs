@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::support::{self, Server};
 
 /// A token of `tenant` with every role (`trailkeep token` mints read and write only).
-fn export_token(data_dir: &std::path::Path, tenant: &str) -> String {
+pub fn export_token(data_dir: &std::path::Path, tenant: &str) -> String {
     let output = support::run(&[
         "token",
         "--tenant",

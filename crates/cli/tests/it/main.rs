@@ -6,6 +6,7 @@ mod crash;
 mod export;
 mod fairness;
 mod faults;
+mod large_export;
 mod ops;
 mod proofs;
 mod python_client;

@@ -273,6 +273,11 @@ impl Server {
     }
 
     /// SIGKILL, then reap.
+    /// The server's process id.
+    pub fn pid(&mut self) -> u32 {
+        self.guard.child().id()
+    }
+
     pub fn kill(mut self) {
         let mut child = self.guard.0.take().expect("running");
         child.kill().expect("SIGKILL the server");
