@@ -176,6 +176,24 @@ pub async fn find(
         .ok_or_else(|| ApiError::not_found("no such export"))
 }
 
+/// Queues `spec` for the caller's tenant, once its destination is known to be configured here
+/// (a 400 on `destination` otherwise), and wakes a worker.
+pub async fn queue(
+    state: &AppState,
+    principal: &Principal,
+    spec: &ExportSpec,
+) -> Result<JobRecord, ApiError> {
+    let exports = exports(state)?;
+    exports
+        .deliveries
+        .check(&spec.destination)
+        .map_err(|why| ApiError::invalid_field("destination", why))?;
+    let created_by = principal.id.clone().unwrap_or_else(|| "token".into());
+    let job = export::request(&*state.store, &principal.tenant, spec, &created_by).await?;
+    (exports.wake)();
+    Ok(job)
+}
+
 /// `POST /v1/exports`: queue an export of the caller's tenant's events.
 #[utoipa::path(
     post,
@@ -197,7 +215,8 @@ pub async fn create(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let exports = exports(&state)?;
+    // 503 before anything else when this server runs no exports.
+    exports(&state)?;
     let request: CreateExport = decode(&received(body)?, encoding(&headers, false)?)?;
     let params = Params::from_pairs(filter_pairs(&request.filter)?, FILTER_PARAMS)?;
     let filter: Filter = parse_filter(&params)?;
@@ -237,10 +256,6 @@ pub async fn create(
         Some(ExportDestination::Email { to }) => Destination::Email { to },
         Some(ExportDestination::Webhook) => Destination::Webhook,
     };
-    exports
-        .deliveries
-        .check(&destination)
-        .map_err(|why| ApiError::invalid_field("destination", why))?;
     let spec = ExportSpec {
         format,
         filter,
@@ -248,9 +263,7 @@ pub async fn create(
         destination,
         requested_by: principal.actor(),
     };
-    let created_by = principal.id.clone().unwrap_or_else(|| "token".into());
-    let job = export::request(&*state.store, &principal.tenant, &spec, &created_by).await?;
-    (exports.wake)();
+    let job = queue(&state, &principal, &spec).await?;
     let body = info(&job)?;
     let mut response = (StatusCode::ACCEPTED, Json(&body)).into_response();
     if let Ok(location) = HeaderValue::from_str(&body.status_url) {

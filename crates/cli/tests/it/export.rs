@@ -120,16 +120,7 @@ async fn an_export_killed_halfway_is_run_again_after_restart_and_verifies() {
     }
     let vkey = api.get_text("/v1/ledger/key").await.trim().to_owned();
     let exporter = support::Api::new(&server.url(), export_token(&data, "acme"));
-    let created: serde_json::Value = exporter
-        .post("/v1/exports")
-        .json(&json!({"format": "ndjson"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().unwrap().to_owned();
+    let id = exporter.request_export(&json!({"format": "ndjson"})).await;
     // Killed once part of the file is written.
     let partial = data.join("exports").join(format!("{id}.ndjson.partial"));
     let halfway = tokio::time::timeout(std::time::Duration::from_secs(60), async {
@@ -150,17 +141,9 @@ async fn an_export_killed_halfway_is_run_again_after_restart_and_verifies() {
 
     let server = Server::start_with(&data, &[], &lease);
     let exporter = support::Api::new(&server.url(), export_token(&data, "acme"));
-    let done = tokio::time::timeout(std::time::Duration::from_secs(120), async {
-        loop {
-            let status = exporter.get_json(&format!("/v1/exports/{id}")).await;
-            if status["state"] != "queued" && status["state"] != "running" {
-                return status;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-    })
-    .await
-    .expect("the export finishes after the restart");
+    let done = exporter
+        .finished_export(&id, std::time::Duration::from_secs(120))
+        .await;
     assert_eq!(done["state"], "succeeded", "{done}");
     assert_eq!(
         done["attempts"], 2,

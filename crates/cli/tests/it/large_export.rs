@@ -70,28 +70,11 @@ async fn a_million_event_export_holds_its_memory_flat_and_verifies_line_by_line(
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5").unwrap();
     let before = status_kib(pid, "VmRSS:");
     let exporter = support::Api::new(&server.url(), super::export::export_token(&data, "acme"));
-    let created: serde_json::Value = exporter
-        .post("/v1/exports")
-        .json(&json!({"format": "ndjson"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().unwrap().to_owned();
+    let id = exporter.request_export(&json!({"format": "ndjson"})).await;
     let started = Instant::now();
-    let done = tokio::time::timeout(Duration::from_secs(1200), async {
-        loop {
-            let status = exporter.get_json(&format!("/v1/exports/{id}")).await;
-            if status["state"] != "queued" && status["state"] != "running" {
-                return status;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    })
-    .await
-    .expect("the export finishes");
+    let done = exporter
+        .finished_export(&id, Duration::from_secs(1200))
+        .await;
     let took = started.elapsed();
     assert_eq!(done["state"], "succeeded", "{done}");
     let peak = status_kib(pid, "VmHWM:");

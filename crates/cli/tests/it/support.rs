@@ -383,6 +383,35 @@ impl Api {
         answer.receipts
     }
 
+    /// `POST /v1/exports` with `body`, asserting 202; returns the export's id.
+    pub async fn request_export(&self, body: &Value) -> String {
+        let response = self
+            .post("/v1/exports")
+            .json(body)
+            .send()
+            .await
+            .expect("POST");
+        let status = response.status();
+        let answer: Value = response.json().await.expect("read the answer");
+        assert_eq!(status.as_u16(), 202, "POST /v1/exports answered {answer}");
+        answer["id"].as_str().expect("an export id").to_owned()
+    }
+
+    /// Polls export `id` until it has left `queued` and `running` (at most `limit`).
+    pub async fn finished_export(&self, id: &str, limit: Duration) -> Value {
+        tokio::time::timeout(limit, async {
+            loop {
+                let status = self.get_json(&format!("/v1/exports/{id}")).await;
+                if status["state"] != "queued" && status["state"] != "running" {
+                    return status;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("export {id} did not finish within {limit:?}"))
+    }
+
     /// GETs `path`, asserting 200, and returns the body text.
     pub async fn get_text(&self, path: &str) -> String {
         let response = self.get(path).send().await.expect("GET");

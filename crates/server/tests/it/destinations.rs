@@ -58,17 +58,7 @@ async fn export_to(acme: &Client, destination: Value) -> (String, Value) {
         .await;
     assert_eq!(answer.status, 202, "{}", answer.text);
     let id = answer.json()["id"].as_str().unwrap().to_owned();
-    let export = tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            let export = acme.get(&format!("/v1/exports/{id}")).await.json();
-            if export["state"] != "queued" && export["state"] != "running" {
-                return export;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("the export finishes");
+    let export = acme.finished_export(&id).await;
     assert_eq!(export["state"], "succeeded", "{export}");
     (id, export)
 }
@@ -101,29 +91,74 @@ for part in message.walk():
             f.write(part.get_payload(decode=True))
 "#;
 
+/// An SMTP server on loopback writing into a Maildir, and the settings that send through it.
+struct Mail {
+    python: std::path::PathBuf,
+    dir: tempfile::TempDir,
+    smtp: SmtpSettings,
+    _server: Running,
+}
+
+impl Mail {
+    /// Starts the server; mail may go to `allowed_domains` (any, when empty).
+    fn start(allowed_domains: &[&str]) -> Self {
+        let python = python_with("smtp-venv", &["aiosmtpd==1.4.6"]);
+        let dir = tempfile::tempdir().unwrap();
+        let maildir = dir.path().join("maildir");
+        let (server, port) = spawn_python(&python, SMTP_SERVER, &[maildir.to_str().unwrap()]);
+        let smtp = SmtpSettings {
+            host: "127.0.0.1".into(),
+            port: port.parse().unwrap(),
+            security: SmtpSecurity::None,
+            username: None,
+            password: None,
+            from: "Audit log <audit@trailkeep.test>".into(),
+            max_attachment_bytes: 1024 * 1024,
+            allowed_domains: allowed_domains.iter().map(|d| (*d).to_owned()).collect(),
+        };
+        Self {
+            python,
+            dir,
+            smtp,
+            _server: server,
+        }
+    }
+
+    /// A test server sending e-mail through it.
+    fn setup(&self) -> Setup {
+        Setup {
+            deliveries: Deliveries {
+                smtp: Some(self.smtp.clone()),
+                ..Deliveries::default()
+            },
+            ..Setup::default()
+        }
+    }
+
+    /// The one message received: its recipient and subject lines, and where its attachments
+    /// were written.
+    fn received(&self) -> (String, std::path::PathBuf) {
+        let attachments = self.dir.path().join("attachments");
+        std::fs::create_dir_all(&attachments).unwrap();
+        let read = Command::new(&self.python)
+            .args(["-c", READ_MAILDIR])
+            .arg(self.dir.path().join("maildir"))
+            .arg(&attachments)
+            .output()
+            .unwrap();
+        assert!(
+            read.status.success(),
+            "{}",
+            String::from_utf8_lossy(&read.stderr)
+        );
+        (String::from_utf8(read.stdout).unwrap(), attachments)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_export_emailed_through_a_real_smtp_server_equals_the_download() {
-    let python = python_with("smtp-venv", &["aiosmtpd==1.4.6"]);
-    let dir = tempfile::tempdir().unwrap();
-    let maildir = dir.path().join("maildir");
-    let (_smtp, port) = spawn_python(&python, SMTP_SERVER, &[maildir.to_str().unwrap()]);
-    let server = TestServer::start_with(Setup {
-        deliveries: Deliveries {
-            smtp: Some(SmtpSettings {
-                host: "127.0.0.1".into(),
-                port: port.parse().unwrap(),
-                security: SmtpSecurity::None,
-                username: None,
-                password: None,
-                from: "Audit log <audit@trailkeep.test>".into(),
-                max_attachment_bytes: 1024 * 1024,
-                allowed_domains: vec!["example.com".into()],
-            }),
-            ..Deliveries::default()
-        },
-        ..Setup::default()
-    })
-    .await;
+    let mail = Mail::start(&["example.com"]);
+    let server = TestServer::start_with(mail.setup()).await;
     let acme = server.client("acme", EXPORTER);
     // Outside the allowed domains, or not an address: refused before anything is queued.
     for to in ["eve@elsewhere.org", "not an address"] {
@@ -143,20 +178,7 @@ async fn an_export_emailed_through_a_real_smtp_server_equals_the_download() {
     .await;
     assert_eq!(export["destination"]["type"], "email");
     let downloaded = acme.get(&format!("/v1/exports/{id}/file")).await.text;
-    let attachments = dir.path().join("attachments");
-    std::fs::create_dir(&attachments).unwrap();
-    let read = Command::new(&python)
-        .args(["-c", READ_MAILDIR])
-        .arg(&maildir)
-        .arg(&attachments)
-        .output()
-        .unwrap();
-    assert!(
-        read.status.success(),
-        "{}",
-        String::from_utf8_lossy(&read.stderr)
-    );
-    let said = String::from_utf8(read.stdout).unwrap();
+    let (said, attachments) = mail.received();
     assert!(said.starts_with("compliance@example.com\n"), "{said}");
     assert!(said.contains(&id), "the subject names the export: {said}");
     let attached = std::fs::read_to_string(attachments.join(format!("{id}.csv"))).unwrap();
@@ -302,27 +324,8 @@ const SEED_EXPORT: &str = r#"{
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_rails_export_takes_the_seeds_body_and_emails_the_contracts_of_january() {
-    let python = python_with("smtp-venv", &["aiosmtpd==1.4.6"]);
-    let dir = tempfile::tempdir().unwrap();
-    let maildir = dir.path().join("maildir");
-    let (_smtp, port) = spawn_python(&python, SMTP_SERVER, &[maildir.to_str().unwrap()]);
-    let server = TestServer::start_with(Setup {
-        deliveries: Deliveries {
-            smtp: Some(SmtpSettings {
-                host: "127.0.0.1".into(),
-                port: port.parse().unwrap(),
-                security: SmtpSecurity::None,
-                username: None,
-                password: None,
-                from: "audit@trailkeep.test".into(),
-                max_attachment_bytes: 1024 * 1024,
-                allowed_domains: Vec::new(),
-            }),
-            ..Deliveries::default()
-        },
-        ..Setup::default()
-    })
-    .await;
+    let mail = Mail::start(&[]);
+    let server = TestServer::start_with(mail.setup()).await;
     let acme = server.client("acme", EXPORTER);
     acme.post_json(&json!([
         {"action": "contract.created", "occurred_at": "2025-01-15T10:00:00Z",
@@ -367,19 +370,7 @@ async fn audit_rails_export_takes_the_seeds_body_and_emails_the_contracts_of_jan
     assert_eq!(done["recordCount"], 1, "January's contract only: {done}");
     let downloaded = acme.get(done["downloadUrl"].as_str().unwrap()).await.text;
     assert!(downloaded.contains("con_jan") && !downloaded.contains("con_feb"));
-    let attachments = dir.path().join("attachments");
-    std::fs::create_dir(&attachments).unwrap();
-    let read = Command::new(&python)
-        .args(["-c", READ_MAILDIR])
-        .arg(&maildir)
-        .arg(&attachments)
-        .output()
-        .unwrap();
-    assert!(
-        read.status.success(),
-        "{}",
-        String::from_utf8_lossy(&read.stderr)
-    );
+    let (_, attachments) = mail.received();
     assert_eq!(
         std::fs::read_to_string(attachments.join(format!("{id}.csv"))).unwrap(),
         downloaded

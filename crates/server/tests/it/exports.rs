@@ -1,8 +1,6 @@
 //! `/v1/exports`: queued, run by the job runner, downloaded, verified; bad requests queue
 //! nothing.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 use sha2::Digest;
 use trailkeep_ledger::{Checkpoint, MemoryTree, NoteVerifier, leaf_hash};
@@ -24,20 +22,6 @@ async fn request(client: &Client, body: Value) -> Value {
     created
 }
 
-async fn finished(client: &Client, id: &str) -> Value {
-    tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            let export = client.get(&format!("/v1/exports/{id}")).await.json();
-            if export["state"] != "queued" && export["state"] != "running" {
-                return export;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("the export finishes")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_export_is_queued_run_downloaded_and_verifies_against_the_signed_root() {
     let server = TestServer::start().await;
@@ -50,7 +34,7 @@ async fn an_export_is_queued_run_downloaded_and_verifies_against_the_signed_root
     assert_eq!(created["state"], "queued");
     assert_eq!(created["tenant"], "acme");
     let id = created["id"].as_str().unwrap();
-    let export = finished(&acme, id).await;
+    let export = acme.finished_export(id).await;
     assert_eq!(export["state"], "succeeded", "{export}");
     assert_eq!(
         export["events_written"], 121,
@@ -125,7 +109,7 @@ async fn csv_exports_take_columns_and_filters_like_the_listing() {
         .as_str()
         .unwrap()
         .to_owned();
-    let export = finished(&acme, &id).await;
+    let export = acme.finished_export(&id).await;
     assert_eq!(export["state"], "succeeded", "{export}");
     let file = acme.get(&format!("/v1/exports/{id}/file")).await;
     assert_eq!(file.content_type(), "text/csv; charset=utf-8");

@@ -2,7 +2,6 @@
 //! `ocsf-json-schema` package from PyPI builds it, checked with `jsonschema`.
 
 use std::process::Command;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -67,17 +66,7 @@ async fn every_ocsf_record_validates_against_the_schema_of_its_class() {
         .await;
     assert_eq!(answer.status, 202, "{}", answer.text);
     let id = answer.json()["id"].as_str().unwrap().to_owned();
-    let export = tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            let export = acme.get(&format!("/v1/exports/{id}")).await.json();
-            if export["state"] != "queued" && export["state"] != "running" {
-                return export;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("the export finishes");
+    let export = acme.finished_export(&id).await;
     assert_eq!(export["state"], "succeeded", "{export}");
     let file = acme.get(&format!("/v1/exports/{id}/file")).await;
     assert_eq!(file.content_type(), "application/x-ndjson");

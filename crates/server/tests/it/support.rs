@@ -283,6 +283,21 @@ impl Client {
             .await
     }
 
+    /// Polls export `id` until it has left `queued` and `running` (at most 60 s); answers it.
+    pub async fn finished_export(&self, id: &str) -> Value {
+        tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            loop {
+                let export = self.get(&format!("/v1/exports/{id}")).await.json();
+                if export["state"] != "queued" && export["state"] != "running" {
+                    return export;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .expect("the export finishes")
+    }
+
     /// Every event of the tenant, oldest first.
     pub async fn all_events(&self) -> Vec<Value> {
         let mut out = Vec::new();

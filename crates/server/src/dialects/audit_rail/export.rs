@@ -14,7 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use trailkeep_jobs::export::{self, Destination, ExportSpec, Format};
+use trailkeep_jobs::export::{Destination, ExportSpec, Format};
 use trailkeep_store::{JobRecord, JobState};
 use utoipa::ToSchema;
 
@@ -23,7 +23,7 @@ use crate::AppState;
 use crate::auth::Principal;
 use crate::body::{decode, encoding, received};
 use crate::error::ApiError;
-use crate::exports::{exports, find, rfc3339};
+use crate::exports::{exports, find, queue, rfc3339};
 use crate::listing::single;
 use crate::params::Params;
 
@@ -187,7 +187,8 @@ pub async fn create(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let exports = exports(&state)?;
+    // 503 before anything else when this server runs no exports.
+    exports(&state)?;
     let request: RailExportRequest = decode(&received(body)?, encoding(&headers, false)?)?;
     let f = request.filter;
     let pairs: Vec<(String, String)> = [
@@ -225,10 +226,6 @@ pub async fn create(
         Some(RailDestination::Webhook) => Destination::Webhook,
         Some(RailDestination::Directory { path }) => Destination::Directory { path },
     };
-    exports
-        .deliveries
-        .check(&destination)
-        .map_err(|why| ApiError::invalid_field("destination", why))?;
     let spec = ExportSpec {
         format: match request.format {
             RailFormat::Csv => Format::Csv,
@@ -241,9 +238,7 @@ pub async fn create(
         destination,
         requested_by: principal.actor(),
     };
-    let created_by = principal.id.clone().unwrap_or_else(|| "token".into());
-    let job = export::request(&*state.store, &principal.tenant, &spec, &created_by).await?;
-    (exports.wake)();
+    let job = queue(&state, &principal, &spec).await?;
     let answer = RailExportAnswer {
         data: rail_export(&job)?,
     };
