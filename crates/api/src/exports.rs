@@ -24,8 +24,8 @@ pub enum ExportFormat {
 pub enum ExportDestination {
     /// Kept on the server for `GET /v1/exports/{id}/file`.
     Download,
-    /// Copied with its manifest (and proofs) into this path under the operator's
-    /// `exports.directory_root`.
+    /// Copied with its manifest (and proofs) into this path under the tenant's own folder of
+    /// the operator's `exports.directory_root` (`<root>/<tenant>/<path>`).
     Directory {
         /// A relative path, without `..`.
         #[schema(min_length = 1, max_length = 255)]

@@ -30,8 +30,7 @@ use super::{ExportFiles, Manifest, file_name};
 pub enum Destination {
     /// Kept on the server for `GET /v1/exports/{id}/file`.
     Download,
-    /// Copied, with its manifest and proofs, into `path` under the operator's
-    /// `exports.directory_root`.
+    /// Copied, with its manifest and proofs, into `<directory_root>/<tenant>/<path>`.
     Directory {
         /// A relative path under the root (no `..`).
         path: String,
@@ -198,8 +197,12 @@ impl Deliveries {
         match destination {
             Destination::Download => Ok(json!({"type": "download"})),
             Destination::Directory { path } => {
+                // Each tenant has its own folder under the root: no tenant can place files
+                // among another's.
                 let root = self.directory_root.as_ref().expect("checked");
-                let dir = root.join(relative(path)?);
+                let tenant = relative(&manifest.tenant)
+                    .map_err(|_| format!("tenant {:?} cannot name a folder", manifest.tenant))?;
+                let dir = root.join(tenant).join(relative(path)?);
                 copy_into(&dir, files, manifest.proofs.is_some())?;
                 Ok(json!({"type": "directory", "path": path}))
             }

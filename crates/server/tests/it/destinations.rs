@@ -271,8 +271,9 @@ async fn a_directory_export_lands_under_the_allowed_root_with_its_manifest() {
         )
         .await;
     assert_eq!(outside.problem(400)["errors"][0]["field"], "destination");
-    let (id, _) = export_to(&acme, json!({"type": "directory", "path": "acme/2026-q4"})).await;
+    let (id, _) = export_to(&acme, json!({"type": "directory", "path": "2026-q4"})).await;
     let downloaded = acme.get(&format!("/v1/exports/{id}/file")).await.text;
+    // Under the tenant's own folder.
     let landed = root.path().join("acme/2026-q4");
     assert_eq!(
         std::fs::read_to_string(landed.join(format!("{id}.csv"))).unwrap(),
