@@ -437,6 +437,7 @@ async fn serve_part(
     let file = tokio::fs::File::open(&path)
         .await
         .map_err(|_| ApiError::not_found("the export's files have expired"))?;
+    let length = file.metadata().await.ok().map(|m| m.len());
     if matches!(part, Part::File) {
         state
             .audit
@@ -461,8 +462,8 @@ async fn serve_part(
     if let Ok(disposition) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         headers.insert(header::CONTENT_DISPOSITION, disposition);
     }
-    if let Ok(meta) = std::fs::metadata(&path) {
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(meta.len()));
+    if let Some(length) = length {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     }
     Ok(response)
 }

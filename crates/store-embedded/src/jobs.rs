@@ -282,26 +282,23 @@ pub fn claim(
     lease_ms: i64,
 ) -> Result<Option<JobRecord>, StoreError> {
     let tx = conn.transaction().map_err(internal)?;
-    let found: Option<String> = {
-        let mut stmt = tx
-            .prepare_cached(
-                "SELECT id, kind FROM jobs \
-                 WHERE (state = 'queued' AND run_after <= ?1) \
-                    OR (state = 'running' AND lease_until < ?1) \
-                 ORDER BY CASE state WHEN 'running' THEN lease_until ELSE run_after END, id",
-            )
-            .map_err(internal)?;
-        let mut rows = stmt.query([now]).map_err(internal)?;
-        let mut found = None;
-        while let Some(row) = rows.next().map_err(internal)? {
-            let kind: String = row.get(1).map_err(internal)?;
-            if kinds.contains(&kind) {
-                found = Some(row.get(0).map_err(internal)?);
-                break;
-            }
-        }
-        found
-    };
+    // The kinds are bound as ?2, ?3, ...: the database picks the one job, rather than this
+    // code reading every due job of every kind.
+    let kind_params: Vec<String> = (0..kinds.len()).map(|i| format!("?{}", i + 2)).collect();
+    let sql = format!(
+        "SELECT id FROM jobs \
+         WHERE ((state = 'queued' AND run_after <= ?1) \
+             OR (state = 'running' AND lease_until < ?1)) \
+           AND kind IN ({}) \
+         ORDER BY CASE state WHEN 'running' THEN lease_until ELSE run_after END, id LIMIT 1",
+        kind_params.join(", ")
+    );
+    let mut values: Vec<&dyn rusqlite::ToSql> = vec![&now];
+    values.extend(kinds.iter().map(|k| k as &dyn rusqlite::ToSql));
+    let found: Option<String> = tx
+        .prepare_cached(&sql)
+        .and_then(|mut stmt| stmt.query_row(values.as_slice(), |r| r.get(0)).optional())
+        .map_err(internal)?;
     let Some(id) = found else {
         return Ok(None);
     };

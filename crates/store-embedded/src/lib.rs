@@ -322,6 +322,19 @@ impl EmbeddedStore {
             .map_err(|_| StoreError::Unavailable("the store is shut down".into()))
     }
 
+    /// Admits one of `tenant`'s writes, submits the job `make` builds from its place in the
+    /// queue and the reply channel, and waits for the writer's answer.
+    async fn through_writer<T>(
+        &self,
+        tenant: &str,
+        make: impl FnOnce(Place, oneshot::Sender<Result<T, StoreError>>) -> Job,
+    ) -> Result<T, StoreError> {
+        let ticket = self.admit(tenant)?;
+        let (reply, answer) = oneshot::channel();
+        self.submit(make(ticket, reply))?;
+        answer.await.map_err(closed)?
+    }
+
     /// Changes a key with the event recording it, through the writer.
     async fn change_key(
         &self,
@@ -329,16 +342,14 @@ impl EmbeddedStore {
         change: KeyChange,
         audit: PreparedEvent,
     ) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let ticket = self.admit(&tenant)?;
-        let (reply, answer) = oneshot::channel();
-        self.submit(Job::ChangeKey {
+        self.through_writer(&tenant.clone(), |ticket, reply| Job::ChangeKey {
             tenant,
             change,
             audit: Box::new(audit),
             reply,
             ticket,
-        })?;
-        answer.await.map_err(closed)?
+        })
+        .await
     }
 
     /// Changes a job with the event recording it, through the writer.
@@ -348,16 +359,14 @@ impl EmbeddedStore {
         change: jobs::JobChange,
         audit: PreparedEvent,
     ) -> Result<jobs::JobChanged, StoreError> {
-        let ticket = self.admit(&tenant)?;
-        let (reply, answer) = oneshot::channel();
-        self.submit(Job::ChangeJob {
+        self.through_writer(&tenant.clone(), |ticket, reply| Job::ChangeJob {
             tenant,
             change,
             audit: Box::new(audit),
             reply,
             ticket,
-        })?;
-        answer.await.map_err(closed)?
+        })
+        .await
     }
 
     fn tenant(&self, name: &str) -> Option<Arc<TenantState>> {
@@ -407,15 +416,13 @@ impl EventStore for EmbeddedStore {
         tenant: &str,
         request: AppendRequest,
     ) -> Result<AppendOutcome, StoreError> {
-        let ticket = self.admit(tenant)?;
-        let (reply, answer) = oneshot::channel();
-        self.submit(Job::Append {
+        self.through_writer(tenant, |ticket, reply| Job::Append {
             tenant: tenant.to_owned(),
             request,
             reply,
             ticket,
-        })?;
-        answer.await.map_err(closed)?
+        })
+        .await
     }
 
     async fn replay(
