@@ -139,3 +139,29 @@ pub struct ExportList {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_before: Option<String>,
 }
+
+/// `POST /v1/exports/{id}/links` body (it may be empty).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateExportLinks {
+    /// How long the links work, in seconds: from 60 to 604800 (a week), 86400 when omitted,
+    /// and never past the removal of the export's files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 60, maximum = 604800)]
+    pub expires_in: Option<u64>,
+}
+
+/// Expiring signed links to a finished export's files: each works without a credential, for
+/// whoever holds it, until it expires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExportLinks {
+    /// The events file.
+    pub file: String,
+    /// The signed manifest.
+    pub manifest: String,
+    /// The proofs file, for an NDJSON export.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proofs: Option<String>,
+    /// When the links stop working (RFC 3339).
+    pub expires_at: String,
+}

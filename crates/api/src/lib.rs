@@ -15,7 +15,8 @@ pub use credentials::{
     ApiKeyInfo, ApiKeyList, CreateApiKey, CreatedApiKey, TokenRequest, TokenResponse,
 };
 pub use exports::{
-    CreateExport, ExportDestination, ExportFileInfo, ExportFormat, ExportInfo, ExportList,
+    CreateExport, CreateExportLinks, ExportDestination, ExportFileInfo, ExportFormat, ExportInfo,
+    ExportLinks, ExportList,
 };
 pub use ledger::{
     ConsistencyProofBody, EventProofBody, InclusionBody, InclusionProofBody, hash_b64,

@@ -17,7 +17,8 @@ mod postgres;
 mod report;
 mod run;
 mod trailkeep;
-mod workload;
+
+use bench::workload;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -10,20 +10,44 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::cases::{Case, PAGE, Shape};
-use crate::csv;
 use crate::workload::rfc3339;
 
 /// The HS256 secret the bench gives the server, so that it can mint tokens for every tenant.
 const SECRET: &str = "trailkeep-bench-secret-0123456789abcdef";
 /// How long start-up (or recovery) may take before the bench gives up.
 const START_TIMEOUT: Duration = Duration::from_secs(600);
-/// Events per page while exporting.
-const EXPORT_PAGE: u32 = 1_000;
 
 /// The part of an ingest answer the bench reads: one entry per stored event.
 #[derive(serde::Deserialize)]
 struct Acknowledged {
     data: Vec<serde::de::IgnoredAny>,
+}
+
+/// One export job, as the bench saw it.
+pub struct Exported {
+    /// Events the job wrote.
+    pub events: u64,
+    /// Bytes of the downloaded file.
+    pub bytes: u64,
+    /// Line breaks in it.
+    pub lines: u64,
+    /// From the request to the job's finish, by the job's own timestamps.
+    pub on_server: Duration,
+    /// From the request to the last byte of the download.
+    pub took: Duration,
+}
+
+/// How long a finished export job ran: `finished_at - created_at`.
+fn job_millis(info: &Value) -> anyhow::Result<Duration> {
+    let at = |field: &str| -> anyhow::Result<time::OffsetDateTime> {
+        let text = info[field]
+            .as_str()
+            .with_context(|| format!("the export has no {field}"))?;
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .with_context(|| format!("the export's {field} {text:?} is not RFC 3339"))
+    };
+    let ran = at("finished_at")? - at("created_at")?;
+    Ok(Duration::try_from(ran).unwrap_or_default())
 }
 
 /// A running `trailkeep serve` and a client for it.
@@ -209,31 +233,80 @@ impl Trailkeep {
         hits.with_context(|| format!("GET {path} answered no count"))
     }
 
-    /// Exports every event of `tenant`, oldest first, as CSV, the way a client can today: by
-    /// following the cursor through pages of 1,000. Returns the events and the CSV bytes.
-    pub async fn export_csv(&self, tenant: usize, out: &mut Vec<u8>) -> anyhow::Result<u64> {
-        let mut events = 0;
-        let mut cursor: Option<String> = None;
-        csv::header(out);
-        loop {
-            let mut params = vec![
-                ("order", "asc".to_owned()),
-                ("limit", EXPORT_PAGE.to_string()),
-            ];
-            if let Some(cursor) = cursor.take() {
-                params.push(("cursor", cursor));
-            }
-            let page = self.get_json("/v1/events", &params, tenant).await?;
-            let data = page["data"].as_array().context("a page without data")?;
-            for event in data {
-                csv::event_row(event, out);
-            }
-            events += data.len() as u64;
-            match page["next_cursor"].as_str() {
-                Some(next) => cursor = Some(next.to_owned()),
-                None => return Ok(events),
-            }
+    /// Exports every event of `tenant` the way a user does: `POST /v1/exports` with `format`
+    /// (and CSV `columns`), polling the job until it succeeds, then streaming its file down.
+    /// Returns the events the job wrote, the file's bytes and lines, and how long the job ran
+    /// on the server (request to finish, by the job's own clock) and the whole took.
+    pub async fn export(
+        &self,
+        tenant: usize,
+        format: &str,
+        columns: Option<&[&str]>,
+    ) -> anyhow::Result<Exported> {
+        let started = Instant::now();
+        let mut request =
+            serde_json::json!({"format": format, "destination": {"type": "download"}});
+        if let Some(columns) = columns {
+            request["columns"] = serde_json::json!(columns);
         }
+        let response = self
+            .http
+            .post(format!("{}/v1/exports", self.base))
+            .bearer_auth(&self.tokens[tenant])
+            .json(&request)
+            .send()
+            .await
+            .context("POST /v1/exports")?;
+        let status = response.status();
+        let body = response.bytes().await.context("read the export answer")?;
+        if status != reqwest::StatusCode::ACCEPTED {
+            bail!(
+                "POST /v1/exports answered {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(500)])
+            );
+        }
+        let queued: Value = serde_json::from_slice(&body).context("POST /v1/exports: not JSON")?;
+        let status_url = queued["status_url"]
+            .as_str()
+            .context("POST /v1/exports answered no status_url")?
+            .to_owned();
+        let finished = loop {
+            let info = self.get_json(&status_url, &[], tenant).await?;
+            match info["state"].as_str() {
+                Some("succeeded") => break info,
+                Some("queued" | "running") => {}
+                other => bail!("the export ended {other:?}: {}", info["error"]),
+            }
+            if started.elapsed() > START_TIMEOUT {
+                bail!("the export had not finished after {START_TIMEOUT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let on_server = job_millis(&finished)?;
+        let mut response = self
+            .http
+            .get(format!("{}{status_url}/file", self.base))
+            .bearer_auth(&self.tokens[tenant])
+            .send()
+            .await
+            .context("GET the export's file")?;
+        if !response.status().is_success() {
+            bail!("GET {status_url}/file answered {}", response.status());
+        }
+        let (mut bytes, mut lines) = (0u64, 0u64);
+        while let Some(chunk) = response.chunk().await.context("read the export's file")? {
+            bytes += chunk.len() as u64;
+            lines += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+        }
+        Ok(Exported {
+            events: finished["events_written"]
+                .as_u64()
+                .context("the export has no events_written")?,
+            bytes,
+            lines,
+            on_server,
+            took: started.elapsed(),
+        })
     }
 
     async fn get_json(
@@ -331,7 +404,12 @@ fn spawn(binary: &Path, data_dir: &Path, port: u16) -> anyhow::Result<Child> {
 
 fn mint(binary: &Path, data_dir: &Path, tenant: &str) -> anyhow::Result<String> {
     let output = Command::new(binary)
-        .args(["token", "--ttl", "86400", "--tenant", tenant, "--data-dir"])
+        .args(["token", "--ttl", "86400", "--tenant", tenant])
+        .args([
+            "--scope",
+            "audit:read audit:write audit:export",
+            "--data-dir",
+        ])
         .arg(data_dir)
         .env("TRAILKEEP_JWT_SECRET", SECRET)
         .output()

@@ -147,6 +147,10 @@ pub struct ExportSettings {
     pub directory_root: Option<PathBuf>,
     /// The endpoint `webhook` destinations post to (unset: no such destination).
     pub webhook: Option<WebhookConfig>,
+    /// The address users reach this server at (`https://audit.example.com`): signed links are
+    /// absolute URLs under it, and e-mail and webhook deliveries of files above their size
+    /// bound send links instead (unset: links are paths, and such deliveries fail).
+    pub public_url: Option<String>,
 }
 
 impl Default for ExportSettings {
@@ -156,6 +160,7 @@ impl Default for ExportSettings {
             keep_hours: 24 * 7,
             directory_root: None,
             webhook: None,
+            public_url: None,
         }
     }
 }
@@ -370,6 +375,11 @@ impl Settings {
         }
         if self.exports.keep_hours == 0 {
             bail!("exports.keep_hours must be at least 1");
+        }
+        if let Some(url) = &self.exports.public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            bail!("exports.public_url must be an http(s) URL");
         }
         if let Some(webhook) = &self.exports.webhook {
             trailkeep_jobs::export::standard_webhooks_signature(

@@ -135,6 +135,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let exports = Exports {
             dir: settings.exports_dir(),
             deliveries: settings.deliveries(),
+            public_url: settings.exports.public_url.clone(),
             wake: Box::new(move || runner.wake()),
         };
         let state = AppState::new(shared, jwt, &secret, settings.limits.clone(), stopping)
@@ -171,6 +172,7 @@ fn start_jobs(
                 dir: dir.clone(),
                 keep: Duration::from_secs(settings.exports.keep_hours * 3600),
                 deliveries: settings.deliveries(),
+                public_url: settings.exports.public_url.clone(),
             },
         )),
         Arc::new(ExpireHandler::new(dir)),

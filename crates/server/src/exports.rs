@@ -21,6 +21,7 @@ use trailkeep_api::{
 use trailkeep_event::{Filter, Timestamp};
 use trailkeep_jobs::export::{
     self, Deliveries, Destination, ExportFiles, ExportResult, ExportSpec, Format, KNOWN_COLUMNS,
+    Part,
 };
 use trailkeep_jobs::now_ms;
 use trailkeep_store::{JobRecord, JobState};
@@ -38,6 +39,9 @@ pub struct Exports {
     pub dir: PathBuf,
     /// The destinations the operator configured.
     pub deliveries: Deliveries,
+    /// The address users reach the server at, which signed links start with (paths when
+    /// `None`).
+    pub public_url: Option<String>,
     /// Wakes an idle worker.
     pub wake: Box<dyn Fn() + Send + Sync>,
 }
@@ -168,12 +172,45 @@ pub async fn find(
     principal: &Principal,
     id: &str,
 ) -> Result<JobRecord, ApiError> {
+    find_in(state, &principal.tenant, id).await
+}
+
+/// `tenant`'s export `id`, or 404.
+pub async fn find_in(state: &AppState, tenant: &str, id: &str) -> Result<JobRecord, ApiError> {
     state
         .store
-        .job(&principal.tenant, id)
+        .job(tenant, id)
         .await?
         .filter(|job| job.kind == export::KIND)
         .ok_or_else(|| ApiError::not_found("no such export"))
+}
+
+/// A succeeded export's result, while its files are kept; 409 before it finished, 404 when it
+/// failed, was cancelled or its files expired.
+pub fn live_result(job: &JobRecord) -> Result<ExportResult, ApiError> {
+    match job.state {
+        JobState::Succeeded => {}
+        JobState::Queued | JobState::Running => {
+            return Err(ApiError::conflict(
+                "export_not_ready",
+                "the export has not finished; poll its status URL",
+            ));
+        }
+        JobState::Failed | JobState::Cancelled => {
+            return Err(ApiError::not_found(
+                "the export did not finish; it has no files",
+            ));
+        }
+    }
+    let result: ExportResult = job
+        .result
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
+        .ok_or_else(|| ApiError::internal(&format!("export {} has no result", job.id)))?;
+    if result.expires_at <= now_ms() {
+        return Err(ApiError::not_found("the export's files have expired"));
+    }
+    Ok(result)
 }
 
 /// Queues `spec` for the caller's tenant, once its destination is known to be configured here
@@ -377,46 +414,20 @@ pub async fn cancel(
     Ok(Json(info(&job)?))
 }
 
-/// Which file of an export.
-#[derive(Clone, Copy)]
-enum Part {
-    File,
-    Manifest,
-    Proofs,
-}
-
-/// Streams one of the caller's tenant's export's files, recording the download.
-async fn serve_part(
+/// Streams one of `tenant`'s export `id`'s files; a download of the events file is recorded
+/// in the tenant's trail with `actor` as who downloaded it and `how` beside the file's name.
+pub async fn serve_part(
     state: &AppState,
-    principal: &Principal,
+    tenant: &str,
     id: &str,
     part: Part,
+    actor: Value,
+    how: Value,
 ) -> Result<Response, ApiError> {
     let exports = exports(state)?;
-    let job = find(state, principal, id).await?;
-    match job.state {
-        JobState::Succeeded => {}
-        JobState::Queued | JobState::Running => {
-            return Err(ApiError::conflict(
-                "export_not_ready",
-                "the export has not finished; poll its status URL",
-            ));
-        }
-        JobState::Failed | JobState::Cancelled => {
-            return Err(ApiError::not_found(
-                "the export did not finish; it has no files",
-            ));
-        }
-    }
+    let job = find_in(state, tenant, id).await?;
+    let result = live_result(&job)?;
     let spec = spec_of(&job)?;
-    let result: ExportResult = job
-        .result
-        .as_deref()
-        .and_then(|r| serde_json::from_str(r).ok())
-        .ok_or_else(|| ApiError::internal(&format!("export {id} has no result")))?;
-    if result.expires_at <= now_ms() {
-        return Err(ApiError::not_found("the export's files have expired"));
-    }
     let files = ExportFiles::of(&exports.dir, &job.id, spec.format);
     let (path, media_type, name) = match part {
         Part::File => (
@@ -438,16 +449,20 @@ async fn serve_part(
         .await
         .map_err(|_| ApiError::not_found("the export's files have expired"))?;
     let length = file.metadata().await.ok().map(|m| m.len());
-    if matches!(part, Part::File) {
+    if part == Part::File {
+        let mut metadata = json!({"file": name, "bytes": result.file.bytes});
+        if let (Value::Object(into), Value::Object(more)) = (&mut metadata, how) {
+            into.extend(more);
+        }
         state
             .audit
             .record(
-                &principal.tenant,
+                tenant,
                 json!({
                     "action": "audit.export.downloaded",
-                    "actor": principal.actor(),
+                    "actor": actor,
                     "target": {"type": "export", "id": job.id},
-                    "metadata": {"file": name, "bytes": result.file.bytes},
+                    "metadata": metadata,
                 }),
             )
             .await?;
@@ -491,7 +506,15 @@ pub async fn file(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    serve_part(&state, &principal, &id, Part::File).await
+    serve_part(
+        &state,
+        &principal.tenant,
+        &id,
+        Part::File,
+        principal.actor(),
+        json!({}),
+    )
+    .await
 }
 
 /// `GET /v1/exports/{id}/manifest`: the export's signed manifest.
@@ -513,7 +536,15 @@ pub async fn manifest(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    serve_part(&state, &principal, &id, Part::Manifest).await
+    serve_part(
+        &state,
+        &principal.tenant,
+        &id,
+        Part::Manifest,
+        principal.actor(),
+        json!({}),
+    )
+    .await
 }
 
 /// `GET /v1/exports/{id}/proofs`: an NDJSON export's proofs file.
@@ -535,5 +566,13 @@ pub async fn proofs(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    serve_part(&state, &principal, &id, Part::Proofs).await
+    serve_part(
+        &state,
+        &principal.tenant,
+        &id,
+        Part::Proofs,
+        principal.actor(),
+        json!({}),
+    )
+    .await
 }

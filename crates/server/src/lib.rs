@@ -15,6 +15,7 @@ mod cursor;
 pub mod dialects;
 pub mod error;
 mod events;
+mod export_links;
 mod exports;
 mod health;
 mod ingest;

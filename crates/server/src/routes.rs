@@ -22,8 +22,8 @@ use crate::dialects::{ErrorBody, NATIVE_ERRORS, audit_rail, cloudflare, kore, pe
 use crate::error::ApiError;
 use crate::openapi::{self, ApiDoc};
 use crate::{
-    AppState, events, exports, health, ingest, keys, ledger, limits, stats, stream, telemetry,
-    views,
+    AppState, events, export_links, exports, health, ingest, keys, ledger, limits, stats, stream,
+    telemetry, views,
 };
 
 /// Puts whatever enforces a role in front of a route (the guard, or nothing when only the
@@ -55,6 +55,8 @@ fn api(enforce: Enforce<'_>) -> OpenApiRouter<AppState> {
         .routes(routes!(health::readyz))
         .routes(routes!(telemetry::render))
         .routes(small_body(routes!(keys::token)))
+        // A signed link is its own credential.
+        .routes(routes!(export_links::open))
         // Events.
         .routes(needs(Role::Write, routes!(ingest::post_events)))
         .routes(needs(Role::Read, routes!(events::list)))
@@ -82,6 +84,10 @@ fn api(enforce: Enforce<'_>) -> OpenApiRouter<AppState> {
         .routes(needs(Role::Export, routes!(exports::file)))
         .routes(needs(Role::Export, routes!(exports::manifest)))
         .routes(needs(Role::Export, routes!(exports::proofs)))
+        .routes(needs(
+            Role::Export,
+            small_body(routes!(export_links::create)),
+        ))
         // Credentials.
         .routes(needs(Role::Admin, routes!(keys::list)))
         .routes(needs(Role::Admin, small_body(routes!(keys::create))))

@@ -115,6 +115,7 @@ fn a_small_run_measures_every_figure_on_both_systems_with_the_same_answers() {
         "query_entity_history_p99_ms",
         "query_full_text_p50_ms",
         "query_stats_month_p99_ms",
+        "export_ndjson_events_per_s",
         "export_csv_events_per_s",
         "disk_bytes_per_event",
         "verify",

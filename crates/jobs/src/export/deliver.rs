@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use super::{ExportFiles, Manifest, file_name};
+use super::{ExportFiles, Manifest, SharedLinks, file_name};
 
 /// Where a finished export goes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,7 +86,8 @@ pub struct SmtpSettings {
     pub password: Option<String>,
     /// The sender address.
     pub from: String,
-    /// Largest file sent as an attachment; a larger export fails with a message saying so.
+    /// Largest file sent as an attachment; a larger export is sent as signed links when
+    /// `exports.public_url` is set, and fails saying so when it is not.
     #[serde(default = "default_max_attachment")]
     pub max_attachment_bytes: u64,
     /// Recipient domains allowed (`example.com`); empty allows any.
@@ -106,7 +107,8 @@ pub struct WebhookSettings {
     pub url: String,
     /// The Standard Webhooks signing secret, `whsec_` and base64.
     pub secret: String,
-    /// Largest file posted (base64 in the JSON payload); a larger export fails saying so.
+    /// Largest file posted (base64 in the JSON payload); a larger export is posted as signed
+    /// links when `exports.public_url` is set, and fails saying so when it is not.
     #[serde(default = "default_max_attachment")]
     pub max_file_bytes: u64,
 }
@@ -186,12 +188,15 @@ impl Deliveries {
         }
     }
 
-    /// Delivers the export's files; answers what was done, for the job's result.
+    /// Delivers the export's files; answers what was done, for the job's result. An e-mail or
+    /// webhook whose file is above its size bound carries `links` instead of the file, when
+    /// there are links.
     pub async fn deliver(
         &self,
         destination: &Destination,
         files: &ExportFiles,
         manifest: &Manifest,
+        links: Option<&SharedLinks>,
     ) -> Result<Value, String> {
         self.check(destination)?;
         match destination {
@@ -208,13 +213,17 @@ impl Deliveries {
             }
             Destination::Email { to } => {
                 let smtp = self.smtp.as_ref().expect("checked");
-                send_email(smtp, to, files, manifest).await?;
-                Ok(json!({"type": "email", "to": to}))
+                let file = attached(&files.file, smtp.max_attachment_bytes, links)?;
+                let linked = file.is_none();
+                send_email(smtp, to, file, files, manifest, links).await?;
+                Ok(json!({"type": "email", "to": to, "linked": linked}))
             }
             Destination::Webhook => {
                 let webhook = self.webhook.as_ref().expect("checked");
-                let status = post_webhook(webhook, files, manifest).await?;
-                Ok(json!({"type": "webhook", "status": status}))
+                let file = attached(&files.file, webhook.max_file_bytes, links)?;
+                let linked = file.is_none();
+                let status = post_webhook(webhook, file, files, manifest, links).await?;
+                Ok(json!({"type": "webhook", "status": status, "linked": linked}))
             }
         }
     }
@@ -236,17 +245,46 @@ fn copy_into(dir: &Path, files: &ExportFiles, proofs: bool) -> Result<(), String
     Ok(())
 }
 
-fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, String> {
+/// The file's bytes when it is at most `max`; `None` when it is larger and links go instead;
+/// an error when it is larger and there are no links.
+fn attached(path: &Path, max: u64, links: Option<&SharedLinks>) -> Result<Option<Vec<u8>>, String> {
     let size = std::fs::metadata(path)
         .map_err(|e| format!("read the export: {e}"))?
         .len();
-    if size > max {
-        return Err(format!(
-            "the export is {size} bytes, more than the {max} this destination takes; download it \
-             from the server instead"
-        ));
+    if size <= max {
+        return std::fs::read(path)
+            .map(Some)
+            .map_err(|e| format!("read the export: {e}"));
     }
-    std::fs::read(path).map_err(|e| format!("read the export: {e}"))
+    match links {
+        Some(_) => Ok(None),
+        None => Err(format!(
+            "the export is {size} bytes, more than the {max} this destination takes, and the \
+             server has no exports.public_url to send a link to it; download it from the server \
+             instead"
+        )),
+    }
+}
+
+/// When the links expire, in RFC 3339.
+fn expiry(links: &SharedLinks) -> String {
+    trailkeep_event::Timestamp::from_micros(links.expires.saturating_mul(1_000_000))
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+/// The links as the lines of an e-mail.
+fn link_lines(links: &SharedLinks) -> String {
+    let expires = expiry(links);
+    let mut text = format!(
+        "The file is too large to attach. Download it, without signing in, until {expires}:\n\n\
+         events:   {}\nmanifest: {}\n",
+        links.file, links.manifest
+    );
+    if let Some(proofs) = &links.proofs {
+        text.push_str(&format!("proofs:   {proofs}\n"));
+    }
+    text
 }
 
 /// An attachment's bytes in base64, so that they arrive exactly as sent (a text part's line
@@ -256,17 +294,24 @@ fn exact(bytes: Vec<u8>) -> Body {
         .unwrap_or_else(|_| unreachable!("any bytes can be base64"))
 }
 
+/// Sends the export to `to`: `file` attached when given, else the links; the manifest is
+/// attached either way.
 async fn send_email(
     smtp: &SmtpSettings,
     to: &str,
+    file: Option<Vec<u8>>,
     files: &ExportFiles,
     manifest: &Manifest,
+    links: Option<&SharedLinks>,
 ) -> Result<(), String> {
-    let file = read_bounded(&files.file, smtp.max_attachment_bytes)?;
     let note = std::fs::read(&files.manifest).map_err(|e| format!("read the manifest: {e}"))?;
+    let how = match (&file, links) {
+        (None, Some(links)) => link_lines(links),
+        _ => "It is attached.\n".to_owned(),
+    };
     let text = format!(
-        "The export {} of tenant {} is attached: {} events, {} bytes, SHA-256 {}.\n\n\
-         The manifest beside it is signed with the audit log's key. Check both with\n\
+        "The export {} of tenant {}: {} events, {} bytes, SHA-256 {}.\n{how}\n\
+         The manifest attached is signed with the audit log's key. Check both with\n\
          trailkeep verify --export {} --vkey <the log's vkey>\n",
         manifest.export_id,
         manifest.tenant,
@@ -284,6 +329,16 @@ async fn send_email(
         })
         .expect("a valid media type")
     };
+    let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(text));
+    if let Some(file) = file {
+        parts = parts.singlepart(
+            Attachment::new(manifest.file.name.clone())
+                .body(exact(file), media(&manifest.file.name)),
+        );
+    }
+    let parts = parts.singlepart(
+        Attachment::new(file_name(&files.manifest)).body(exact(note), ContentType::TEXT_PLAIN),
+    );
     let message = Message::builder()
         .from(smtp.from.parse().map_err(|e| format!("smtp.from: {e}"))?)
         .to(to
@@ -293,18 +348,7 @@ async fn send_email(
             "Audit log export {} ({} events)",
             manifest.export_id, manifest.count
         ))
-        .multipart(
-            MultiPart::mixed()
-                .singlepart(SinglePart::plain(text))
-                .singlepart(
-                    Attachment::new(manifest.file.name.clone())
-                        .body(exact(file), media(&manifest.file.name)),
-                )
-                .singlepart(
-                    Attachment::new(file_name(&files.manifest))
-                        .body(exact(note), ContentType::TEXT_PLAIN),
-                ),
-        )
+        .multipart(parts)
         .map_err(|e| format!("build the e-mail: {e}"))?;
     let builder = match smtp.security {
         SmtpSecurity::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host),
@@ -350,29 +394,40 @@ pub fn standard_webhooks_signature(
     ))
 }
 
+/// Posts the export to the webhook: `file` in base64 when given, else the links.
 async fn post_webhook(
     webhook: &WebhookSettings,
+    file: Option<Vec<u8>>,
     files: &ExportFiles,
     manifest: &Manifest,
+    links: Option<&SharedLinks>,
 ) -> Result<u16, String> {
-    let file = read_bounded(&files.file, webhook.max_file_bytes)?;
     let note =
         std::fs::read_to_string(&files.manifest).map_err(|e| format!("read the manifest: {e}"))?;
     let now = trailkeep_event::Timestamp::now();
+    let mut data = json!({
+        "export_id": manifest.export_id,
+        "tenant": manifest.tenant,
+        "format": manifest.format,
+        "count": manifest.count,
+        "file_name": manifest.file.name,
+        "bytes": manifest.file.bytes,
+        "sha256": manifest.file.sha256,
+        "manifest": note,
+    });
+    match (file, links) {
+        (Some(file), _) => data["file_base64"] = json!(STANDARD.encode(&file)),
+        (None, Some(links)) => {
+            data["file_url"] = json!(links.file);
+            data["proofs_url"] = json!(links.proofs);
+            data["links_expire_at"] = json!(expiry(links));
+        }
+        (None, None) => unreachable!("attached() refuses a large file without links"),
+    }
     let body = json!({
         "type": "audit.export.completed",
         "timestamp": now.to_string(),
-        "data": {
-            "export_id": manifest.export_id,
-            "tenant": manifest.tenant,
-            "format": manifest.format,
-            "count": manifest.count,
-            "file_name": manifest.file.name,
-            "bytes": manifest.file.bytes,
-            "sha256": manifest.file.sha256,
-            "manifest": note,
-            "file_base64": STANDARD.encode(&file),
-        },
+        "data": data,
     })
     .to_string();
     // Stable across retries: the receiver's idempotency key.

@@ -2,9 +2,11 @@
 //! a signed manifest, as a durable job.
 //!
 //! An export is cut at a signed checkpoint: the job takes the tenant's tree size when it starts,
-//! waits for a checkpoint covering it, and considers exactly the events below that checkpoint's
-//! size, read in seq order (the store's key order) a chunk at a time and written as they are
-//! read, so memory does not grow with the export. The file is written under a temporary name,
+//! asks for the first checkpoint covering it, and considers exactly the events below that
+//! checkpoint's size, read in seq order (the store's key order) a chunk at a time and written
+//! as they are read, so memory does not grow with the export. It writes while the checkpoint is
+//! being signed (up to a second), except a filtered NDJSON export, whose audit paths need the
+//! checkpoint's size first. The file is written under a temporary name,
 //! synced and renamed when whole; a retried attempt starts again from the beginning.
 //!
 //! An NDJSON export can be checked offline against the checkpoint in its manifest
@@ -20,6 +22,7 @@
 
 mod deliver;
 mod format;
+mod link;
 mod manifest;
 pub mod ocsf;
 pub mod verify;
@@ -36,13 +39,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use trailkeep_event::{Filter, PreparedEvent, Timestamp, prepare};
-use trailkeep_store::{JobRecord, NewJob, Store, StoreError};
+use trailkeep_store::{JobRecord, NewJob, SignedCheckpoint, Store, StoreError};
 
 pub use deliver::{
     Deliveries, Destination, SmtpSecurity, SmtpSettings, WebhookSettings, is_email_address,
     standard_webhooks_signature,
 };
 pub use format::{DEFAULT_COLUMNS, EventWriter, Format, KNOWN_COLUMNS};
+pub use link::{LINK_ORIGIN, LINK_PATH, Link, LinkError, Part, SharedLinks, share};
 pub use manifest::{FileDigest, MANIFEST_ORIGIN, Manifest};
 
 use crate::runner::{Done, Handler, JobFailure, Work};
@@ -130,6 +134,10 @@ pub struct ExportSettings {
     pub keep: Duration,
     /// The destinations besides download the operator configured.
     pub deliveries: Deliveries,
+    /// The server's public address (`https://audit.example.com`), when the operator gave one:
+    /// an e-mail or webhook delivery of a file above its size bound then sends signed links
+    /// to the files instead of the files.
+    pub public_url: Option<String>,
 }
 
 /// The files of export `id` in `dir`: the events, the manifest, the proofs.
@@ -287,22 +295,35 @@ impl ExportHandler {
             .tree_size(tenant)
             .await
             .map_err(|e| failed("read the tree size", e))?;
-        let checkpoint = if size == 0 {
-            None
-        } else {
-            Some(
-                store
-                    .checkpoint_covering(tenant, size)
-                    .await
-                    .map_err(|e| failed("wait for a checkpoint", e))?,
-            )
-        };
-        let cut = checkpoint.as_ref().map_or(0, |c| c.size);
+        // The checkpoint the export is cut at: the first signed at or past `size` (within a
+        // second). Only audit paths need its size before the first event is written; every
+        // other export streams up to `size` meanwhile, then on to the checkpoint's size.
+        let mut signing = (size > 0).then(|| {
+            let store = store.clone();
+            let tenant = tenant.to_owned();
+            tokio::spawn(async move { store.checkpoint_covering(&tenant, size).await })
+        });
+        let signed =
+            |joined: Result<Result<SignedCheckpoint, StoreError>, tokio::task::JoinError>| {
+                joined
+                    .map_err(|e| failed("wait for a checkpoint", e))?
+                    .map_err(|e| failed("wait for a checkpoint", e))
+            };
+        let with_proofs = spec.format == Format::Ndjson;
+        let whole = spec.filter == Filter::default();
+        let mut checkpoint = None;
+        if with_proofs
+            && !whole
+            && let Some(handle) = signing.take()
+        {
+            checkpoint = Some(signed(handle.await)?);
+        }
+        let mut cut = checkpoint
+            .as_ref()
+            .map_or(size, |c: &SignedCheckpoint| c.size);
         std::fs::create_dir_all(&self.settings.dir)
             .map_err(|e| failed("create the export directory", e))?;
         let files = ExportFiles::of(&self.settings.dir, &job.id, spec.format);
-        let with_proofs = spec.format == Format::Ndjson;
-        let whole = spec.filter == Filter::default();
         let io = |e: std::io::Error| failed("write the export file", e);
         let out = Digesting::create(&partial(&files.file)).map_err(io)?;
         let mut writer =
@@ -329,12 +350,20 @@ impl ExportHandler {
                 sha256: String::new(),
             },
             proofs: None,
-            tree_size: cut,
-            checkpoint: checkpoint.map(|c| c.note).unwrap_or_default(),
+            tree_size: 0,
+            checkpoint: String::new(),
             created_at: Timestamp::now(),
         };
         let mut from = 0;
-        while from < cut {
+        loop {
+            if from >= cut {
+                // Written up to `size`: on to the checkpoint's size, once it is signed.
+                let Some(handle) = signing.take() else { break };
+                let signed = signed(handle.await)?;
+                cut = signed.size;
+                checkpoint = Some(signed);
+                continue;
+            }
             if work.stopped() {
                 return Ok(None);
             }
@@ -382,6 +411,8 @@ impl ExportHandler {
             from = chunk.last().map_or(cut, |e| e.event.seq + 1);
             work.report(json!({"scanned": from.min(cut), "of": cut, "written": manifest.count}));
         }
+        manifest.tree_size = cut;
+        manifest.checkpoint = checkpoint.map(|c| c.note).unwrap_or_default();
         let out = writer.finish().map_err(io)?;
         manifest.file = out
             .finish(&partial(&files.file), &files.file, file_name(&files.file))
@@ -442,14 +473,29 @@ impl Handler for ExportHandler {
             .map_err(|e| fail(failed("sign the manifest", e), &spec.requested_by))?;
         std::fs::write(&files.manifest, note)
             .map_err(|e| fail(failed("write the manifest", e), &spec.requested_by))?;
+        let expires_at = now_ms()
+            .saturating_add(i64::try_from(self.settings.keep.as_millis()).unwrap_or(i64::MAX));
+        let links = match &self.settings.public_url {
+            Some(base) => Some(
+                share(
+                    &*self.store,
+                    base,
+                    &job.tenant,
+                    &job.id,
+                    manifest.proofs.is_some(),
+                    expires_at.div_euclid(1000),
+                    &job.created_by,
+                )
+                .map_err(|e| fail(failed("sign the links", e), &spec.requested_by))?,
+            ),
+            None => None,
+        };
         let delivered = self
             .settings
             .deliveries
-            .deliver(&spec.destination, &files, &manifest)
+            .deliver(&spec.destination, &files, &manifest, links.as_ref())
             .await
             .map_err(|e| fail(e, &spec.requested_by))?;
-        let expires_at = now_ms()
-            .saturating_add(i64::try_from(self.settings.keep.as_millis()).unwrap_or(i64::MAX));
         let result = ExportResult {
             count: manifest.count,
             file: manifest.file.clone(),

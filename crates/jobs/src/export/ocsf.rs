@@ -6,6 +6,7 @@
 //! | event | class | activity |
 //! | --- | --- | --- |
 //! | category `login` or `logout` | Authentication (3002) | 1 Logon, 2 Logoff |
+//! | category `read` or `export` with a target (data access) | Datastore Activity (6005) | 1 Read |
 //! | any other event with a target | Entity Management (3004) | 1 Create, 2 Read, 3 Update, 4 Delete, 99 Other |
 //! | the rest | API Activity (6003) | 1 Create, 2 Read, 3 Update, 4 Delete, 99 Other |
 //!
@@ -16,8 +17,10 @@
 //! its tenant; the actor is `actor.user`; the IP address is `src_endpoint.ip`; a sign-in's
 //! `service` is its target, or the tenant when it has none. What OCSF has no
 //! attribute for (the action's own name, its changes and metadata) is kept under
-//! `unmapped.trailkeep`, so nothing is lost. API Activity requires a source endpoint: an event
-//! without an IP address gets `{"name": "unknown"}`.
+//! `unmapped.trailkeep` (with the target of a data access, whose kind names the `table` read),
+//! so nothing is lost. API Activity
+//! and Datastore Activity require an actor and a source endpoint: an event without them gets
+//! `{"app_name": "unknown"}` and `{"name": "unknown"}`.
 
 use serde_json::{Map, Value, json};
 use trailkeep_event::{Category, Event, Outcome};
@@ -81,6 +84,14 @@ pub fn record(event: &Event) -> Value {
                 "Identity & Access Management",
                 2,
                 "Logoff",
+            ),
+            (Category::Read | Category::Export, Some(_)) => (
+                6005,
+                "Datastore Activity",
+                6,
+                "Application Activity",
+                1,
+                "Read",
             ),
             (category, Some(_)) => {
                 let (id, name) = crud_activity(category);
@@ -180,7 +191,19 @@ pub fn record(event: &Event) -> Value {
             fields.insert("entity".into(), Value::Object(entity));
         }
         _ => {
-            fields.insert("api".into(), json!({"operation": event.action}));
+            if class_uid == 6003 {
+                fields.insert("api".into(), json!({"operation": event.action}));
+            } else {
+                // Datastore Activity needs the store read: the table of the target's kind;
+                // the target itself is kept whole under `unmapped`.
+                let kind = event.target.as_ref().and_then(|t| t.kind.clone());
+                fields.insert(
+                    "table".into(),
+                    json!({"name": kind.unwrap_or_else(|| "unknown".into())}),
+                );
+                record["unmapped"]["trailkeep"]["target"] = json!(event.target);
+            }
+            let fields = record.as_object_mut().expect("an object");
             fields
                 .entry("actor")
                 .or_insert_with(|| json!({"app_name": "unknown"}));

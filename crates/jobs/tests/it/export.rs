@@ -35,6 +35,7 @@ async fn setup(keep: Duration) -> Setup {
         dir: exports.clone(),
         keep,
         deliveries: Default::default(),
+        public_url: None,
     };
     let runner = Runner::new(
         store.clone(),

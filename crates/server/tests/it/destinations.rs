@@ -75,7 +75,8 @@ print(port, flush=True)
 asyncio.get_event_loop().run_forever()
 "#;
 
-/// Prints the received message's subject, recipient, and writes each attachment into a dir.
+/// Prints the received message's subject, recipient, and writes each attachment into a dir,
+/// and its text as `body.txt` there.
 const READ_MAILDIR: &str = r#"
 import mailbox, os, sys
 box = mailbox.Maildir(sys.argv[1], create=False)
@@ -86,6 +87,8 @@ print(message["To"])
 print(message["Subject"])
 for part in message.walk():
     name = part.get_filename()
+    if not name and part.get_content_type() == "text/plain":
+        name = "body.txt"
     if name:
         with open(os.path.join(sys.argv[2], name), "wb") as f:
             f.write(part.get_payload(decode=True))
@@ -189,6 +192,32 @@ async fn an_export_emailed_through_a_real_smtp_server_equals_the_download() {
     assert!(attachments.join(format!("{id}.manifest")).exists());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_too_large_to_attach_is_emailed_as_links_that_work_without_a_credential() {
+    let mut mail = Mail::start(&[]);
+    mail.smtp.max_attachment_bytes = 64;
+    let server = TestServer::start_with(mail.setup()).await;
+    let acme = server.client("acme", EXPORTER);
+    let (id, export) = export_to(&acme, json!({"type": "email", "to": "ann@example.com"})).await;
+    assert_eq!(export["file"]["bytes"].as_u64().map(|b| b > 64), Some(true));
+    let downloaded = acme.get(&format!("/v1/exports/{id}/file")).await.text;
+    let (_, attachments) = mail.received();
+    assert!(
+        !attachments.join(format!("{id}.csv")).exists(),
+        "the file is not attached"
+    );
+    assert!(attachments.join(format!("{id}.manifest")).exists());
+    let body = std::fs::read_to_string(attachments.join("body.txt")).unwrap();
+    let link = body
+        .lines()
+        .find_map(|l| l.strip_prefix("events:"))
+        .unwrap_or_else(|| panic!("no link in {body}"))
+        .trim();
+    let fetched = reqwest::get(link).await.unwrap();
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.text().await.unwrap(), downloaded);
+}
+
 /// A webhook receiver that checks each request with `standardwebhooks` and writes the file it
 /// carries into a directory; it answers 204, or 401 when the signature does not verify.
 const WEBHOOK_RECEIVER: &str = r#"
@@ -203,8 +232,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except Exception as e:
             self.send_response(401); self.end_headers(); print("refused", e, file=sys.stderr); return
         data = payload["data"]
-        with open(os.path.join(sys.argv[2], data["file_name"]), "wb") as f:
-            f.write(base64.b64decode(data["file_base64"]))
+        if "file_base64" in data:
+            with open(os.path.join(sys.argv[2], data["file_name"]), "wb") as f:
+                f.write(base64.b64decode(data["file_base64"]))
+        else:
+            with open(os.path.join(sys.argv[2], "file_url"), "w") as f:
+                f.write(data["file_url"])
         with open(os.path.join(sys.argv[2], "type"), "w") as f:
             f.write(payload["type"])
         self.send_response(204); self.end_headers()
@@ -215,28 +248,32 @@ print(server.server_address[1], flush=True)
 server.serve_forever()
 "#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_webhook_export_is_signed_as_standard_webhooks_verifies_it() {
+/// The webhook receiver, writing what it receives into `dir`, and a server posting to it
+/// files of at most `max_file_bytes`.
+async fn webhook_to(dir: &Path, max_file_bytes: u64) -> (Running, TestServer) {
     let python = python_with("webhooks-venv", &["standardwebhooks==1.1.0"]);
-    let dir = tempfile::tempdir().unwrap();
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    let (_receiver, port) = spawn_python(
-        &python,
-        WEBHOOK_RECEIVER,
-        &[secret, dir.path().to_str().unwrap()],
-    );
+    let (receiver, port) =
+        spawn_python(&python, WEBHOOK_RECEIVER, &[secret, dir.to_str().unwrap()]);
     let server = TestServer::start_with(Setup {
         deliveries: Deliveries {
             webhook: Some(WebhookSettings {
                 url: format!("http://127.0.0.1:{port}/exports"),
                 secret: secret.into(),
-                max_file_bytes: 1024 * 1024,
+                max_file_bytes,
             }),
             ..Deliveries::default()
         },
         ..Setup::default()
     })
     .await;
+    (receiver, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_export_is_signed_as_standard_webhooks_verifies_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_receiver, server) = webhook_to(dir.path(), 1024 * 1024).await;
     let acme = server.client("acme", EXPORTER);
     let (id, export) = export_to(&acme, json!({"type": "webhook"})).await;
     assert_eq!(export["destination"]["type"], "webhook");
@@ -248,6 +285,21 @@ async fn a_webhook_export_is_signed_as_standard_webhooks_verifies_it() {
         std::fs::read_to_string(dir.path().join("type")).unwrap(),
         "audit.export.completed"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_export_too_large_to_post_carries_a_link_that_works_without_a_credential() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_receiver, server) = webhook_to(dir.path(), 64).await;
+    let acme = server.client("acme", EXPORTER);
+    let (id, _) = export_to(&acme, json!({"type": "webhook"})).await;
+    let downloaded = acme.get(&format!("/v1/exports/{id}/file")).await.text;
+    let link = std::fs::read_to_string(dir.path().join("file_url"))
+        .expect("the receiver verified the signature and got a link");
+    assert!(!dir.path().join(format!("{id}.csv")).exists());
+    let fetched = reqwest::get(&link).await.unwrap();
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.text().await.unwrap(), downloaded);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 use sha2::Digest;
+use trailkeep_event::Timestamp;
 use trailkeep_ledger::{Checkpoint, MemoryTree, NoteVerifier, leaf_hash};
 
 use crate::support::{Client, TestServer};
@@ -156,4 +157,93 @@ async fn bad_export_requests_are_refused_and_queue_nothing() {
     );
     acme.get("/v1/exports/job_missing").await.problem(404);
     acme.get("/v1/exports?limit=0").await.problem(400);
+}
+
+/// `url` fetched with no credential at all.
+async fn fetch_anonymously(url: &str) -> crate::support::Answer {
+    crate::support::read(reqwest::get(url).await.unwrap()).await
+}
+
+/// A link's token with `from` replaced by `to` inside its signed text.
+fn bent(url: &str, from: &str, to: &str) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (base, token) = url.rsplit_once('/').unwrap();
+    let note = String::from_utf8(URL_SAFE_NO_PAD.decode(token).unwrap()).unwrap();
+    assert!(note.contains(from), "{note}");
+    format!("{base}/{}", URL_SAFE_NO_PAD.encode(note.replace(from, to)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_links_download_an_export_without_a_credential_until_bent_or_expired() {
+    let server = TestServer::start().await;
+    let acme = server.client("acme", EXPORTER);
+    acme.post_json(&json!([{"action": "doc.read"}, {"action": "doc.updated"}]))
+        .await;
+    let id = request(&acme, json!({"format": "ndjson"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(acme.finished_export(&id).await["state"], "succeeded");
+    // An empty body takes the defaults: a day, but never past the removal of the files, which
+    // this server keeps for an hour.
+    let made = acme
+        .post(&format!("/v1/exports/{id}/links"), "application/json", "")
+        .await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    let links = made.json();
+    let expires = Timestamp::parse(links["expires_at"].as_str().unwrap()).unwrap();
+    let hours = (expires.as_micros() - Timestamp::now().as_micros()) as f64 / 3.6e9;
+    assert!((0.95..=1.0).contains(&hours), "{links}");
+    let base = format!("http://{}/v1/export-links/", server.addr);
+    for part in ["file", "manifest", "proofs"] {
+        let url = links[part].as_str().unwrap();
+        assert!(url.starts_with(&base), "{part}: {url}");
+        let by_link = fetch_anonymously(url).await;
+        assert_eq!(by_link.status, 200, "{part}: {}", by_link.text);
+        let by_credential = acme.get(&format!("/v1/exports/{id}/{part}")).await;
+        assert_eq!(by_link.text, by_credential.text, "{part}");
+    }
+    // The link is bound to its tenant, export, file and time: bent, it does not open.
+    let file = links["file"].as_str().unwrap();
+    for (from, to) in [
+        ("\"acme\"", "\"beta\""),
+        ("\"file\"", "\"manifest\""),
+        (id.as_str(), "exp_other"),
+    ] {
+        let refused = fetch_anonymously(&bent(file, from, to)).await;
+        assert_eq!(refused.status, 403, "{from} -> {to}: {}", refused.text);
+        assert!(refused.text.contains("not valid"), "{}", refused.text);
+    }
+    // Its life is bounded.
+    for expires_in in [0, 59, 604_801] {
+        let refused = acme
+            .post(
+                &format!("/v1/exports/{id}/links"),
+                "application/json",
+                json!({"expires_in": expires_in}).to_string(),
+            )
+            .await;
+        assert_eq!(refused.problem(400)["errors"][0]["field"], "expires_in");
+    }
+    // Another tenant cannot make links to acme's export.
+    let beta = server.client("beta", EXPORTER);
+    let hidden = beta
+        .post(&format!("/v1/exports/{id}/links"), "application/json", "")
+        .await;
+    assert_eq!(hidden.status, 404, "{}", hidden.text);
+    // Making the links and the download through one are in acme's trail.
+    let trail = acme.all_events().await;
+    assert!(
+        trail
+            .iter()
+            .any(|e| e["action"] == "audit.export.link_created"),
+        "{trail:?}"
+    );
+    let through_link = trail
+        .iter()
+        .find(|e| e["action"] == "audit.export.downloaded" && e["metadata"]["via"] == "signed link")
+        .expect("the download through the link is recorded");
+    assert_eq!(through_link["actor"]["type"], "signed_link");
+    assert_eq!(through_link["target"]["id"], id.as_str());
 }

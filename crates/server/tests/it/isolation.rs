@@ -115,6 +115,8 @@ struct Acme {
     access_cursor: String,
     /// A finished export of acme's logins (NDJSON, filtered: its proofs file has audit paths).
     export_id: String,
+    /// A signed link to that export's file (the path, token included).
+    export_link: String,
 }
 
 /// Both tenants, seeded.
@@ -147,6 +149,16 @@ impl World {
 
         // The export's own events are in acme's trail before its checkpoint is taken.
         let export_id = finished_export(&acme).await;
+        let links = acme
+            .post(
+                &format!("/v1/exports/{export_id}/links"),
+                "application/json",
+                "",
+            )
+            .await;
+        assert_eq!(links.status, 201, "{}", links.text);
+        let file_link = links.json()["file"].as_str().unwrap().to_owned();
+        let export_link = file_link[file_link.find("/v1/").unwrap()..].to_owned();
         let size = acme.all_events().await.len();
         let checkpoint = acme
             .get(&format!("/v1/ledger/checkpoint?min_size={size}"))
@@ -169,6 +181,7 @@ impl World {
             logins_cursor: next_cursor(&acme, "/v1/logins?limit=2").await,
             access_cursor: next_cursor(&acme, "/v1/access?limit=2").await,
             export_id,
+            export_link,
         };
         Self { acme, beta_key }
     }
@@ -188,6 +201,7 @@ impl Acme {
             &self.logins_cursor,
             &self.access_cursor,
             &self.export_id,
+            &self.export_link,
         ];
         ids.chain(values)
             .chain(self.leaf_hashes.iter().cloned())
@@ -237,6 +251,17 @@ async fn create_key(admin: &Client, name: &str) -> Key {
         secret: created["client_secret"].as_str().unwrap().to_owned(),
         key: created["key"].as_str().unwrap().to_owned(),
     }
+}
+
+/// A link's path with its signed text changed to name beta instead of acme.
+fn bent_to_beta(link: &str) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (base, token) = link.rsplit_once('/').unwrap();
+    let note = String::from_utf8(URL_SAFE_NO_PAD.decode(token).unwrap()).unwrap();
+    let bent = note.replace("\"tenant\":\"acme\"", "\"tenant\":\"beta\"");
+    assert_ne!(bent, note, "the link names acme: {note}");
+    format!("{base}/{}", URL_SAFE_NO_PAD.encode(bent))
 }
 
 /// Exports acme's logins and waits for the export to finish; answers its id.
@@ -310,6 +335,8 @@ struct Row {
     body: Option<String>,
     /// What beta sends instead of `body`, where acme's body is acme's credential itself.
     beta_body: Option<String>,
+    /// What beta requests instead of `path`, where acme's path is acme's credential itself.
+    beta_path: Option<String>,
     beta_gets: BetaGets,
     /// acme's own answer carries acme's data.
     shows_acme: bool,
@@ -331,6 +358,7 @@ impl Row {
             headers: Vec::new(),
             body: None,
             beta_body: None,
+            beta_path: None,
             beta_gets,
             shows_acme: false,
         }
@@ -353,6 +381,11 @@ impl Row {
 
     fn with_beta_body(mut self, body: String) -> Self {
         self.beta_body = Some(body);
+        self
+    }
+
+    fn with_beta_path(mut self, path: String) -> Self {
+        self.beta_path = Some(path);
         self
     }
 
@@ -634,6 +667,17 @@ fn table(world: &World) -> Vec<Row> {
             Problem(404),
         )
         .showing_acme(),
+        // A signed link is a credential of its own: beta holds no link of acme's, and acme's
+        // link bent to name beta does not open.
+        Row::new(
+            Method::GET,
+            "/v1/export-links/{token}",
+            None,
+            acme.export_link.clone(),
+            Problem(403),
+        )
+        .with_beta_path(bent_to_beta(&acme.export_link))
+        .showing_acme(),
         // A copy of acme's import, ids and idempotency key included: acme gets its own events
         // back (a replay), beta a new batch of its own.
         Row::new(
@@ -672,6 +716,15 @@ fn table(world: &World) -> Vec<Row> {
             OwnRecords,
         )
         .with_body(json!({"format": "csv", "filter": {"action": "invoice.created"}}).to_string()),
+        // Links to acme's export: a 404 for beta.
+        Row::new(
+            Method::POST,
+            "/v1/exports/{id}/links",
+            Some(Role::Export),
+            format!("/v1/exports/{}/links", acme.export_id),
+            Problem(404),
+        )
+        .with_body("{}"),
         // Cancelling acme's finished export: a 404 for beta, acme's export unchanged for acme.
         Row::new(
             Method::DELETE,
@@ -817,14 +870,17 @@ fn anonymous(server: &TestServer) -> Client {
     }
 }
 
-/// Sends `row` as `caller` with `body`; returns the request's text and the answer.
-async fn send(
-    caller: &Client,
-    row: &Row,
-    body: Option<&String>,
-    disguise: Disguise,
-) -> (String, Answer) {
-    let mut path = row.path.clone();
+/// Sends `row` as `caller` (with beta's path and body instead of acme's when `as_beta`);
+/// returns the request's text and the answer.
+async fn send(caller: &Client, row: &Row, as_beta: bool, disguise: Disguise) -> (String, Answer) {
+    let (mut path, body) = if as_beta {
+        (
+            row.beta_path.clone().unwrap_or_else(|| row.path.clone()),
+            row.beta_body.as_ref().or(row.body.as_ref()),
+        )
+    } else {
+        (row.path.clone(), row.body.as_ref())
+    };
     if disguise == Disguise::TenantParam {
         path.push(if path.contains('?') { '&' } else { '?' });
         path.push_str("tenant=acme");
@@ -1106,13 +1162,12 @@ async fn beta_with_every_role_never_sees_counts_proves_or_pages_acme() {
     let before = acme_state(&acme).await;
 
     for row in table(&world) {
-        let body = row.beta_body.as_ref().or(row.body.as_ref());
         for disguise in [
             Disguise::Plain,
             Disguise::TenantHeader,
             Disguise::TenantParam,
         ] {
-            let (sent, answer) = send(&beta, &row, body, disguise).await;
+            let (sent, answer) = send(&beta, &row, true, disguise).await;
             let context = format!("{} {} as beta ({disguise:?})", row.method, row.path);
             let leaks = returned_secrets(&secrets, &sent, &answer);
             assert!(
@@ -1184,14 +1239,14 @@ async fn each_missing_role_is_403_and_missing_credentials_401() {
     let nobody = anonymous(&server);
     for row in table(&world) {
         let context = format!("{} {}", row.method, row.path);
-        let (_, answer) = send(&nobody, &row, row.body.as_ref(), Disguise::Plain).await;
+        let (_, answer) = send(&nobody, &row, false, Disguise::Plain).await;
         let Some(role) = row.needs else {
             assert_ne!(answer.status, 401, "{context} is open: {}", answer.text);
             continue;
         };
         refusal(&answer, 401, &format!("{context} without credentials"));
         let lacking = server.client("acme", &every_role_but(role));
-        let (_, answer) = send(&lacking, &row, row.body.as_ref(), Disguise::Plain).await;
+        let (_, answer) = send(&lacking, &row, false, Disguise::Plain).await;
         let said = refusal(&answer, 403, &format!("{context} without {}", role.scope()));
         assert!(said.contains(role.scope()), "{context}: {said}");
     }
@@ -1208,7 +1263,7 @@ async fn acme_gets_every_row_with_only_the_role_it_needs() {
             None => anonymous(&server),
         };
         let context = format!("{} {} as acme", row.method, row.path);
-        let (sent, answer) = send(&caller, &row, row.body.as_ref(), Disguise::Plain).await;
+        let (sent, answer) = send(&caller, &row, false, Disguise::Plain).await;
         assert_success(&answer, &context);
         if row.shows_acme {
             assert!(

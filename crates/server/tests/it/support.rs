@@ -67,6 +67,11 @@ impl TestServer {
     }
 
     pub async fn start_with(setup: Setup) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Signed links are absolute URLs of this server.
+        let scheme = if setup.tls.is_some() { "https" } else { "http" };
+        let public_url = Some(format!("{scheme}://{addr}"));
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(EmbeddedStore::open(dir.path(), setup.options).unwrap());
         let (stop_streams, stopping) = trailkeep_server::stopping_signal();
@@ -93,6 +98,7 @@ impl TestServer {
                         dir: exports_dir.clone(),
                         keep: std::time::Duration::from_secs(3600),
                         deliveries: setup.deliveries.clone(),
+                        public_url: public_url.clone(),
                     },
                 )),
                 Arc::new(ExpireHandler::new(exports_dir.clone())),
@@ -103,10 +109,9 @@ impl TestServer {
             .with_exports(Exports {
                 dir: exports_dir,
                 deliveries: setup.deliveries,
+                public_url,
                 wake: Box::new(move || runner.wake()),
             });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let router = trailkeep_server::router(state);
         let limits = setup.limits;
