@@ -55,7 +55,8 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let exports = exports(&state)?;
     let body = received(body)?;
-    let request: CreateExportLinks = if body.trim_ascii().is_empty() {
+    // No body, or JSON null, takes the defaults.
+    let request: CreateExportLinks = if matches!(body.trim_ascii(), b"" | b"null") {
         CreateExportLinks::default()
     } else {
         decode(&body, encoding(&headers, false)?)?

@@ -37,8 +37,8 @@ use trailkeep_event::{Filter, PreparedEvent, Query};
 use trailkeep_ledger::{Hash, NoteSigner};
 use trailkeep_store::quota::{Place, Quota};
 use trailkeep_store::{
-    ApiKeyRecord, AppendOutcome, AppendRequest, EventStore, GroupBy, IdempotencyKey,
-    InclusionProof, Page, SignedCheckpoint, Stats, StoreError, StoredEvent, Vitals,
+    ApiKeyRecord, AppendOutcome, AppendRequest, CanonicalEvent, EventStore, GroupBy,
+    IdempotencyKey, InclusionProof, Page, SignedCheckpoint, Stats, StoreError, StoredEvent, Vitals,
 };
 
 pub use high_water::{AcceptedRollback, HIGH_WATER_FILE, HighWaterMark, accept_rollback};
@@ -499,6 +499,26 @@ impl EventStore for EmbeddedStore {
         }
         self.readers
             .run_for(state.id, move |conn| rows::range(conn, state.id, from, to))
+            .await
+    }
+
+    async fn scan_canonical(
+        &self,
+        tenant: &str,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<CanonicalEvent>, StoreError> {
+        let Some(state) = self.tenant(tenant) else {
+            return Ok(Vec::new());
+        };
+        let to = state.committed().min(from.saturating_add(max as u64));
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        self.readers
+            .run_for(state.id, move |conn| {
+                rows::range_canonical(conn, state.id, from, to)
+            })
             .await
     }
 

@@ -1,8 +1,9 @@
-//! Reading event rows back into [`StoredEvent`]s; shared by the writer and the readers.
+//! Reading event rows back into [`StoredEvent`]s (or, unparsed, [`CanonicalEvent`]s); shared by
+//! the writer and the readers.
 
 use rusqlite::{Connection, OptionalExtension};
-use trailkeep_event::Event;
-use trailkeep_store::{IdempotencyKey, StoreError, StoredEvent};
+use trailkeep_event::{Event, Timestamp};
+use trailkeep_store::{CanonicalEvent, IdempotencyKey, StoreError, StoredEvent};
 
 use crate::schema::{event_key, hash_from_blob};
 use crate::tree::internal;
@@ -71,6 +72,38 @@ pub fn range(
             row.get(0).map_err(internal)?,
             row.get(1).map_err(internal)?,
         )?);
+    }
+    Ok(out)
+}
+
+/// The tenant's events with seqs `from..to` as stored bytes, in seq order, not parsed.
+pub fn range_canonical(
+    conn: &Connection,
+    tenant_id: i64,
+    from: u64,
+    to: u64,
+) -> Result<Vec<CanonicalEvent>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT key, occurred_us, body, leaf_hash FROM events
+             WHERE key >= ?1 AND key < ?2 ORDER BY key",
+        )
+        .map_err(internal)?;
+    let mut rows = stmt
+        .query([event_key(tenant_id, from), event_key(tenant_id, to)])
+        .map_err(internal)?;
+    let mut out = Vec::with_capacity((to - from) as usize);
+    while let Some(row) = rows.next().map_err(internal)? {
+        let occurred_us: i64 = row.get(1).map_err(internal)?;
+        out.push(CanonicalEvent {
+            seq: crate::schema::key_seq(row.get(0).map_err(internal)?),
+            occurred_at: Timestamp::from_micros(occurred_us).ok_or_else(|| {
+                StoreError::Corrupt(format!("a stored event occurred at {occurred_us} µs"))
+            })?,
+            canonical: row.get(2).map_err(internal)?,
+            leaf_hash: hash_from_blob(row.get(3).map_err(internal)?)
+                .map_err(StoreError::Corrupt)?,
+        });
     }
     Ok(out)
 }

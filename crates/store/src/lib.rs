@@ -25,8 +25,8 @@ pub use credentials::{ApiKeyRecord, KeyStore};
 pub use error::StoreError;
 pub use jobs::{JobError, JobRecord, JobRefusal, JobState, JobStore, NewJob};
 pub use types::{
-    AppendOutcome, AppendRequest, GroupBy, IdempotencyKey, InclusionProof, MAX_GROUP_VALUES, Page,
-    Receipt, SignedCheckpoint, Stats, StoredEvent, Vitals,
+    AppendOutcome, AppendRequest, CanonicalEvent, GroupBy, IdempotencyKey, InclusionProof,
+    MAX_GROUP_VALUES, Page, Receipt, SignedCheckpoint, Stats, StoredEvent, Vitals,
 };
 
 use async_trait::async_trait;
@@ -78,6 +78,15 @@ pub trait EventStore: Send + Sync + 'static {
         from: u64,
         max: usize,
     ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// What [`scan`](Self::scan) answers, as stored bytes without the parsed events: for
+    /// streaming whole events (an export) at the speed of the storage.
+    async fn scan_canonical(
+        &self,
+        tenant: &str,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<CanonicalEvent>, StoreError>;
 
     /// A receiver whose value changes after every committed append to `tenant`'s ledger (and
     /// every new checkpoint of it), whether or not the tenant has events yet: live readers wait

@@ -38,6 +38,7 @@ macro_rules! conformance_suite {
         $crate::conformance_suite!(@tests $factory;
             seqs_are_dense_and_independent_per_tenant,
             appended_events_are_readable_at_once,
+            canonical_scans_are_the_scans_stored_bytes,
             client_ids_make_writes_idempotent,
             batches_are_all_or_nothing,
             idempotency_keys_replay_or_conflict,
@@ -159,6 +160,58 @@ pub async fn appended_events_are_readable_at_once(store: Arc<dyn EventStore>) {
     assert_eq!(&by_seq, stored);
     assert!(store.get("acme", "no-such-id").await.unwrap().is_none());
     assert!(store.get_by_seq("acme", 1).await.unwrap().is_none());
+}
+
+/// An unparsed scan answers exactly what a scan does (seq, occurred_at, the stored bytes, the
+/// leaf hash), from the same seq, as many, within the tenant, never past the committed end.
+pub async fn canonical_scans_are_the_scans_stored_bytes(store: Arc<dyn EventStore>) {
+    append_n(&*store, "acme", 7, "doc.read").await;
+    append_n(&*store, "beta", 3, "doc.read").await;
+    store
+        .append(
+            "acme",
+            batch(
+                "acme",
+                vec![
+                    json!({"action": "doc.updated", "occurred_at": "2024-02-29T12:00:00.5Z",
+                            "description": "naïve \"quoted\" text"}),
+                ],
+            ),
+        )
+        .await
+        .unwrap();
+    for (tenant, from, max) in [
+        ("acme", 0, 100),
+        ("acme", 2, 3),
+        ("acme", 7, 5),
+        ("beta", 1, 10),
+    ] {
+        let parsed = store.scan(tenant, from, max).await.unwrap();
+        let raw = store.scan_canonical(tenant, from, max).await.unwrap();
+        assert_eq!(raw.len(), parsed.len(), "{tenant} {from} {max}");
+        for (raw, parsed) in raw.iter().zip(&parsed) {
+            assert_eq!(raw.seq, parsed.event.seq);
+            assert_eq!(raw.occurred_at, parsed.event.occurred_at);
+            assert_eq!(raw.canonical, parsed.canonical);
+            assert_eq!(raw.leaf_hash, parsed.leaf_hash);
+            assert_eq!(raw.leaf_hash, leaf_hash(&raw.canonical));
+        }
+    }
+    assert_eq!(store.scan_canonical("acme", 2, 3).await.unwrap()[0].seq, 2);
+    assert!(
+        store
+            .scan_canonical("acme", 8, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .scan_canonical("nobody", 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// A client id makes a retry harmless, and a reused id with other content is refused.

@@ -1,6 +1,6 @@
 //! The values that cross the storage contract.
 
-use trailkeep_event::{Cursor, Event, PreparedEvent};
+use trailkeep_event::{Cursor, Event, PreparedEvent, Timestamp};
 use trailkeep_ledger::Hash;
 
 /// A client's `Idempotency-Key` and a hash of the request it came with.
@@ -41,6 +41,20 @@ pub struct AppendOutcome {
     pub stored: usize,
     /// Whether the whole answer is a replay of an earlier request with the same idempotency key.
     pub replayed: bool,
+}
+
+/// An event's stored bytes without the parsed form: what a stream of whole events (an export)
+/// needs, at the cost of no JSON parsing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanonicalEvent {
+    /// Its seq.
+    pub seq: u64,
+    /// When it happened.
+    pub occurred_at: Timestamp,
+    /// The RFC 8785 canonical bytes the leaf hash covers.
+    pub canonical: Vec<u8>,
+    /// `SHA-256(0x00 || canonical)`.
+    pub leaf_hash: Hash,
 }
 
 /// An event as stored: the parsed form, its canonical bytes and its leaf hash.

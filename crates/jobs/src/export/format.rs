@@ -6,11 +6,13 @@
 //! (starting with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`. OCSF
 //! writes one OCSF 1.8.0 record a line (`ocsf.rs`).
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use trailkeep_store::StoredEvent;
+use serde_json::value::RawValue;
+use trailkeep_event::Event;
 
 /// A file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,11 +147,13 @@ impl<W: Write> EventWriter<W> {
         })
     }
 
-    /// Writes one event.
-    pub fn write(&mut self, stored: &StoredEvent) -> std::io::Result<()> {
+    /// Writes one event, given its stored bytes and, when the caller parsed it already, the
+    /// event (NDJSON and JSON copy the bytes; CSV reads them as JSON; OCSF needs the event and
+    /// parses it when not given).
+    pub fn write(&mut self, canonical: &[u8], event: Option<&Event>) -> std::io::Result<()> {
         match (self.format, &mut self.csv, &mut self.out) {
             (Format::Csv, Some(csv), _) => {
-                let event = serde_json::to_value(&stored.event).map_err(std::io::Error::other)?;
+                let event: Members<'_> = serde_json::from_slice(canonical)?;
                 let row = self.columns.iter().map(|c| guard(cell(&event, c)));
                 csv.write_record(row)?;
             }
@@ -157,14 +161,22 @@ impl<W: Write> EventWriter<W> {
                 if self.written > 0 {
                     out.write_all(b",")?;
                 }
-                out.write_all(&stored.canonical)?;
+                out.write_all(canonical)?;
             }
             (Format::Ndjson, _, Some(out)) => {
-                out.write_all(&stored.canonical)?;
+                out.write_all(canonical)?;
                 out.write_all(b"\n")?;
             }
             (Format::Ocsf, _, Some(out)) => {
-                serde_json::to_writer(&mut *out, &super::ocsf::record(&stored.event))?;
+                let parsed;
+                let event = match event {
+                    Some(event) => event,
+                    None => {
+                        parsed = Event::from_canonical(canonical).map_err(std::io::Error::other)?;
+                        &parsed
+                    }
+                };
+                serde_json::to_writer(&mut *out, &super::ocsf::record(event))?;
                 out.write_all(b"\n")?;
             }
             _ => unreachable!("the writer matches its format"),
@@ -188,20 +200,41 @@ impl<W: Write> EventWriter<W> {
     }
 }
 
-/// The text of `column` (a dotted path) in `event`: strings as they are, other scalars as JSON,
-/// objects and arrays as JSON text, missing fields empty.
-fn cell(event: &Value, column: &str) -> String {
-    let mut value = event;
-    for part in column.split('.') {
-        match value.get(part) {
+/// A member name, borrowed from the stored bytes unless it holds an escape.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+struct Name<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// One level of a JSON object: each member's JSON text as stored, not parsed further, so that
+/// a CSV row reads only what its columns name.
+#[derive(Debug, Deserialize)]
+struct Members<'a>(#[serde(borrow)] BTreeMap<Name<'a>, &'a RawValue>);
+
+impl<'a> Members<'a> {
+    fn get(&self, name: &str) -> Option<&'a RawValue> {
+        self.0.get(&Name(Cow::Borrowed(name))).copied()
+    }
+}
+
+/// The text of `column` (a dotted path) in `event`: strings as they are, other scalars,
+/// objects and arrays as their canonical JSON text, missing fields empty.
+fn cell(event: &Members<'_>, column: &str) -> String {
+    let mut parts = column.split('.');
+    let Some(mut value) = parts.next().and_then(|first| event.get(first)) else {
+        return String::new();
+    };
+    for part in parts {
+        match serde_json::from_str::<Members<'_>>(value.get())
+            .ok()
+            .and_then(|inner| inner.get(part))
+        {
             Some(inner) => value = inner,
             None => return String::new(),
         }
     }
-    match value {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+    match value.get() {
+        "null" => String::new(),
+        text if text.starts_with('"') => serde_json::from_str::<String>(text).unwrap_or_default(),
+        text => text.to_owned(),
     }
 }
 
@@ -216,8 +249,9 @@ fn guard(cell: String) -> String {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
     use trailkeep_event::{Timestamp, prepare};
+    use trailkeep_store::StoredEvent;
 
     use super::*;
 
@@ -235,7 +269,7 @@ mod tests {
         let columns = columns.iter().map(|c| (*c).to_owned()).collect();
         let mut writer = EventWriter::new(format, columns, Vec::new()).unwrap();
         for event in events {
-            writer.write(event).unwrap();
+            writer.write(&event.canonical, None).unwrap();
         }
         String::from_utf8(writer.finish().unwrap()).unwrap()
     }

@@ -38,7 +38,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use trailkeep_event::{Filter, PreparedEvent, Timestamp, prepare};
+use trailkeep_event::{Event, Filter, PreparedEvent, Timestamp, prepare};
 use trailkeep_store::{JobRecord, NewJob, SignedCheckpoint, Store, StoreError};
 
 pub use deliver::{
@@ -368,31 +368,41 @@ impl ExportHandler {
                 return Ok(None);
             }
             let chunk = store
-                .scan(tenant, from, CHUNK)
+                .scan_canonical(tenant, from, CHUNK)
                 .await
                 .map_err(|e| failed("read events", e))?;
             if chunk.is_empty() {
                 return Err(format!("events below seq {cut} are missing at {from}"));
             }
-            for stored in chunk.iter().take_while(|e| e.event.seq < cut) {
-                let event = &stored.event;
-                if !spec.filter.matches(event) {
-                    continue;
-                }
-                writer.write(stored).map_err(io)?;
+            for stored in chunk.iter().take_while(|e| e.seq < cut) {
+                // Only a filter needs the parsed event here (OCSF parses in the writer).
+                let event = if whole {
+                    None
+                } else {
+                    let event = Event::from_canonical(&stored.canonical).map_err(|e| {
+                        failed(&format!("parse the event at seq {}", stored.seq), e)
+                    })?;
+                    if !spec.filter.matches(&event) {
+                        continue;
+                    }
+                    Some(event)
+                };
+                writer
+                    .write(&stored.canonical, event.as_ref())
+                    .map_err(io)?;
                 if let Some(proofs) = proofs.as_mut() {
                     // A whole trail's leaves rebuild the root: no audit paths needed.
                     let path = if whole {
                         Vec::new()
                     } else {
                         store
-                            .inclusion_proof(tenant, event.seq, cut)
+                            .inclusion_proof(tenant, stored.seq, cut)
                             .await
                             .map_err(|e| failed("make an inclusion proof", e))?
                             .hashes
                     };
                     let line = ProofLine {
-                        seq: event.seq,
+                        seq: stored.seq,
                         leaf_hash: STANDARD.encode(stored.leaf_hash),
                         proof: path.iter().map(|h| STANDARD.encode(h)).collect(),
                     };
@@ -400,15 +410,15 @@ impl ExportHandler {
                     proofs.write_all(b"\n").map_err(io)?;
                 }
                 manifest.count += 1;
-                manifest.first_seq.get_or_insert(event.seq);
-                manifest.last_seq = Some(event.seq);
-                let at = event.occurred_at;
+                manifest.first_seq.get_or_insert(stored.seq);
+                manifest.last_seq = Some(stored.seq);
+                let at = stored.occurred_at;
                 manifest.first_occurred_at =
                     Some(manifest.first_occurred_at.map_or(at, |t| t.min(at)));
                 manifest.last_occurred_at =
                     Some(manifest.last_occurred_at.map_or(at, |t| t.max(at)));
             }
-            from = chunk.last().map_or(cut, |e| e.event.seq + 1);
+            from = chunk.last().map_or(cut, |e| e.seq + 1);
             work.report(json!({"scanned": from.min(cut), "of": cut, "written": manifest.count}));
         }
         manifest.tree_size = cut;

@@ -9,9 +9,9 @@ use tokio::sync::{Semaphore, watch};
 use trailkeep_event::{Filter, PreparedEvent, Query};
 use trailkeep_ledger::Hash;
 use trailkeep_store::{
-    ApiKeyRecord, AppendOutcome, AppendRequest, EventStore, GroupBy, IdempotencyKey,
-    InclusionProof, JobError, JobRecord, JobStore, KeyStore, NewJob, Page, SignedCheckpoint, Stats,
-    StoreError, StoredEvent, Vitals,
+    ApiKeyRecord, AppendOutcome, AppendRequest, CanonicalEvent, EventStore, GroupBy,
+    IdempotencyKey, InclusionProof, JobError, JobRecord, JobStore, KeyStore, NewJob, Page,
+    SignedCheckpoint, Stats, StoreError, StoredEvent, Vitals,
 };
 use trailkeep_store_embedded::EmbeddedStore;
 
@@ -76,6 +76,15 @@ impl EventStore for SpyStore {
         max: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         self.inner.scan(tenant, from, max).await
+    }
+
+    async fn scan_canonical(
+        &self,
+        tenant: &str,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<CanonicalEvent>, StoreError> {
+        self.inner.scan_canonical(tenant, from, max).await
     }
 
     fn commits(&self, tenant: &str) -> watch::Receiver<u64> {
