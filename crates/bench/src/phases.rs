@@ -280,7 +280,8 @@ pub async fn trailkeep_alone(s: &mut Session) -> anyhow::Result<()> {
     let rss = s.tk.peak_rss()?;
     let recovery = s.tk.crash_and_recover().await?;
     s.tk.stop()?;
-    let tk_bytes = dir_bytes(&s.data_dir);
+    // The store's bytes: the export phase's files (under `exports/`) are not the store.
+    let tk_bytes = dir_bytes(&s.data_dir) - dir_bytes(&s.data_dir.join("exports"));
     let (pg_rows, pg_bytes) = s.pool[0].size().await?;
     if pg_rows != total {
         bail!("PostgreSQL holds {pg_rows} rows, {total} were written");
