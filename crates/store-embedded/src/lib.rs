@@ -373,6 +373,27 @@ impl EmbeddedStore {
         self.registry.get(name)
     }
 
+    /// Runs `read` over up to `max` of the tenant's committed seqs from `from` on (tenant id,
+    /// first seq, end seq); nothing when there are none.
+    async fn read_committed<T: Send + 'static>(
+        &self,
+        tenant: &str,
+        from: u64,
+        max: usize,
+        read: fn(&rusqlite::Connection, i64, u64, u64) -> Result<Vec<T>, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let Some(state) = self.tenant(tenant) else {
+            return Ok(Vec::new());
+        };
+        let to = state.committed().min(from.saturating_add(max as u64));
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        self.readers
+            .run_for(state.id, move |conn| read(conn, state.id, from, to))
+            .await
+    }
+
     /// Runs `read` over the tenant's committed tree, after `check` accepted the committed size
     /// (or explained why the request is out of range).
     async fn read_tree<T: Send + 'static>(
@@ -490,16 +511,7 @@ impl EventStore for EmbeddedStore {
         from: u64,
         max: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let Some(state) = self.tenant(tenant) else {
-            return Ok(Vec::new());
-        };
-        let to = state.committed().min(from.saturating_add(max as u64));
-        if from >= to {
-            return Ok(Vec::new());
-        }
-        self.readers
-            .run_for(state.id, move |conn| rows::range(conn, state.id, from, to))
-            .await
+        self.read_committed(tenant, from, max, rows::range).await
     }
 
     async fn scan_canonical(
@@ -508,17 +520,7 @@ impl EventStore for EmbeddedStore {
         from: u64,
         max: usize,
     ) -> Result<Vec<CanonicalEvent>, StoreError> {
-        let Some(state) = self.tenant(tenant) else {
-            return Ok(Vec::new());
-        };
-        let to = state.committed().min(from.saturating_add(max as u64));
-        if from >= to {
-            return Ok(Vec::new());
-        }
-        self.readers
-            .run_for(state.id, move |conn| {
-                rows::range_canonical(conn, state.id, from, to)
-            })
+        self.read_committed(tenant, from, max, rows::range_canonical)
             .await
     }
 

@@ -327,9 +327,12 @@ pub const RW: &str = "audit:read audit:write";
 pub const EVERY_ROLE: &str = "audit:read audit:write audit:export audit:admin";
 
 /// A Python virtual environment under the target directory with `packages` installed from PyPI
-/// (made on first use, kept for later runs); answers its `python`. Fails loudly when Python or
-/// PyPI is not there.
+/// (made on first use, by one test while the others wait, and kept for later runs); answers its
+/// `python`. Fails loudly when Python or PyPI is not there.
 pub fn python_with(name: &str, packages: &[&str]) -> std::path::PathBuf {
+    // Tests run at once: one makes a venv while the others that want it wait.
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _making = MAKING.lock().unwrap_or_else(|p| p.into_inner());
     let venv = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let python = venv.join("bin/python");
     let marker = venv.join(format!("installed-{}", packages.join("-")));
