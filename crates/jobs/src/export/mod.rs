@@ -46,7 +46,7 @@ pub use deliver::{
     standard_webhooks_signature,
 };
 pub use format::{DEFAULT_COLUMNS, EventWriter, Format, KNOWN_COLUMNS};
-pub use link::{LINK_ORIGIN, LINK_PATH, Link, LinkError, Part, SharedLinks, share};
+pub use link::{Link, LinkError, Part, SharedLinks, share};
 pub use manifest::{FileDigest, MANIFEST_ORIGIN, Manifest};
 
 use crate::runner::{Done, Handler, JobFailure, Work};
@@ -485,7 +485,12 @@ impl Handler for ExportHandler {
             .map_err(|e| fail(failed("write the manifest", e), &spec.requested_by))?;
         let expires_at = now_ms()
             .saturating_add(i64::try_from(self.settings.keep.as_millis()).unwrap_or(i64::MAX));
-        let links = match &self.settings.public_url {
+        // Only an e-mail or a webhook may send links instead of the file.
+        let sends_links = matches!(
+            spec.destination,
+            Destination::Email { .. } | Destination::Webhook
+        );
+        let links = match self.settings.public_url.as_ref().filter(|_| sends_links) {
             Some(base) => Some(
                 share(
                     &*self.store,
