@@ -19,7 +19,8 @@ mod validate;
 
 pub use batch::{BatchError, BatchLimits, split_json, split_ndjson};
 pub use canonical::{
-    CanonicalError, MAX_SAFE_INTEGER, canonical_with_slot, canonicalize, check_numbers,
+    CanonicalError, CanonicalFault, MAX_SAFE_INTEGER, canonical_with_slot, canonicalize,
+    check_canonical, check_numbers,
 };
 pub use fields::{EventField, FieldMatch, field_terms};
 pub use filter::{Cursor, Filter, MAX_PAGE, Order, Query, action_matches};

@@ -181,20 +181,26 @@ pub fn query_page(
         .chain(tail.into_iter().map(|(key, event)| (key, Ok(event))))
         .collect();
     merged.sort_by_key(|(key, _)| std::cmp::Reverse(*key));
-    let mut page: Vec<StoredEvent> = Vec::with_capacity(query.limit as usize);
-    let mut more = false;
-    for (_, hit) in merged.into_iter().skip(query.offset as usize) {
-        if page.len() == query.limit as usize {
-            more = true;
-            break;
-        }
-        page.push(match hit {
-            Ok(event) => event,
-            Err(seq) => rows::by_seq(conn, tenant_id, seq)?.ok_or_else(|| {
-                StoreError::Corrupt(format!("the index names seq {seq}, which is not stored"))
-            })?,
-        });
-    }
+    let mut hits: Vec<Result<StoredEvent, u64>> = merged
+        .into_iter()
+        .skip(query.offset as usize)
+        .take(query.limit as usize + 1)
+        .map(|(_, hit)| hit)
+        .collect();
+    let more = hits.len() > query.limit as usize;
+    hits.truncate(query.limit as usize);
+    // The index's hits on the page, read together.
+    let indexed: Vec<u64> = hits
+        .iter()
+        .filter_map(|h| h.as_ref().err().copied())
+        .collect();
+    let not_stored =
+        |seq| StoreError::Corrupt(format!("the index names seq {seq}, which is not stored"));
+    let mut read = rows::all_by_seq(conn, tenant_id, &indexed, &not_stored)?.into_iter();
+    let page: Vec<StoredEvent> = hits
+        .into_iter()
+        .map(|hit| hit.unwrap_or_else(|_| read.next().expect("one event read for each seq")))
+        .collect();
     let next = if more {
         page.last().map(|e| Cursor::after(&e.event))
     } else {
@@ -293,7 +299,7 @@ pub fn replay(
                 return Ok(None);
             }
             Ok(Some(AppendOutcome {
-                events: rows::all_by_seq(conn, state.id, &seqs)?,
+                events: rows::all_by_seq(conn, state.id, &seqs, &rows::replayed_seq_missing)?,
                 stored: 0,
                 replayed: true,
             }))

@@ -155,17 +155,117 @@ pub fn previous_use(
     }))
 }
 
-/// The tenant's events at `seqs`, in that order; every one must be stored.
+/// What a seq an idempotency key names but that is not stored means.
+pub fn replayed_seq_missing(seq: u64) -> StoreError {
+    StoreError::Corrupt(format!("idempotency key names missing seq {seq}"))
+}
+
+/// The tenant's events at `seqs` (distinct), in that order; every one must be stored. `missing` says
+/// what a seq that is not stored means to the caller.
+///
+/// A page's events lie close together (a listing's hits are neighbours in time, and seqs
+/// follow time), so when they fall within a short run of seqs they are read with one range
+/// scan, skipping the rows between them unparsed; scattered ones are looked up one by one.
 pub fn all_by_seq(
     conn: &Connection,
     tenant_id: i64,
     seqs: &[u64],
+    missing: &dyn Fn(u64) -> StoreError,
 ) -> Result<Vec<StoredEvent>, StoreError> {
+    let (Some(&lo), Some(&hi)) = (seqs.iter().min(), seqs.iter().max()) else {
+        return Ok(Vec::new());
+    };
+    if hi - lo >= RANGE_READ_SPREAD * seqs.len() as u64 {
+        return seqs
+            .iter()
+            .map(|&seq| by_seq(conn, tenant_id, seq)?.ok_or_else(|| missing(seq)))
+            .collect();
+    }
+    let mut wanted: Vec<u64> = seqs.to_vec();
+    wanted.sort_unstable();
+    let mut found: Vec<Option<StoredEvent>> = (0..wanted.len()).map(|_| None).collect();
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT key, body, leaf_hash FROM events WHERE key >= ?1 AND key <= ?2 ORDER BY key",
+        )
+        .map_err(internal)?;
+    let mut rows = stmt
+        .query([event_key(tenant_id, lo), event_key(tenant_id, hi)])
+        .map_err(internal)?;
+    while let Some(row) = rows.next().map_err(internal)? {
+        let seq = crate::schema::key_seq(row.get(0).map_err(internal)?);
+        if let Ok(at) = wanted.binary_search(&seq) {
+            found[at] = Some(stored_event(
+                row.get(1).map_err(internal)?,
+                row.get(2).map_err(internal)?,
+            )?);
+        }
+    }
     seqs.iter()
-        .map(|&seq| {
-            by_seq(conn, tenant_id, seq)?.ok_or_else(|| {
-                StoreError::Corrupt(format!("idempotency key names missing seq {seq}"))
-            })
+        .map(|seq| {
+            let at = wanted.binary_search(seq).expect("every seq is wanted");
+            found[at].take().ok_or_else(|| missing(*seq))
         })
         .collect()
+}
+
+/// How many rows a range read may pass over for each event asked, before lookups one by one
+/// are cheaper.
+const RANGE_READ_SPREAD: u64 = 8;
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use trailkeep_event::{Timestamp, prepare};
+    use trailkeep_store::{AppendRequest, EventStore};
+
+    use super::*;
+    use crate::{DB_FILE, EmbeddedStore, Options};
+
+    /// Events asked close together are read with one range scan and scattered ones one by one;
+    /// either way each comes back in the order asked, and a seq not stored is named.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn events_by_seq_come_back_in_the_order_asked_near_or_far() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path(), Options::default()).unwrap();
+        let events = (0..300)
+            .map(|i| {
+                prepare(
+                    &json!({"action": "doc.read", "metadata": {"i": i}}),
+                    "acme",
+                    Timestamp::now(),
+                )
+                .unwrap()
+            })
+            .collect();
+        store
+            .append(
+                "acme",
+                AppendRequest {
+                    events,
+                    idempotency_key: None,
+                },
+            )
+            .await
+            .unwrap();
+        drop(store);
+        let conn = crate::schema::open(&dir.path().join(DB_FILE)).unwrap();
+        let tenant_id: i64 = conn
+            .query_row("SELECT id FROM tenants WHERE name = 'acme'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let missing = |seq| StoreError::Corrupt(format!("no {seq}"));
+        let near = [12, 10, 11, 15];
+        let far = [290, 3, 150];
+        for seqs in [&near[..], &far[..]] {
+            let read = all_by_seq(&conn, tenant_id, seqs, &missing).unwrap();
+            let got: Vec<u64> = read.iter().map(|e| e.event.seq).collect();
+            assert_eq!(got, seqs);
+        }
+        for seqs in [&[10, 11, 400][..], &[1, 299, 400][..]] {
+            let error = all_by_seq(&conn, tenant_id, seqs, &missing).unwrap_err();
+            assert!(error.to_string().contains("no 400"), "{error}");
+        }
+    }
 }

@@ -680,7 +680,7 @@ fn append_one(
             Some(rows::Previous::Other) => return Ok(Err(StoreError::IdempotencyConflict)),
             Some(rows::Previous::Same(seqs)) => {
                 return Ok(Ok(AppendOutcome {
-                    events: rows::all_by_seq(tx, tenant_id, &seqs)?,
+                    events: rows::all_by_seq(tx, tenant_id, &seqs, &rows::replayed_seq_missing)?,
                     stored: 0,
                     replayed: true,
                 }));

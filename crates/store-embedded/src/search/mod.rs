@@ -164,6 +164,8 @@ pub struct SearchIndex {
     index: Index,
     fields: Fields,
     reader: IndexReader,
+    /// Segment columns kept between searches.
+    column_cache: query::ColumnCache,
 }
 
 impl SearchIndex {
@@ -234,6 +236,7 @@ impl SearchIndex {
             index,
             fields,
             reader,
+            column_cache: query::ColumnCache::default(),
         })
     }
 

@@ -131,7 +131,7 @@ pub fn tally(
         return Ok(Tally::new(group_by));
     };
     let searcher = index.reader().searcher();
-    let columns = IndexColumns::open(&searcher)?;
+    let columns = index.column_cache.columns(&searcher)?;
     let bounds = Bounds::new(covered.below, filter);
     let query = within(
         translate(&index.fields, tenant_id, filter),
@@ -361,7 +361,7 @@ mod tests {
         let collector = StatsCollector {
             group_by: vec![GroupBy::Actor, GroupBy::Action],
             bounds: Bounds::new(3, &Filter::default()),
-            columns: IndexColumns::open(&searcher).unwrap(),
+            columns: index.column_cache.columns(&searcher).unwrap(),
         };
         let mut counts = collector.for_segment(0, segment).unwrap();
         assert_eq!(

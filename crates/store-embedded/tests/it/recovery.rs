@@ -127,6 +127,63 @@ async fn verify_names_the_tenant_and_seq_of_altered_bytes() {
     );
 }
 
+/// Bytes whose leaf hash was rewritten to match still have to be the canonical event of their
+/// row: verification checks the canonical form and the row's seq, tenant and id in one pass
+/// over the bytes, and names each departure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_refuses_rehashed_bytes_that_are_not_the_rows_canonical_event() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = EmbeddedStore::open(dir.path(), Options::default()).unwrap();
+        store.append("acme", batch("acme", 20)).await.unwrap();
+    }
+    assert!(verify_data_dir(dir.path(), None, &mut |_| {}).is_ok());
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let body = |seq: u64| -> Vec<u8> {
+        conn.query_row(
+            "SELECT body FROM events WHERE (key & 1099511627775) = ?1",
+            [seq],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let store_body = |seq: u64, bytes: &[u8]| {
+        let leaf = trailkeep_ledger::leaf_hash(bytes);
+        let changed = conn
+            .execute(
+                "UPDATE events SET body = ?1, leaf_hash = ?2 WHERE (key & 1099511627775) = ?3",
+                rusqlite::params![bytes, &leaf[..], seq],
+            )
+            .unwrap();
+        assert_eq!(changed, 1);
+    };
+    let failure = || match verify_data_dir(dir.path(), None, &mut |_| {}) {
+        Err(VerifyError::Invalid(failure)) => failure,
+        other => panic!("expected an invalid ledger, got {other:?}"),
+    };
+    let original = body(12);
+    // The same event with a space after its first comma: still JSON, not canonical.
+    let comma = original.iter().position(|&b| b == b',').unwrap();
+    let mut spaced = original.clone();
+    spaced.insert(comma + 1, b' ');
+    store_body(12, &spaced);
+    let found = failure();
+    assert_eq!(found.seq, Some(12));
+    assert!(
+        found.reason.contains("not in canonical form")
+            && found.reason.contains("expected a member name"),
+        "{found}"
+    );
+    // Event 11's canonical bytes in row 12.
+    store_body(12, &body(11));
+    let found = failure();
+    assert_eq!(found.seq, Some(12));
+    assert!(found.reason.contains("names another seq"), "{found}");
+    // Back as it was, the ledger verifies again.
+    store_body(12, &original);
+    assert!(verify_data_dir(dir.path(), None, &mut |_| {}).is_ok());
+}
+
 /// Verification reads rows in chunks and checks each chunk's rows on every core; the first bad
 /// seq must still be the one named, whichever chunk and whichever core found it, and a missing
 /// row must not hide a bad one before it.

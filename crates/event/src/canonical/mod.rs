@@ -14,6 +14,10 @@
 
 use serde_json::{Map, Number, Value};
 
+mod check;
+
+pub use check::{CanonicalFault, check_canonical};
+
 /// Largest integer magnitude a JCS number (an IEEE double) carries exactly: 2^53.
 pub const MAX_SAFE_INTEGER: u64 = 1 << 53;
 
@@ -127,7 +131,12 @@ fn number_text(n: &Number) -> Result<String, CanonicalError> {
         }
         return Ok(i.to_string());
     }
-    let f = n.as_f64().ok_or(CanonicalError::NonFinite)?;
+    float_text(n.as_f64().ok_or(CanonicalError::NonFinite)?)
+}
+
+/// The ECMAScript text of a double, refusing integral ones beyond ±2^53 that it would print as
+/// plain digits.
+fn float_text(f: f64) -> Result<String, CanonicalError> {
     if !f.is_finite() {
         return Err(CanonicalError::NonFinite);
     }
