@@ -23,7 +23,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use tantivy::directory::MmapDirectory;
 use tantivy::schema::{FAST, Field, INDEXED, STRING, Schema};
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
+use tantivy::{Executor, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
 use trailkeep_event::{Event, event_tokens, field_terms, metadata_terms};
 use trailkeep_store::StoreError;
 
@@ -166,6 +166,8 @@ pub struct SearchIndex {
     reader: IndexReader,
     /// Segment columns kept between searches.
     column_cache: query::ColumnCache,
+    /// Threads that statistics tally segments on, side by side.
+    stats_executor: Executor,
 }
 
 impl SearchIndex {
@@ -237,6 +239,7 @@ impl SearchIndex {
             fields,
             reader,
             column_cache: query::ColumnCache::default(),
+            stats_executor: stats_executor(),
         })
     }
 
@@ -302,6 +305,24 @@ impl SearchIndex {
         }
         doc
     }
+}
+
+/// Most threads statistics use: a month of a large tenant is millions of documents spread over
+/// a dozen segments, and the tallies of separate segments are independent.
+const STATS_THREADS: usize = 4;
+
+/// The pool statistics run on: one thread for each core, up to [`STATS_THREADS`], or the
+/// caller's thread when a pool cannot be started.
+fn stats_executor() -> Executor {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = cores.min(STATS_THREADS);
+    if threads < 2 {
+        return Executor::single_thread();
+    }
+    Executor::multi_thread(threads, "trailkeep-stats-").unwrap_or_else(|error| {
+        tracing::warn!(%error, "statistics run on one thread: no pool");
+        Executor::single_thread()
+    })
 }
 
 /// The commit payload recording `tenants`.

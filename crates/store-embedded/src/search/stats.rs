@@ -11,8 +11,11 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+use rustc_hash::{FxHashMap, FxHashSet};
+
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::StrColumn;
+use tantivy::query::EnableScoring;
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 use trailkeep_event::{Category, Event, Filter, Outcome, Timestamp};
 use trailkeep_store::{GroupBy, MAX_GROUP_VALUES, Stats, StoreError};
@@ -144,7 +147,14 @@ pub fn tally(
         bounds,
         columns,
     };
-    searcher.search(&*query, &collector).map_err(index_error)
+    searcher
+        .search_with_executor(
+            &*query,
+            &collector,
+            &index.stats_executor,
+            EnableScoring::disabled_from_searcher(&searcher),
+        )
+        .map_err(index_error)
 }
 
 /// Counts matching documents by their fast-field values.
@@ -171,12 +181,18 @@ impl Collector for StatsCollector {
             .group_by
             .iter()
             .filter(|g| **g != GroupBy::Day)
-            .map(|g| Ok((*g, str_column(reader, group_field(*g))?, HashMap::new())))
+            .map(|g| {
+                Ok((
+                    *g,
+                    str_column(reader, group_field(*g))?,
+                    FxHashMap::default(),
+                ))
+            })
             .collect::<tantivy::Result<Vec<_>>>()?;
         Ok(SegmentStats {
             group_by: self.group_by.clone(),
-            category_outcome: HashMap::new(),
-            actor_seen: HashSet::new(),
+            category_outcome: FxHashMap::default(),
+            actor_seen: FxHashSet::default(),
             category: str_column(reader, "category")?,
             outcome: str_column(reader, "outcome")?,
             actor: str_column(reader, "actor_id")?,
@@ -184,7 +200,7 @@ impl Collector for StatsCollector {
             bounds: self.bounds,
             columns: self.columns.of(reader)?,
             total: 0,
-            days: HashMap::new(),
+            days: FxHashMap::default(),
         })
     }
 
@@ -209,14 +225,14 @@ struct SegmentStats {
     outcome: Option<StrColumn>,
     actor: Option<StrColumn>,
     /// Requested dimensions other than the day: column and counts by ordinal.
-    grouped: Vec<(GroupBy, Option<StrColumn>, HashMap<u64, u64>)>,
+    grouped: Vec<(GroupBy, Option<StrColumn>, FxHashMap<u64, u64>)>,
     bounds: Bounds,
     columns: BoundsColumns,
     total: u64,
     /// Counts by (category ordinal, outcome ordinal).
-    category_outcome: HashMap<(u64, u64), u64>,
-    actor_seen: HashSet<u64>,
-    days: HashMap<i64, u64>,
+    category_outcome: FxHashMap<(u64, u64), u64>,
+    actor_seen: FxHashSet<u64>,
+    days: FxHashMap<i64, u64>,
 }
 
 #[cfg(test)]
@@ -251,6 +267,27 @@ fn ord_text(column: &Option<StrColumn>, ord: u64) -> String {
         let _ = column.ord_to_str(ord, &mut text);
     }
     text
+}
+
+/// The texts of `ords` in `column`, found in one ordered walk over its dictionary. Looking
+/// ordinals up one at a time decodes a dictionary block for each: that was most of the time of
+/// statistics over a month of three million events, with their tens of thousands of actors.
+fn ord_texts(column: &Option<StrColumn>, ords: impl Iterator<Item = u64>) -> Vec<(u64, String)> {
+    let Some(column) = column else {
+        return Vec::new();
+    };
+    let mut sorted: Vec<u64> = ords.collect();
+    sorted.sort_unstable();
+    let mut texts = Vec::with_capacity(sorted.len());
+    let found = column
+        .dictionary()
+        .sorted_ords_to_term_cb(&sorted, |bytes| {
+            texts.push(String::from_utf8_lossy(bytes).into_owned());
+        });
+    if !matches!(found, Ok(true)) {
+        tracing::warn!("a statistics column names ordinals its dictionary lacks");
+    }
+    sorted.into_iter().zip(texts).collect()
 }
 
 impl SegmentCollector for SegmentStats {
@@ -293,15 +330,14 @@ impl SegmentCollector for SegmentStats {
                 tally.failed_logins += n;
             }
         }
-        tally.actors = self
-            .actor_seen
-            .iter()
-            .map(|&ord| ord_text(&self.actor, ord))
+        tally.actors = ord_texts(&self.actor, self.actor_seen.iter().copied())
+            .into_iter()
+            .map(|(_, text)| text)
             .collect();
         for (group, column, counts) in &self.grouped {
             let target = tally.groups.entry(*group).or_default();
-            for (&ord, n) in counts {
-                *target.entry(ord_text(column, ord)).or_default() += n;
+            for (ord, text) in ord_texts(column, counts.keys().copied()) {
+                *target.entry(text).or_default() += counts[&ord];
             }
         }
         for (d, n) in &self.days {
