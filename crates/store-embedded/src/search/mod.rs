@@ -168,6 +168,9 @@ pub struct SearchIndex {
     column_cache: query::ColumnCache,
     /// Threads that statistics tally segments on, side by side.
     stats_executor: Executor,
+    /// Filters with at most this many candidates are searched without time windows
+    /// ([`query::NARROW_CANDIDATES`]; tests lower it to run the windows).
+    narrow_candidates: u64,
 }
 
 impl SearchIndex {
@@ -240,6 +243,7 @@ impl SearchIndex {
             reader,
             column_cache: query::ColumnCache::default(),
             stats_executor: stats_executor(),
+            narrow_candidates: query::NARROW_CANDIDATES,
         })
     }
 

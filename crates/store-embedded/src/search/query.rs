@@ -40,22 +40,143 @@ pub struct IndexHits {
     pub windows: u32,
 }
 
-fn term(field: Field, text: &str) -> Box<dyn TantivyQuery> {
-    Box::new(TermQuery::new(
-        Term::from_field_text(field, text),
-        IndexRecordOption::Basic,
-    ))
+/// A filter as a tantivy query, with what is known of how many documents it can match.
+pub struct Translated {
+    /// The query.
+    pub query: Box<dyn TantivyQuery>,
+    /// The terms of each condition every match must meet (a match has at least one term of
+    /// each); conditions whose terms are not listed (a prefix with very many) are left out.
+    conditions: Vec<Vec<Term>>,
+}
+
+impl Translated {
+    /// At most how many documents can match: the fewest that hold a term of any one condition
+    /// (counted over every segment, other tenants' documents included).
+    pub fn candidates(&self, searcher: &Searcher) -> Result<u64, StoreError> {
+        let mut fewest = u64::MAX;
+        for terms in &self.conditions {
+            let mut holding = 0u64;
+            for term in terms {
+                holding += searcher.doc_freq(term).map_err(index_error)?;
+                if holding >= fewest {
+                    break;
+                }
+            }
+            fewest = fewest.min(holding);
+        }
+        Ok(fewest)
+    }
+}
+
+/// Builds the query of a [`Translated`], condition by condition.
+struct Conditions<'a> {
+    searcher: &'a Searcher,
+    must: Vec<Box<dyn TantivyQuery>>,
+    must_not: Vec<Box<dyn TantivyQuery>>,
+    listed: Vec<Vec<Term>>,
+}
+
+impl Conditions<'_> {
+    /// A match must hold one of `terms`.
+    fn any_term(&mut self, terms: Vec<Term>) {
+        let queries = terms
+            .iter()
+            .map(|t| {
+                Box::new(TermQuery::new(t.clone(), IndexRecordOption::Basic))
+                    as Box<dyn TantivyQuery>
+            })
+            .collect();
+        self.must.push(any_of(queries));
+        self.listed.push(terms);
+    }
+
+    /// A match's `field` must be one of `patterns`: exact texts, or prefixes ending in `*`.
+    /// A prefix becomes the terms the index holds that start with it (a union of a few
+    /// posting lists, cheap to intersect), or, when it has more than [`MAX_PREFIX_TERMS`], a
+    /// range over the term dictionary.
+    fn any_pattern(&mut self, field: Field, patterns: &[String]) -> Result<(), StoreError> {
+        let mut terms = Vec::new();
+        let mut ranges = Vec::new();
+        for pattern in patterns {
+            match pattern.strip_suffix('*') {
+                None => terms.push(Term::from_field_text(field, pattern)),
+                Some(prefix) => match terms_with_prefix(self.searcher, field, prefix)? {
+                    Some(found) => terms.extend(found),
+                    None => ranges.push(prefix_range(field, prefix)),
+                },
+            }
+        }
+        if ranges.is_empty() {
+            self.any_term(terms);
+            return Ok(());
+        }
+        let mut queries: Vec<Box<dyn TantivyQuery>> = terms
+            .into_iter()
+            .map(|t| Box::new(TermQuery::new(t, IndexRecordOption::Basic)) as Box<dyn TantivyQuery>)
+            .collect();
+        queries.extend(ranges);
+        self.must.push(any_of(queries));
+        Ok(())
+    }
 }
 
 fn any_of(queries: Vec<Box<dyn TantivyQuery>>) -> Box<dyn TantivyQuery> {
     Box::new(BooleanQuery::union(queries))
 }
 
-/// Matches terms of `field` starting with `prefix`.
-fn prefix(field: Field, prefix: &str) -> Box<dyn TantivyQuery> {
+/// Most terms a prefix is expanded to (see [`Conditions::any_pattern`]).
+const MAX_PREFIX_TERMS: usize = 256;
+
+/// The distinct terms of `field` starting with `prefix` in any segment, or `None` when there
+/// are more than [`MAX_PREFIX_TERMS`].
+fn terms_with_prefix(
+    searcher: &Searcher,
+    field: Field,
+    prefix: &str,
+) -> Result<Option<Vec<Term>>, StoreError> {
+    let (lower, upper) = prefix_bounds(prefix);
+    let mut found = std::collections::BTreeSet::new();
+    for segment in searcher.segment_readers() {
+        let inverted = segment.inverted_index(field).map_err(index_error)?;
+        let mut stream = inverted
+            .terms()
+            .range()
+            .ge(&lower)
+            .lt(&upper)
+            .into_stream()
+            .map_err(index_error)?;
+        while stream.advance() {
+            if found.len() == MAX_PREFIX_TERMS && !found.contains(stream.key()) {
+                return Ok(None);
+            }
+            found.insert(stream.key().to_vec());
+        }
+    }
+    Ok(Some(
+        found
+            .into_iter()
+            .map(|bytes| {
+                let mut term = Term::from_field_text(field, "");
+                term.append_bytes(&bytes);
+                term
+            })
+            .collect(),
+    ))
+}
+
+/// The term bytes from `prefix` (inclusive) to past every text that starts with it
+/// (exclusive): no UTF-8 string contains the byte 0xFF.
+fn prefix_bounds(prefix: &str) -> (Vec<u8>, Vec<u8>) {
+    let lower = prefix.as_bytes().to_vec();
+    let mut upper = lower.clone();
+    upper.push(0xff);
+    (lower, upper)
+}
+
+/// Matches terms of `field` starting with `prefix`, through the term dictionary.
+fn prefix_range(field: Field, prefix: &str) -> Box<dyn TantivyQuery> {
     let lower = Term::from_field_text(field, prefix);
     let mut upper = Term::from_field_text(field, prefix);
-    // No UTF-8 string contains the byte 0xFF, so every term with the prefix sorts below this.
     upper.append_bytes(&[0xff]);
     Box::new(InvertedIndexRangeQuery::new(
         Bound::Included(lower),
@@ -63,37 +184,37 @@ fn prefix(field: Field, prefix: &str) -> Box<dyn TantivyQuery> {
     ))
 }
 
-/// The tantivy query for `filter` over tenant `tenant_id`'s documents, without its time window
-/// and without the watermark: those are [`Bounds`], narrowed by [`within`] and checked exactly
-/// by the collectors.
-pub fn translate(f: &Fields, tenant_id: i64, filter: &Filter) -> Box<dyn TantivyQuery> {
-    let mut must: Vec<Box<dyn TantivyQuery>> = vec![Box::new(TermQuery::new(
-        Term::from_field_u64(f.tenant, tenant_id as u64),
-        IndexRecordOption::Basic,
-    ))];
+/// The tantivy query for `filter` over tenant `tenant_id`'s documents in `searcher`, without
+/// its time window and without the watermark: those are [`Bounds`], narrowed by [`within`] and
+/// checked exactly by the collectors.
+pub fn translate(
+    searcher: &Searcher,
+    f: &Fields,
+    tenant_id: i64,
+    filter: &Filter,
+) -> Result<Translated, StoreError> {
+    let text = |field: Field, value: &str| Term::from_field_text(field, value);
+    let mut c = Conditions {
+        searcher,
+        must: Vec::new(),
+        must_not: Vec::new(),
+        listed: Vec::new(),
+    };
+    c.any_term(vec![Term::from_field_u64(f.tenant, tenant_id as u64)]);
     if !filter.actions.is_empty() {
-        must.push(any_of(
-            filter
-                .actions
-                .iter()
-                .map(|pattern| match pattern.strip_suffix('*') {
-                    Some(p) => prefix(f.action, p),
-                    None => term(f.action, pattern),
-                })
-                .collect(),
-        ));
+        c.any_pattern(f.action, &filter.actions)?;
     }
     if !filter.categories.is_empty() {
-        must.push(any_of(
+        c.any_term(
             filter
                 .categories
                 .iter()
-                .map(|c| term(f.category, c.as_str()))
+                .map(|k| text(f.category, k.as_str()))
                 .collect(),
-        ));
+        );
     }
     if let Some(outcome) = filter.outcome {
-        must.push(term(f.outcome, outcome.as_str()));
+        c.any_term(vec![text(f.outcome, outcome.as_str())]);
     }
     for (field, value) in [
         (f.actor_id, filter.actor_id.clone()),
@@ -107,36 +228,44 @@ pub fn translate(f: &Fields, tenant_id: i64, filter: &Filter) -> Box<dyn Tantivy
         (f.ip, filter.ip.clone()),
     ] {
         if let Some(value) = value {
-            must.push(term(field, &value));
+            c.any_term(vec![text(field, &value)]);
         }
     }
     for token in &filter.text {
-        must.push(term(f.text, token));
+        c.any_term(vec![text(f.text, token)]);
     }
     for pair in &filter.metadata {
-        must.push(term(f.meta, pair));
+        c.any_term(vec![text(f.meta, pair)]);
     }
-    let mut must_not = Vec::new();
     for condition in &filter.fields {
-        let any = any_of(
-            condition
-                .values
-                .iter()
-                .map(|v| term(f.fields, &condition.field.term(v)))
-                .collect(),
-        );
+        let terms: Vec<Term> = condition
+            .values
+            .iter()
+            .map(|v| text(f.fields, &condition.field.term(v)))
+            .collect();
         if condition.negate {
-            must_not.push(any);
+            let queries = terms
+                .into_iter()
+                .map(|t| {
+                    Box::new(TermQuery::new(t, IndexRecordOption::Basic)) as Box<dyn TantivyQuery>
+                })
+                .collect();
+            c.must_not.push(any_of(queries));
         } else {
-            must.push(any);
+            c.any_term(terms);
         }
     }
-    Box::new(BooleanQuery::new(
-        must.into_iter()
+    let query = Box::new(BooleanQuery::new(
+        c.must
+            .into_iter()
             .map(|q| (Occur::Must, q))
-            .chain(must_not.into_iter().map(|q| (Occur::MustNot, q)))
+            .chain(c.must_not.into_iter().map(|q| (Occur::MustNot, q)))
             .collect(),
-    ))
+    ));
+    Ok(Translated {
+        query,
+        conditions: c.listed,
+    })
 }
 
 /// The sort key of a position: greater is better in `order`; never 0.
@@ -374,7 +503,7 @@ pub fn search(
     };
     let searcher = index.reader().searcher();
     let columns = index.column_cache.columns(&searcher)?;
-    let translated = translate(&index.fields, tenant_id, &query.filter);
+    let translated = translate(&searcher, &index.fields, tenant_id, &query.filter)?;
     let bounds = Bounds::new(below, &query.filter);
     let order = query.order;
     let after = query.after;
@@ -382,10 +511,17 @@ pub fn search(
     // Collecting the top N visits every document the query matches, so a page is searched in
     // widening time windows from its near edge (the newest instant, or the cursor): once a
     // window holds N matches, nothing outside it can rank higher. Broad filters then touch a
-    // page's worth of documents instead of the whole tenant.
+    // page's worth of documents instead of the whole tenant. A narrow filter (an entity's
+    // history, a rare actor) has few candidates anywhere: it is searched in one go, as each
+    // window would cost a pass over every segment.
+    let narrow = translated.candidates(&searcher)? <= index.narrow_candidates;
+    let mut windows_taken = Windows::new(query, span.0, span.1);
+    if narrow {
+        windows_taken = windows_taken.all_at_once();
+    }
     let mut positions = Vec::new();
     let mut windows = 0;
-    for window in Windows::new(query, span.0, span.1) {
+    for window in windows_taken {
         windows += 1;
         let window_bounds = Bounds {
             lo: window.0,
@@ -409,7 +545,7 @@ pub fn search(
             }
         };
         let top = TopDocs::with_limit(want.max(1)).order_by(by_position);
-        let windowed = within(translated.box_clone(), &index.fields, window, span);
+        let windowed = within(translated.query.box_clone(), &index.fields, window, span);
         let found = searcher.search(&*windowed, &top).map_err(index_error)?;
         positions = found
             .into_iter()
@@ -421,7 +557,12 @@ pub fn search(
         }
     }
     let total = if query.count_total {
-        let counted = within(translated, &index.fields, (bounds.lo, bounds.hi), span);
+        let counted = within(
+            translated.query,
+            &index.fields,
+            (bounds.lo, bounds.hi),
+            span,
+        );
         Some(
             searcher
                 .search(&*counted, &BoundedCount { bounds, columns })
@@ -437,6 +578,8 @@ pub fn search(
     })
 }
 
+/// Most candidates a filter may have to be searched without windows (see [`search`]).
+pub const NARROW_CANDIDATES: u64 = 5_000;
 /// First window width: one hour, in microseconds.
 const FIRST_WINDOW: i64 = 3_600_000_000;
 /// Each window is this many times wider than the one before.
@@ -490,6 +633,14 @@ impl Windows {
             width: Some(FIRST_WINDOW),
             given: 0,
         }
+    }
+}
+
+impl Windows {
+    /// One window from the near edge to the far end.
+    fn all_at_once(mut self) -> Self {
+        self.width = Some(i64::MAX);
+        self
     }
 }
 

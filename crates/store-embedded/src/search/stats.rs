@@ -137,7 +137,7 @@ pub fn tally(
     let columns = index.column_cache.columns(&searcher)?;
     let bounds = Bounds::new(covered.below, filter);
     let query = within(
-        translate(&index.fields, tenant_id, filter),
+        translate(&searcher, &index.fields, tenant_id, filter)?.query,
         &index.fields,
         (bounds.lo, bounds.hi),
         span,

@@ -205,7 +205,7 @@ fn the_index_returns_exactly_what_filter_matches_returns() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x5eed_1234_abcd_u64);
     let mut rng = Rng(seed);
-    let index = SearchIndex::in_memory().unwrap();
+    let mut index = SearchIndex::in_memory().unwrap();
     let mut writer = index.writer().unwrap();
     const CASES: usize = 1000;
     let mut sets = Vec::with_capacity(CASES);
@@ -223,8 +223,11 @@ fn the_index_returns_exactly_what_filter_matches_returns() {
     writer.commit().unwrap();
     index.reader().reload().unwrap();
 
+    // Every tenant here is small enough to be searched at once; half the cases are searched
+    // in time windows all the same.
     let mut non_empty = 0;
     for (tenant, events) in sets.iter().enumerate() {
+        index.narrow_candidates = if tenant % 2 == 0 { 0 } else { u64::MAX };
         let filter = random_filter(&mut rng);
         let order = if rng.chance(50) {
             Order::Asc
@@ -277,7 +280,9 @@ fn the_index_returns_exactly_what_filter_matches_returns() {
 /// there are at most six, and a window needing more than 64 buckets is asked without them.
 #[test]
 fn another_tenants_ancient_event_does_not_widen_this_tenants_search() {
-    let index = SearchIndex::in_memory().unwrap();
+    let mut index = SearchIndex::in_memory().unwrap();
+    // Searched in windows, as a broad filter over a large tenant would be.
+    index.narrow_candidates = 0;
     let mut writer = index.writer().unwrap();
     let at = |text: &str| Timestamp::parse(text).unwrap();
     let mut acme = Vec::new();
@@ -331,4 +336,46 @@ fn another_tenants_ancient_event_does_not_widen_this_tenants_search() {
     assert_eq!(found.positions.len(), 1);
     assert_eq!(found.positions[0].seq, 0);
     assert!(found.windows <= 6, "{} windows", found.windows);
+    // A filter this narrow is searched in one go, with the same answer.
+    index.narrow_candidates = super::query::NARROW_CANDIDATES;
+    let found = search(&index, 2, covering(&beta, 2), &query, 51).unwrap();
+    assert_eq!(found.positions[0].seq, 0);
+    assert_eq!(found.windows, 1);
+}
+
+/// An action prefix is asked as the terms the index holds that start with it, or, past a few
+/// hundred of them, as a range over the term dictionary: both find the same events.
+#[test]
+fn action_prefixes_find_every_action_they_cover_however_many() {
+    let index = SearchIndex::in_memory().unwrap();
+    let mut writer = index.writer().unwrap();
+    let events: Vec<Event> = (0..600u64)
+        .map(|seq| {
+            let action = format!("bulk.a{:03}", seq % 300);
+            prepare(
+                &serde_json::json!({"action": action, "occurred_at": "2025-03-01T10:00:00Z"}),
+                "t",
+                Timestamp::now(),
+            )
+            .unwrap()
+            .into_event(seq)
+        })
+        .collect();
+    for event in &events {
+        writer.add_document(index.document(1, event)).unwrap();
+    }
+    writer.commit().unwrap();
+    index.reader().reload().unwrap();
+    let all = covering(&events, events.len() as u64);
+    for (pattern, matching) in [("bulk.*", 600), ("bulk.a01*", 20), ("bulk.a2*", 200)] {
+        let filter = Filter {
+            actions: vec![pattern.to_owned()],
+            ..Filter::default()
+        };
+        let mut query = Query::first_page(filter, Order::Asc, 1000);
+        query.count_total = true;
+        let found = search(&index, 1, all, &query, 1000).unwrap();
+        assert_eq!(found.positions.len(), matching, "{pattern}");
+        assert_eq!(found.total, Some(matching as u64), "{pattern}");
+    }
 }
