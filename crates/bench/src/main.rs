@@ -12,6 +12,7 @@
 
 mod cases;
 mod csv;
+mod memory;
 mod phases;
 mod postgres;
 mod report;

@@ -278,6 +278,7 @@ pub async fn export(s: &mut Session, largest: u64) -> anyhow::Result<()> {
 pub async fn trailkeep_alone(s: &mut Session) -> anyhow::Result<()> {
     let total = s.args.events + s.single_events;
     let rss = s.tk.peak_rss()?;
+    let anon = s.tk.peak_anon();
     let recovery = s.tk.crash_and_recover().await?;
     s.tk.stop()?;
     // The store's bytes: the export phase's files (under `exports/`) are not the store.
@@ -291,10 +292,11 @@ pub async fn trailkeep_alone(s: &mut Session) -> anyhow::Result<()> {
     let verified = trailkeep::verify(&s.binary, &s.data_dir)?;
     bar.finish_and_clear();
     say(format_args!(
-        "verify: {} events in {:.1} s; peak memory {} MiB; {:.0} / {:.0} bytes per event on disk; kill -9 to ready {:.2} s",
+        "verify: {} events in {:.1} s; peak memory {} MiB ({} MiB anonymous); {:.0} / {:.0} bytes per event on disk; kill -9 to ready {:.2} s",
         thousands(total),
         verified.as_secs_f64(),
         rss >> 20,
+        anon >> 20,
         tk_bytes as f64 / total as f64,
         pg_bytes as f64 / total as f64,
         recovery.as_secs_f64(),
@@ -321,6 +323,13 @@ pub async fn trailkeep_alone(s: &mut Session) -> anyhow::Result<()> {
             "MiB",
             Better::Lower,
             rss as f64 / f64::from(1 << 20),
+        ),
+        alone(
+            "peak_anon_mib",
+            "of which anonymous at its highest (the rest: mapped index files, page cache)",
+            "MiB",
+            Better::Lower,
+            anon as f64 / f64::from(1 << 20),
         ),
         alone(
             "crash_recovery_s",

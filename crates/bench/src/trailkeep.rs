@@ -10,6 +10,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::cases::{Case, PAGE, Shape};
+use crate::memory::{self, AnonPeak};
 use crate::workload::rfc3339;
 
 /// The HS256 secret the bench gives the server, so that it can mint tokens for every tenant.
@@ -60,6 +61,8 @@ pub struct Trailkeep {
     http: reqwest::Client,
     /// A bearer token per tenant, in the workload's tenant order.
     tokens: Vec<String>,
+    /// The first server process's anonymous memory, sampled.
+    anon: AnonPeak,
 }
 
 impl Trailkeep {
@@ -72,6 +75,7 @@ impl Trailkeep {
         tenants: &[String],
     ) -> anyhow::Result<Self> {
         let child = spawn(binary, data_dir, port)?;
+        let anon = AnonPeak::watch(child.id());
         let tokens = tenants
             .iter()
             .map(|tenant| mint(binary, data_dir, tenant))
@@ -89,6 +93,7 @@ impl Trailkeep {
             child,
             http,
             tokens,
+            anon,
         };
         server.wait_ready().await?;
         Ok(server)
@@ -336,7 +341,12 @@ impl Trailkeep {
 
     /// The server's peak resident memory so far (VmHWM), in bytes.
     pub fn peak_rss(&self) -> anyhow::Result<u64> {
-        peak_rss(self.child.id())
+        memory::status_bytes(self.child.id(), "VmHWM:")
+    }
+
+    /// The server's peak anonymous memory so far (sampled `RssAnon`), in bytes.
+    pub fn peak_anon(&self) -> u64 {
+        self.anon.peak()
     }
 
     /// `kill -9`s the server, starts it again on the same data, and returns the time from the
@@ -441,18 +451,6 @@ fn terminate(child: &mut Child) -> anyhow::Result<()> {
         bail!("trailkeep serve exited with {status} on SIGTERM");
     }
     Ok(())
-}
-
-/// Peak resident set size (VmHWM) of process `pid`, in bytes.
-fn peak_rss(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("read /proc/{pid}/status"))?;
-    let kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .context("no VmHWM in /proc/PID/status")?;
-    Ok(kib * 1024)
 }
 
 /// The release `trailkeep` beside this executable, built first when cargo runs the bench.

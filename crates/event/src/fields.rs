@@ -1,9 +1,10 @@
 //! Named scalar fields of an event, for dialects that filter on any of them, positively or
 //! negated (Cloudflare's `actor_email=...` and `actor_email.not=...`).
 //!
-//! [`field_terms`] lists an event's `name=value` terms; the query index stores them and
-//! [`FieldMatch::matches`] compares against the same values, so the index and
-//! [`Filter::matches`](crate::Filter::matches) agree by construction.
+//! [`EventField::value`] is an event's value of a field and [`EventField::term`] its
+//! `name=value` term; the query index stores those terms (or the value, for fields with a
+//! keyword field of their own) and [`FieldMatch::matches`] compares against the same values,
+//! so the index and [`Filter::matches`](crate::Filter::matches) agree by construction.
 
 use crate::model::Event;
 
@@ -143,23 +144,19 @@ impl EventField {
         }
     }
 
+    /// `value` normalised as [`value`](Self::value) normalises the event's.
+    pub fn normalize(self, value: &str) -> String {
+        match self {
+            EventField::ActorEmail => value.to_ascii_lowercase(),
+            _ => value.to_owned(),
+        }
+    }
+
     /// The term that stands for `value` of this field (a value is normalised as
     /// [`value`](Self::value) normalises it).
     pub fn term(self, value: &str) -> String {
-        let value = match self {
-            EventField::ActorEmail => value.to_ascii_lowercase(),
-            _ => value.to_owned(),
-        };
-        format!("{}={value}", self.path())
+        format!("{}={}", self.path(), self.normalize(value))
     }
-}
-
-/// Every `path=value` term of the event's fields that have a value.
-pub fn field_terms(event: &Event) -> Vec<String> {
-    EventField::ALL
-        .iter()
-        .filter_map(|f| f.value(event).map(|v| format!("{}={v}", f.path())))
-        .collect()
 }
 
 impl serde::Serialize for EventField {

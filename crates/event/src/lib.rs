@@ -22,7 +22,7 @@ pub use canonical::{
     CanonicalError, CanonicalFault, MAX_SAFE_INTEGER, canonical_with_slot, canonicalize,
     check_canonical, check_numbers,
 };
-pub use fields::{EventField, FieldMatch, field_terms};
+pub use fields::{EventField, FieldMatch};
 pub use filter::{Cursor, Filter, MAX_PAGE, Order, Query, action_matches};
 pub use model::{Actor, Category, Change, Context, Event, Outcome, Request, Target, Zone};
 pub use normalize::{category_for_action, normalize_actor_type};

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use tantivy::directory::MmapDirectory;
 use tantivy::schema::{FAST, Field, INDEXED, STRING, Schema};
 use tantivy::{Executor, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
-use trailkeep_event::{Event, event_tokens, field_terms, metadata_terms};
+use trailkeep_event::{Event, EventField, event_tokens, metadata_terms};
 use trailkeep_store::StoreError;
 
 use buckets::Level;
@@ -34,7 +34,7 @@ pub use query::{search, sort_key};
 pub use stats::{Tally, tally};
 
 /// Version of the index layout; a different version on disk is rebuilt.
-const INDEX_FORMAT: u32 = 6;
+const INDEX_FORMAT: u32 = 7;
 /// Memory the index writer may buffer before it flushes a segment.
 const WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
 
@@ -75,11 +75,30 @@ pub struct Fields {
     pub text: Field,
     /// Metadata `path=value` terms (multi-valued).
     pub meta: Field,
-    /// Named-field `path=value` terms (multi-valued), for field conditions.
+    /// Named-field `path=value` terms (multi-valued), for field conditions on fields without a
+    /// keyword field of their own ([`Fields::keyword`]).
     pub fields: Field,
 }
 
 impl Fields {
+    /// The keyword field that holds `field`'s value already, if any: a condition on the field
+    /// is asked there, and the `fields` field does not repeat it (each repeat was one more
+    /// term to index for every event).
+    pub fn keyword(&self, field: EventField) -> Option<Field> {
+        Some(match field {
+            EventField::Action => self.action,
+            EventField::Category => self.category,
+            EventField::Outcome => self.outcome,
+            EventField::ActorType => self.actor_type,
+            EventField::ActorId => self.actor_id,
+            EventField::ActorEmail => self.actor_email,
+            EventField::TargetType => self.target_type,
+            EventField::TargetId => self.target_id,
+            EventField::IpAddress => self.ip,
+            _ => return None,
+        })
+    }
+
     /// The field holding buckets of `level`.
     pub fn bucket(&self, level: Level) -> Field {
         match level {
@@ -92,21 +111,24 @@ impl Fields {
 
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
-    let keyword = STRING | FAST;
+    // Keywords that statistics count by have a fast column as well; the others are only
+    // searched (a column costs indexing time and disk for every event).
+    let counted = STRING | FAST;
+    let keyword = STRING;
     let fields = Fields {
-        tenant: b.add_u64_field("tenant", INDEXED | FAST),
+        tenant: b.add_u64_field("tenant", INDEXED),
         seq: b.add_u64_field("seq", FAST),
         occurred: b.add_i64_field("occurred", FAST),
         hour: b.add_i64_field("hour", INDEXED),
         day: b.add_i64_field("day", INDEXED),
         block: b.add_i64_field("block", INDEXED),
-        action: b.add_text_field("action", keyword.clone()),
-        category: b.add_text_field("category", keyword.clone()),
-        outcome: b.add_text_field("outcome", keyword.clone()),
-        actor_id: b.add_text_field("actor_id", keyword.clone()),
+        action: b.add_text_field("action", counted.clone()),
+        category: b.add_text_field("category", counted.clone()),
+        outcome: b.add_text_field("outcome", counted.clone()),
+        actor_id: b.add_text_field("actor_id", counted.clone()),
         actor_email: b.add_text_field("actor_email", keyword.clone()),
         actor_type: b.add_text_field("actor_type", keyword.clone()),
-        target_type: b.add_text_field("target_type", keyword.clone()),
+        target_type: b.add_text_field("target_type", counted),
         target_id: b.add_text_field("target_id", keyword.clone()),
         ip: b.add_text_field("ip", keyword),
         text: b.add_text_field("text", STRING),
@@ -304,8 +326,12 @@ impl SearchIndex {
         for term in metadata_terms(event.metadata.as_ref()) {
             doc.add_text(f.meta, &term);
         }
-        for term in field_terms(event) {
-            doc.add_text(f.fields, &term);
+        for field in EventField::ALL {
+            if f.keyword(field).is_none()
+                && let Some(value) = field.value(event)
+            {
+                doc.add_text(f.fields, &field.term(&value));
+            }
         }
         doc
     }

@@ -238,10 +238,14 @@ pub fn translate(
         c.any_term(vec![text(f.meta, pair)]);
     }
     for condition in &filter.fields {
+        let field = condition.field;
         let terms: Vec<Term> = condition
             .values
             .iter()
-            .map(|v| text(f.fields, &condition.field.term(v)))
+            .map(|v| match f.keyword(field) {
+                Some(keyword) => text(keyword, &field.normalize(v)),
+                None => text(f.fields, &field.term(v)),
+            })
             .collect();
         if condition.negate {
             let queries = terms
