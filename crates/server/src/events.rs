@@ -6,7 +6,6 @@ use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use trailkeep_api::{EventProofBody, InclusionBody, RawValue, hash_b64};
 use trailkeep_event::Order;
-use trailkeep_store::StoredEvent;
 
 use crate::AppState;
 use crate::auth::Principal;
@@ -37,21 +36,29 @@ pub async fn list(
     let filter = parse_filter(&params)?;
     let scope = format!("{}|/v1/events", principal.tenant);
     let listing = Listing::parse(&params, filter, Order::Desc, &scope, &state.cursor_key)?;
-    let page = state.store.query(&principal.tenant, &listing.query).await?;
+    let page = state
+        .store
+        .query_canonical(&principal.tenant, &listing.query)
+        .await?;
     Ok(listing.respond(page, &state.cursor_key))
 }
 
 /// The start of a JSON object answer, `{"data":[...]`, with each event written as its stored
 /// canonical bytes; the caller adds the remaining members and the closing brace.
-pub fn open_data_object(events: &[StoredEvent], extra: usize) -> Vec<u8> {
-    let size: usize = events.iter().map(|e| e.canonical.len() + 1).sum();
+pub fn open_data_object<'a, I>(events: I, extra: usize) -> Vec<u8>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+    I::IntoIter: Clone,
+{
+    let events = events.into_iter();
+    let size: usize = events.clone().map(|e| e.len() + 1).sum();
     let mut body = Vec::with_capacity(size + extra + 16);
     body.extend_from_slice(b"{\"data\":[");
-    for (i, e) in events.iter().enumerate() {
+    for (i, e) in events.enumerate() {
         if i > 0 {
             body.push(b',');
         }
-        body.extend_from_slice(&e.canonical);
+        body.extend_from_slice(e);
     }
     body.push(b']');
     body

@@ -290,7 +290,10 @@ impl<'a> Batch<'a> {
 
 /// 201 with `{"data": [...], "receipts": [...]}`, the events written as their stored bytes.
 fn created(outcome: AppendOutcome) -> Response {
-    let mut body = open_data_object(&outcome.events, outcome.events.len() * 120);
+    let mut body = open_data_object(
+        outcome.events.iter().map(|e| &e.canonical[..]),
+        outcome.events.len() * 120,
+    );
     body.extend_from_slice(b",\"receipts\":");
     let receipts: Vec<ReceiptBody> = outcome
         .events

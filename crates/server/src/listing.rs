@@ -7,7 +7,7 @@ use trailkeep_event::{
     Category, Filter, MAX_METADATA_VALUE_BYTES, MAX_PAGE, Order, Outcome, Query, Timestamp,
     metadata_term, normalize_actor_type, tokenize,
 };
-use trailkeep_store::Page;
+use trailkeep_store::{CanonicalEvent, Page};
 
 use crate::cursor::CursorKey;
 use crate::error::ApiError;
@@ -224,8 +224,8 @@ impl Listing {
     }
 
     /// The answer: `{data, next_cursor}`, or in page mode `{data, page, per_page, total}`.
-    pub fn respond(&self, page: Page, key: &CursorKey) -> Response {
-        let mut body = open_data_object(&page.events, 96);
+    pub fn respond(&self, page: Page<CanonicalEvent>, key: &CursorKey) -> Response {
+        let mut body = open_data_object(page.events.iter().map(|e| &e.canonical[..]), 96);
         match self.paged {
             Some((number, per_page)) => {
                 let total = page.total.unwrap_or(0);

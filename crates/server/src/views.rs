@@ -24,7 +24,10 @@ async fn answer(
 ) -> Result<Response, ApiError> {
     let scope = format!("{}|{endpoint}", principal.tenant);
     let listing = Listing::parse(params, filter, default_order, &scope, &state.cursor_key)?;
-    let page = state.store.query(&principal.tenant, &listing.query).await?;
+    let page = state
+        .store
+        .query_canonical(&principal.tenant, &listing.query)
+        .await?;
     Ok(listing.respond(page, &state.cursor_key))
 }
 

@@ -373,6 +373,27 @@ impl EmbeddedStore {
         self.registry.get(name)
     }
 
+    /// One page of the tenant's events matching `query`, parsed or not as `E` asks.
+    async fn page<E: read::PageEvent + Send + 'static>(
+        &self,
+        tenant: &str,
+        query: &Query,
+    ) -> Result<Page<E>, StoreError> {
+        let Some(state) = self.tenant(tenant) else {
+            return Ok(Page::default());
+        };
+        let query = query.clone();
+        let search = self.search.clone();
+        self.readers
+            .run_for(state.id, move |conn| {
+                // The watermark first: it never passes `committed`, read second.
+                let indexed = state.indexed();
+                let committed = state.committed();
+                read::query_page(conn, &search, state.id, indexed, committed, &query)
+            })
+            .await
+    }
+
     /// Runs `read` over up to `max` of the tenant's committed seqs from `from` on (tenant id,
     /// first seq, end seq); nothing when there are none.
     async fn read_committed<T: Send + 'static>(
@@ -490,19 +511,15 @@ impl EventStore for EmbeddedStore {
     }
 
     async fn query(&self, tenant: &str, query: &Query) -> Result<Page, StoreError> {
-        let Some(state) = self.tenant(tenant) else {
-            return Ok(Page::default());
-        };
-        let query = query.clone();
-        let search = self.search.clone();
-        self.readers
-            .run_for(state.id, move |conn| {
-                // The watermark first: it never passes `committed`, read second.
-                let indexed = state.indexed();
-                let committed = state.committed();
-                read::query_page(conn, &search, state.id, indexed, committed, &query)
-            })
-            .await
+        self.page(tenant, query).await
+    }
+
+    async fn query_canonical(
+        &self,
+        tenant: &str,
+        query: &Query,
+    ) -> Result<Page<CanonicalEvent>, StoreError> {
+        self.page(tenant, query).await
     }
 
     async fn scan(

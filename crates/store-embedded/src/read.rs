@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use trailkeep_event::{Cursor, Event, Filter, Query};
-use trailkeep_store::{AppendOutcome, IdempotencyKey, Page, StoreError, StoredEvent};
+use trailkeep_store::{
+    AppendOutcome, CanonicalEvent, IdempotencyKey, Page, StoreError, StoredEvent,
+};
 
 use crate::rows::{self, stored_event};
 use crate::schema::{self, event_key, key_seq};
@@ -158,17 +160,60 @@ fn closed(_: tokio::sync::AcquireError) -> StoreError {
     StoreError::Unavailable("the store is closed".into())
 }
 
+/// What a page is made of: parsed events, or their stored bytes alone.
+pub trait PageEvent: Sized {
+    /// The tenant's events at `seqs` (which the index named), in that order.
+    fn read(conn: &Connection, tenant_id: i64, seqs: &[u64]) -> Result<Vec<Self>, StoreError>;
+    /// A tail event, read and parsed to be filtered.
+    fn from_stored(event: StoredEvent) -> Self;
+    /// Where the event stands in a listing.
+    fn position(&self) -> Cursor;
+}
+
+/// What an index hit that is not stored means.
+fn not_stored(seq: u64) -> StoreError {
+    StoreError::Corrupt(format!("the index names seq {seq}, which is not stored"))
+}
+
+impl PageEvent for StoredEvent {
+    fn read(conn: &Connection, tenant_id: i64, seqs: &[u64]) -> Result<Vec<Self>, StoreError> {
+        rows::all_by_seq(conn, tenant_id, seqs, &not_stored)
+    }
+    fn from_stored(event: StoredEvent) -> Self {
+        event
+    }
+    fn position(&self) -> Cursor {
+        Cursor::after(&self.event)
+    }
+}
+
+impl PageEvent for CanonicalEvent {
+    fn read(conn: &Connection, tenant_id: i64, seqs: &[u64]) -> Result<Vec<Self>, StoreError> {
+        rows::all_canonical_by_seq(conn, tenant_id, seqs, &not_stored)
+    }
+    fn from_stored(event: StoredEvent) -> Self {
+        event.into()
+    }
+    fn position(&self) -> Cursor {
+        Cursor {
+            occurred_at: self.occurred_at.as_micros(),
+            seq: self.seq,
+        }
+    }
+}
+
 /// One page of the tenant's events matching `query`: the index answers for what it covers
 /// (`indexed`: seqs below its watermark), a scan of SQLite for `indexed..committed` (the tail the indexer has not reached),
-/// and the two are merged in (`occurred_at`, `seq`) order.
-pub fn query_page(
+/// and the two are merged in (`occurred_at`, `seq`) order. The index's hits on the page are
+/// read together at the end, parsed or not as `E` asks.
+pub fn query_page<E: PageEvent>(
     conn: &Connection,
     index: &SearchIndex,
     tenant_id: i64,
     indexed: Coverage,
     committed: u64,
     query: &Query,
-) -> Result<Page, StoreError> {
+) -> Result<Page<E>, StoreError> {
     let want = (query.offset as usize).saturating_add(query.limit as usize + 1);
     let from_index = search::search(index, tenant_id, indexed, query, want)?;
     tracing::trace!(windows = from_index.windows, "searched the index");
@@ -189,25 +234,25 @@ pub fn query_page(
         .collect();
     let more = hits.len() > query.limit as usize;
     hits.truncate(query.limit as usize);
-    // The index's hits on the page, read together.
-    let indexed: Vec<u64> = hits
+    let seqs: Vec<u64> = hits
         .iter()
         .filter_map(|h| h.as_ref().err().copied())
         .collect();
-    let not_stored =
-        |seq| StoreError::Corrupt(format!("the index names seq {seq}, which is not stored"));
-    let mut read = rows::all_by_seq(conn, tenant_id, &indexed, &not_stored)?.into_iter();
-    let page: Vec<StoredEvent> = hits
+    let mut read = E::read(conn, tenant_id, &seqs)?.into_iter();
+    let events: Vec<E> = hits
         .into_iter()
-        .map(|hit| hit.unwrap_or_else(|_| read.next().expect("one event read for each seq")))
+        .map(|hit| match hit {
+            Ok(event) => E::from_stored(event),
+            Err(_) => read.next().expect("one event read for each seq"),
+        })
         .collect();
     let next = if more {
-        page.last().map(|e| Cursor::after(&e.event))
+        events.last().map(E::position)
     } else {
         None
     };
     Ok(Page {
-        events: page,
+        events,
         next,
         total: from_index.total.map(|t| t + tail_matches),
     })

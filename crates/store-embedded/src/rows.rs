@@ -94,18 +94,49 @@ pub fn range_canonical(
         .map_err(internal)?;
     let mut out = Vec::with_capacity((to - from) as usize);
     while let Some(row) = rows.next().map_err(internal)? {
-        let occurred_us: i64 = row.get(1).map_err(internal)?;
-        out.push(CanonicalEvent {
-            seq: crate::schema::key_seq(row.get(0).map_err(internal)?),
-            occurred_at: Timestamp::from_micros(occurred_us).ok_or_else(|| {
-                StoreError::Corrupt(format!("a stored event occurred at {occurred_us} µs"))
-            })?,
-            canonical: row.get(2).map_err(internal)?,
-            leaf_hash: hash_from_blob(row.get(3).map_err(internal)?)
-                .map_err(StoreError::Corrupt)?,
-        });
+        out.push(canonical_row(row)?);
     }
     Ok(out)
+}
+
+/// A row of `key, occurred_us, body, leaf_hash` as a [`CanonicalEvent`].
+fn canonical_row(row: &rusqlite::Row<'_>) -> Result<CanonicalEvent, StoreError> {
+    let occurred_us: i64 = row.get(1).map_err(internal)?;
+    Ok(CanonicalEvent {
+        seq: crate::schema::key_seq(row.get(0).map_err(internal)?),
+        occurred_at: Timestamp::from_micros(occurred_us).ok_or_else(|| {
+            StoreError::Corrupt(format!("a stored event occurred at {occurred_us} µs"))
+        })?,
+        canonical: row.get(2).map_err(internal)?,
+        leaf_hash: hash_from_blob(row.get(3).map_err(internal)?).map_err(StoreError::Corrupt)?,
+    })
+}
+
+/// The tenant's event at `seq`, unparsed.
+fn canonical_by_seq(
+    conn: &Connection,
+    tenant_id: i64,
+    seq: u64,
+) -> Result<Option<CanonicalEvent>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT key, occurred_us, body, leaf_hash FROM events WHERE key = ?1")
+        .map_err(internal)?;
+    let mut rows = stmt.query([event_key(tenant_id, seq)]).map_err(internal)?;
+    match rows.next().map_err(internal)? {
+        Some(row) => canonical_row(row).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Parses an event read unparsed.
+pub fn parsed(event: CanonicalEvent) -> Result<StoredEvent, StoreError> {
+    let parsed = Event::from_canonical(&event.canonical)
+        .map_err(|e| StoreError::Corrupt(format!("a stored event does not parse: {e}")))?;
+    Ok(StoredEvent {
+        event: parsed,
+        canonical: event.canonical,
+        leaf_hash: event.leaf_hash,
+    })
 }
 
 /// The number of events the tenant has stored: its largest seq plus one.
@@ -160,33 +191,47 @@ pub fn replayed_seq_missing(seq: u64) -> StoreError {
     StoreError::Corrupt(format!("idempotency key names missing seq {seq}"))
 }
 
-/// The tenant's events at `seqs` (distinct), in that order; every one must be stored. `missing` says
-/// what a seq that is not stored means to the caller.
-///
-/// A page's events lie close together (a listing's hits are neighbours in time, and seqs
-/// follow time), so when they fall within a short run of seqs they are read with one range
-/// scan, skipping the rows between them unparsed; scattered ones are looked up one by one.
+/// The tenant's events at `seqs` (distinct), in that order; every one must be stored.
+/// `missing` says what a seq that is not stored means to the caller.
 pub fn all_by_seq(
     conn: &Connection,
     tenant_id: i64,
     seqs: &[u64],
     missing: &dyn Fn(u64) -> StoreError,
 ) -> Result<Vec<StoredEvent>, StoreError> {
+    all_canonical_by_seq(conn, tenant_id, seqs, missing)?
+        .into_iter()
+        .map(parsed)
+        .collect()
+}
+
+/// [`all_by_seq`], unparsed.
+///
+/// A page's events lie close together (a listing's hits are neighbours in time, and seqs
+/// follow time), so when they fall within a short run of seqs they are read with one range
+/// scan, skipping the rows between them; scattered ones are looked up one by one.
+pub fn all_canonical_by_seq(
+    conn: &Connection,
+    tenant_id: i64,
+    seqs: &[u64],
+    missing: &dyn Fn(u64) -> StoreError,
+) -> Result<Vec<CanonicalEvent>, StoreError> {
     let (Some(&lo), Some(&hi)) = (seqs.iter().min(), seqs.iter().max()) else {
         return Ok(Vec::new());
     };
     if hi - lo >= RANGE_READ_SPREAD * seqs.len() as u64 {
         return seqs
             .iter()
-            .map(|&seq| by_seq(conn, tenant_id, seq)?.ok_or_else(|| missing(seq)))
+            .map(|&seq| canonical_by_seq(conn, tenant_id, seq)?.ok_or_else(|| missing(seq)))
             .collect();
     }
     let mut wanted: Vec<u64> = seqs.to_vec();
     wanted.sort_unstable();
-    let mut found: Vec<Option<StoredEvent>> = (0..wanted.len()).map(|_| None).collect();
+    let mut found: Vec<Option<CanonicalEvent>> = (0..wanted.len()).map(|_| None).collect();
     let mut stmt = conn
         .prepare_cached(
-            "SELECT key, body, leaf_hash FROM events WHERE key >= ?1 AND key <= ?2 ORDER BY key",
+            "SELECT key, occurred_us, body, leaf_hash FROM events
+             WHERE key >= ?1 AND key <= ?2 ORDER BY key",
         )
         .map_err(internal)?;
     let mut rows = stmt
@@ -195,10 +240,7 @@ pub fn all_by_seq(
     while let Some(row) = rows.next().map_err(internal)? {
         let seq = crate::schema::key_seq(row.get(0).map_err(internal)?);
         if let Ok(at) = wanted.binary_search(&seq) {
-            found[at] = Some(stored_event(
-                row.get(1).map_err(internal)?,
-                row.get(2).map_err(internal)?,
-            )?);
+            found[at] = Some(canonical_row(row)?);
         }
     }
     seqs.iter()

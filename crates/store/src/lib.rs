@@ -108,6 +108,22 @@ pub trait EventStore: Send + Sync + 'static {
     /// One page of the tenant's events matching `query`.
     async fn query(&self, tenant: &str, query: &Query) -> Result<Page, StoreError>;
 
+    /// The same page as [`query`](Self::query), with each event's stored bytes and not its
+    /// parsed form: what a listing sends on as it is. An engine that can skip parsing the
+    /// page's events answers it itself.
+    async fn query_canonical(
+        &self,
+        tenant: &str,
+        query: &Query,
+    ) -> Result<Page<CanonicalEvent>, StoreError> {
+        let page = self.query(tenant, query).await?;
+        Ok(Page {
+            events: page.events.into_iter().map(CanonicalEvent::from).collect(),
+            next: page.next,
+            total: page.total,
+        })
+    }
+
     /// The number of events in the tenant's ledger (its tree size).
     async fn tree_size(&self, tenant: &str) -> Result<u64, StoreError>;
 

@@ -432,6 +432,27 @@ async fn collect_pages(
     for _ in 0..100 {
         let page = store.query("acme", &q).await.unwrap();
         assert!(page.events.len() <= limit as usize);
+        // The same page as stored bytes: the same events, bytes and cursor.
+        let canonical = store.query_canonical("acme", &q).await.unwrap();
+        let bytes: Vec<_> = page.events.iter().map(|e| &e.canonical).collect();
+        assert_eq!(
+            canonical
+                .events
+                .iter()
+                .map(|e| &e.canonical)
+                .collect::<Vec<_>>(),
+            bytes
+        );
+        assert!(
+            canonical
+                .events
+                .iter()
+                .zip(&page.events)
+                .all(|(c, e)| c.seq == e.event.seq
+                    && c.occurred_at == e.event.occurred_at
+                    && c.leaf_hash == e.leaf_hash)
+        );
+        assert_eq!((canonical.next, canonical.total), (page.next, page.total));
         out.extend(page.events.into_iter().map(|e| e.event));
         match page.next {
             Some(next) => q.after = Some(next),

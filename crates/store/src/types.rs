@@ -79,15 +79,37 @@ impl StoredEvent {
     }
 }
 
-/// One page of a listing.
-#[derive(Debug, Clone, Default)]
-pub struct Page {
+impl From<StoredEvent> for CanonicalEvent {
+    fn from(stored: StoredEvent) -> Self {
+        Self {
+            seq: stored.event.seq,
+            occurred_at: stored.event.occurred_at,
+            canonical: stored.canonical,
+            leaf_hash: stored.leaf_hash,
+        }
+    }
+}
+
+/// One page of a listing: of parsed events, or of [`CanonicalEvent`]s for answers that send
+/// the stored bytes on as they are.
+#[derive(Debug, Clone)]
+pub struct Page<E = StoredEvent> {
     /// The events, in the query's order.
-    pub events: Vec<StoredEvent>,
+    pub events: Vec<E>,
     /// Where the next page starts, when there may be one.
     pub next: Option<Cursor>,
     /// How many events match the filter in all, when the query asked for it.
     pub total: Option<u64>,
+}
+
+impl<E> Default for Page<E> {
+    fn default() -> Self {
+        Self {
+            events: Vec::new(),
+            next: None,
+            total: None,
+        }
+    }
 }
 
 /// A signed tree head.
