@@ -77,8 +77,13 @@ struct Conditions<'a> {
 }
 
 impl Conditions<'_> {
-    /// A match must hold one of `terms`.
+    /// A match must hold one of `terms` (none, when there are none: a prefix of no action).
     fn any_term(&mut self, terms: Vec<Term>) {
+        if terms.is_empty() {
+            self.must.push(Box::new(EmptyQuery));
+            self.listed.push(terms);
+            return;
+        }
         let queries = terms
             .iter()
             .map(|t| {

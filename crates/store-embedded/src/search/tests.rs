@@ -367,7 +367,12 @@ fn action_prefixes_find_every_action_they_cover_however_many() {
     writer.commit().unwrap();
     index.reader().reload().unwrap();
     let all = covering(&events, events.len() as u64);
-    for (pattern, matching) in [("bulk.*", 600), ("bulk.a01*", 20), ("bulk.a2*", 200)] {
+    for (pattern, matching) in [
+        ("bulk.*", 600),
+        ("bulk.a01*", 20),
+        ("bulk.a2*", 200),
+        ("none.*", 0),
+    ] {
         let filter = Filter {
             actions: vec![pattern.to_owned()],
             ..Filter::default()
