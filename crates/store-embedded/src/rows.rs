@@ -8,12 +8,16 @@ use trailkeep_store::{CanonicalEvent, IdempotencyKey, StoreError, StoredEvent};
 use crate::schema::{event_key, hash_from_blob};
 use crate::tree::internal;
 
+/// Parses stored canonical bytes.
+fn parse(body: &[u8]) -> Result<Event, StoreError> {
+    Event::from_canonical(body)
+        .map_err(|e| StoreError::Corrupt(format!("a stored event does not parse: {e}")))
+}
+
 /// Builds a stored event from its row's body and leaf hash.
 pub fn stored_event(body: Vec<u8>, leaf_hash: Vec<u8>) -> Result<StoredEvent, StoreError> {
-    let event = Event::from_canonical(&body)
-        .map_err(|e| StoreError::Corrupt(format!("a stored event does not parse: {e}")))?;
     Ok(StoredEvent {
-        event,
+        event: parse(&body)?,
         canonical: body,
         leaf_hash: hash_from_blob(leaf_hash).map_err(StoreError::Corrupt)?,
     })
@@ -25,13 +29,9 @@ pub fn by_seq(
     tenant_id: i64,
     seq: u64,
 ) -> Result<Option<StoredEvent>, StoreError> {
-    let row = conn
-        .prepare_cached("SELECT body, leaf_hash FROM events WHERE key = ?1")
-        .map_err(internal)?
-        .query_row([event_key(tenant_id, seq)], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()
-        .map_err(internal)?;
-    row.map(|(body, leaf)| stored_event(body, leaf)).transpose()
+    canonical_by_seq(conn, tenant_id, seq)?
+        .map(parsed)
+        .transpose()
 }
 
 /// The tenant's event with client or server id `id`.
@@ -129,11 +129,9 @@ fn canonical_by_seq(
 }
 
 /// Parses an event read unparsed.
-pub fn parsed(event: CanonicalEvent) -> Result<StoredEvent, StoreError> {
-    let parsed = Event::from_canonical(&event.canonical)
-        .map_err(|e| StoreError::Corrupt(format!("a stored event does not parse: {e}")))?;
+fn parsed(event: CanonicalEvent) -> Result<StoredEvent, StoreError> {
     Ok(StoredEvent {
-        event: parsed,
+        event: parse(&event.canonical)?,
         canonical: event.canonical,
         leaf_hash: event.leaf_hash,
     })
