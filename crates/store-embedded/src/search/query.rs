@@ -160,11 +160,7 @@ fn terms_with_prefix(
     Ok(Some(
         found
             .into_iter()
-            .map(|bytes| {
-                let mut term = Term::from_field_text(field, "");
-                term.append_bytes(&bytes);
-                term
-            })
+            .map(|bytes| text_term(field, &bytes))
             .collect(),
     ))
 }
@@ -178,14 +174,19 @@ fn prefix_bounds(prefix: &str) -> (Vec<u8>, Vec<u8>) {
     (lower, upper)
 }
 
+/// The term of text field `field` whose bytes are `bytes`.
+fn text_term(field: Field, bytes: &[u8]) -> Term {
+    let mut term = Term::from_field_text(field, "");
+    term.append_bytes(bytes);
+    term
+}
+
 /// Matches terms of `field` starting with `prefix`, through the term dictionary.
 fn prefix_range(field: Field, prefix: &str) -> Box<dyn TantivyQuery> {
-    let lower = Term::from_field_text(field, prefix);
-    let mut upper = Term::from_field_text(field, prefix);
-    upper.append_bytes(&[0xff]);
+    let (lower, upper) = prefix_bounds(prefix);
     Box::new(InvertedIndexRangeQuery::new(
-        Bound::Included(lower),
-        Bound::Excluded(upper),
+        Bound::Included(text_term(field, &lower)),
+        Bound::Excluded(text_term(field, &upper)),
     ))
 }
 
