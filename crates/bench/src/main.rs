@@ -7,7 +7,8 @@
 //! single-event ingest on both, and so on) so that neither gets a quieter stretch of the run.
 //!
 //! Trailkeep is the release binary, started on a fresh data directory and driven over HTTP;
-//! PostgreSQL is the server at `--postgres` with its settings as they come. The bench is one
+//! PostgreSQL is the server at `--postgres` with its settings as they are (the report names
+//! them; `--postgres-only` runs its side alone, for a second, tuned column). The bench is one
 //! client process for both: its own CPU use counts against both equally.
 
 mod cases;
@@ -77,6 +78,17 @@ pub struct Args {
     /// Folder for report.md, report.json and Trailkeep's data directory.
     #[arg(long, default_value = "target/bench")]
     pub out: PathBuf,
+    /// Offered rate of the sustained-load phase, which measures how long an acknowledged event
+    /// waits to be searchable (one batch of rate / 100 events every 10 ms).
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(100..=1_000_000))]
+    pub sustained_rate: u64,
+    /// Length of the sustained-load phase; 0 leaves it out.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3_600))]
+    pub sustained_seconds: u64,
+    /// Run PostgreSQL's side alone, to put a differently configured server beside an earlier
+    /// run's figures: the same workload, phases and questions, no Trailkeep.
+    #[arg(long)]
+    pub postgres_only: bool,
     /// Keep Trailkeep's data directory and the PostgreSQL table afterwards.
     #[arg(long)]
     pub keep: bool,

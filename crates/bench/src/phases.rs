@@ -2,7 +2,7 @@
 //! PostgreSQL (or on Trailkeep alone), and adds its figures to the session.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
@@ -14,7 +14,7 @@ use crate::csv;
 use crate::postgres;
 use crate::report::{Better, Figure, Plan, number, percentile, thousands};
 use crate::run::{Session, progress, say};
-use crate::trailkeep::{self, dir_bytes};
+use crate::trailkeep::{self, Exported, dir_bytes};
 use crate::workload::{Event, Workload};
 
 /// One batch, rendered for one side: tenant index, events, body.
@@ -26,47 +26,52 @@ pub struct Loaded {
     pub mean_bytes: f64,
     /// Events of the largest tenant (the workload's first).
     pub largest: u64,
-    /// How long Trailkeep's index took to cover the last batch.
-    pub index_catch_up: Duration,
+    /// How long Trailkeep's index took to cover the last batch (unless PostgreSQL ran alone).
+    pub index_catch_up: Option<Duration>,
 }
 
 /// Durable batch ingest: NDJSON posts against `COPY`, the same batches, as many writers.
 pub async fn batch_ingest(s: &mut Session) -> anyhow::Result<Loaded> {
     let (events, writers) = (s.args.events, s.args.batch_clients as usize);
-    let batches = render(&s.workload, "NDJSON for Trailkeep", |e, _, out| {
-        e.to_json(out);
-        out.push(b'\n');
-    });
-    // Each NDJSON line is one event as JSON and its newline.
-    let json_bytes: usize = batches.iter().map(|(_, n, body)| body.len() - n).sum();
-    let mean_bytes = json_bytes as f64 / events as f64;
-    let largest = batches
-        .iter()
-        .filter(|(tenant, ..)| *tenant == 0)
-        .map(|(_, n, _)| *n as u64)
-        .sum();
-    let bar = progress(events, "events posted to Trailkeep");
-    let tk = &s.tk;
-    let tk_took = drive(writers, batches.len(), &bar, |_, i| {
-        let (tenant, count, body) = batches[i].clone();
-        async move {
-            tk.ingest(tenant, body, count).await?;
-            Ok(count as u64)
-        }
-    })
-    .await?;
-    bar.finish_and_clear();
-    drop(batches);
-    let index_catch_up = s.tk.wait_indexed().await?;
-    say(format_args!(
-        "batch ingest: Trailkeep {} events/s; its index caught up {:.1} s after the last acknowledgement",
-        number(rate(events, tk_took)),
-        index_catch_up.as_secs_f64()
-    ));
+    let (mut tk_rate, mut index_catch_up) = (None, None);
+    let mut mean_bytes = s.workload.sample_json_bytes();
+    if let Some(tk) = &s.tk {
+        let batches = render(&s.workload, "NDJSON for Trailkeep", |e, _, out| {
+            e.to_json(out);
+            out.push(b'\n');
+        });
+        let bar = progress(events, "events posted to Trailkeep");
+        let tk_took = drive(writers, batches.len(), &bar, |_, i| {
+            let (tenant, count, body) = batches[i].clone();
+            async move {
+                tk.ingest(tenant, body, count).await?;
+                Ok(count as u64)
+            }
+        })
+        .await?;
+        bar.finish_and_clear();
+        // Each NDJSON line is one event as JSON and its newline.
+        let json_bytes: usize = batches.iter().map(|(_, n, body)| body.len() - n).sum();
+        mean_bytes = json_bytes as f64 / events as f64;
+        drop(batches);
+        let caught_up = tk.wait_indexed().await?;
+        say(format_args!(
+            "batch ingest: Trailkeep {} events/s; its index caught up {:.1} s after the last acknowledgement",
+            number(rate(events, tk_took)),
+            caught_up.as_secs_f64()
+        ));
+        tk_rate = Some(rate(events, tk_took));
+        index_catch_up = Some(caught_up);
+    }
 
     let rows = render(&s.workload, "CSV for PostgreSQL", |e, tenant, out| {
         csv::load_row(e, tenant, out)
     });
+    let largest = rows
+        .iter()
+        .filter(|(tenant, ..)| *tenant == 0)
+        .map(|(_, n, _)| *n as u64)
+        .sum();
     let bar = progress(events, "events copied into PostgreSQL");
     let pool = &s.pool;
     let pg_took = drive(writers, rows.len(), &bar, |w, i| {
@@ -90,7 +95,7 @@ pub async fn batch_ingest(s: &mut Session) -> anyhow::Result<Loaded> {
             "durable batch ingest ({} events a batch, {} writers)",
             s.args.batch, s.args.batch_clients
         ),
-        rate(events, tk_took),
+        tk_rate,
         rate(events, pg_took),
     ));
     Ok(Loaded {
@@ -103,28 +108,35 @@ pub async fn batch_ingest(s: &mut Session) -> anyhow::Result<Loaded> {
 /// Single-event ingest: one POST against one INSERT per event, from as many clients. Returns
 /// how long Trailkeep's index took to cover the last one, and how many went to the largest
 /// tenant.
-pub async fn single_ingest(s: &mut Session) -> anyhow::Result<(Duration, u64)> {
+pub async fn single_ingest(s: &mut Session) -> anyhow::Result<(Option<Duration>, u64)> {
     let (count, clients) = (s.single_events, s.args.clients as usize);
     let singles: Vec<Event> = (0..count).map(|n| s.workload.single(n)).collect();
-    let bodies: Vec<Bytes> = singles
-        .iter()
-        .map(|e| {
-            let mut out = Vec::with_capacity(600);
-            e.to_json(&mut out);
-            Bytes::from(out)
+    let (mut tk_rate, mut index_catch_up) = (None, None);
+    if let Some(tk) = &s.tk {
+        let bodies: Vec<Bytes> = singles
+            .iter()
+            .map(|e| {
+                let mut out = Vec::with_capacity(600);
+                e.to_json(&mut out);
+                Bytes::from(out)
+            })
+            .collect();
+        let bar = progress(count, "single events posted to Trailkeep");
+        let tk_took = drive(clients, singles.len(), &bar, |_, i| {
+            let (tenant, body) = (singles[i].tenant, bodies[i].clone());
+            async move {
+                tk.ingest_one(tenant, body).await?;
+                Ok(1)
+            }
         })
-        .collect();
-    let bar = progress(count, "single events posted to Trailkeep");
-    let tk = &s.tk;
-    let tk_took = drive(clients, singles.len(), &bar, |_, i| {
-        let (tenant, body) = (singles[i].tenant, bodies[i].clone());
-        async move {
-            tk.ingest_one(tenant, body).await?;
-            Ok(1)
-        }
-    })
-    .await?;
-    bar.finish_and_clear();
+        .await?;
+        bar.finish_and_clear();
+        say(format_args!(
+            "single-event ingest: Trailkeep {} events/s",
+            number(rate(count, tk_took)),
+        ));
+        tk_rate = Some(rate(count, tk_took));
+    }
     let bar = progress(count, "single events inserted into PostgreSQL");
     let (pool, tenants) = (&s.pool, &s.tenants);
     let pg_took = drive(clients, singles.len(), &bar, |w, i| {
@@ -137,17 +149,18 @@ pub async fn single_ingest(s: &mut Session) -> anyhow::Result<(Duration, u64)> {
     .await?;
     bar.finish_and_clear();
     say(format_args!(
-        "single-event ingest: Trailkeep {} events/s, PostgreSQL {} events/s",
-        number(rate(count, tk_took)),
+        "single-event ingest: PostgreSQL {} events/s",
         number(rate(count, pg_took))
     ));
     s.figures.push(throughput(
         "single_ingest",
         &format!("single-event ingest ({clients} concurrent clients)"),
-        rate(count, tk_took),
+        tk_rate,
         rate(count, pg_took),
     ));
-    let index_catch_up = s.tk.wait_indexed().await?;
+    if let Some(tk) = &s.tk {
+        index_catch_up = Some(tk.wait_indexed().await?);
+    }
     s.pool[0].analyze().await?;
     let to_largest = singles.iter().filter(|e| e.tenant == 0).count() as u64;
     Ok((index_catch_up, to_largest))
@@ -164,11 +177,13 @@ pub async fn queries(s: &mut Session) -> anyhow::Result<(Vec<String>, Vec<Plan>)
         let bar = progress(2 * list.len() as u64, shape.key());
         let mut tk_times = Vec::with_capacity(list.len());
         let mut tk_hits = Vec::with_capacity(list.len());
-        for case in &list {
-            let started = Instant::now();
-            tk_hits.push(s.tk.query(0, case).await?);
-            tk_times.push(started.elapsed());
-            bar.inc(1);
+        if let Some(tk) = &s.tk {
+            for case in &list {
+                let started = Instant::now();
+                tk_hits.push(tk.query(0, case).await?);
+                tk_times.push(started.elapsed());
+                bar.inc(1);
+            }
         }
         let mut pg_times = Vec::with_capacity(list.len());
         for (i, case) in list.iter().enumerate() {
@@ -176,11 +191,10 @@ pub async fn queries(s: &mut Session) -> anyhow::Result<(Vec<String>, Vec<Plan>)
             let hits = pg.query(case).await?;
             pg_times.push(started.elapsed());
             bar.inc(1);
-            if hits != tk_hits[i] {
+            if let Some(&tk) = tk_hits.get(i).filter(|&&tk| tk != hits) {
                 disagreements.push(format!(
-                    "{} run {i}: Trailkeep {} rows, PostgreSQL {hits} ({case:?})",
+                    "{} run {i}: Trailkeep {tk} rows, PostgreSQL {hits} ({case:?})",
                     shape.key(),
-                    tk_hits[i]
                 ));
             }
         }
@@ -191,23 +205,26 @@ pub async fn queries(s: &mut Session) -> anyhow::Result<(Vec<String>, Vec<Plan>)
             plan: pg.explain(&list[1]).await?,
         });
         // Run 0 warmed the caches on each side.
-        let (tk_ms, pg_ms) = (sorted(&tk_times[1..]), sorted(&pg_times[1..]));
+        let tk_ms = (!tk_times.is_empty()).then(|| sorted(&tk_times[1..]));
+        let pg_ms = sorted(&pg_times[1..]);
+        let tk_at = |p: f64| tk_ms.as_ref().map(|ms| millis(percentile(ms, p)));
         for p in [50.0, 99.0] {
             s.figures.push(Figure {
                 key: format!("query_{}_p{p:.0}_ms", shape.key()),
                 label: format!("query p{p:.0}: {}", shape.describe()),
                 unit: "ms",
                 better: Better::Lower,
-                trailkeep: Some(millis(percentile(&tk_ms, p))),
+                trailkeep: tk_at(p),
                 postgres: Some(millis(percentile(&pg_ms, p))),
             });
         }
+        let shown = |ms: Option<f64>| ms.map_or("–".into(), |ms| format!("{ms:.2}"));
         say(format_args!(
-            "query {}: p50 {:.2} / {:.2} ms, p99 {:.2} / {:.2} ms (Trailkeep / PostgreSQL)",
+            "query {}: p50 {} / {:.2} ms, p99 {} / {:.2} ms (Trailkeep / PostgreSQL)",
             shape.key(),
-            millis(percentile(&tk_ms, 50.0)),
+            shown(tk_at(50.0)),
             millis(percentile(&pg_ms, 50.0)),
-            millis(percentile(&tk_ms, 99.0)),
+            shown(tk_at(99.0)),
             millis(percentile(&pg_ms, 99.0)),
         ));
     }
@@ -218,8 +235,13 @@ pub async fn queries(s: &mut Session) -> anyhow::Result<(Vec<String>, Vec<Plan>)
 /// NDJSON and as CSV (request, poll, download), beside PostgreSQL's `COPY ... TO STDOUT` of the
 /// same rows as CSV.
 pub async fn export(s: &mut Session, largest: u64) -> anyhow::Result<()> {
-    let ndjson = s.tk.export(0, "ndjson", None).await?;
-    let csv = s.tk.export(0, "csv", Some(&csv::EXPORT_PATHS)).await?;
+    let exports = match &s.tk {
+        Some(tk) => Some((
+            tk.export(0, "ndjson", None).await?,
+            tk.export(0, "csv", Some(&csv::EXPORT_PATHS)).await?,
+        )),
+        None => None,
+    };
     let mut out = Vec::new();
     let started = Instant::now();
     let pg_exported = s.pool[0].export_csv(&s.tenants[0], &mut out).await?;
@@ -231,8 +253,16 @@ pub async fn export(s: &mut Session, largest: u64) -> anyhow::Result<()> {
             s.tenants[0]
         );
     }
+    say(format_args!(
+        "export: PostgreSQL COPY {} events/s ({} MB of CSV)",
+        number(pg_rate),
+        out.len() / 1_000_000
+    ));
     // Trailkeep's exports also hold the tenant's own audit events of the exports before them.
-    for (name, exported, header) in [("NDJSON", &ndjson, 0), ("CSV", &csv, 1)] {
+    for (name, exported, header) in exports
+        .iter()
+        .flat_map(|(ndjson, csv)| [("NDJSON", ndjson, 0), ("CSV", csv, 1)])
+    {
         if exported.events < largest || exported.lines != exported.events + header {
             bail!(
                 "the {name} export of {} wrote {} events in {} lines; the tenant holds at least {largest}",
@@ -242,14 +272,12 @@ pub async fn export(s: &mut Session, largest: u64) -> anyhow::Result<()> {
             );
         }
         say(format_args!(
-            "export: {} events as {name}; Trailkeep {} events/s ({} MB; the job {:.2} s, the download {:.2} s), PostgreSQL COPY {} events/s ({} MB of CSV)",
+            "export: {} events as {name}; Trailkeep {} events/s ({} MB; the job {:.2} s, the download {:.2} s)",
             thousands(exported.events),
             number(rate(exported.events, exported.took)),
             exported.bytes / 1_000_000,
             exported.on_server.as_secs_f64(),
             (exported.took.saturating_sub(exported.on_server)).as_secs_f64(),
-            number(pg_rate),
-            out.len() / 1_000_000
         ));
     }
     let label = |format: &str| {
@@ -258,16 +286,22 @@ pub async fn export(s: &mut Session, largest: u64) -> anyhow::Result<()> {
             thousands(largest)
         )
     };
+    let tk_rate = |pick: fn(&(Exported, Exported)) -> &Exported| {
+        exports.as_ref().map(|e| {
+            let exported = pick(e);
+            rate(exported.events, exported.took)
+        })
+    };
     s.figures.push(throughput(
         "export_ndjson",
         &label("NDJSON"),
-        rate(ndjson.events, ndjson.took),
+        tk_rate(|e| &e.0),
         pg_rate,
     ));
     s.figures.push(throughput(
         "export_csv",
         &label("CSV"),
-        rate(csv.events, csv.took),
+        tk_rate(|e| &e.1),
         pg_rate,
     ));
     Ok(())
@@ -276,17 +310,32 @@ pub async fn export(s: &mut Session, largest: u64) -> anyhow::Result<()> {
 /// Peak memory, `kill -9` and recovery, SIGTERM, bytes on disk (both sides) and `trailkeep
 /// verify`. Leaves the server stopped.
 pub async fn trailkeep_alone(s: &mut Session) -> anyhow::Result<()> {
-    let total = s.args.events + s.single_events;
-    let rss = s.tk.peak_rss()?;
-    let anon = s.tk.peak_anon();
-    let recovery = s.tk.crash_and_recover().await?;
-    s.tk.stop()?;
+    let pg_total = s.args.events + s.single_events;
+    let (pg_rows, pg_bytes) = s.pool[0].size().await?;
+    if pg_rows != pg_total {
+        bail!("PostgreSQL holds {pg_rows} rows, {pg_total} were written");
+    }
+    let pg_per_event = pg_bytes as f64 / pg_total as f64;
+    let disk = |trailkeep| Figure {
+        key: "disk_bytes_per_event".into(),
+        label: "on-disk bytes per event (data, indexes, ledger)".into(),
+        unit: "bytes",
+        better: Better::Lower,
+        trailkeep,
+        postgres: Some(pg_per_event),
+    };
+    let Some(tk) = &mut s.tk else {
+        say(format_args!("{pg_per_event:.0} bytes per event on disk"));
+        s.figures.push(disk(None));
+        return Ok(());
+    };
+    let total = pg_total + s.sustained_events;
+    let rss = tk.peak_rss()?;
+    let anon = tk.peak_anon();
+    let recovery = tk.crash_and_recover().await?;
+    tk.stop()?;
     // The store's bytes: the export phase's files (under `exports/`) are not the store.
     let tk_bytes = dir_bytes(&s.data_dir) - dir_bytes(&s.data_dir.join("exports"));
-    let (pg_rows, pg_bytes) = s.pool[0].size().await?;
-    if pg_rows != total {
-        bail!("PostgreSQL holds {pg_rows} rows, {total} were written");
-    }
     let bar = ProgressBar::new_spinner().with_message("trailkeep verify");
     bar.enable_steady_tick(Duration::from_millis(200));
     let verified = trailkeep::verify(&s.binary, &s.data_dir)?;
@@ -298,17 +347,10 @@ pub async fn trailkeep_alone(s: &mut Session) -> anyhow::Result<()> {
         rss >> 20,
         anon >> 20,
         tk_bytes as f64 / total as f64,
-        pg_bytes as f64 / total as f64,
+        pg_per_event,
         recovery.as_secs_f64(),
     ));
-    s.figures.push(Figure {
-        key: "disk_bytes_per_event".into(),
-        label: "on-disk bytes per event (data, indexes, ledger)".into(),
-        unit: "bytes",
-        better: Better::Lower,
-        trailkeep: Some(tk_bytes as f64 / total as f64),
-        postgres: Some(pg_bytes as f64 / total as f64),
-    });
+    s.figures.push(disk(Some(tk_bytes as f64 / total as f64)));
     s.figures.extend([
         alone(
             "verify",
@@ -342,8 +384,16 @@ pub async fn trailkeep_alone(s: &mut Session) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The index catch-up figures, measured during the ingest phases.
-pub fn index_catch_up(s: &mut Session, after_batches: Duration, after_singles: Duration) {
+/// The index catch-up figures, measured during the ingest phases (none when PostgreSQL ran
+/// alone).
+pub fn index_catch_up(
+    s: &mut Session,
+    after_batches: Option<Duration>,
+    after_singles: Option<Duration>,
+) {
+    let (Some(after_batches), Some(after_singles)) = (after_batches, after_singles) else {
+        return;
+    };
     s.figures.extend([
         alone(
             "index_catch_up_s",
@@ -361,6 +411,142 @@ pub fn index_catch_up(s: &mut Session, after_batches: Duration, after_singles: D
         ),
     ]);
 }
+
+/// How far the index falls behind under a steady load, on Trailkeep alone (PostgreSQL's
+/// indexes are updated in the writing transaction): `--sustained-rate` events a second for
+/// `--sustained-seconds`, one NDJSON batch every [`TICK`] from as many senders as it takes to
+/// keep the schedule, while `/metrics` is sampled every [`SAMPLE`]. A sample's lag is the time
+/// since the oldest acknowledged event the index did not yet cover was acknowledged.
+pub async fn sustained(s: &mut Session) -> anyhow::Result<()> {
+    let seconds = s.args.sustained_seconds;
+    let Some(tk) = s.tk.as_ref().filter(|_| seconds > 0) else {
+        return Ok(());
+    };
+    tk.wait_indexed().await?;
+    let per_request = (s.args.sustained_rate / TICKS_PER_SECOND).max(1) as usize;
+    let requests = seconds * TICKS_PER_SECOND;
+    let bodies: Vec<(usize, Bytes)> = (0..requests)
+        .map(|k| {
+            let (tenant, events) = s.workload.sustained_batch(k, per_request);
+            let mut body = Vec::with_capacity(events.len() * 600);
+            for event in &events {
+                event.to_json(&mut body);
+                body.push(b'\n');
+            }
+            (tenant, Bytes::from(body))
+        })
+        .collect();
+    let total = requests * per_request as u64;
+    let bar = progress(total, "events posted at a steady rate");
+    let acked = AtomicU64::new(0);
+    let acks = std::sync::Mutex::new(Vec::with_capacity(requests as usize));
+    let (next, done) = (AtomicUsize::new(0), AtomicBool::new(false));
+    let start = Instant::now() + SAMPLE;
+    let sender = |_| async {
+        loop {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            let Some((tenant, body)) = bodies.get(k) else {
+                return anyhow::Ok(());
+            };
+            tokio::time::sleep_until((start + TICK * k as u32).into()).await;
+            tk.ingest(*tenant, body.clone(), per_request).await?;
+            let now = Instant::now();
+            acked.fetch_add(per_request as u64, Ordering::Relaxed);
+            acks.lock().expect("no sender panicked").push(now);
+            bar.inc(per_request as u64);
+        }
+    };
+    let senders = async {
+        let all = futures_util::future::try_join_all((0..SENDERS).map(sender)).await;
+        done.store(true, Ordering::Relaxed);
+        all
+    };
+    let sampler = async {
+        tokio::time::sleep_until(start.into()).await;
+        let mut samples = Vec::new();
+        while !done.load(Ordering::Relaxed) {
+            let acked_then = acked.load(Ordering::Relaxed);
+            let lag = tk.index_lag().await?;
+            samples.push((Instant::now(), acked_then, lag));
+            tokio::time::sleep(SAMPLE).await;
+        }
+        anyhow::Ok(samples)
+    };
+    let (sent, samples) = tokio::join!(senders, sampler);
+    sent?;
+    let samples = samples?;
+    let took = start.elapsed();
+    bar.finish_and_clear();
+    let caught_up = tk.wait_indexed().await?;
+    s.sustained_events = total;
+
+    let mut acks = acks.into_inner().expect("no sender panicked");
+    acks.sort();
+    let mut lags: Vec<Duration> = samples
+        .iter()
+        .map(|&(at, acked_then, lag)| {
+            // The index covers the first `acked_then - lag` acknowledged events (or more: the
+            // lag also counts events committed but not yet acknowledged); the next one was
+            // acknowledged at `acks[covered / per_request]`.
+            let covered = acked_then.saturating_sub(lag) as usize / per_request;
+            match acks.get(covered) {
+                Some(&oldest) if lag > 0 && covered < acked_then as usize / per_request => {
+                    at.saturating_duration_since(oldest)
+                }
+                _ => Duration::ZERO,
+            }
+        })
+        .collect();
+    lags.sort();
+    let offered = s.args.sustained_rate as f64;
+    let achieved = rate(total, took);
+    let (median, worst) = (
+        percentile(&lags, 50.0).as_secs_f64(),
+        lags.last().copied().unwrap_or_default().as_secs_f64(),
+    );
+    say(format_args!(
+        "sustained load: {} events/s offered, {} acknowledged; index lag median {median:.2} s, worst {worst:.2} s over {} samples; caught up {:.2} s after the last",
+        number(offered),
+        number(achieved),
+        lags.len(),
+        caught_up.as_secs_f64()
+    ));
+    let at_rate = format!("{} events/s for {seconds} s", number(offered));
+    s.figures.extend([
+        alone(
+            "sustained_events_per_s",
+            &format!("steady load offered at {at_rate}: acknowledged"),
+            "events/s",
+            Better::Higher,
+            achieved,
+        ),
+        alone(
+            "index_lag_median_s",
+            "searchable after acknowledgement under that load, median sample",
+            "s",
+            Better::Lower,
+            median,
+        ),
+        alone(
+            "index_lag_max_s",
+            "searchable after acknowledgement under that load, worst sample",
+            "s",
+            Better::Lower,
+            worst,
+        ),
+    ]);
+    Ok(())
+}
+
+/// The sustained phase's schedule: one batch every `TICK`.
+const TICK: Duration = Duration::from_millis(10);
+/// Batches a second at that schedule.
+const TICKS_PER_SECOND: u64 = 100;
+/// Concurrent senders of the sustained phase: enough to keep the schedule while the server
+/// keeps up; when it does not, the schedule slips and the achieved rate says so.
+const SENDERS: usize = 16;
+/// How often the sustained phase reads the index's lag.
+const SAMPLE: Duration = Duration::from_millis(100);
 
 /// Generates every batch and renders it with `row` (event, tenant name, output).
 fn render(workload: &Workload, what: &str, row: impl Fn(&Event, &str, &mut Vec<u8>)) -> Rendered {
@@ -411,13 +597,13 @@ where
     Ok(started.elapsed())
 }
 
-fn throughput(key: &str, label: &str, trailkeep: f64, postgres: f64) -> Figure {
+fn throughput(key: &str, label: &str, trailkeep: Option<f64>, postgres: f64) -> Figure {
     Figure {
         key: format!("{key}_events_per_s"),
         label: label.to_owned(),
         unit: "events/s",
         better: Better::Higher,
-        trailkeep: Some(trailkeep),
+        trailkeep,
         postgres: Some(postgres),
     }
 }

@@ -250,8 +250,8 @@ impl Postgres {
             .get(0))
     }
 
-    /// The settings that decide durability, as `name=value` pairs.
-    pub async fn durability(&self) -> anyhow::Result<String> {
+    /// The settings that decide durability and memory, as `name=value` pairs.
+    pub async fn settings(&self) -> anyhow::Result<String> {
         let mut out = Vec::new();
         for name in [
             "fsync",
@@ -259,6 +259,9 @@ impl Postgres {
             "full_page_writes",
             "wal_sync_method",
             "shared_buffers",
+            "effective_cache_size",
+            "max_wal_size",
+            "work_mem",
         ] {
             let row = self
                 .client

@@ -62,7 +62,7 @@ pub struct Machine {
     pub trailkeep: String,
     /// PostgreSQL's `server_version`.
     pub postgres: String,
-    /// PostgreSQL's durability settings.
+    /// PostgreSQL's durability and memory settings.
     pub postgres_settings: String,
 }
 
@@ -105,6 +105,8 @@ pub struct Report {
     pub workload: WorkloadSummary,
     /// The figures, in table order.
     pub figures: Vec<Figure>,
+    /// Whether PostgreSQL ran alone (`--postgres-only`): no Trailkeep figures, no cross-check.
+    pub postgres_only: bool,
     /// Queries whose result count differed between the two systems (they hold the same data,
     /// so this should be empty).
     pub disagreements: Vec<String>,
@@ -221,7 +223,12 @@ impl Report {
             self.started_at,
         );
         let _ = writeln!(out);
-        if self.disagreements.is_empty() {
+        if self.postgres_only {
+            let _ = writeln!(
+                out,
+                "PostgreSQL ran alone (--postgres-only): no answers were cross-checked."
+            );
+        } else if self.disagreements.is_empty() {
             let _ = writeln!(
                 out,
                 "Both systems returned the same number of rows for every query."

@@ -28,8 +28,10 @@ pub struct Session {
     pub binary: PathBuf,
     /// Trailkeep's data directory.
     pub data_dir: PathBuf,
-    /// The running server.
-    pub tk: Trailkeep,
+    /// The running server, unless PostgreSQL runs alone.
+    pub tk: Option<Trailkeep>,
+    /// Events written by the sustained-load phase (Trailkeep alone).
+    pub sustained_events: u64,
     /// PostgreSQL connections, one per concurrent writer.
     pub pool: Vec<Postgres>,
     /// Figures measured so far, in table order.
@@ -64,7 +66,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let tenants: Vec<String> = workload.tenants.iter().map(|t| t.name.clone()).collect();
 
     let mut machine = Machine::probe();
-    machine.trailkeep = version_of(&binary)?;
+    machine.trailkeep = if args.postgres_only {
+        "Trailkeep not run (--postgres-only)".into()
+    } else {
+        version_of(&binary)?
+    };
     say(format_args!(
         "trailkeep-bench: {} events in batches of {}, {} single events, {} tenants; {} cores ({})",
         thousands(args.events),
@@ -82,19 +88,25 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         pool.push(Postgres::connect(&args.postgres, &args.table).await?);
     }
     machine.postgres = pool[0].version().await?;
-    machine.postgres_settings = pool[0].durability().await?;
+    machine.postgres_settings = pool[0].settings().await?;
 
-    let port = match args.port {
-        Some(port) => port,
-        None => free_port()?,
+    let tk = if args.postgres_only {
+        None
+    } else {
+        let port = match args.port {
+            Some(port) => port,
+            None => free_port()?,
+        };
+        say(format_args!(
+            "{} on 127.0.0.1:{port} (data in {})",
+            machine.trailkeep,
+            data_dir.display(),
+        ));
+        Some(Trailkeep::start(&binary, &data_dir, port, &tenants).await?)
     };
-    let tk = Trailkeep::start(&binary, &data_dir, port, &tenants).await?;
     say(format_args!(
-        "{} on 127.0.0.1:{port} (data in {}); PostgreSQL {} (table {})",
-        machine.trailkeep,
-        data_dir.display(),
-        machine.postgres,
-        args.table
+        "PostgreSQL {} (table {}; {})",
+        machine.postgres, args.table, machine.postgres_settings
     ));
 
     let mut s = Session {
@@ -105,6 +117,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         binary,
         data_dir,
         tk,
+        sustained_events: 0,
         pool,
         figures: Vec::new(),
     };
@@ -113,6 +126,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let (disagreements, plans) = phases::queries(&mut s).await?;
     let largest = loaded.largest + singles_to_largest;
     phases::export(&mut s, largest).await?;
+    phases::sustained(&mut s).await?;
     phases::trailkeep_alone(&mut s).await?;
     phases::index_catch_up(&mut s, loaded.index_catch_up, index_after_singles);
 
@@ -121,8 +135,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         s.pool[0]
             .execute(&format!("DROP TABLE {}", args.table))
             .await?;
-        std::fs::remove_dir_all(&s.data_dir)
-            .with_context(|| format!("remove {}", s.data_dir.display()))?;
+        if s.data_dir.exists() {
+            std::fs::remove_dir_all(&s.data_dir)
+                .with_context(|| format!("remove {}", s.data_dir.display()))?;
+        }
     }
     let report = Report {
         command: std::env::args().collect::<Vec<_>>().join(" "),
@@ -141,6 +157,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             seed: args.seed,
         },
         figures: s.figures,
+        postgres_only: args.postgres_only,
         disagreements,
         plans,
         wall_seconds: wall.elapsed().as_secs_f64(),

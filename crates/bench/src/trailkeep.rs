@@ -174,21 +174,8 @@ impl Trailkeep {
     pub async fn wait_indexed(&self) -> anyhow::Result<Duration> {
         let started = Instant::now();
         loop {
-            let metrics = self
-                .http
-                .get(format!("{}/metrics", self.base))
-                .send()
-                .await
-                .context("GET /metrics")?
-                .text()
-                .await
-                .context("read /metrics")?;
-            let lag = metrics
-                .lines()
-                .find_map(|l| l.strip_prefix("trailkeep_index_lag_events "))
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .context("/metrics has no trailkeep_index_lag_events")?;
-            if lag == 0.0 {
+            let lag = self.index_lag().await?;
+            if lag == 0 {
                 return Ok(started.elapsed());
             }
             if started.elapsed() > START_TIMEOUT {
@@ -196,6 +183,25 @@ impl Trailkeep {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Events committed but not yet in the query index (`trailkeep_index_lag_events`).
+    pub async fn index_lag(&self) -> anyhow::Result<u64> {
+        let metrics = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .context("GET /metrics")?
+            .text()
+            .await
+            .context("read /metrics")?;
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("trailkeep_index_lag_events "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map(|lag| lag as u64)
+            .context("/metrics has no trailkeep_index_lag_events")
     }
 
     /// Answers one query; returns the number of events listed (or counted, for statistics).

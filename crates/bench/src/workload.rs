@@ -454,6 +454,31 @@ impl Workload {
         self.event(&mut rng, tenant, self.total)
     }
 
+    /// Mean size in JSON of the events of the first (at most) hundred batches, bytes.
+    pub fn sample_json_bytes(&self) -> f64 {
+        let (mut bytes, mut events, mut out) = (0, 0, Vec::new());
+        for b in 0..self.batches().min(100) {
+            for event in self.batch(b).1 {
+                out.clear();
+                event.to_json(&mut out);
+                bytes += out.len();
+                events += 1;
+            }
+        }
+        bytes as f64 / events.max(1) as f64
+    }
+
+    /// The `k`th batch of `size` events of the sustained-load phase: one tenant's, drawn like
+    /// the loaded batches, occurring at the end of the span.
+    pub fn sustained_batch(&self, k: u64, size: usize) -> (usize, Vec<Event>) {
+        let mut rng = Rng::new(self.seed ^ 0x53_75_73_74, k);
+        let tenant = self.tenant_zipf.sample(&mut rng);
+        let events = (0..size)
+            .map(|_| self.event(&mut rng, tenant, self.total))
+            .collect();
+        (tenant, events)
+    }
+
     /// One event of `tenant`, the `i`th of the run (which sets when it occurred).
     fn event(&self, rng: &mut Rng, tenant_index: usize, i: u64) -> Event {
         let tenant = &self.tenants[tenant_index];
