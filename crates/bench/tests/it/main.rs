@@ -71,32 +71,88 @@ const TRAILKEEP_ALONE: [&str; 9] = [
 /// Figures that may be zero: an index that kept up lags by nothing.
 const MAY_BE_ZERO: [&str; 2] = ["index_lag_median_s", "index_lag_max_s"];
 
-/// Runs the bench on a small workload with `extra` arguments; returns its report and stdout.
-fn small_run(table: &str, extra: &[&str]) -> (Value, String, tempfile::TempDir) {
-    let (report, stdout, out) = small_run("trailkeep_bench_it", &[]);
+/// The report's figures and their keys, which must include every one of `wanted`.
+fn figures_with<'a>(report: &'a Value, wanted: &[&str]) -> (&'a [Value], Vec<&'a str>) {
     let figures = report["figures"].as_array().expect("figures");
     let keys: Vec<&str> = figures.iter().filter_map(|f| f["key"].as_str()).collect();
-    for key in [
-        "batch_ingest_events_per_s",
-        "single_ingest_events_per_s",
-        "query_time_page_p50_ms",
-        "query_actor_p99_ms",
-        "query_action_prefix_p50_ms",
-        "query_entity_history_p99_ms",
-        "query_full_text_p50_ms",
-        "query_stats_month_p99_ms",
-        "export_ndjson_events_per_s",
-        "export_csv_events_per_s",
-        "disk_bytes_per_event",
-        "verify",
-        "peak_rss_mib",
-        "peak_anon_mib",
-        "crash_recovery_s",
-        "sustained_events_per_s",
-        "index_lag_max_s",
-    ] {
-        assert!(keys.contains(&key), "no figure {key} in {keys:?}");
+    for key in wanted {
+        assert!(keys.contains(key), "no figure {key} in {keys:?}");
     }
+    (figures, keys)
+}
+
+/// Runs the bench on a small workload with `extra` arguments; returns its report and stdout.
+fn small_run(table: &str, extra: &[&str]) -> (Value, String, tempfile::TempDir) {
+    let out = tempfile::tempdir().expect("a temporary folder");
+    let output = Command::new(BENCH)
+        .args([
+            "--events",
+            "3000",
+            "--batch",
+            "250",
+            "--batch-clients",
+            "2",
+            "--single-events",
+            "300",
+            "--clients",
+            "8",
+            "--runs",
+            "4",
+            "--tenants",
+            "5",
+            "--sustained-rate",
+            "2000",
+            "--sustained-seconds",
+            "2",
+            "--table",
+            table,
+        ])
+        .args(extra)
+        .arg("--trailkeep")
+        .arg(trailkeep_binary())
+        .arg("--out")
+        .arg(out.path())
+        .env_remove("TRAILKEEP_BENCH_POSTGRES")
+        .output()
+        .expect("run trailkeep-bench");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let report: Value = serde_json::from_slice(
+        &std::fs::read(out.path().join("report.json")).expect("report.json"),
+    )
+    .expect("report.json is JSON");
+    (report, stdout, out)
+}
+
+#[test]
+fn a_small_run_measures_every_figure_on_both_systems_with_the_same_answers() {
+    if !postgres_is_up() {
+        return;
+    }
+    let (report, stdout, out) = small_run("trailkeep_bench_it", &[]);
+    let (figures, _) = figures_with(
+        &report,
+        &[
+            "batch_ingest_events_per_s",
+            "single_ingest_events_per_s",
+            "query_time_page_p50_ms",
+            "query_actor_p99_ms",
+            "query_action_prefix_p50_ms",
+            "query_entity_history_p99_ms",
+            "query_full_text_p50_ms",
+            "query_stats_month_p99_ms",
+            "export_ndjson_events_per_s",
+            "export_csv_events_per_s",
+            "disk_bytes_per_event",
+            "verify",
+            "peak_rss_mib",
+            "peak_anon_mib",
+            "crash_recovery_s",
+            "sustained_events_per_s",
+            "index_lag_max_s",
+        ],
+    );
     for figure in figures {
         let t = figure["trailkeep"].as_f64().expect("a Trailkeep value");
         let key = figure["key"].as_str().unwrap();
@@ -155,18 +211,17 @@ fn postgres_only_measures_postgres_alone_on_the_same_workload() {
         return;
     }
     let (report, stdout, out) = small_run("trailkeep_bench_it_pg", &["--postgres-only"]);
-    let figures = report["figures"].as_array().expect("figures");
-    let keys: Vec<&str> = figures.iter().filter_map(|f| f["key"].as_str()).collect();
-    for key in [
-        "batch_ingest_events_per_s",
-        "single_ingest_events_per_s",
-        "query_time_page_p50_ms",
-        "query_stats_month_p99_ms",
-        "export_csv_events_per_s",
-        "disk_bytes_per_event",
-    ] {
-        assert!(keys.contains(&key), "no figure {key} in {keys:?}");
-    }
+    let (figures, keys) = figures_with(
+        &report,
+        &[
+            "batch_ingest_events_per_s",
+            "single_ingest_events_per_s",
+            "query_time_page_p50_ms",
+            "query_stats_month_p99_ms",
+            "export_csv_events_per_s",
+            "disk_bytes_per_event",
+        ],
+    );
     for figure in figures {
         assert!(
             figure["trailkeep"].is_null(),
