@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tantivy::{IndexWriter, TantivyDocument};
@@ -71,11 +71,15 @@ pub fn spawn_indexer(
                 committed: covered.clone(),
                 pending: covered,
             };
+            // A cycle starts every `interval` (at once when the last one took longer), so
+            // that an event waits at most one interval and one cycle to be searchable.
+            let mut cycle_started = Instant::now();
             loop {
-                match stopped.recv_timeout(interval) {
+                match stopped.recv_timeout(interval.saturating_sub(cycle_started.elapsed())) {
                     Err(RecvTimeoutError::Timeout) => {}
                     Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
                 }
+                cycle_started = Instant::now();
                 if let Err(error) = indexer.catch_up() {
                     tracing::error!(%error, "indexing failed; retrying from the last commit");
                     indexer.roll_back();
@@ -102,6 +106,7 @@ struct Indexer {
 
 impl Indexer {
     fn catch_up(&mut self) -> Result<(), StoreError> {
+        let started = Instant::now();
         let mut added = 0;
         let mut announced = false;
         for (name, state) in self.registry.all() {
@@ -136,7 +141,14 @@ impl Indexer {
             }
         }
         if added > 0 {
+            let added_by = started.elapsed();
             self.commit()?;
+            tracing::debug!(
+                events = added,
+                add_ms = added_by.as_millis() as u64,
+                commit_ms = (started.elapsed() - added_by).as_millis() as u64,
+                "indexed"
+            );
         }
         Ok(())
     }

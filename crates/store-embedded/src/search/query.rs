@@ -523,7 +523,7 @@ pub fn search(
     // window holds N matches, nothing outside it can rank higher. Broad filters then touch a
     // page's worth of documents instead of the whole tenant. A narrow filter (an entity's
     // history, a rare actor) has few candidates anywhere: it is searched in one go, as each
-    // window would cost a pass over every segment.
+    // window would cost a pass over every segment, and without the window's buckets.
     let narrow = translated.candidates(&searcher)? <= index.narrow_candidates;
     let mut windows_taken = Windows::new(query, span.0, span.1);
     if narrow {
@@ -555,7 +555,14 @@ pub fn search(
             }
         };
         let top = TopDocs::with_limit(want.max(1)).order_by(by_position);
-        let windowed = within(translated.query.box_clone(), &index.fields, window, span);
+        // A narrow filter's few candidates are cheaper to check against the window in the
+        // collector than to intersect with the window's buckets: each bucket's postings hold
+        // every tenant's documents of that hour or day.
+        let windowed = if narrow {
+            translated.query.box_clone()
+        } else {
+            within(translated.query.box_clone(), &index.fields, window, span)
+        };
         let found = searcher.search(&*windowed, &top).map_err(index_error)?;
         positions = found
             .into_iter()
