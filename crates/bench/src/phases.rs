@@ -2,7 +2,7 @@
 //! PostgreSQL (or on Trailkeep alone), and adds its figures to the session.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
@@ -33,12 +33,10 @@ pub struct Loaded {
 /// Durable batch ingest: NDJSON posts against `COPY`, the same batches, as many writers.
 pub async fn batch_ingest(s: &mut Session) -> anyhow::Result<Loaded> {
     let (events, writers) = (s.args.events, s.args.batch_clients as usize);
-    let (mut tk_rate, mut index_catch_up) = (None, None);
-    let mut mean_bytes = s.workload.sample_json_bytes();
+    let (mut tk_rate, mut index_catch_up, mut mean_bytes) = (None, None, None);
     if let Some(tk) = &s.tk {
         let batches = render(&s.workload, "NDJSON for Trailkeep", |e, _, out| {
-            e.to_json(out);
-            out.push(b'\n');
+            ndjson_line(e, out)
         });
         let bar = progress(events, "events posted to Trailkeep");
         let tk_took = drive(writers, batches.len(), &bar, |_, i| {
@@ -52,7 +50,7 @@ pub async fn batch_ingest(s: &mut Session) -> anyhow::Result<Loaded> {
         bar.finish_and_clear();
         // Each NDJSON line is one event as JSON and its newline.
         let json_bytes: usize = batches.iter().map(|(_, n, body)| body.len() - n).sum();
-        mean_bytes = json_bytes as f64 / events as f64;
+        mean_bytes = Some(json_bytes as f64 / events as f64);
         drop(batches);
         let caught_up = tk.wait_indexed().await?;
         say(format_args!(
@@ -99,7 +97,7 @@ pub async fn batch_ingest(s: &mut Session) -> anyhow::Result<Loaded> {
         rate(events, pg_took),
     ));
     Ok(Loaded {
-        mean_bytes,
+        mean_bytes: mean_bytes.unwrap_or_else(|| s.workload.sample_json_bytes()),
         largest,
         index_catch_up,
     })
@@ -430,16 +428,15 @@ pub async fn sustained(s: &mut Session) -> anyhow::Result<()> {
             let (tenant, events) = s.workload.sustained_batch(k, per_request);
             let mut body = Vec::with_capacity(events.len() * 600);
             for event in &events {
-                event.to_json(&mut body);
-                body.push(b'\n');
+                ndjson_line(event, &mut body);
             }
             (tenant, Bytes::from(body))
         })
         .collect();
     let total = requests * per_request as u64;
     let bar = progress(total, "events posted at a steady rate");
-    let acked = AtomicU64::new(0);
     let acks = std::sync::Mutex::new(Vec::with_capacity(requests as usize));
+    let acked = || acks.lock().expect("no sender panicked").len() as u64 * per_request as u64;
     let (next, done) = (AtomicUsize::new(0), AtomicBool::new(false));
     let start = Instant::now() + SAMPLE;
     let sender = |_| async {
@@ -451,7 +448,6 @@ pub async fn sustained(s: &mut Session) -> anyhow::Result<()> {
             tokio::time::sleep_until((start + TICK * k as u32).into()).await;
             tk.ingest(*tenant, body.clone(), per_request).await?;
             let now = Instant::now();
-            acked.fetch_add(per_request as u64, Ordering::Relaxed);
             acks.lock().expect("no sender panicked").push(now);
             bar.inc(per_request as u64);
         }
@@ -465,7 +461,7 @@ pub async fn sustained(s: &mut Session) -> anyhow::Result<()> {
         tokio::time::sleep_until(start.into()).await;
         let mut samples = Vec::new();
         while !done.load(Ordering::Relaxed) {
-            let acked_then = acked.load(Ordering::Relaxed);
+            let acked_then = acked();
             let lag = tk.index_lag().await?;
             samples.push((Instant::now(), acked_then, lag));
             tokio::time::sleep(SAMPLE).await;
@@ -547,6 +543,12 @@ const TICKS_PER_SECOND: u64 = 100;
 const SENDERS: usize = 16;
 /// How often the sustained phase reads the index's lag.
 const SAMPLE: Duration = Duration::from_millis(100);
+
+/// One event as an NDJSON line: its JSON and a newline.
+fn ndjson_line(event: &Event, out: &mut Vec<u8>) {
+    event.to_json(out);
+    out.push(b'\n');
+}
 
 /// Generates every batch and renders it with `row` (event, tenant name, output).
 fn render(workload: &Workload, what: &str, row: impl Fn(&Event, &str, &mut Vec<u8>)) -> Rendered {
