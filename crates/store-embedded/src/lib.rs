@@ -382,16 +382,22 @@ impl EmbeddedStore {
         let Some(state) = self.tenant(tenant) else {
             return Ok(Page::default());
         };
+        let tenant_id = state.id;
         let query = query.clone();
         let search = self.search.clone();
-        self.readers
-            .run_for(state.id, move |conn| {
+        let plan = self
+            .readers
+            .run_for(tenant_id, move |conn| {
                 // The watermark first: it never passes `committed`, read second.
                 let indexed = state.indexed();
                 let committed = state.committed();
-                read::query_page(conn, &search, state.id, indexed, committed, &query)
+                read::plan_page(conn, &search, state.id, indexed, committed, &query)
             })
-            .await
+            .await?;
+        // Events are never changed once committed, so the hits read on other connections
+        // are the ones the plan's snapshot saw.
+        let events = read::read_hits(&self.readers, tenant_id, plan.seqs()).await?;
+        Ok(plan.finish(events))
     }
 
     /// Runs `read` over up to `max` of the tenant's committed seqs from `from` on (tenant id,

@@ -202,18 +202,58 @@ impl PageEvent for CanonicalEvent {
     }
 }
 
-/// One page of the tenant's events matching `query`: the index answers for what it covers
-/// (`indexed`: seqs below its watermark), a scan of SQLite for `indexed..committed` (the tail the indexer has not reached),
-/// and the two are merged in (`occurred_at`, `seq`) order. The index's hits on the page are
-/// read together at the end, parsed or not as `E` asks.
-pub fn query_page<E: PageEvent>(
+/// A page found but not read yet: its events in page order, the tail's already read and the
+/// index's hits still seqs, so that the hits can be read apart ([`read_hits`]).
+pub struct PagePlan {
+    hits: Vec<Result<StoredEvent, u64>>,
+    more: bool,
+    total: Option<u64>,
+}
+
+impl PagePlan {
+    /// The seqs of the index's hits, in page order: what [`finish`](Self::finish) needs read.
+    pub fn seqs(&self) -> Vec<u64> {
+        self.hits
+            .iter()
+            .filter_map(|h| h.as_ref().err().copied())
+            .collect()
+    }
+
+    /// The page, given the events at [`seqs`](Self::seqs) in that order.
+    pub fn finish<E: PageEvent>(self, read: Vec<E>) -> Page<E> {
+        let mut read = read.into_iter();
+        let events: Vec<E> = self
+            .hits
+            .into_iter()
+            .map(|hit| match hit {
+                Ok(event) => E::from_stored(event),
+                Err(_) => read.next().expect("one event read for each seq"),
+            })
+            .collect();
+        let next = if self.more {
+            events.last().map(E::position)
+        } else {
+            None
+        };
+        Page {
+            events,
+            next,
+            total: self.total,
+        }
+    }
+}
+
+/// Finds one page of the tenant's events matching `query`: the index answers for what it
+/// covers (`indexed`: seqs below its watermark), a scan of SQLite for `indexed..committed` (the
+/// tail the indexer has not reached), and the two are merged in (`occurred_at`, `seq`) order.
+pub fn plan_page(
     conn: &Connection,
     index: &SearchIndex,
     tenant_id: i64,
     indexed: Coverage,
     committed: u64,
     query: &Query,
-) -> Result<Page<E>, StoreError> {
+) -> Result<PagePlan, StoreError> {
     let want = (query.offset as usize).saturating_add(query.limit as usize + 1);
     let from_index = search::search(index, tenant_id, indexed, query, want)?;
     tracing::trace!(windows = from_index.windows, "searched the index");
@@ -234,28 +274,58 @@ pub fn query_page<E: PageEvent>(
         .collect();
     let more = hits.len() > query.limit as usize;
     hits.truncate(query.limit as usize);
-    let seqs: Vec<u64> = hits
-        .iter()
-        .filter_map(|h| h.as_ref().err().copied())
-        .collect();
-    let mut read = E::read(conn, tenant_id, &seqs)?.into_iter();
-    let events: Vec<E> = hits
-        .into_iter()
-        .map(|hit| match hit {
-            Ok(event) => E::from_stored(event),
-            Err(_) => read.next().expect("one event read for each seq"),
-        })
-        .collect();
-    let next = if more {
-        events.last().map(E::position)
-    } else {
-        None
-    };
-    Ok(Page {
-        events,
-        next,
+    Ok(PagePlan {
+        hits,
+        more,
         total: from_index.total.map(|t| t + tail_matches),
     })
+}
+
+/// Most parts a page's scattered rows are read in, side by side.
+const READ_PARTS: usize = 4;
+/// Fewest rows in one of those parts.
+const ROWS_PER_PART: usize = 8;
+
+/// The tenant's events at `seqs` (committed, distinct), in that order, read as `E`.
+///
+/// Rows close together are read with one range scan. Scattered ones (an actor's events over a
+/// month, an entity's history) are each a B-tree lookup that, once the file outgrows the page
+/// cache, waits for its own disk read; they are split into parts read on separate connections
+/// at once, so that a page waits for its reads together rather than one after another. Each
+/// part holds one of the tenant's places in the pool.
+pub async fn read_hits<E: PageEvent + Send + 'static>(
+    readers: &Arc<Readers>,
+    tenant_id: i64,
+    seqs: Vec<u64>,
+) -> Result<Vec<E>, StoreError> {
+    if seqs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let parts = if rows::scattered(&seqs) {
+        READ_PARTS.min(seqs.len().div_ceil(ROWS_PER_PART))
+    } else {
+        1
+    };
+    let per_part = seqs.len().div_ceil(parts);
+    let reads: Vec<_> = seqs
+        .chunks(per_part)
+        .map(|part| {
+            let (readers, part) = (readers.clone(), part.to_vec());
+            tokio::spawn(async move {
+                readers
+                    .run_for(tenant_id, move |conn| E::read(conn, tenant_id, &part))
+                    .await
+            })
+        })
+        .collect();
+    let mut events = Vec::with_capacity(seqs.len());
+    for read in reads {
+        let part = read
+            .await
+            .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))??;
+        events.extend(part);
+    }
+    Ok(events)
 }
 
 /// The best `want` matches among seqs `from..to`, read from SQLite and filtered with
@@ -401,7 +471,73 @@ impl Ord for Candidate {
 mod tests {
     use std::time::Duration;
 
+    use serde_json::json;
+    use trailkeep_event::{Timestamp, prepare};
+    use trailkeep_store::{AppendRequest, EventStore};
+
     use super::*;
+    use crate::{DB_FILE, EmbeddedStore, Options};
+
+    /// A page's scattered hits are read in parts on separate connections, close ones in one
+    /// part; either way the events come back in the order asked (parts joined in order), and
+    /// a seq that is not stored fails the read whichever part it falls in.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pages_hits_come_back_in_page_order_however_they_are_split() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path(), Options::default()).unwrap();
+        let events = (0..2_000)
+            .map(|i| {
+                prepare(
+                    &json!({"action": "doc.read", "metadata": {"i": i}}),
+                    "acme",
+                    Timestamp::now(),
+                )
+                .unwrap()
+            })
+            .collect();
+        let request = AppendRequest {
+            events,
+            idempotency_key: None,
+        };
+        store.append("acme", request).await.unwrap();
+        drop(store);
+        let path = dir.path().join(DB_FILE);
+        let tenant_id: i64 = schema::open(&path)
+            .unwrap()
+            .query_row("SELECT id FROM tenants WHERE name = 'acme'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let readers = Arc::new(Readers::new(path, 16));
+
+        // 50 seqs spread over the trail, newest first as a listing asks them: four parts.
+        let scattered: Vec<u64> = (0..50).map(|i| 1_990 - i * 37).collect();
+        assert!(rows::scattered(&scattered));
+        let close: Vec<u64> = (0..50).map(|i| 1_000 - i).collect();
+        assert!(!rows::scattered(&close));
+        for seqs in [scattered.clone(), close] {
+            let read: Vec<StoredEvent> =
+                read_hits(&readers, tenant_id, seqs.clone()).await.unwrap();
+            let got: Vec<u64> = read.iter().map(|e| e.event.seq).collect();
+            assert_eq!(got, seqs);
+            let canonical: Vec<CanonicalEvent> =
+                read_hits(&readers, tenant_id, seqs.clone()).await.unwrap();
+            assert_eq!(canonical.iter().map(|e| e.seq).collect::<Vec<_>>(), seqs);
+        }
+        assert!(
+            read_hits::<StoredEvent>(&readers, tenant_id, Vec::new())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        let mut missing_in_last_part = scattered;
+        missing_in_last_part[49] = 5_000;
+        let error = read_hits::<StoredEvent>(&readers, tenant_id, missing_in_last_part)
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("seq 5000"), "{error}");
+    }
 
     /// A read's place used to be given back when its caller stopped waiting, while the read
     /// itself went on in the blocking pool: callers that disconnect could run any number of

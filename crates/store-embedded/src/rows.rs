@@ -217,7 +217,7 @@ pub fn all_canonical_by_seq(
     let (Some(&lo), Some(&hi)) = (seqs.iter().min(), seqs.iter().max()) else {
         return Ok(Vec::new());
     };
-    if hi - lo >= RANGE_READ_SPREAD * seqs.len() as u64 {
+    if scattered(seqs) {
         return seqs
             .iter()
             .map(|&seq| canonical_by_seq(conn, tenant_id, seq)?.ok_or_else(|| missing(seq)))
@@ -252,6 +252,15 @@ pub fn all_canonical_by_seq(
 /// How many rows a range read may pass over for each event asked, before lookups one by one
 /// are cheaper.
 const RANGE_READ_SPREAD: u64 = 8;
+
+/// Whether `seqs` lie too far apart to be read with one range scan ([`all_canonical_by_seq`]
+/// looks them up one by one).
+pub fn scattered(seqs: &[u64]) -> bool {
+    match (seqs.iter().min(), seqs.iter().max()) {
+        (Some(&lo), Some(&hi)) => hi - lo >= RANGE_READ_SPREAD * seqs.len() as u64,
+        _ => false,
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -147,6 +147,7 @@ impl Indexer {
                 events = added,
                 add_ms = added_by.as_millis() as u64,
                 commit_ms = (started.elapsed() - added_by).as_millis() as u64,
+                segments = self.index.reader().searcher().segment_readers().len(),
                 "indexed"
             );
         }

@@ -22,6 +22,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use tantivy::directory::MmapDirectory;
+use tantivy::indexer::IndexWriterOptions;
 use tantivy::schema::{FAST, Field, INDEXED, STRING, Schema};
 use tantivy::{Executor, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
 use trailkeep_event::{Event, EventField, event_tokens, metadata_terms};
@@ -37,6 +38,11 @@ pub use stats::{Tally, tally};
 const INDEX_FORMAT: u32 = 7;
 /// Memory the index writer may buffer before it flushes a segment.
 const WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
+/// Threads merging segments in the background. tantivy's default is four: on a small machine
+/// they could take every core from ingest and the indexer together (a merge of million-event
+/// segments runs for seconds), and the index then falls seconds behind; one thread leaves the
+/// other cores to the live work.
+const MERGE_THREADS: usize = 1;
 
 /// The schema's fields.
 #[derive(Debug, Clone, Copy)]
@@ -276,9 +282,12 @@ impl SearchIndex {
 
     /// A writer (only the indexer holds one).
     pub fn writer(&self) -> Result<IndexWriter<TantivyDocument>, StoreError> {
-        self.index
-            .writer_with_num_threads(1, WRITER_MEMORY_BYTES)
-            .map_err(index_error)
+        let options = IndexWriterOptions::builder()
+            .num_worker_threads(1)
+            .num_merge_threads(MERGE_THREADS)
+            .memory_budget_per_thread(WRITER_MEMORY_BYTES)
+            .build();
+        self.index.writer_with_options(options).map_err(index_error)
     }
 
     /// The document for an event of tenant `tenant_id`.
