@@ -385,19 +385,25 @@ impl EmbeddedStore {
         let tenant_id = state.id;
         let query = query.clone();
         let search = self.search.clone();
-        let plan = self
+        let planned = self
             .readers
             .run_for(tenant_id, move |conn| {
                 // The watermark first: it never passes `committed`, read second.
                 let indexed = state.indexed();
                 let committed = state.committed();
-                read::plan_page(conn, &search, state.id, indexed, committed, &query)
+                let plan = read::plan_page(conn, &search, state.id, indexed, committed, &query)?;
+                read::read_close(conn, state.id, plan)
             })
             .await?;
-        // Events are never changed once committed, so the hits read on other connections
-        // are the ones the plan's snapshot saw.
-        let events = read::read_hits(&self.readers, tenant_id, plan.seqs()).await?;
-        Ok(plan.finish(events))
+        match planned {
+            Ok(page) => Ok(page),
+            Err(scattered) => {
+                // Events are never changed once committed, so the hits read on other
+                // connections are the ones the plan's snapshot saw.
+                let events = read::read_hits(&self.readers, tenant_id, scattered.seqs()).await?;
+                Ok(scattered.finish(events))
+            }
+        }
     }
 
     /// Runs `read` over up to `max` of the tenant's committed seqs from `from` on (tenant id,

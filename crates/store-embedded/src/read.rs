@@ -203,7 +203,7 @@ impl PageEvent for CanonicalEvent {
 }
 
 /// A page found but not read yet: its events in page order, the tail's already read and the
-/// index's hits still seqs, so that the hits can be read apart ([`read_hits`]).
+/// index's hits still seqs ([`read_close`] or [`read_hits`] reads them).
 pub struct PagePlan {
     hits: Vec<Result<StoredEvent, u64>>,
     more: bool,
@@ -279,6 +279,22 @@ pub fn plan_page(
         more,
         total: from_index.total.map(|t| t + tail_matches),
     })
+}
+
+/// Reads the plan's hits on `conn`, the connection that planned it, when they lie close
+/// together (one range scan), and returns the page; hands the plan back when they are
+/// scattered, for [`read_hits`] to read in parts.
+pub fn read_close<E: PageEvent>(
+    conn: &Connection,
+    tenant_id: i64,
+    plan: PagePlan,
+) -> Result<Result<Page<E>, PagePlan>, StoreError> {
+    let seqs = plan.seqs();
+    if rows::scattered(&seqs) {
+        return Ok(Err(plan));
+    }
+    let read = E::read(conn, tenant_id, &seqs)?;
+    Ok(Ok(plan.finish(read)))
 }
 
 /// Most parts a page's scattered rows are read in, side by side.
@@ -478,8 +494,8 @@ mod tests {
     use super::*;
     use crate::{DB_FILE, EmbeddedStore, Options};
 
-    /// A page's scattered hits are read in parts on separate connections, close ones in one
-    /// part; either way the events come back in the order asked (parts joined in order), and
+    /// A page's close hits are read on the planning connection, scattered ones in parts on
+    /// separate connections; either way the events come back in the order asked, and
     /// a seq that is not stored fails the read whichever part it falls in.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_pages_hits_come_back_in_page_order_however_they_are_split() {
@@ -508,6 +524,7 @@ mod tests {
                 r.get(0)
             })
             .unwrap();
+        let conn = schema::open(&path).unwrap();
         let readers = Arc::new(Readers::new(path, 16));
 
         // 50 seqs spread over the trail, newest first as a listing asks them: four parts.
@@ -515,7 +532,7 @@ mod tests {
         assert!(rows::scattered(&scattered));
         let close: Vec<u64> = (0..50).map(|i| 1_000 - i).collect();
         assert!(!rows::scattered(&close));
-        for seqs in [scattered.clone(), close] {
+        for seqs in [scattered.clone(), close.clone()] {
             let read: Vec<StoredEvent> =
                 read_hits(&readers, tenant_id, seqs.clone()).await.unwrap();
             let got: Vec<u64> = read.iter().map(|e| e.event.seq).collect();
@@ -524,6 +541,26 @@ mod tests {
                 read_hits(&readers, tenant_id, seqs.clone()).await.unwrap();
             assert_eq!(canonical.iter().map(|e| e.seq).collect::<Vec<_>>(), seqs);
         }
+        // The planning connection reads close hits itself, between the tail's events, and
+        // hands scattered ones back.
+        let tail = rows::by_seq(&conn, tenant_id, 1_999).unwrap().unwrap();
+        let plan = |hits: &[u64]| PagePlan {
+            hits: std::iter::once(Ok(tail.clone()))
+                .chain(hits.iter().map(|&seq| Err(seq)))
+                .collect(),
+            more: false,
+            total: None,
+        };
+        let Ok(Ok(page)) = read_close::<StoredEvent>(&conn, tenant_id, plan(&close)) else {
+            panic!("close hits were not read on the planning connection");
+        };
+        let got: Vec<u64> = page.events.iter().map(|e| e.event.seq).collect();
+        assert_eq!(got[0], 1_999);
+        assert_eq!(got[1..], close[..]);
+        let Ok(Err(handed)) = read_close::<StoredEvent>(&conn, tenant_id, plan(&scattered)) else {
+            panic!("scattered hits were read on the planning connection");
+        };
+        assert_eq!(handed.seqs(), scattered);
         assert!(
             read_hits::<StoredEvent>(&readers, tenant_id, Vec::new())
                 .await
