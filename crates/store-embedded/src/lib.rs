@@ -20,6 +20,8 @@ mod rows;
 mod schema;
 mod search;
 mod state;
+#[cfg(test)]
+mod test_trail;
 mod tree;
 mod verify;
 mod writer;

@@ -487,45 +487,15 @@ impl Ord for Candidate {
 mod tests {
     use std::time::Duration;
 
-    use serde_json::json;
-    use trailkeep_event::{Timestamp, prepare};
-    use trailkeep_store::{AppendRequest, EventStore};
-
     use super::*;
-    use crate::{DB_FILE, EmbeddedStore, Options};
 
     /// A page's close hits are read on the planning connection, scattered ones in parts on
     /// separate connections; either way the events come back in the order asked, and
     /// a seq that is not stored fails the read whichever part it falls in.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_pages_hits_come_back_in_page_order_however_they_are_split() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(dir.path(), Options::default()).unwrap();
-        let events = (0..2_000)
-            .map(|i| {
-                prepare(
-                    &json!({"action": "doc.read", "metadata": {"i": i}}),
-                    "acme",
-                    Timestamp::now(),
-                )
-                .unwrap()
-            })
-            .collect();
-        let request = AppendRequest {
-            events,
-            idempotency_key: None,
-        };
-        store.append("acme", request).await.unwrap();
-        drop(store);
-        let path = dir.path().join(DB_FILE);
-        let tenant_id: i64 = schema::open(&path)
-            .unwrap()
-            .query_row("SELECT id FROM tenants WHERE name = 'acme'", [], |r| {
-                r.get(0)
-            })
-            .unwrap();
-        let conn = schema::open(&path).unwrap();
-        let readers = Arc::new(Readers::new(path, 16));
+        let (dir, conn, tenant_id) = crate::test_trail::trail_of(2_000).await;
+        let readers = Arc::new(Readers::new(dir.path().join(crate::DB_FILE), 16));
 
         // 50 seqs spread over the trail, newest first as a listing asks them: four parts.
         let scattered: Vec<u64> = (0..50).map(|i| 1_990 - i * 37).collect();

@@ -264,46 +264,13 @@ pub fn scattered(seqs: &[u64]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-    use trailkeep_event::{Timestamp, prepare};
-    use trailkeep_store::{AppendRequest, EventStore};
-
     use super::*;
-    use crate::{DB_FILE, EmbeddedStore, Options};
 
     /// Events asked close together are read with one range scan and scattered ones one by one;
     /// either way each comes back in the order asked, and a seq not stored is named.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn events_by_seq_come_back_in_the_order_asked_near_or_far() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(dir.path(), Options::default()).unwrap();
-        let events = (0..300)
-            .map(|i| {
-                prepare(
-                    &json!({"action": "doc.read", "metadata": {"i": i}}),
-                    "acme",
-                    Timestamp::now(),
-                )
-                .unwrap()
-            })
-            .collect();
-        store
-            .append(
-                "acme",
-                AppendRequest {
-                    events,
-                    idempotency_key: None,
-                },
-            )
-            .await
-            .unwrap();
-        drop(store);
-        let conn = crate::schema::open(&dir.path().join(DB_FILE)).unwrap();
-        let tenant_id: i64 = conn
-            .query_row("SELECT id FROM tenants WHERE name = 'acme'", [], |r| {
-                r.get(0)
-            })
-            .unwrap();
+        let (_dir, conn, tenant_id) = crate::test_trail::trail_of(300).await;
         let missing = |seq| StoreError::Corrupt(format!("no {seq}"));
         let near = [12, 10, 11, 15];
         let far = [290, 3, 150];

@@ -38,10 +38,9 @@ pub use stats::{Tally, tally};
 const INDEX_FORMAT: u32 = 7;
 /// Memory the index writer may buffer before it flushes a segment.
 const WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
-/// Threads merging segments in the background. tantivy's default is four: on a small machine
-/// they could take every core from ingest and the indexer together (a merge of million-event
-/// segments runs for seconds), and the index then falls seconds behind; one thread leaves the
-/// other cores to the live work.
+/// Threads merging segments in the background. tantivy's default is four: on a two-core
+/// machine they could take both cores from ingest and the indexer for as long as merges of
+/// million-event segments run (seconds); one thread leaves the other core to the live work.
 const MERGE_THREADS: usize = 1;
 
 /// The schema's fields.
