@@ -146,7 +146,11 @@ pub struct ExportList {
 pub struct CreateExportLinks {
     /// How long the links work, in seconds: from 60 to 604800 (a week), 86400 when omitted,
     /// and never past the removal of the export's files.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::whole::option_u64"
+    )]
     #[schema(minimum = 60, maximum = 604800)]
     pub expires_in: Option<u64>,
 }

@@ -10,6 +10,7 @@ mod credentials;
 mod exports;
 mod ledger;
 mod problem;
+pub mod whole;
 
 pub use credentials::{
     ApiKeyInfo, ApiKeyList, CreateApiKey, CreatedApiKey, TokenRequest, TokenResponse,
