@@ -50,13 +50,24 @@ impl Frontier {
     /// Appends a leaf hash. (A tree of 2^64 - 1 leaves cannot grow; that is not a practical
     /// limit.)
     pub fn push(&mut self, leaf: Hash) {
+        self.push_with(leaf, |_, _, _| {});
+    }
+
+    /// Appends a leaf hash and tells `completed` of every perfect subtree above level 0 that
+    /// the leaf completes, as (level, index, hash), lowest first: what a store that keeps
+    /// some levels of the tree writes once, when they are final.
+    pub fn push_with(&mut self, leaf: Hash, mut completed: impl FnMut(u32, u64, &Hash)) {
+        let position = self.size;
         let mut hash = leaf;
         let mut carry = self.size;
+        let mut level = 0;
         while carry & 1 == 1 {
             if let Some(left) = self.hashes.pop() {
                 hash = node_hash(&left, &hash);
             }
             carry >>= 1;
+            level += 1;
+            completed(level, position >> level, &hash);
         }
         self.hashes.push(hash);
         self.size += 1;
@@ -91,6 +102,23 @@ mod tests {
             f.push(leaf_hash(&i.to_be_bytes()));
         }
         assert_eq!(f.size(), 100);
+    }
+
+    #[test]
+    fn push_with_names_every_subtree_a_leaf_completes() {
+        let leaves: Vec<Hash> = (0u32..64).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        let mut f = Frontier::new();
+        let mut seen = Vec::new();
+        for leaf in &leaves {
+            f.push_with(*leaf, |level, index, hash| seen.push((level, index, *hash)));
+        }
+        // Every perfect subtree of 64 leaves above the leaves: 32 + 16 + ... + 1.
+        assert_eq!(seen.len(), 63);
+        for (level, index, hash) in seen {
+            let width = 1usize << level;
+            let start = index as usize * width;
+            assert_eq!(hash, crate::perfect_root(&leaves[start..start + width]));
+        }
     }
 
     #[test]

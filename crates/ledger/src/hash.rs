@@ -33,6 +33,17 @@ pub fn empty_root() -> Hash {
     Sha256::digest([]).into()
 }
 
+/// The root of a perfect subtree given all its leaf (or node) hashes, a power-of-two count of
+/// them.
+pub fn perfect_root(hashes: &[Hash]) -> Hash {
+    debug_assert!(hashes.len().is_power_of_two());
+    let mut layer = hashes.to_vec();
+    while layer.len() > 1 {
+        layer = layer.chunks(2).map(|p| node_hash(&p[0], &p[1])).collect();
+    }
+    layer[0]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

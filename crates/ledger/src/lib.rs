@@ -35,7 +35,7 @@ mod verify;
 
 pub use checkpoint::Checkpoint;
 pub use frontier::Frontier;
-pub use hash::{HASH_LEN, Hash, empty_root, leaf_hash, node_hash};
+pub use hash::{HASH_LEN, Hash, empty_root, leaf_hash, node_hash, perfect_root};
 pub use memory::MemoryTree;
 pub use note::{KeyError, NoteError, NoteSigner, NoteVerifier};
 pub use tree::{ProofError, SubtreeSource, consistency_proof, inclusion_proof, range_hash, root};

@@ -23,15 +23,13 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use trailkeep_event::Timestamp;
-use trailkeep_ledger::{Checkpoint, NoteSigner};
+use trailkeep_ledger::{Checkpoint, NoteSigner, perfect_root};
 use trailkeep_store::{SignedCheckpoint, StoreError};
 
 use crate::high_water::HighWaterMark;
 use crate::schema::hash_from_blob;
 use crate::state::{Registry, TenantState};
-use crate::tree::{
-    BLOCK_LEAVES, ReaderSource, UpperLevels, internal, perfect_root, read_leaf_hashes,
-};
+use crate::tree::{BLOCK_LEAVES, ReaderSource, UpperLevels, internal, read_leaf_hashes};
 use crate::writer::{WriterTenant, insert_checkpoint, sign_checkpoint};
 
 /// How an operator accepts a ledger that is shorter than its mark.

@@ -7,7 +7,7 @@
 //! hashes read in one range query (level < 8).
 
 use rusqlite::Connection;
-use trailkeep_ledger::{Hash, SubtreeSource, node_hash};
+use trailkeep_ledger::{Hash, SubtreeSource, node_hash, perfect_root};
 use trailkeep_store::StoreError;
 
 use crate::schema::{event_key, hash_from_blob};
@@ -63,16 +63,6 @@ impl UpperLevels {
             .get(usize::try_from(index).ok()?)
             .copied()
     }
-}
-
-/// The root of a perfect subtree given all its leaves (a power-of-two count).
-pub fn perfect_root(leaves: &[Hash]) -> Hash {
-    debug_assert!(leaves.len().is_power_of_two());
-    let mut layer = leaves.to_vec();
-    while layer.len() > 1 {
-        layer = layer.chunks(2).map(|p| node_hash(&p[0], &p[1])).collect();
-    }
-    layer[0]
 }
 
 /// The writer's view: upper levels plus the leaves of the current, incomplete block.

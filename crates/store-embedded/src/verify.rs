@@ -11,10 +11,10 @@ use std::ops::Range;
 use std::path::Path;
 
 use trailkeep_event::{canonicalize, check_canonical};
-use trailkeep_ledger::{Checkpoint, Frontier, Hash, NoteVerifier, leaf_hash};
+use trailkeep_ledger::{Checkpoint, Frontier, Hash, NoteVerifier, leaf_hash, perfect_root};
 
 use crate::schema::{self, key_seq, tenant_key_range};
-use crate::tree::{BLOCK_LEAVES, perfect_root};
+use crate::tree::BLOCK_LEAVES;
 
 /// What a successful verification covered.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, Transaction, params};
 use tokio::sync::oneshot;
 use trailkeep_event::{PreparedEvent, Timestamp};
-use trailkeep_ledger::{Checkpoint, Hash, NoteSigner, leaf_hash};
+use trailkeep_ledger::{Checkpoint, Hash, NoteSigner, leaf_hash, perfect_root};
 use trailkeep_store::quota::Place;
 use trailkeep_store::{
     ApiKeyRecord, AppendOutcome, AppendRequest, SignedCheckpoint, StoreError, StoredEvent,
@@ -38,7 +38,7 @@ use crate::queue::FairQueue;
 use crate::rows;
 use crate::schema::{MAX_SEQ, event_key};
 use crate::state::{Registry, TenantState};
-use crate::tree::{BLOCK_LEAVES, UpperLevels, WriterSource, internal, perfect_root};
+use crate::tree::{BLOCK_LEAVES, UpperLevels, WriterSource, internal};
 
 /// How the writer groups and signs.
 #[derive(Debug, Clone, Copy)]

@@ -1,0 +1,218 @@
+//! The tables, their versions, and the monthly partitions of `events`.
+//!
+//! Every key and every query starts with the tenant, so the same schema runs on Citus with
+//! `tenant` as the distribution column (`docs/scale-out.md`). The schema is created and
+//! upgraded by the binary itself ([`migrate`]), one version at a time, each in its own
+//! transaction, under a row lock that keeps two nodes from doing it at once.
+
+use tokio_postgres::GenericClient;
+use trailkeep_store::StoreError;
+
+use crate::internal;
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// Version 1. Notes on choices:
+/// - `heads` is each tenant's ledger head: the next seq (`size`) and the tree's right edge
+///   (`frontier`, the perfect subtrees' hashes, largest first). Locking it is the only way to
+///   append, so it is the only sequencer; nothing in it is indexed, so its updates stay HOT.
+/// - `events` is partitioned by month of receipt; its primary key starts with the tenant and
+///   must hold the partition key. Client ids are unique per tenant because every append of a
+///   tenant checks them under the tenant's head lock; a unique index could not say so across
+///   partitions.
+/// - `terms` holds every searchable term of an event (full-text tokens, metadata `path=value`
+///   pairs, named field values), computed by the same functions as `Filter::matches` uses, in
+///   one GIN index: what a query asks and what the filter means cannot drift apart.
+/// - `ledger_nodes` holds perfect subtrees at levels 8, 16, 24, ...: one row per 256 events,
+///   inserted once when complete, never rewritten.
+const V1: &str = r#"
+CREATE TABLE heads (
+    tenant   text PRIMARY KEY,
+    size     bigint NOT NULL,
+    frontier bytea NOT NULL
+) WITH (fillfactor = 50);
+CREATE TABLE signing (
+    tenant       text PRIMARY KEY,
+    signed_size  bigint NOT NULL,
+    signed_at_ms bigint NOT NULL
+) WITH (fillfactor = 50);
+CREATE TABLE events (
+    tenant      text NOT NULL,
+    seq         bigint NOT NULL,
+    received_at timestamptz NOT NULL,
+    id          text NOT NULL,
+    occurred_us bigint NOT NULL,
+    action      text COLLATE "C" NOT NULL,
+    category    text NOT NULL,
+    outcome     text NOT NULL,
+    actor_type  text,
+    actor_id    text,
+    target_type text,
+    target_id   text,
+    terms       text[] NOT NULL,
+    leaf_hash   bytea NOT NULL,
+    body        bytea NOT NULL,
+    PRIMARY KEY (tenant, seq, received_at)
+) PARTITION BY RANGE (received_at);
+CREATE INDEX events_id ON events (tenant, id);
+CREATE INDEX events_time ON events (tenant, occurred_us, seq);
+CREATE INDEX events_actor ON events (tenant, actor_id, occurred_us, seq);
+CREATE INDEX events_target ON events (tenant, target_type, target_id, occurred_us, seq);
+CREATE INDEX events_action ON events (tenant, action, occurred_us, seq);
+CREATE INDEX events_terms ON events USING gin (terms);
+CREATE TABLE ledger_nodes (
+    tenant text NOT NULL,
+    level  integer NOT NULL,
+    idx    bigint NOT NULL,
+    hash   bytea NOT NULL,
+    PRIMARY KEY (tenant, level, idx)
+);
+CREATE TABLE checkpoints (
+    tenant     text NOT NULL,
+    size       bigint NOT NULL,
+    root       bytea NOT NULL,
+    note       text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant, size)
+);
+CREATE TABLE idempotency_keys (
+    tenant       text NOT NULL,
+    key          text NOT NULL,
+    request_hash bytea NOT NULL,
+    seqs         bigint[] NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant, key)
+);
+CREATE TABLE api_keys (
+    tenant      text NOT NULL,
+    id          text NOT NULL,
+    name        text NOT NULL,
+    roles       text[] NOT NULL,
+    secret_hash bytea NOT NULL,
+    created_by  text NOT NULL,
+    created_at  bigint NOT NULL,
+    expires_at  bigint,
+    revoked_at  bigint,
+    PRIMARY KEY (tenant, id)
+);
+CREATE INDEX api_keys_id ON api_keys (id);
+CREATE TABLE jobs (
+    tenant       text NOT NULL,
+    id           text COLLATE "C" NOT NULL,
+    kind         text NOT NULL,
+    spec         text NOT NULL,
+    state        text NOT NULL,
+    attempts     integer NOT NULL,
+    max_attempts integer NOT NULL,
+    run_after    bigint NOT NULL,
+    worker       text,
+    lease_until  bigint,
+    progress     text NOT NULL,
+    result       text,
+    error        text,
+    created_at   bigint NOT NULL,
+    updated_at   bigint NOT NULL,
+    finished_at  bigint,
+    created_by   text NOT NULL,
+    PRIMARY KEY (tenant, id)
+) WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 100);
+CREATE INDEX jobs_id ON jobs (id);
+CREATE INDEX jobs_by_kind ON jobs (tenant, kind, id);
+CREATE INDEX jobs_queued ON jobs (run_after) WHERE state = 'queued';
+CREATE INDEX jobs_leased ON jobs (lease_until) WHERE state = 'running';
+"#;
+
+/// Creates the schema in an empty database (or schema) or upgrades it to [`SCHEMA_VERSION`];
+/// refuses one written by a newer build. Safe to run from several nodes at once.
+pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), StoreError> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS trailkeep_settings (
+                 name  text PRIMARY KEY,
+                 value text NOT NULL
+             );
+             INSERT INTO trailkeep_settings (name, value) VALUES ('schema_version', '0')
+             ON CONFLICT (name) DO NOTHING;",
+        )
+        .await
+        .or_else(|e| {
+            // Two nodes creating the table at the same instant: one of them loses the race on
+            // the catalog and finds the table there on the next statement.
+            if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+                Ok(())
+            } else {
+                Err(internal(e))
+            }
+        })?;
+    let tx = client.transaction().await.map_err(internal)?;
+    let version = locked_version(&tx).await?;
+    match version {
+        0 => {
+            tx.batch_execute(V1).await.map_err(internal)?;
+            set_version(&tx, SCHEMA_VERSION).await?;
+        }
+        SCHEMA_VERSION => {}
+        newer => {
+            return Err(StoreError::Unavailable(format!(
+                "the database has schema version {newer}; this build reads version \
+                 {SCHEMA_VERSION} (upgrade every node first)"
+            )));
+        }
+    }
+    tx.commit().await.map_err(internal)
+}
+
+/// The schema version, read under a row lock held until the transaction ends.
+async fn locked_version(client: &impl GenericClient) -> Result<i32, StoreError> {
+    let row = client
+        .query_one(
+            "SELECT value FROM trailkeep_settings WHERE name = 'schema_version' FOR UPDATE",
+            &[],
+        )
+        .await
+        .map_err(internal)?;
+    let text: String = row.get(0);
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("schema version {text:?} is not a number")))
+}
+
+async fn set_version(client: &impl GenericClient, version: i32) -> Result<(), StoreError> {
+    client
+        .execute(
+            "UPDATE trailkeep_settings SET value = $1 WHERE name = 'schema_version'",
+            &[&version.to_string()],
+        )
+        .await
+        .map_err(internal)?;
+    Ok(())
+}
+
+/// Makes sure the database holds `vkey` as its ledger's verification key: stores it on first
+/// start, and refuses a node configured with another key (it would sign the tenants' ledgers
+/// under another identity).
+pub async fn check_key(client: &impl GenericClient, vkey: &str) -> Result<(), StoreError> {
+    client
+        .execute(
+            "INSERT INTO trailkeep_settings (name, value) VALUES ('vkey', $1)
+             ON CONFLICT (name) DO NOTHING",
+            &[&vkey],
+        )
+        .await
+        .map_err(internal)?;
+    let stored: String = client
+        .query_one(
+            "SELECT value FROM trailkeep_settings WHERE name = 'vkey'",
+            &[],
+        )
+        .await
+        .map_err(internal)?
+        .get(0);
+    if stored != vkey {
+        return Err(StoreError::Unavailable(format!(
+            "this node's signing key is not the one the database's ledgers are signed with \
+             ({stored}); every node must be configured with the same key"
+        )));
+    }
+    Ok(())
+}
