@@ -405,14 +405,14 @@ fn decide(
     used_keys: &mut Vec<(String, Hash, Vec<i64>)>,
     request: AppendRequest,
 ) -> Step {
-    if let Some(key) = &request.idempotency_key {
-        if let Some((hash, seqs)) = known.keys.get(&key.key) {
-            return if *hash == key.request_hash {
-                Step::Replay(seqs.clone())
-            } else {
-                Step::Refused(StoreError::IdempotencyConflict)
-            };
-        }
+    if let Some(key) = &request.idempotency_key
+        && let Some((hash, seqs)) = known.keys.get(&key.key)
+    {
+        return if *hash == key.request_hash {
+            Step::Replay(seqs.clone())
+        } else {
+            Step::Refused(StoreError::IdempotencyConflict)
+        };
     }
     enum Slot {
         New(PreparedEvent),

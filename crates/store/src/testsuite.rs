@@ -16,7 +16,9 @@
 //! );
 //! ```
 
-use std::collections::HashSet;
+pub mod cases;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use serde_json::json;
@@ -24,8 +26,8 @@ use trailkeep_event::{Filter, Order, Query, Timestamp, prepare};
 use trailkeep_ledger::{Checkpoint, NoteVerifier, leaf_hash, verify_consistency, verify_inclusion};
 
 use crate::{
-    ApiKeyRecord, AppendRequest, EventStore, IdempotencyKey, JobError, JobRecord, JobRefusal,
-    JobState, NewJob, Store, StoreError,
+    ApiKeyRecord, AppendRequest, EventStore, GroupBy, IdempotencyKey, JobError, JobRecord,
+    JobRefusal, JobState, MAX_GROUP_VALUES, NewJob, Stats, Store, StoreError, StoredEvent,
 };
 
 /// What a factory hands the suite: the store, and a guard kept alive as long as it.
@@ -43,6 +45,7 @@ macro_rules! conformance_suite {
             batches_are_all_or_nothing,
             idempotency_keys_replay_or_conflict,
             queries_filter_order_and_page,
+            queries_and_statistics_agree_with_filter_matches,
             checkpoints_sign_the_newest_root,
             inclusion_proofs_verify_for_every_leaf,
             consistency_proofs_link_checkpoints,
@@ -377,14 +380,14 @@ pub async fn queries_filter_order_and_page(store: Arc<dyn EventStore>) {
     store.append("acme", batch("acme", events)).await.unwrap();
     append_n(&*store, "noise", 10, "contract.created").await;
 
-    let all = collect_pages(&*store, Filter::default(), Order::Asc, 7).await;
+    let all = collect_pages(&*store, "acme", Filter::default(), Order::Asc, 7).await;
     assert_eq!(all.len(), 25);
     let keys: Vec<_> = all.iter().map(|e| (e.occurred_at, e.seq)).collect();
     let mut sorted = keys.clone();
     sorted.sort();
     assert_eq!(keys, sorted, "ascending by occurred_at then seq");
 
-    let desc = collect_pages(&*store, Filter::default(), Order::Desc, 4).await;
+    let desc = collect_pages(&*store, "acme", Filter::default(), Order::Desc, 4).await;
     let mut reversed: Vec<_> = desc.iter().map(|e| (e.occurred_at, e.seq)).collect();
     reversed.reverse();
     assert_eq!(reversed, sorted, "descending is the mirror image");
@@ -393,7 +396,7 @@ pub async fn queries_filter_order_and_page(store: Arc<dyn EventStore>) {
         actions: vec!["user.*".into()],
         ..Filter::default()
     };
-    let got = collect_pages(&*store, logins.clone(), Order::Desc, 5).await;
+    let got = collect_pages(&*store, "acme", logins.clone(), Order::Desc, 5).await;
     assert_eq!(got.len(), 12);
     assert!(got.iter().all(|e| logins.matches(e)));
 
@@ -403,7 +406,7 @@ pub async fn queries_filter_order_and_page(store: Arc<dyn EventStore>) {
         target_id: Some("c1".into()),
         ..Filter::default()
     };
-    let got = collect_pages(&*store, narrow.clone(), Order::Asc, 50).await;
+    let got = collect_pages(&*store, "acme", narrow.clone(), Order::Asc, 50).await;
     let want = all.iter().filter(|e| narrow.matches(e)).count();
     assert!(want > 0);
     assert_eq!(got.len(), want);
@@ -413,7 +416,7 @@ pub async fn queries_filter_order_and_page(store: Arc<dyn EventStore>) {
         until: Some(Timestamp::parse("2025-01-22T10:00:00Z").unwrap()),
         ..Filter::default()
     };
-    let got = collect_pages(&*store, window, Order::Asc, 50).await;
+    let got = collect_pages(&*store, "acme", window, Order::Asc, 50).await;
     assert_eq!(
         got.len(),
         4,
@@ -423,6 +426,7 @@ pub async fn queries_filter_order_and_page(store: Arc<dyn EventStore>) {
 
 async fn collect_pages(
     store: &dyn EventStore,
+    tenant: &str,
     filter: Filter,
     order: Order,
     limit: u32,
@@ -430,10 +434,10 @@ async fn collect_pages(
     let mut out = Vec::new();
     let mut q = query(filter, order, limit);
     for _ in 0..100 {
-        let page = store.query("acme", &q).await.unwrap();
+        let page = store.query(tenant, &q).await.unwrap();
         assert!(page.events.len() <= limit as usize);
         // The same page as stored bytes: the same events, bytes and cursor.
-        let canonical = store.query_canonical("acme", &q).await.unwrap();
+        let canonical = store.query_canonical(tenant, &q).await.unwrap();
         let bytes: Vec<_> = page.events.iter().map(|e| &e.canonical).collect();
         assert_eq!(
             canonical
@@ -460,6 +464,149 @@ async fn collect_pages(
         }
     }
     panic!("paging did not end");
+}
+
+/// Listings (each order, with totals, paged by cursor two at a time) and statistics answer
+/// exactly what `Filter::matches` says, on 1,000 random event sets and filters
+/// ([`cases`]; `TRAILKEEP_TEST_SEED` reproduces a failure).
+pub async fn queries_and_statistics_agree_with_filter_matches(store: Arc<dyn EventStore>) {
+    const CASES: usize = 1000;
+    let seed = cases::seed();
+    let mut rng = cases::Rng(seed);
+    let raw_sets: Vec<Vec<serde_json::Value>> = (0..CASES)
+        .map(|_| {
+            (0..1 + rng.below(30))
+                .map(|_| cases::random_raw_event(&mut rng))
+                .collect()
+        })
+        .collect();
+    // Appended a few tenants at a time, as many clients would.
+    let mut sets: Vec<Vec<StoredEvent>> = Vec::with_capacity(CASES);
+    for chunk in raw_sets.chunks(16).enumerate() {
+        let (first, chunk) = chunk;
+        let mut tasks = Vec::new();
+        for (i, raws) in chunk.iter().enumerate() {
+            let tenant = format!("case-{}", first * 16 + i);
+            let request = batch(&tenant, raws.clone());
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store.append(&tenant, request).await.expect("append")
+            }));
+        }
+        for task in tasks {
+            sets.push(task.await.expect("append task").events);
+        }
+    }
+
+    let mut non_empty = 0;
+    for (case, events) in sets.iter().enumerate() {
+        let tenant = format!("case-{case}");
+        let filter = cases::random_filter(&mut rng);
+        let order = if rng.chance(50) {
+            Order::Asc
+        } else {
+            Order::Desc
+        };
+        let mut matching: Vec<&StoredEvent> =
+            events.iter().filter(|e| filter.matches(&e.event)).collect();
+        matching.sort_by_key(|e| (e.event.occurred_at, e.event.seq));
+        if order == Order::Desc {
+            matching.reverse();
+        }
+        let want: Vec<u64> = matching.iter().map(|e| e.event.seq).collect();
+        non_empty += usize::from(!want.is_empty());
+        let context = format!("case {case} (seed {seed}): {filter:?}, {order:?}");
+
+        let mut whole = query(filter.clone(), order, 1000);
+        whole.count_total = true;
+        let page = store.query(&tenant, &whole).await.expect("query");
+        let got: Vec<u64> = page.events.iter().map(|e| e.event.seq).collect();
+        assert_eq!(got, want, "{context}");
+        assert_eq!(page.total, Some(want.len() as u64), "total, {context}");
+        assert!(
+            page.next.is_none(),
+            "a page holding every match has no next, {context}"
+        );
+
+        let paged: Vec<u64> = collect_pages(&*store, &tenant, filter.clone(), order, 2)
+            .await
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(paged, want, "paged two at a time, {context}");
+
+        if case % 3 == 0 {
+            let stats = store
+                .stats(&tenant, &filter, &GroupBy::ALL)
+                .await
+                .expect("stats");
+            assert_eq!(stats, expected_stats(&matching), "statistics, {context}");
+        }
+    }
+    assert!(
+        non_empty > CASES / 3,
+        "too few cases matched anything ({non_empty}); the generators are off"
+    );
+}
+
+/// The statistics of `events`, computed from the events themselves.
+fn expected_stats(events: &[&StoredEvent]) -> Stats {
+    let mut groups: BTreeMap<GroupBy, BTreeMap<String, u64>> = BTreeMap::new();
+    let mut actors = BTreeSet::new();
+    let mut failed_logins = 0;
+    for stored in events {
+        let event = &stored.event;
+        let actor = event.actor.as_ref().and_then(|a| a.id.clone());
+        let target_type = event.target.as_ref().and_then(|t| t.kind.clone());
+        let day_start = event.occurred_at.as_micros().div_euclid(86_400_000_000) * 86_400_000_000;
+        let day = Timestamp::from_micros(day_start)
+            .expect("a day within range")
+            .to_string()[..10]
+            .to_owned();
+        if event.category == trailkeep_event::Category::Login
+            && event.outcome == trailkeep_event::Outcome::Failure
+        {
+            failed_logins += 1;
+        }
+        actors.extend(actor.clone());
+        for (group, value) in [
+            (GroupBy::Action, Some(event.action.clone())),
+            (GroupBy::Category, Some(event.category.as_str().to_owned())),
+            (GroupBy::TargetType, target_type),
+            (GroupBy::Outcome, Some(event.outcome.as_str().to_owned())),
+            (GroupBy::Actor, actor),
+            (GroupBy::Day, Some(day)),
+        ] {
+            let counts = groups.entry(group).or_default();
+            if let Some(value) = value {
+                *counts.entry(value).or_default() += 1;
+            }
+        }
+    }
+    let mut truncated = BTreeSet::new();
+    let groups = GroupBy::ALL
+        .into_iter()
+        .map(|group| {
+            let mut counts: Vec<(String, u64)> = groups
+                .remove(&group)
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            if counts.len() > MAX_GROUP_VALUES {
+                counts.truncate(MAX_GROUP_VALUES);
+                truncated.insert(group);
+            }
+            (group, counts)
+        })
+        .collect();
+    Stats {
+        total: events.len() as u64,
+        unique_actors: actors.len() as u64,
+        failed_logins,
+        groups,
+        truncated,
+    }
 }
 
 /// A checkpoint covering every acknowledged event comes (within the signing interval), is
