@@ -94,6 +94,15 @@ pub struct AuthSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreSettings {
+    /// A PostgreSQL connection string (`postgres://user@host/db`, or `host=... dbname=...`):
+    /// run on the PostgreSQL engine, beside any other nodes on the same database. Unset: the
+    /// embedded engine in `data_dir`.
+    pub url: Option<Secret>,
+    /// The PostgreSQL engine's checkpoint signing key file, the same on every node [default:
+    /// `<data_dir>/signing.key`, created when missing].
+    pub signing_key: Option<PathBuf>,
+    /// Connections each node keeps to PostgreSQL.
+    pub pool_size: usize,
     /// Appends that may wait for the writer; past it, 503 with `Retry-After`.
     pub write_queue: usize,
     /// Appends of any one tenant that may wait for the writer; past it, that tenant's appends
@@ -106,6 +115,9 @@ pub struct StoreSettings {
 impl Default for StoreSettings {
     fn default() -> Self {
         Self {
+            url: None,
+            signing_key: None,
+            pool_size: 16,
             write_queue: 4096,
             tenant_write_queue: 256,
             log_name: "trailkeep".into(),
@@ -226,7 +238,7 @@ pub struct Settings {
     pub jwt: JwtSettings,
     /// Request, rate and readiness limits.
     pub limits: Limits,
-    /// The embedded store.
+    /// The store: the embedded engine in `data_dir`, or PostgreSQL.
     pub store: StoreSettings,
     /// The background job runner.
     pub jobs: JobSettings,
@@ -367,6 +379,13 @@ impl Settings {
         }
         if self.store.write_queue == 0 || self.store.tenant_write_queue == 0 {
             bail!("store.write_queue and store.tenant_write_queue must be at least 1");
+        }
+        if let Some(url) = &self.store.url {
+            trailkeep_store_postgres::check_url(url.expose())
+                .map_err(|e| anyhow::anyhow!("store.url: {e}"))?;
+            if self.store.pool_size < 2 {
+                bail!("store.pool_size must be at least 2");
+            }
         }
         if self.jobs.workers == 0 || self.jobs.lease_seconds < 2 || self.jobs.poll_ms == 0 {
             bail!(

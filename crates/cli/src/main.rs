@@ -3,8 +3,10 @@
 //! crate that names a concrete storage engine.
 
 mod config;
+mod engine;
 mod export;
 mod keys;
+mod migrate;
 mod proof;
 mod reindex;
 mod rollback;
@@ -29,7 +31,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the HTTP service on the embedded store.
+    /// Run the HTTP service on the embedded store, or on PostgreSQL with --store.
     Serve(serve::ServeArgs),
     /// Mint a development JWT for a tenant, signed with the server's HS256 secret.
     Token(TokenArgs),
@@ -56,6 +58,8 @@ enum Command {
     Reindex(reindex::ReindexArgs),
     /// Accept a tenant's ledger that is shorter than what was signed before (a restored backup).
     AcceptRollback(rollback::AcceptRollbackArgs),
+    /// Create or upgrade the PostgreSQL engine's schema (every node also does it at start).
+    Migrate(migrate::MigrateArgs),
 }
 
 #[derive(clap::Args)]
@@ -149,6 +153,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Proof(command) => proof::run(command),
         Command::Reindex(args) => reindex::run(args),
         Command::AcceptRollback(args) => rollback::run(args),
+        Command::Migrate(args) => migrate::run(args),
         Command::Key(KeyCommand::Show { data_dir }) => {
             let path = data_dir.join(trailkeep_store_embedded::KEY_FILE);
             let text = std::fs::read_to_string(&path).with_context(|| {

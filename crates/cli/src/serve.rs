@@ -1,6 +1,6 @@
-//! `trailkeep serve`: read the settings, open the embedded store, bind (TLS when configured),
-//! serve until SIGINT or SIGTERM, then stop accepting, finish in-flight requests, drain the
-//! write queue, sign the final checkpoints and exit 0.
+//! `trailkeep serve`: read the settings, open the store (embedded, or PostgreSQL with
+//! `--store`), bind (TLS when configured), serve until SIGINT or SIGTERM, then stop accepting,
+//! finish in-flight requests, drain the write queue, sign the final checkpoints and exit 0.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -15,9 +15,9 @@ use trailkeep_jobs::export::{ExpireHandler, ExportHandler, ExportSettings};
 use trailkeep_jobs::{Handler, Runner, RunnerSettings};
 use trailkeep_server::{AppState, Exports, JwtVerifier, Tls};
 use trailkeep_store::Store;
-use trailkeep_store_embedded::{EmbeddedStore, Options};
 
 use crate::config::{self, LogFormat, Overrides, Settings};
+use crate::engine::{self, Engine};
 use crate::secret;
 
 /// Arguments of `trailkeep serve`. Each flag overrides the same setting from the file and the
@@ -27,9 +27,15 @@ pub struct ServeArgs {
     /// A TOML settings file (see `trailkeep config check`).
     #[arg(long, short)]
     config: Option<PathBuf>,
-    /// Where the embedded store keeps its data (created if missing) [default: ./trailkeep-data].
+    /// Where the embedded store keeps its data (created if missing), and every engine its
+    /// secrets and exports [default: ./trailkeep-data].
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Run on PostgreSQL: a connection string (`postgres://user@host/db`). Any number of
+    /// nodes can serve one database; give them all the same `store.signing_key` and
+    /// `auth.jwt_secret`.
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long)]
     listen: Option<SocketAddr>,
@@ -56,6 +62,9 @@ impl ServeArgs {
         let mut out: Overrides = Vec::new();
         if let Some(dir) = &self.data_dir {
             out.push(("data_dir", path(dir)));
+        }
+        if let Some(url) = &self.store {
+            out.push(("store.url", url.clone().into()));
         }
         if let Some(listen) = self.listen {
             out.push(("listen", listen.to_string().into()));
@@ -108,29 +117,21 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         _ => None,
     };
-    let options = Options {
-        key_name: settings.store.log_name.clone(),
-        queue_capacity: settings.store.write_queue,
-        tenant_queue_share: settings.store.tenant_write_queue,
-        ..Options::default()
-    };
-    let store = Arc::new(
-        EmbeddedStore::open(&settings.data_dir, options)
-            .with_context(|| format!("open the store in {}", settings.data_dir.display()))?,
-    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("start the runtime")?;
     runtime.block_on(async {
+        let engine = Engine::open(&settings).await?;
+        let store = engine.store();
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("listen on {}", settings.listen))?;
         let addr = listener.local_addr().context("read the bound address")?;
         let scheme = if tls.is_some() { "https" } else { "http" };
-        tracing::info!(%addr, scheme, data_dir = %settings.data_dir.display(), vkey = %trailkeep_store::EventStore::vkey(&*store), "trailkeep is serving");
+        tracing::info!(%addr, scheme, store = %engine::describe(&settings), vkey = %store.vkey(), "trailkeep is serving");
         let (stop, stopping) = trailkeep_server::stopping_signal();
-        let shared: Arc<dyn Store> = store.clone();
+        let shared: Arc<dyn Store> = store;
         let (runner, mut workers) = start_jobs(&settings, shared.clone(), stopping.clone());
         let exports = Exports {
             dir: settings.exports_dir(),
@@ -150,10 +151,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .context("serve HTTP")?;
         tracing::info!("stopping the job workers");
         while workers.join_next().await.is_some() {}
+        tracing::info!("draining the write queue and signing the final checkpoints");
+        engine.close().await;
         anyhow::Ok(())
     })?;
-    tracing::info!("draining the write queue and signing the final checkpoints");
-    store.shutdown();
     tracing::info!("stopped cleanly");
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
-//! `trailkeep verify`: re-verify every tenant's whole ledger in a data directory, or one export
-//! (`--export`) against the ledger's key, offline.
+//! `trailkeep verify`: re-verify every tenant's whole ledger in a data directory or a
+//! PostgreSQL database (`--store`), or one export (`--export`) against the ledger's key,
+//! offline.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,10 @@ pub struct VerifyArgs {
     /// The data directory to verify (the server may be running; a consistent snapshot is read).
     #[arg(long, env = "TRAILKEEP_DATA_DIR", default_value = "./trailkeep-data")]
     data_dir: PathBuf,
+    /// Verify the PostgreSQL engine's database instead: a connection string (nodes may keep
+    /// running; one consistent snapshot is read).
+    #[arg(long, value_name = "URL", conflicts_with = "export")]
+    store: Option<String>,
     /// Verify this export file instead (with --vkey): its signed manifest, and for NDJSON every
     /// line against the checkpoint the export was cut at. The first bad line is named.
     #[arg(long, requires = "vkey")]
@@ -60,7 +65,24 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         );
         bar
     };
-    let result = verify_data_dir(&args.data_dir, verifier, &mut |done| bar.set_position(done));
+    let (result, place) = match &args.store {
+        None => (
+            verify_data_dir(&args.data_dir, verifier, &mut |done| bar.set_position(done)),
+            args.data_dir.display().to_string(),
+        ),
+        Some(url) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("start the runtime")?;
+            let result = runtime.block_on(trailkeep_store_postgres::verify(
+                url,
+                verifier,
+                &mut |done| bar.set_position(done),
+            ));
+            (result, trailkeep_store_postgres::describe_url(url))
+        }
+    };
     bar.finish_and_clear();
     let mut out = std::io::stdout().lock();
     match result {
@@ -84,8 +106,9 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             writeln!(out, "FAILED {failure}")?;
             Ok(ExitCode::from(1))
         }
-        Err(unreadable @ VerifyError::Unreadable(_)) => Err(anyhow::Error::new(unreadable))
-            .with_context(|| format!("verify {}", args.data_dir.display())),
+        Err(unreadable @ VerifyError::Unreadable(_)) => {
+            Err(anyhow::Error::new(unreadable)).with_context(|| format!("verify {place}"))
+        }
     }
 }
 

@@ -47,7 +47,8 @@ pub use high_water::{AcceptedRollback, HIGH_WATER_FILE, HighWaterMark, accept_ro
 pub use keys::KEY_FILE;
 pub use schema::FORMAT_VERSION;
 pub use search::rebuild as rebuild_index;
-pub use verify::{TenantSummary, VerifyError, VerifyFailure, VerifyReport, verify_data_dir};
+pub use trailkeep_store::verify::{TenantSummary, VerifyError, VerifyFailure, VerifyReport};
+pub use verify::verify_data_dir;
 
 use crate::read::Readers;
 use crate::search::{Coverage, IndexerHandle, SearchIndex, spawn_indexer};

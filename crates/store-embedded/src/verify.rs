@@ -6,76 +6,16 @@
 //! the rebuilt tree at its size. The stored leaf hashes and block roots are compared too, so a
 //! mismatch there is named exactly.
 
-use std::fmt;
 use std::ops::Range;
 use std::path::Path;
 
-use trailkeep_event::{canonicalize, check_canonical};
-use trailkeep_ledger::{Checkpoint, Frontier, Hash, NoteVerifier, leaf_hash, perfect_root};
+use trailkeep_ledger::{Hash, NoteVerifier, perfect_root};
+use trailkeep_store::verify::{
+    LedgerCheck, TenantSummary, VerifyError, VerifyReport, check_row, fail, unreadable,
+};
 
 use crate::schema::{self, key_seq, tenant_key_range};
 use crate::tree::BLOCK_LEAVES;
-
-/// What a successful verification covered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifyReport {
-    /// One line per tenant.
-    pub tenants: Vec<TenantSummary>,
-}
-
-/// One verified tenant.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TenantSummary {
-    /// The tenant.
-    pub tenant: String,
-    /// Events verified.
-    pub events: u64,
-    /// Signed checkpoints verified.
-    pub checkpoints: u64,
-}
-
-/// The first problem found in data that could be read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifyFailure {
-    /// The tenant whose data is wrong.
-    pub tenant: String,
-    /// The seq, when the problem is one event.
-    pub seq: Option<u64>,
-    /// What is wrong.
-    pub reason: String,
-}
-
-impl fmt::Display for VerifyFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.seq {
-            Some(s) => write!(f, "tenant {}, seq {s}: {}", self.tenant, self.reason),
-            None => write!(f, "tenant {}: {}", self.tenant, self.reason),
-        }
-    }
-}
-
-/// Why verification did not succeed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum VerifyError {
-    /// The data directory could not be read (missing, not a Trailkeep directory, I/O).
-    #[error("cannot read the data directory: {0}")]
-    Unreadable(String),
-    /// The data was read and does not verify.
-    #[error("{0}")]
-    Invalid(VerifyFailure),
-}
-
-fn fail(tenant: &str, seq: Option<u64>, reason: impl Into<String>) -> VerifyError {
-    VerifyError::Invalid(VerifyFailure {
-        tenant: tenant.to_owned(),
-        seq,
-        reason: reason.into(),
-    })
-}
-
-fn unreadable(e: impl fmt::Display) -> VerifyError {
-    VerifyError::Unreadable(e.to_string())
-}
 
 /// Verifies every tenant's ledger in the data directory `dir`.
 ///
@@ -122,34 +62,21 @@ fn verify_tenant(
     done: &mut u64,
     progress: &mut dyn FnMut(u64),
 ) -> Result<TenantSummary, VerifyError> {
-    let origin = format!("{}/{}", verifier.name(), name);
-    let mut checkpoints: Vec<(u64, Checkpoint)> = Vec::new();
-    let rows: Vec<(i64, Vec<u8>, String)> = conn
+    let stored: Vec<(i64, Vec<u8>, String)> = conn
         .prepare("SELECT size, root, note FROM checkpoints WHERE tenant_id = ?1 ORDER BY size")
         .and_then(|mut s| {
             s.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect()
         })
         .map_err(unreadable)?;
-    for (size, root, note) in rows {
-        let size = size as u64;
-        let checkpoint = Checkpoint::open(&note, verifier).map_err(|e| {
-            fail(
-                name,
-                None,
-                format!("checkpoint at size {size} does not verify: {e}"),
-            )
-        })?;
-        if checkpoint.size != size || checkpoint.root[..] != root[..] || checkpoint.origin != origin
-        {
-            return Err(fail(
-                name,
-                None,
-                format!("checkpoint at size {size} disagrees with its own signed note"),
-            ));
-        }
-        checkpoints.push((size, checkpoint));
-    }
+    let mut ledger = LedgerCheck::new(
+        name,
+        verifier,
+        stored
+            .into_iter()
+            .map(|(size, root, note)| (size as u64, root, note))
+            .collect(),
+    )?;
     let block_roots: Vec<Vec<u8>> = conn
         .prepare("SELECT hash FROM ledger_nodes WHERE tenant_id = ?1 ORDER BY idx")
         .and_then(|mut s| s.query_map([id], |r| r.get(0))?.collect())
@@ -162,10 +89,7 @@ fn verify_tenant(
         )
         .map_err(unreadable)?;
     let mut rows = stmt.query([lo, hi]).map_err(unreadable)?;
-    let mut frontier = Frontier::new();
     let mut block = Vec::with_capacity(BLOCK_LEAVES as usize);
-    let mut next_checkpoint = 0;
-    let mut last_good_checkpoint = 0;
     let mut chunk = read_chunk(&mut rows, 0, Chunk::default())?;
     // The chunk before, its buffers ready for the one after.
     let mut spare = Chunk::default();
@@ -186,7 +110,6 @@ fn verify_tenant(
         });
         for (seq, checked) in (chunk.first..).zip(checked) {
             let leaf = checked.map_err(|reason| fail(name, Some(seq), reason))?;
-            frontier.push(leaf);
             block.push(leaf);
             if block.len() as u64 == BLOCK_LEAVES {
                 let idx = seq / BLOCK_LEAVES;
@@ -201,23 +124,7 @@ fn verify_tenant(
                 }
                 block.clear();
             }
-            while let Some((size, checkpoint)) = checkpoints.get(next_checkpoint) {
-                if *size != frontier.size() {
-                    break;
-                }
-                if checkpoint.root != frontier.root() {
-                    return Err(fail(
-                        name,
-                        None,
-                        format!(
-                            "the events from seq {last_good_checkpoint} to {} do not match the signed checkpoint at size {size}",
-                            size - 1
-                        ),
-                    ));
-                }
-                last_good_checkpoint = *size;
-                next_checkpoint += 1;
-            }
+            ledger.push(leaf, |_, _, _| {})?;
         }
         *done += chunk.rows.len() as u64;
         progress(*done);
@@ -233,21 +140,7 @@ fn verify_tenant(
             None => break,
         }
     }
-    if let Some((size, _)) = checkpoints.get(next_checkpoint) {
-        return Err(fail(
-            name,
-            Some(frontier.size()),
-            format!(
-                "a signed checkpoint covers {size} events but only {} are stored",
-                frontier.size()
-            ),
-        ));
-    }
-    Ok(TenantSummary {
-        tenant: name.to_owned(),
-        events: frontier.size(),
-        checkpoints: checkpoints.len() as u64,
-    })
+    ledger.finish()
 }
 
 /// Rows read and checked together: enough to keep every core busy, few enough to hold.
@@ -327,15 +220,15 @@ fn read_chunk(
 /// order.
 fn check_rows(chunk: &Chunk, tenant: &str) -> Vec<Result<Hash, String>> {
     let check = |(seq, row): (u64, &RowSpans)| {
-        let body = &chunk.bytes[row.body.clone()];
-        let leaf = leaf_hash(body);
-        if chunk.bytes[row.leaf.clone()] != leaf[..] {
-            return Err("the stored bytes do not match the event's leaf hash".to_owned());
-        }
         let id = std::str::from_utf8(&chunk.bytes[row.id.clone()])
             .map_err(|_| "the row's id is not UTF-8".to_owned())?;
-        check_event(body, seq, tenant, id)?;
-        Ok(leaf)
+        check_row(
+            &chunk.bytes[row.body.clone()],
+            &chunk.bytes[row.leaf.clone()],
+            seq,
+            tenant,
+            id,
+        )
     };
     let rows = &chunk.rows;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -360,37 +253,4 @@ fn check_rows(chunk: &Chunk, tenant: &str) -> Vec<Result<Hash, String>> {
             })
             .collect()
     })
-}
-
-/// Checks that stored bytes are a canonical event that belongs at this place: one pass over
-/// the bytes checks the canonical form and reads the top-level `seq`, `tenant` and `id`, which
-/// must name this row (parsing the event and writing it out again took five times as long).
-fn check_event(body: &[u8], seq: u64, tenant: &str, row_id: &str) -> Result<(), String> {
-    let (mut seq_text, mut tenant_text, mut id_text) = (None, None, None);
-    check_canonical(body, |key, value| match key {
-        b"seq" => seq_text = Some(value),
-        b"tenant" => tenant_text = Some(value),
-        b"id" => id_text = Some(value),
-        _ => {}
-    })
-    .map_err(|fault| format!("the stored bytes are not in canonical form: {fault}"))?;
-    let names_seq = seq_text.is_some_and(|t| t == seq.to_string().as_bytes());
-    let names_tenant = tenant_text.is_some_and(|t| is_json_string(t, tenant));
-    let names_id = id_text.is_some_and(|t| is_json_string(t, row_id));
-    if !(names_seq && names_tenant && names_id) {
-        return Err("the stored event names another seq, tenant or id than its row".into());
-    }
-    Ok(())
-}
-
-/// Whether `raw` is the canonical JSON string of `text`.
-fn is_json_string(raw: &[u8], text: &str) -> bool {
-    let plain = !text.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20);
-    if plain {
-        return raw.len() == text.len() + 2
-            && raw[0] == b'"'
-            && raw[raw.len() - 1] == b'"'
-            && &raw[1..raw.len() - 1] == text.as_bytes();
-    }
-    canonicalize(&serde_json::Value::from(text)).is_ok_and(|c| c == raw)
 }

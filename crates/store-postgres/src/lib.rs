@@ -26,6 +26,7 @@ mod terms;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tree;
+mod verify;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,6 +46,7 @@ use trailkeep_store::{
 };
 
 pub use schema::SCHEMA_VERSION;
+pub use verify::verify;
 
 use crate::append::{Answer, Change, Queues};
 use crate::credentials::KeyChange;
@@ -138,6 +140,58 @@ fn channel_of(schema: &str) -> String {
     channel
 }
 
+/// Checks a connection string (a `postgres://` URL or `key=value` pairs) without connecting.
+pub fn check_url(url: &str) -> Result<(), String> {
+    parse_url(url).map(|_| ())
+}
+
+fn parse_url(url: &str) -> Result<tokio_postgres::Config, String> {
+    url.parse()
+        .map_err(|e| format!("not a PostgreSQL connection string: {e}"))
+}
+
+/// Where a connection string points, for logs and messages: hosts, port, database and user,
+/// never the password.
+pub fn describe_url(url: &str) -> String {
+    let Ok(config) = parse_url(url) else {
+        return "an invalid connection string".into();
+    };
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    let mut ports: Vec<String> = config.get_ports().iter().map(u16::to_string).collect();
+    if ports.is_empty() {
+        ports.push("5432".into());
+    }
+    format!(
+        "postgres {}@{}:{}/{}",
+        config.get_user().unwrap_or("(default user)"),
+        hosts.join(","),
+        ports.join(","),
+        config.get_dbname().unwrap_or("(default database)")
+    )
+}
+
+/// Creates or upgrades the schema of the database at `url` without starting a node; answers
+/// the schema version before and after (`0`: a database the engine never used).
+pub async fn migrate(url: &str) -> Result<(i32, i32), StoreError> {
+    let config = parse_url(url).map_err(StoreError::Unavailable)?;
+    let (mut client, connection) = config
+        .connect(NoTls)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("connect: {e}")))?;
+    let driver = tokio::spawn(connection);
+    let versions = schema::migrate(&mut client).await;
+    drop(client);
+    let _ = driver.await;
+    versions
+}
+
 /// One node of the PostgreSQL engine.
 pub struct PostgresStore {
     shared: Arc<Shared>,
@@ -149,9 +203,7 @@ impl PostgresStore {
     /// key, makes the coming months' partitions and starts the node's background tasks.
     /// Must be called inside a Tokio runtime.
     pub async fn connect(url: &str, options: Options) -> Result<Self, StoreError> {
-        let config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Unavailable(format!("the store URL is not valid: {e}")))?;
+        let config = parse_url(url).map_err(StoreError::Unavailable)?;
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
@@ -165,7 +217,10 @@ impl PostgresStore {
             .map_err(|e| StoreError::Unavailable(format!("make the connection pool: {e}")))?;
         let mut client = pool.get().await.map_err(pool_error)?;
         let raw: &mut tokio_postgres::Client = &mut client;
-        schema::migrate(raw).await?;
+        let (before, after) = schema::migrate(raw).await?;
+        if before != after {
+            tracing::info!(before, after, "upgraded the database schema");
+        }
         schema::check_key(raw, &options.signer.verifier().to_vkey()).await?;
         let schema_name: String = raw
             .query_one("SELECT current_schema()", &[])
@@ -207,6 +262,17 @@ impl PostgresStore {
         tokio::spawn(signing::sign_loop(shared.clone()));
         tokio::spawn(partition_loop(shared.clone()));
         Ok(Self { shared })
+    }
+
+    /// Signs a checkpoint of every tenant this node committed to since its last one, then
+    /// shuts down: what a node does last when it stops.
+    pub async fn close(&self) {
+        for tenant in self.shared.signing.take_dirty() {
+            if let Err(error) = signing::sign(&self.shared, &tenant, Duration::ZERO).await {
+                tracing::warn!(tenant, %error, "could not sign the final checkpoint");
+            }
+        }
+        self.shutdown();
     }
 
     /// Stops the node's background work and closes its connections. Writes already

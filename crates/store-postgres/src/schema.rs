@@ -124,11 +124,13 @@ CREATE INDEX jobs_leased ON jobs (lease_until) WHERE state = 'running';
 "#;
 
 /// Creates the schema in an empty database (or schema) or upgrades it to [`SCHEMA_VERSION`];
-/// refuses one written by a newer build. Safe to run from several nodes at once.
-pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), StoreError> {
+/// refuses one written by a newer build. Safe to run from several nodes at once. Answers the
+/// version before and after.
+pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<(i32, i32), StoreError> {
     client
         .batch_execute(
-            "CREATE TABLE IF NOT EXISTS trailkeep_settings (
+            "SET client_min_messages = warning;
+             CREATE TABLE IF NOT EXISTS trailkeep_settings (
                  name  text PRIMARY KEY,
                  value text NOT NULL
              );
@@ -160,7 +162,8 @@ pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), StoreErr
             )));
         }
     }
-    tx.commit().await.map_err(internal)
+    tx.commit().await.map_err(internal)?;
+    Ok((version, SCHEMA_VERSION))
 }
 
 /// The schema version, read under a row lock held until the transaction ends.

@@ -55,6 +55,13 @@ impl Signing {
         self.wake.notify_one();
     }
 
+    /// The marked tenants, unmarked.
+    pub fn take_dirty(&self) -> Vec<String> {
+        std::mem::take(&mut *self.dirty.lock().expect("signing"))
+            .into_iter()
+            .collect()
+    }
+
     /// Whether this node signed `tenant` less than `interval` ago.
     pub fn signed_recently(&self, tenant: &str, interval: Duration) -> bool {
         self.last_signed

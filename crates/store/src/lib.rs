@@ -20,6 +20,7 @@ pub mod quota;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 mod types;
+pub mod verify;
 
 pub use credentials::{ApiKeyRecord, KeyStore};
 pub use error::StoreError;
