@@ -274,7 +274,6 @@ async fn expired_and_unknown_api_keys_are_401() {
         now() as i64 - 100,
     )
     .unwrap();
-    use trailkeep_store::KeyStore;
     server
         .store
         .insert_api_key(
@@ -578,7 +577,6 @@ async fn hs256_tokens_are_limited_to_the_exchange_when_a_jwks_is_configured() {
         &issued.record,
     )
     .unwrap();
-    use trailkeep_store::KeyStore;
     server
         .store
         .insert_api_key(issued.record.clone(), audit)

@@ -6,7 +6,7 @@ use sha2::Digest;
 use trailkeep_event::Timestamp;
 use trailkeep_ledger::{Checkpoint, MemoryTree, NoteVerifier, leaf_hash};
 
-use crate::support::{Client, TestServer};
+use crate::support::{Client, Engine, TestServer};
 
 const EXPORTER: &str = "audit:read audit:write audit:export";
 
@@ -23,9 +23,8 @@ async fn request(client: &Client, body: Value) -> Value {
     created
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_export_is_queued_run_downloaded_and_verifies_against_the_signed_root() {
-    let server = TestServer::start().await;
+async fn an_export_is_queued_run_downloaded_and_verifies_against_the_signed_root(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let acme = server.client("acme", EXPORTER);
     let events: Vec<Value> = (0..120)
         .map(|i| json!({"action": "doc.read", "metadata": {"i": i}}))
@@ -91,9 +90,8 @@ async fn an_export_is_queued_run_downloaded_and_verifies_against_the_signed_root
     assert_eq!(listed["data"][0]["id"], id);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn csv_exports_take_columns_and_filters_like_the_listing() {
-    let server = TestServer::start().await;
+async fn csv_exports_take_columns_and_filters_like_the_listing(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let acme = server.client("acme", EXPORTER);
     acme.post_json(&json!([
         {"action": "user.login", "actor": {"id": "ann"}},
@@ -117,9 +115,8 @@ async fn csv_exports_take_columns_and_filters_like_the_listing() {
     assert_eq!(file.text, "action,actor.id\r\nuser.login,ann\r\n");
 }
 
-#[tokio::test]
-async fn bad_export_requests_are_refused_and_queue_nothing() {
-    let server = TestServer::start().await;
+async fn bad_export_requests_are_refused_and_queue_nothing(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let acme = server.client("acme", EXPORTER);
     for (body, field) in [
         (json!({"format": "xml"}), None),
@@ -174,9 +171,10 @@ fn bent(url: &str, from: &str, to: &str) -> String {
     format!("{base}/{}", URL_SAFE_NO_PAD.encode(note.replace(from, to)))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn signed_links_download_an_export_without_a_credential_until_bent_or_expired() {
-    let server = TestServer::start().await;
+async fn signed_links_download_an_export_without_a_credential_until_bent_or_expired(
+    engine: Engine,
+) {
+    let server = TestServer::start_on(engine).await;
     let acme = server.client("acme", EXPORTER);
     acme.post_json(&json!([{"action": "doc.read"}, {"action": "doc.updated"}]))
         .await;
@@ -247,3 +245,10 @@ async fn signed_links_download_an_export_without_a_credential_until_bent_or_expi
     assert_eq!(through_link["actor"]["type"], "signed_link");
     assert_eq!(through_link["target"]["id"], id.as_str());
 }
+
+crate::on_both_engines!(
+    an_export_is_queued_run_downloaded_and_verifies_against_the_signed_root,
+    csv_exports_take_columns_and_filters_like_the_listing,
+    signed_links_download_an_export_without_a_credential_until_bent_or_expired,
+    bad_export_requests_are_refused_and_queue_nothing,
+);

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{Client, RW, TestServer};
+use crate::support::{Client, Engine, RW, TestServer};
 
 async fn assert_nothing_stored(client: &Client) {
     assert!(
@@ -13,9 +13,8 @@ async fn assert_nothing_stored(client: &Client) {
     client.get("/v1/ledger/checkpoint").await.problem(404);
 }
 
-#[tokio::test]
-async fn object_array_and_ndjson_are_accepted() {
-    let server = TestServer::start().await;
+async fn object_array_and_ndjson_are_accepted(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let client = server.client("acme", RW);
     let one = client
         .post_json(&json!({"action": "contract.created"}))
@@ -48,9 +47,8 @@ async fn object_array_and_ndjson_are_accepted() {
     assert_eq!(client.all_events().await.len(), 5);
 }
 
-#[tokio::test]
-async fn malformed_json_wrong_type_and_bad_shapes_store_nothing() {
-    let server = TestServer::start().await;
+async fn malformed_json_wrong_type_and_bad_shapes_store_nothing(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let client = server.client("acme", RW);
     let body = client
         .post("/v1/events", "application/json", "{\"action\": ")
@@ -135,9 +133,8 @@ async fn bodies_and_batches_over_the_limits_are_413() {
     );
 }
 
-#[tokio::test]
-async fn each_field_limit_is_a_400_naming_the_field() {
-    let server = TestServer::start().await;
+async fn each_field_limit_is_a_400_naming_the_field(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let client = server.client("acme", RW);
     let long = |n: usize| "x".repeat(n);
     let mut deep = json!(1);
@@ -204,9 +201,8 @@ async fn each_field_limit_is_a_400_naming_the_field() {
     assert_nothing_stored(&client).await;
 }
 
-#[tokio::test]
-async fn a_batch_with_bad_events_lists_each_index_and_stores_nothing() {
-    let server = TestServer::start().await;
+async fn a_batch_with_bad_events_lists_each_index_and_stores_nothing(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let client = server.client("acme", RW);
     let body = client
         .post_json(&json!([
@@ -230,9 +226,8 @@ async fn a_batch_with_bad_events_lists_each_index_and_stores_nothing() {
     assert_nothing_stored(&client).await;
 }
 
-#[tokio::test]
-async fn a_reused_id_with_other_content_is_409_and_a_retry_is_harmless() {
-    let server = TestServer::start().await;
+async fn a_reused_id_with_other_content_is_409_and_a_retry_is_harmless(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let client = server.client("acme", RW);
     let event = json!({"id": "evt-1", "action": "user.login", "actor": {"id": "u1"}});
     let first = client.post_json(&event).await;
@@ -254,9 +249,8 @@ async fn a_reused_id_with_other_content_is_409_and_a_retry_is_harmless() {
     );
 }
 
-#[tokio::test]
-async fn idempotency_keys_replay_the_first_answer() {
-    let server = TestServer::start().await;
+async fn idempotency_keys_replay_the_first_answer(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let client = server.client("acme", RW);
     let post = |body: &'static str| {
         client
@@ -284,3 +278,12 @@ async fn idempotency_keys_replay_the_first_answer() {
     assert_eq!(conflict.problem(409)["code"], "idempotency_conflict");
     assert_eq!(client.all_events().await.len(), 2);
 }
+
+crate::on_both_engines!(
+    object_array_and_ndjson_are_accepted,
+    malformed_json_wrong_type_and_bad_shapes_store_nothing,
+    each_field_limit_is_a_400_naming_the_field,
+    a_batch_with_bad_events_lists_each_index_and_stores_nothing,
+    a_reused_id_with_other_content_is_409_and_a_retry_is_harmless,
+    idempotency_keys_replay_the_first_answer,
+);

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use trailkeep_api::hash_from_b64;
 use trailkeep_ledger::{Checkpoint, NoteVerifier, leaf_hash, verify_consistency, verify_inclusion};
 
-use crate::support::{Client, RW, TestServer};
+use crate::support::{Client, Engine, RW, TestServer};
 
 fn b64(v: &Value) -> Vec<u8> {
     hash_from_b64(v.as_str().unwrap()).unwrap()
@@ -66,9 +66,8 @@ async fn ingest(client: &Client, batches: &[usize], tag: &str) -> Vec<Ingested> 
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_tenants_ledgers_verify_from_wire_data_alone() {
-    let server = TestServer::start().await;
+async fn two_tenants_ledgers_verify_from_wire_data_alone(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let acme = server.client("acme", RW);
     let beta = server.client("beta", RW);
 
@@ -199,9 +198,8 @@ async fn two_tenants_ledgers_verify_from_wire_data_alone() {
         .problem(404);
 }
 
-#[tokio::test]
-async fn proof_requests_outside_the_tree_are_400() {
-    let server = TestServer::start().await;
+async fn proof_requests_outside_the_tree_are_400(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let client = server.client("acme", RW);
     client.get("/v1/ledger/checkpoint").await.problem(404);
     ingest(&client, &[5], "a").await;
@@ -218,3 +216,8 @@ async fn proof_requests_outside_the_tree_are_400() {
         client.get(path).await.problem(400);
     }
 }
+
+crate::on_both_engines!(
+    two_tenants_ledgers_verify_from_wire_data_alone,
+    proof_requests_outside_the_tree_are_400,
+);

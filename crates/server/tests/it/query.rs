@@ -2,11 +2,10 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{RW, TestServer};
+use crate::support::{Engine, RW, TestServer};
 
-#[tokio::test]
-async fn filters_order_and_cursors() {
-    let server = TestServer::start().await;
+async fn filters_order_and_cursors(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let client = server.client("acme", RW);
     let mut events = Vec::new();
     for day in 1..=20 {
@@ -86,9 +85,8 @@ async fn filters_order_and_cursors() {
     );
 }
 
-#[tokio::test]
-async fn bad_parameters_are_400_problems() {
-    let server = TestServer::start().await;
+async fn bad_parameters_are_400_problems(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let client = server.client("acme", RW);
     for path in [
         "/v1/events?limit=0",
@@ -108,9 +106,8 @@ async fn bad_parameters_are_400_problems() {
     }
 }
 
-#[tokio::test]
-async fn single_events_and_unknown_paths() {
-    let server = TestServer::start().await;
+async fn single_events_and_unknown_paths(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let client = server.client("acme", RW);
     let created = client
         .post_json(&json!({"id": "evt-9", "action": "doc.viewed"}))
@@ -134,3 +131,9 @@ async fn single_events_and_unknown_paths() {
     let health = reqwest::get(server.url("/healthz")).await.unwrap();
     assert_eq!(health.status(), 200);
 }
+
+crate::on_both_engines!(
+    filters_order_and_cursors,
+    bad_parameters_are_400_problems,
+    single_events_and_unknown_paths,
+);

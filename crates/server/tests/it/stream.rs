@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::time::timeout;
 
-use crate::support::{Client, RW, TestServer, read};
+use crate::support::{Client, Engine, RW, TestServer, read};
 
 /// Longest wait for any one read; a bug fails the test instead of hanging it.
 const WAIT: Duration = Duration::from_secs(20);
@@ -161,9 +161,8 @@ async fn assert_nothing_more(client: &Client, sse: &mut Sse) {
     assert_eq!(next.seq(), sentinel[0]["seq"].as_u64().unwrap(), "{next:?}");
 }
 
-#[tokio::test]
-async fn live_tail_sends_exactly_the_matching_events_in_seq_order() {
-    let server = TestServer::start().await;
+async fn live_tail_sends_exactly_the_matching_events_in_seq_order(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let acme = server.client("acme", RW);
     let beta = server.client("beta", RW);
     // Acknowledged before the stream opens: not sent.
@@ -220,9 +219,8 @@ async fn live_tail_sends_exactly_the_matching_events_in_seq_order() {
     assert_nothing_more(&acme, &mut sse).await;
 }
 
-#[tokio::test]
-async fn reconnecting_with_last_event_id_resumes_without_gap_or_duplicate() {
-    let server = TestServer::start().await;
+async fn reconnecting_with_last_event_id_resumes_without_gap_or_duplicate(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let acme = server.client("acme", RW);
     let mut sse = Sse::open(&acme, "?action=doc.*", None).await;
     let mut posted = Vec::new();
@@ -256,9 +254,8 @@ async fn reconnecting_with_last_event_id_resumes_without_gap_or_duplicate() {
     assert_nothing_more(&acme, &mut sse).await;
 }
 
-#[tokio::test]
-async fn from_seq_replays_from_the_beginning_across_scan_chunks() {
-    let server = TestServer::start().await;
+async fn from_seq_replays_from_the_beginning_across_scan_chunks(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let acme = server.client("acme", RW);
     let batch: Vec<Value> = (0..1200)
         .map(|i| json!({"action": if i % 2 == 0 { "doc.created" } else { "user.login" }}))
@@ -282,9 +279,8 @@ async fn from_seq_replays_from_the_beginning_across_scan_chunks() {
     assert_eq!(got, [1195, 1196, 1197, 1198, 1199]);
 }
 
-#[tokio::test]
-async fn other_tenants_events_never_appear() {
-    let server = TestServer::start().await;
+async fn other_tenants_events_never_appear(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let acme = server.client("acme", RW);
     let beta = server.client("beta", RW);
     post(
@@ -329,9 +325,8 @@ async fn other_tenants_events_never_appear() {
     );
 }
 
-#[tokio::test]
-async fn bad_requests_are_problems() {
-    let server = TestServer::start().await;
+async fn bad_requests_are_problems(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let acme = server.client("acme", RW);
     let url = format!("{}/v1/events/stream", acme.base);
     for bad in ["abc", "-1", "1.5", "", "18446744073709551615"] {
@@ -357,9 +352,8 @@ async fn bad_requests_are_problems() {
     anonymous.problem(401);
 }
 
-#[tokio::test]
-async fn open_streams_end_when_the_server_shuts_down() {
-    let server = TestServer::start().await;
+async fn open_streams_end_when_the_server_shuts_down(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let client = server.client("acme", RW);
     let mut sse = Sse::open(&client, "?from_seq=0", None).await;
     post(&client, json!({"action": "doc.viewed"})).await;
@@ -391,9 +385,8 @@ fn assert_closed_because(message: &Message, words: &str) {
     );
 }
 
-#[tokio::test]
-async fn a_stream_ends_when_its_api_key_is_revoked() {
-    let server = TestServer::start().await;
+async fn a_stream_ends_when_its_api_key_is_revoked(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let admin = server.client("acme", crate::support::EVERY_ROLE);
     let created = admin.create_key("siem", &["audit:read"]).await;
     let keyed = server.client_with_token(created["key"].as_str().unwrap());
@@ -409,9 +402,8 @@ async fn a_stream_ends_when_its_api_key_is_revoked() {
     sse.assert_ended().await;
 }
 
-#[tokio::test]
-async fn a_stream_ends_when_its_token_expires_even_while_idle() {
-    let server = TestServer::start().await;
+async fn a_stream_ends_when_its_token_expires_even_while_idle(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let writer = server.client("acme", RW);
     let token =
         trailkeep_server::mint_token(crate::support::SECRET, "acme", "audit:read", 2).unwrap();
@@ -429,9 +421,8 @@ async fn a_stream_ends_when_its_token_expires_even_while_idle() {
 /// A stream whose filter matches nothing gave its client no id to resume from: every reconnect
 /// started again from where the client first came in (or from seq 0), reading the same
 /// non-matching events again. Skipped events now move the resume point with an id-only message.
-#[tokio::test]
-async fn a_stream_whose_filter_never_matches_still_moves_its_resume_point() {
-    let server = TestServer::start().await;
+async fn a_stream_whose_filter_never_matches_still_moves_its_resume_point(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let acme = server.client("acme", RW);
     let mut sse = Sse::open(&acme, "?action=never.*", None).await;
     let posted = post(
@@ -466,9 +457,8 @@ async fn a_stream_whose_filter_never_matches_still_moves_its_resume_point() {
 /// A stream re-checked its credential only while idle or before sending events: on a busy
 /// tenant whose commits never matched its filter, every commit put the check off, and a revoked
 /// key kept its stream for as long as the tenant kept writing.
-#[tokio::test]
-async fn a_revoked_keys_stream_closes_even_while_its_tenant_keeps_writing() {
-    let server = TestServer::start().await;
+async fn a_revoked_keys_stream_closes_even_while_its_tenant_keeps_writing(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let admin = server.client("acme", crate::support::EVERY_ROLE);
     let created = admin.create_key("siem", &["audit:read"]).await;
     let keyed = server.client_with_token(created["key"].as_str().unwrap());
@@ -490,3 +480,16 @@ async fn a_revoked_keys_stream_closes_even_while_its_tenant_keeps_writing() {
     assert_closed_because(&last, "revoked");
     writing.abort();
 }
+
+crate::on_both_engines!(
+    live_tail_sends_exactly_the_matching_events_in_seq_order,
+    reconnecting_with_last_event_id_resumes_without_gap_or_duplicate,
+    from_seq_replays_from_the_beginning_across_scan_chunks,
+    other_tenants_events_never_appear,
+    bad_requests_are_problems,
+    open_streams_end_when_the_server_shuts_down,
+    a_stream_ends_when_its_api_key_is_revoked,
+    a_stream_ends_when_its_token_expires_even_while_idle,
+    a_stream_whose_filter_never_matches_still_moves_its_resume_point,
+    a_revoked_keys_stream_closes_even_while_its_tenant_keeps_writing,
+);

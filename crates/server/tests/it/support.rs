@@ -1,5 +1,6 @@
-//! `TestServer`: the real router and a real embedded store on a temporary directory, bound to
-//! 127.0.0.1:0, with a client per tenant and scope.
+//! `TestServer`: the real router and a real store (embedded on a temporary directory, or the
+//! PostgreSQL engine in a schema of its own on the local server), bound to 127.0.0.1:0, with a
+//! client per tenant and scope; `on_both_engines!` runs a test on each engine.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,15 +13,55 @@ use trailkeep_jobs::{Runner, RunnerSettings};
 use trailkeep_server::{AppState, Exports, JwtSettings, JwtVerifier, Limits, Tls, mint_token};
 use trailkeep_store::Store;
 use trailkeep_store_embedded::{EmbeddedStore, Options};
+use trailkeep_store_postgres::PostgresStore;
+use trailkeep_store_postgres::testing::TestSchema;
 
 use crate::spy::{Spy, SpyStore};
 
 /// The HS256 secret every test server uses.
 pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 
+/// Which engine a test server stores in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// The embedded engine, on a temporary directory.
+    #[default]
+    Embedded,
+    /// The PostgreSQL engine, in a fresh schema of the local server.
+    Postgres,
+}
+
+/// Runs each named test, an `async fn(Engine)`, once on each engine: as
+/// `on_embedded::NAME` and `on_postgres::NAME` (as ripgrep runs its tests on both regex
+/// engines).
+#[macro_export]
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod on_embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::support::Engine::Embedded).await
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::support::Engine::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
 /// How to set a test server up.
 #[derive(Default)]
 pub struct Setup {
+    /// Which engine.
+    pub engine: Engine,
+    /// The embedded engine's options (the PostgreSQL engine takes its defaults).
     pub options: Options,
     pub limits: Limits,
     pub jwt: JwtSettings,
@@ -35,8 +76,10 @@ pub struct Setup {
 /// A running server.
 pub struct TestServer {
     pub addr: SocketAddr,
-    pub store: Arc<EmbeddedStore>,
+    pub store: Arc<dyn Store>,
     _dir: tempfile::TempDir,
+    /// The PostgreSQL engine's schema, dropped after the server.
+    _schema: Option<TestSchema>,
     stop: Option<oneshot::Sender<()>>,
     serving: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -44,6 +87,15 @@ pub struct TestServer {
 impl TestServer {
     pub async fn start() -> Self {
         Self::start_with(Setup::default()).await
+    }
+
+    /// A server on `engine`.
+    pub async fn start_on(engine: Engine) -> Self {
+        Self::start_with(Setup {
+            engine,
+            ..Setup::default()
+        })
+        .await
     }
 
     pub async fn start_with_body_limit(max_body_bytes: usize) -> Self {
@@ -73,16 +125,29 @@ impl TestServer {
         let scheme = if setup.tls.is_some() { "https" } else { "http" };
         let public_url = Some(format!("{scheme}://{addr}"));
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(EmbeddedStore::open(dir.path(), setup.options).unwrap());
+        let (store, schema): (Arc<dyn Store>, _) = match setup.engine {
+            Engine::Embedded => {
+                let store = Arc::new(EmbeddedStore::open(dir.path(), setup.options).unwrap());
+                let store: Arc<dyn Store> = match setup.spy {
+                    Some(spy) => Arc::new(SpyStore { inner: store, spy }),
+                    None => store,
+                };
+                (store, None)
+            }
+            Engine::Postgres => {
+                assert!(setup.spy.is_none(), "the spy wraps the embedded engine");
+                let schema = TestSchema::new().await;
+                let signer = trailkeep_ledger::NoteSigner::generate("trailkeep").unwrap();
+                let options = trailkeep_store_postgres::Options::new(signer);
+                let store = PostgresStore::connect(&schema.url(), options)
+                    .await
+                    .unwrap();
+                (Arc::new(store) as Arc<dyn Store>, Some(schema))
+            }
+        };
         let (stop_streams, stopping) = trailkeep_server::stopping_signal();
         let jwt = JwtVerifier::new(SECRET, setup.jwks.as_ref(), setup.jwt).unwrap();
-        let shared: Arc<dyn Store> = match setup.spy {
-            Some(spy) => Arc::new(SpyStore {
-                inner: store.clone(),
-                spy,
-            }),
-            None => store.clone(),
-        };
+        let shared = store.clone();
         // Exports run here too: a job runner over the same store, polling often.
         let exports_dir = dir.path().join("exports");
         let runner = Runner::new(
@@ -127,6 +192,7 @@ impl TestServer {
             addr,
             store,
             _dir: dir,
+            _schema: schema,
             stop: Some(stop),
             serving: Some(serving),
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use trailkeep_store_embedded::Options;
 
-use crate::support::{Client, RW, TestServer};
+use crate::support::{Client, Engine, RW, TestServer};
 
 fn seqs(body: &Value) -> Vec<u64> {
     body["data"]
@@ -53,9 +53,8 @@ async fn seed(client: &Client) -> Vec<Value> {
     answer.json()["data"].as_array().unwrap().clone()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn full_text_metadata_and_totals() {
-    let server = TestServer::start().await;
+async fn full_text_metadata_and_totals(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let client = server.client("acme", RW);
     let events = seed(&client).await;
     let murabaha: HashSet<u64> = events
@@ -111,9 +110,8 @@ async fn full_text_metadata_and_totals() {
     client.get("/v1/events?metadata.=x").await.problem(400);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cursors_bind_to_tenant_endpoint_and_filter() {
-    let server = TestServer::start().await;
+async fn cursors_bind_to_tenant_endpoint_and_filter(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let acme = server.client("acme", RW);
     let beta = server.client("beta", RW);
     seed(&acme).await;
@@ -152,9 +150,8 @@ async fn cursors_bind_to_tenant_endpoint_and_filter() {
         .problem(400);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn history_logins_and_access() {
-    let server = TestServer::start().await;
+async fn history_logins_and_access(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let client = server.client("acme", RW);
     let events = seed(&client).await;
 
@@ -221,9 +218,8 @@ async fn history_logins_and_access() {
     client.get("/v1/access?access_type=peek").await.problem(400);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stats_equal_a_brute_force_count_and_stay_in_the_tenant() {
-    let server = TestServer::start().await;
+async fn stats_equal_a_brute_force_count_and_stay_in_the_tenant(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
     let acme = server.client("acme", RW);
     let events = seed(&acme).await;
     seed(&server.client("beta", RW)).await;
@@ -369,3 +365,10 @@ async fn a_cursor_walk_sees_every_older_event_once_while_others_insert() {
         "the walk is in (occurred_at, seq) order"
     );
 }
+
+crate::on_both_engines!(
+    full_text_metadata_and_totals,
+    cursors_bind_to_tenant_endpoint_and_filter,
+    history_logins_and_access,
+    stats_equal_a_brute_force_count_and_stay_in_the_tenant,
+);
