@@ -78,11 +78,7 @@ impl Engine {
 /// database remembers the first key's verification key and refuses nodes with another.
 fn load_or_create_key(path: &Path, name: &str) -> anyhow::Result<NoteSigner> {
     if path.exists() {
-        files::check_private_file(path).map_err(anyhow::Error::msg)?;
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("read the signing key {}", path.display()))?;
-        return NoteSigner::from_skey(text.trim())
-            .with_context(|| format!("read the signing key {}", path.display()));
+        return load_key(path);
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         files::create_private_dir(dir).map_err(anyhow::Error::msg)?;
@@ -93,6 +89,15 @@ fn load_or_create_key(path: &Path, name: &str) -> anyhow::Result<NoteSigner> {
         .with_context(|| format!("write the signing key {}", path.display()))?;
     tracing::info!(path = %path.display(), "made a new checkpoint signing key; give every node a copy");
     Ok(signer)
+}
+
+/// The signing key in the file `path`, which only its owner may read.
+pub fn load_key(path: &Path) -> anyhow::Result<NoteSigner> {
+    files::check_private_file(path).map_err(anyhow::Error::msg)?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("read the signing key {}", path.display()))?;
+    NoteSigner::from_skey(text.trim())
+        .with_context(|| format!("read the signing key {}", path.display()))
 }
 
 /// Where the store `settings` name is, for logs: never a password.

@@ -58,7 +58,7 @@ enum Command {
     Reindex(reindex::ReindexArgs),
     /// Accept a tenant's ledger that is shorter than what was signed before (a restored backup).
     AcceptRollback(rollback::AcceptRollbackArgs),
-    /// Create or upgrade the PostgreSQL engine's schema (every node also does it at start).
+    /// Create or upgrade the PostgreSQL engine's schema, or move every tenant between stores.
     Migrate(migrate::MigrateArgs),
 }
 

@@ -94,6 +94,21 @@ pub fn insert(conn: &Connection, key: &ApiKeyRecord) -> Result<bool, StoreError>
     Ok(inserted == 1)
 }
 
+/// The tenant's keys, oldest first.
+pub fn of_tenant(conn: &Connection, tenant: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM api_keys WHERE tenant = ?1 ORDER BY created_at, id"
+        ))
+        .map_err(internal)?;
+    let rows = stmt
+        .query_map([tenant], record)
+        .map_err(internal)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(internal)?;
+    rows.into_iter().map(with_hash).collect()
+}
+
 /// Revokes the tenant's key `id` at `at`; `false` when it has no such key or it was revoked
 /// before.
 pub fn revoke(conn: &Connection, tenant: &str, id: &str, at: i64) -> Result<bool, StoreError> {
@@ -128,21 +143,7 @@ impl KeyStore for EmbeddedStore {
 
     async fn api_keys(&self, tenant: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
         let tenant = tenant.to_owned();
-        self.readers
-            .run(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(&format!(
-                        "SELECT {COLUMNS} FROM api_keys WHERE tenant = ?1 ORDER BY created_at, id"
-                    ))
-                    .map_err(internal)?;
-                let rows = stmt
-                    .query_map([tenant], record)
-                    .map_err(internal)?
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(internal)?;
-                rows.into_iter().map(with_hash).collect()
-            })
-            .await
+        self.readers.run(move |conn| of_tenant(conn, &tenant)).await
     }
 
     async fn revoke_api_key(

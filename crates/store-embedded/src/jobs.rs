@@ -86,6 +86,46 @@ pub fn by_id(conn: &Connection, id: &str) -> Result<Option<JobRecord>, StoreErro
         .map_err(internal)
 }
 
+/// Every job of the tenant, by id (for a move between stores).
+pub fn of_tenant(conn: &Connection, tenant: &str) -> Result<Vec<JobRecord>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM jobs WHERE tenant = ?1 ORDER BY id"
+    ))
+    .and_then(|mut stmt| stmt.query_map([tenant], record)?.collect())
+    .map_err(internal)
+}
+
+/// Stores `job` as it is (a move between stores: its audit events moved with the trail).
+pub fn insert_record(conn: &Connection, job: &JobRecord) -> Result<(), StoreError> {
+    conn.prepare_cached(&format!(
+        "INSERT INTO jobs ({COLUMNS}) VALUES \
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+    ))
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            job.id,
+            job.tenant,
+            job.kind,
+            job.spec,
+            job.state.as_str(),
+            job.attempts,
+            job.max_attempts,
+            job.run_after,
+            job.worker,
+            job.lease_until,
+            job.progress,
+            job.result,
+            job.error,
+            job.created_at,
+            job.updated_at,
+            job.finished_at,
+            job.created_by,
+        ])
+    })
+    .map_err(internal)?;
+    Ok(())
+}
+
 /// A change to a job that the tenant's trail records, made with its audit event.
 pub enum JobChange {
     /// Queue a new job.

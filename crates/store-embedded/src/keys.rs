@@ -34,6 +34,14 @@ pub fn load_or_create(dir: &Path, name: &str, new_dir: bool) -> Result<NoteSigne
         ));
     }
     let signer = NoteSigner::generate(name).map_err(|e| format!("generate signing key: {e}"))?;
+    write(dir, &signer)?;
+    Ok(signer)
+}
+
+/// Writes `signer` as the new data directory `dir`'s signing key (readable by its owner only);
+/// refuses to replace a key file.
+pub fn write(dir: &Path, signer: &NoteSigner) -> Result<(), String> {
+    let path = dir.join(KEY_FILE);
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -42,8 +50,7 @@ pub fn load_or_create(dir: &Path, name: &str, new_dir: bool) -> Result<NoteSigne
         .map_err(|e| format!("create {}: {e}", path.display()))?;
     file.write_all(format!("{}\n", signer.to_skey()).as_bytes())
         .and_then(|()| file.sync_all())
-        .map_err(|e| format!("write {}: {e}", path.display()))?;
-    Ok(signer)
+        .map_err(|e| format!("write {}: {e}", path.display()))
 }
 
 /// Loads the data directory's signing key without creating one; refuses a key file that other

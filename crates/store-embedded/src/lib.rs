@@ -22,6 +22,7 @@ mod search;
 mod state;
 #[cfg(test)]
 mod test_trail;
+mod transfer;
 mod tree;
 mod verify;
 mod writer;
@@ -48,6 +49,7 @@ pub use keys::KEY_FILE;
 pub use schema::FORMAT_VERSION;
 pub use search::rebuild as rebuild_index;
 pub use trailkeep_store::verify::{TenantSummary, VerifyError, VerifyFailure, VerifyReport};
+pub use transfer::EmbeddedTransfer;
 pub use verify::verify_data_dir;
 
 use crate::read::Readers;

@@ -494,8 +494,8 @@ fn decide(
     })
 }
 
-/// `COPY`s the new events in binary.
-async fn write_events(tx: &Transaction<'_>, events: &[StoredEvent]) -> Result<(), StoreError> {
+/// `COPY`s new events in binary (a group's, or a move's).
+pub async fn write_events(tx: &Transaction<'_>, events: &[StoredEvent]) -> Result<(), StoreError> {
     let sink = tx.copy_in(COPY_EVENTS).await.map_err(internal)?;
     let writer = BinaryCopyInWriter::new(sink, &COPY_TYPES);
     pin_mut!(writer);
@@ -512,7 +512,7 @@ async fn write_events(tx: &Transaction<'_>, events: &[StoredEvent]) -> Result<()
 }
 
 /// Inserts the perfect subtrees the group completed at the stored levels.
-async fn write_nodes(
+pub async fn write_nodes(
     tx: &Transaction<'_>,
     tenant: &str,
     nodes: &[(u32, u64, Hash)],

@@ -115,6 +115,30 @@ pub async fn apply(
     }
 }
 
+/// Stores `key` as it is.
+pub async fn insert(client: &impl GenericClient, key: &ApiKeyRecord) -> Result<(), StoreError> {
+    client
+        .execute(
+            &format!(
+                "INSERT INTO api_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ),
+            &[
+                &key.id,
+                &key.tenant,
+                &key.name,
+                &key.roles,
+                &&key.secret_hash[..],
+                &key.created_by,
+                &key.created_at,
+                &key.expires_at,
+                &key.revoked_at,
+            ],
+        )
+        .await
+        .map_err(internal)?;
+    Ok(())
+}
+
 /// The key with this id, of any tenant.
 pub async fn by_id(
     client: &impl GenericClient,

@@ -379,3 +379,53 @@ pub async fn list(
         .map(record)
         .collect()
 }
+
+/// Every job of the tenant, by id (for a move between stores).
+pub async fn of_tenant(
+    client: &impl GenericClient,
+    tenant: &str,
+) -> Result<Vec<JobRecord>, StoreError> {
+    client
+        .query(
+            &format!("SELECT {COLUMNS} FROM jobs WHERE tenant = $1 ORDER BY id"),
+            &[&tenant],
+        )
+        .await
+        .map_err(internal)?
+        .iter()
+        .map(record)
+        .collect()
+}
+
+/// Stores `job` as it is (a move between stores: its audit events moved with the trail).
+pub async fn insert_record(client: &impl GenericClient, job: &JobRecord) -> Result<(), StoreError> {
+    client
+        .execute(
+            &format!(
+                "INSERT INTO jobs ({COLUMNS}) VALUES \
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+            ),
+            &[
+                &job.id,
+                &job.tenant,
+                &job.kind,
+                &job.spec,
+                &job.state.as_str(),
+                &(job.attempts as i32),
+                &(job.max_attempts as i32),
+                &job.run_after,
+                &job.worker,
+                &job.lease_until,
+                &job.progress,
+                &job.result,
+                &job.error,
+                &job.created_at,
+                &job.updated_at,
+                &job.finished_at,
+                &job.created_by,
+            ],
+        )
+        .await
+        .map_err(internal)?;
+    Ok(())
+}

@@ -25,6 +25,7 @@ mod sql;
 mod terms;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod transfer;
 mod tree;
 mod verify;
 
@@ -46,6 +47,7 @@ use trailkeep_store::{
 };
 
 pub use schema::SCHEMA_VERSION;
+pub use transfer::PostgresTransfer;
 pub use verify::verify;
 
 use crate::append::{Answer, Change, Queues};

@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod quota;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
+pub mod transfer;
 mod types;
 pub mod verify;
 

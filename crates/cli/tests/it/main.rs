@@ -8,6 +8,7 @@ mod export;
 mod fairness;
 mod faults;
 mod large_export;
+mod migrate;
 mod multinode;
 mod ops;
 mod proofs;
