@@ -92,6 +92,23 @@ pub struct Args {
     /// Keep Trailkeep's data directory and the PostgreSQL table afterwards.
     #[arg(long)]
     pub keep: bool,
+    /// The engine Trailkeep runs on: its embedded store, or the PostgreSQL engine in the
+    /// `--postgres` database (schema `trailkeep_engine`, made afresh).
+    #[arg(long, value_enum, default_value = "embedded")]
+    pub engine: Engine,
+    /// Trailkeep nodes on the PostgreSQL engine; ingest is spread over them, every other phase
+    /// asks the first.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=8))]
+    pub nodes: u64,
+}
+
+/// Which engine Trailkeep runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    /// The embedded store in a data directory.
+    Embedded,
+    /// The PostgreSQL engine.
+    Postgres,
 }
 
 fn table_name(s: &str) -> Result<String, String> {

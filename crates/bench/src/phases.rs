@@ -332,11 +332,16 @@ pub async fn trailkeep_alone(s: &mut Session) -> anyhow::Result<()> {
     let anon = tk.peak_anon();
     let recovery = tk.crash_and_recover().await?;
     tk.stop()?;
-    // The store's bytes: the export phase's files (under `exports/`) are not the store.
-    let tk_bytes = dir_bytes(&s.data_dir) - dir_bytes(&s.data_dir.join("exports"));
+    let store = tk.store().cloned();
+    let tk_bytes = match &store {
+        // The engine's tables and indexes in its schema.
+        Some(_) => s.pool[0].schema_bytes(crate::run::ENGINE_SCHEMA).await?,
+        // The store's bytes: the export phase's files (under `exports/`) are not the store.
+        None => dir_bytes(&s.data_dir) - dir_bytes(&s.data_dir.join("exports")),
+    };
     let bar = ProgressBar::new_spinner().with_message("trailkeep verify");
     bar.enable_steady_tick(Duration::from_millis(200));
-    let verified = trailkeep::verify(&s.binary, &s.data_dir)?;
+    let verified = trailkeep::verify(&s.binary, &s.data_dir, store.as_ref())?;
     bar.finish_and_clear();
     say(format_args!(
         "verify: {} events in {:.1} s; peak memory {} MiB ({} MiB anonymous); {:.0} / {:.0} bytes per event on disk; kill -9 to ready {:.2} s",

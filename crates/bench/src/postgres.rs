@@ -240,6 +240,21 @@ impl Postgres {
         Ok((row.get::<_, i64>(0) as u64, row.get::<_, i64>(1) as u64))
     }
 
+    /// Total bytes (tables, indexes, TOAST) of every table in `schema`.
+    pub async fn schema_bytes(&self, schema: &str) -> anyhow::Result<u64> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint \
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = $1 AND c.relkind = 'r'",
+                &[&schema],
+            )
+            .await
+            .context("measure the engine's schema")?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
     /// The server's version string.
     pub async fn version(&self) -> anyhow::Result<String> {
         Ok(self

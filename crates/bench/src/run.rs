@@ -7,12 +7,15 @@ use std::time::Instant;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::Args;
 use crate::phases;
 use crate::postgres::{self, Postgres};
 use crate::report::{Figure, Machine, Report, WorkloadSummary, thousands};
-use crate::trailkeep::{Trailkeep, free_port, release_binary, version_of};
+use crate::trailkeep::{StoreAt, Trailkeep, free_port, release_binary, version_of};
 use crate::workload::{Workload, rfc3339};
+use crate::{Args, Engine};
+
+/// The schema the PostgreSQL engine runs in, made afresh for each run with `--engine postgres`.
+pub const ENGINE_SCHEMA: &str = "trailkeep_engine";
 
 /// What the phases share: the workload, both systems, and the figures so far.
 pub struct Session {
@@ -69,8 +72,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     machine.trailkeep = if args.postgres_only {
         "Trailkeep not run (--postgres-only)".into()
     } else {
-        version_of(&binary)?
+        match args.engine {
+            Engine::Embedded => version_of(&binary)?,
+            Engine::Postgres => format!(
+                "{} on its PostgreSQL engine ({} node{})",
+                version_of(&binary)?,
+                args.nodes,
+                if args.nodes == 1 { "" } else { "s" }
+            ),
+        }
     };
+    if args.nodes > 1 && args.engine != Engine::Postgres {
+        anyhow::bail!("--nodes needs --engine postgres: the embedded store has one node");
+    }
     say(format_args!(
         "trailkeep-bench: {} events in batches of {}, {} single events, {} tenants; {} cores ({})",
         thousands(args.events),
@@ -102,7 +116,31 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             machine.trailkeep,
             data_dir.display(),
         ));
-        Some(Trailkeep::start(&binary, &data_dir, port, &tenants).await?)
+        let store = match args.engine {
+            Engine::Embedded => None,
+            Engine::Postgres => {
+                pool[0]
+                    .execute(&format!(
+                        "DROP SCHEMA IF EXISTS {ENGINE_SCHEMA} CASCADE; CREATE SCHEMA {ENGINE_SCHEMA}"
+                    ))
+                    .await?;
+                Some(StoreAt {
+                    url: format!("{} options='-c search_path={ENGINE_SCHEMA}'", args.postgres),
+                    key: data_dir.join("signing.key"),
+                })
+            }
+        };
+        Some(
+            Trailkeep::start(
+                &binary,
+                &data_dir,
+                port,
+                &tenants,
+                store,
+                args.nodes as usize,
+            )
+            .await?,
+        )
     };
     say(format_args!(
         "PostgreSQL {} (table {}; {})",
@@ -135,6 +173,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         s.pool[0]
             .execute(&format!("DROP TABLE {}", args.table))
             .await?;
+        if args.engine == Engine::Postgres {
+            s.pool[0]
+                .execute(&format!("DROP SCHEMA IF EXISTS {ENGINE_SCHEMA} CASCADE"))
+                .await?;
+        }
         if s.data_dir.exists() {
             std::fs::remove_dir_all(&s.data_dir)
                 .with_context(|| format!("remove {}", s.data_dir.display()))?;

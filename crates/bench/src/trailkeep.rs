@@ -1,8 +1,10 @@
-//! Trailkeep's side: the release binary started on a fresh data directory, driven over HTTP
-//! like any client would drive it, stopped, killed, restarted and verified.
+//! Trailkeep's side: the release binary started on a fresh data directory (or, with the
+//! PostgreSQL engine, as one or more nodes on a fresh schema), driven over HTTP like any client
+//! would drive it, stopped, killed, restarted and verified.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -55,9 +57,16 @@ fn job_millis(info: &Value) -> anyhow::Result<Duration> {
 pub struct Trailkeep {
     binary: PathBuf,
     data_dir: PathBuf,
+    /// The PostgreSQL engine's database, when Trailkeep runs on it.
+    store: Option<StoreAt>,
+    /// The first node's address: every phase but ingest asks it.
     base: String,
     port: u16,
     child: Child,
+    /// The other nodes (PostgreSQL engine only): ingest is spread over all of them.
+    others: Vec<(String, Child)>,
+    /// Which node the next ingest request goes to.
+    next: AtomicUsize,
     http: reqwest::Client,
     /// A bearer token per tenant, in the workload's tenant order.
     tokens: Vec<String>,
@@ -66,15 +75,18 @@ pub struct Trailkeep {
 }
 
 impl Trailkeep {
-    /// Starts `binary serve` on `data_dir` at `127.0.0.1:port` and waits until it is ready;
-    /// mints a token for each of `tenants`.
+    /// Starts `binary serve` on `data_dir` at `127.0.0.1:port` (on the PostgreSQL engine in
+    /// `store` when given, as `nodes` nodes on free ports from `port` on) and waits until it is
+    /// ready; mints a token for each of `tenants`.
     pub async fn start(
         binary: &Path,
         data_dir: &Path,
         port: u16,
         tenants: &[String],
+        store: Option<StoreAt>,
+        nodes: usize,
     ) -> anyhow::Result<Self> {
-        let child = spawn(binary, data_dir, port)?;
+        let child = spawn(binary, data_dir, port, store.as_ref())?;
         let anon = AnonPeak::watch(child.id());
         let tokens = tenants
             .iter()
@@ -88,18 +100,43 @@ impl Trailkeep {
         let mut server = Self {
             binary: binary.to_owned(),
             data_dir: data_dir.to_owned(),
+            store: store.clone(),
             base: format!("http://127.0.0.1:{port}"),
             port,
             child,
+            others: Vec::new(),
+            next: AtomicUsize::new(0),
             http,
             tokens,
             anon,
         };
         server.wait_ready().await?;
+        // The first node made the shared signing key; the others start with it.
+        for node in 1..nodes {
+            let port = free_port()?;
+            let dir = data_dir.join(format!("node-{node}"));
+            std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+            let child = spawn(binary, &dir, port, store.as_ref())?;
+            server
+                .others
+                .push((format!("http://127.0.0.1:{port}"), child));
+        }
+        for (base, _) in &server.others {
+            wait_for(&server.http, base).await?;
+        }
         Ok(server)
     }
 
-    /// Polls `/readyz` until it answers 200.
+    /// Where the next ingest request goes: the nodes in turn.
+    fn ingest_base(&self) -> &str {
+        let turn = self.next.fetch_add(1, Ordering::Relaxed) % (1 + self.others.len());
+        match turn {
+            0 => &self.base,
+            n => &self.others[n - 1].0,
+        }
+    }
+
+    /// Polls the first node's `/readyz` until it answers 200.
     async fn wait_ready(&mut self) -> anyhow::Result<()> {
         let started = Instant::now();
         loop {
@@ -144,7 +181,7 @@ impl Trailkeep {
     ) -> anyhow::Result<()> {
         let response = self
             .http
-            .post(format!("{}/v1/events", self.base))
+            .post(format!("{}/v1/events", self.ingest_base()))
             .bearer_auth(&self.tokens[tenant])
             .header("content-type", content_type)
             .body(body)
@@ -345,6 +382,11 @@ impl Trailkeep {
         serde_json::from_slice(&body).with_context(|| format!("GET {path}: not JSON"))
     }
 
+    /// The PostgreSQL engine's database, when Trailkeep runs on it.
+    pub fn store(&self) -> Option<&StoreAt> {
+        self.store.as_ref()
+    }
+
     /// The server's peak resident memory so far (VmHWM), in bytes.
     pub fn peak_rss(&self) -> anyhow::Result<u64> {
         memory::status_bytes(self.child.id(), "VmHWM:")
@@ -361,34 +403,64 @@ impl Trailkeep {
         let killed = Instant::now();
         self.child.kill().context("kill -9 the server")?;
         self.child.wait().context("reap the killed server")?;
-        self.child = spawn(&self.binary, &self.data_dir, self.port)?;
+        self.child = spawn(&self.binary, &self.data_dir, self.port, self.store.as_ref())?;
         self.wait_ready().await?;
         Ok(killed.elapsed())
     }
 
-    /// Stops the server with SIGTERM (drain, final checkpoints) and waits for it.
+    /// Stops every node with SIGTERM (drain, final checkpoints) and waits for them.
     pub fn stop(&mut self) -> anyhow::Result<()> {
+        for (_, child) in &mut self.others {
+            terminate(child)?;
+        }
         terminate(&mut self.child)
     }
 }
 
 impl Drop for Trailkeep {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        for child in
+            std::iter::once(&mut self.child).chain(self.others.iter_mut().map(|o| &mut o.1))
+        {
+            if let Ok(None) = child.try_wait() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
         }
     }
 }
 
-/// Runs `binary verify` over the whole data directory (server stopped); returns its time.
-pub fn verify(binary: &Path, data_dir: &Path) -> anyhow::Result<Duration> {
+/// Polls `base`'s `/readyz` until it answers 200.
+async fn wait_for(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
     let started = Instant::now();
-    let output = Command::new(binary)
-        .args(["verify", "--quiet", "--data-dir"])
-        .arg(data_dir)
-        .output()
-        .context("run trailkeep verify")?;
+    loop {
+        let ready = http
+            .get(format!("{base}/readyz"))
+            .timeout(Duration::from_secs(1))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if ready {
+            return Ok(());
+        }
+        if started.elapsed() > START_TIMEOUT {
+            bail!("the node at {base} was not ready after {START_TIMEOUT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Runs `binary verify` over the whole data directory, or the PostgreSQL engine's `store`
+/// (servers stopped); returns its time.
+pub fn verify(binary: &Path, data_dir: &Path, store: Option<&StoreAt>) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let mut command = Command::new(binary);
+    command.args(["verify", "--quiet"]);
+    match store {
+        Some(store) => command.arg("--store").arg(&store.url),
+        None => command.arg("--data-dir").arg(data_dir),
+    };
+    let output = command.output().context("run trailkeep verify")?;
     let took = started.elapsed();
     if !output.status.success() {
         bail!(
@@ -401,13 +473,35 @@ pub fn verify(binary: &Path, data_dir: &Path) -> anyhow::Result<Duration> {
     Ok(took)
 }
 
-fn spawn(binary: &Path, data_dir: &Path, port: u16) -> anyhow::Result<Child> {
-    Command::new(binary)
+/// The PostgreSQL engine's database, and the signing key file every node shares.
+#[derive(Debug, Clone)]
+pub struct StoreAt {
+    /// The connection string.
+    pub url: String,
+    /// The key file (made by the first node).
+    pub key: PathBuf,
+}
+
+fn spawn(
+    binary: &Path,
+    data_dir: &Path,
+    port: u16,
+    store: Option<&StoreAt>,
+) -> anyhow::Result<Child> {
+    let mut command = Command::new(binary);
+    command
         .arg("serve")
         .arg("--data-dir")
         .arg(data_dir)
         .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
+        .arg(format!("127.0.0.1:{port}"));
+    if let Some(store) = store {
+        command
+            .arg("--store")
+            .arg(&store.url)
+            .env("TRAILKEEP_STORE__SIGNING_KEY", &store.key);
+    }
+    command
         .env("TRAILKEEP_JWT_SECRET", SECRET)
         // Client credentials are not what is measured: no per-credential rate limit.
         .env("TRAILKEEP_LIMITS__RATE_PER_SECOND", "0")

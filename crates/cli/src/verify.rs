@@ -68,7 +68,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let (result, place) = match &args.store {
         None => (
             verify_data_dir(&args.data_dir, verifier, &mut |done| bar.set_position(done)),
-            args.data_dir.display().to_string(),
+            format!("the data directory {}", args.data_dir.display()),
         ),
         Some(url) => {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -107,7 +107,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
         Err(unreadable @ VerifyError::Unreadable(_)) => {
-            Err(anyhow::Error::new(unreadable)).with_context(|| format!("verify {place}"))
+            Err(anyhow::Error::new(unreadable)).with_context(|| format!("cannot read {place}"))
         }
     }
 }

@@ -125,8 +125,21 @@ impl Shared {
 }
 
 /// A database error as a store error (the text is for logs).
-fn internal(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Internal(e.to_string())
+fn internal(e: impl std::error::Error) -> StoreError {
+    StoreError::Internal(error_chain(&e))
+}
+
+/// An error and its causes, one after the other: tokio-postgres says only "db error" and
+/// keeps what the server said in its source.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }
 
 /// No connection could be had from the pool.

@@ -27,7 +27,10 @@ pub async fn verify(
     progress: &mut (dyn FnMut(u64) + Send),
 ) -> Result<VerifyReport, VerifyError> {
     let config = crate::parse_url(url).map_err(unreadable)?;
-    let (mut client, connection) = config.connect(NoTls).await.map_err(unreadable)?;
+    let (mut client, connection) = config
+        .connect(NoTls)
+        .await
+        .map_err(|e| unreadable(crate::error_chain(&e)))?;
     let driver = tokio::spawn(connection);
     let report = verify_all(&mut client, verifier, progress).await;
     drop(client);
@@ -46,7 +49,15 @@ async fn verify_all(
         .read_only(true)
         .start()
         .await
-        .map_err(unreadable)?;
+        .map_err(|e| unreadable(crate::error_chain(&e)))?;
+    let ours = tx
+        .query_one("SELECT to_regclass('heads') IS NOT NULL", &[])
+        .await
+        .map_err(|e| unreadable(crate::error_chain(&e)))?
+        .get::<_, bool>(0);
+    if !ours {
+        return Err(unreadable("the database holds no Trailkeep ledger"));
+    }
     let verifier = match verifier {
         Some(verifier) => verifier,
         None => {
@@ -56,16 +67,16 @@ async fn verify_all(
                     &[],
                 )
                 .await
-                .map_err(unreadable)?
+                .map_err(|e| unreadable(crate::error_chain(&e)))?
                 .ok_or_else(|| unreadable("the database holds no Trailkeep ledger"))?
                 .get(0);
-            NoteVerifier::from_vkey(&vkey).map_err(unreadable)?
+            NoteVerifier::from_vkey(&vkey).map_err(|e| unreadable(crate::error_chain(&e)))?
         }
     };
     let heads = tx
         .query("SELECT tenant, size FROM heads ORDER BY tenant", &[])
         .await
-        .map_err(unreadable)?;
+        .map_err(|e| unreadable(crate::error_chain(&e)))?;
     let mut report = VerifyReport {
         tenants: Vec::new(),
     };
@@ -103,7 +114,7 @@ async fn verify_tenant(
             &[&tenant],
         )
         .await
-        .map_err(unreadable)?
+        .map_err(|e| unreadable(crate::error_chain(&e)))?
         .iter()
         .map(|r| (r.get::<_, i64>(0) as u64, r.get(1), r.get(2)))
         .collect();
@@ -114,7 +125,7 @@ async fn verify_tenant(
             &[&tenant],
         )
         .await
-        .map_err(unreadable)?
+        .map_err(|e| unreadable(crate::error_chain(&e)))?
         .iter()
         .map(|r| {
             (
@@ -132,7 +143,7 @@ async fn verify_tenant(
                 &[&tenant, &next, &CHUNK],
             )
             .await
-            .map_err(unreadable)?;
+            .map_err(|e| unreadable(crate::error_chain(&e)))?;
         if rows.is_empty() {
             break;
         }
@@ -181,7 +192,7 @@ async fn verify_tenant(
     let head: Vec<u8> = tx
         .query_one("SELECT frontier FROM heads WHERE tenant = $1", &[&tenant])
         .await
-        .map_err(unreadable)?
+        .map_err(|e| unreadable(crate::error_chain(&e)))?
         .get(0);
     if head != frontier {
         return Err(fail(

@@ -52,8 +52,8 @@ impl fmt::Display for VerifyFailure {
 /// Why verification did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
-    /// The store could not be read (missing, not a Trailkeep store, I/O).
-    #[error("cannot read the store: {0}")]
+    /// The store could not be read (missing, not a Trailkeep store, I/O); says why.
+    #[error("{0}")]
     Unreadable(String),
     /// The data was read and does not verify.
     #[error("{0}")]

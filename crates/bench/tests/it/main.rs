@@ -244,3 +244,46 @@ fn postgres_only_measures_postgres_alone_on_the_same_workload() {
     );
     assert!(!out.path().join("trailkeep-data").exists());
 }
+
+#[test]
+fn the_postgres_engine_runs_every_phase_on_two_nodes_with_the_same_answers() {
+    if !postgres_is_up() {
+        return;
+    }
+    let (report, _, out) = small_run(
+        "trailkeep_bench_it_engine",
+        &["--engine", "postgres", "--nodes", "2"],
+    );
+    let (figures, _) = figures_with(
+        &report,
+        &[
+            "batch_ingest_events_per_s",
+            "single_ingest_events_per_s",
+            "query_time_page_p50_ms",
+            "query_full_text_p99_ms",
+            "query_stats_month_p50_ms",
+            "export_ndjson_events_per_s",
+            "disk_bytes_per_event",
+            "verify",
+            "crash_recovery_s",
+        ],
+    );
+    for figure in figures {
+        let t = figure["trailkeep"].as_f64().expect("a Trailkeep value");
+        assert!(t > 0.0 && t.is_finite(), "{figure}");
+    }
+    assert_eq!(
+        report["disagreements"].as_array().map(Vec::len),
+        Some(0),
+        "the engine holds the same events as the table: {}",
+        report["disagreements"]
+    );
+    assert!(
+        report["machine"]["trailkeep"]
+            .as_str()
+            .is_some_and(|t| t.contains("PostgreSQL engine (2 nodes)")),
+        "{}",
+        report["machine"]
+    );
+    assert!(!out.path().join("trailkeep-data").exists());
+}
