@@ -223,11 +223,16 @@ async fn transact(
     let tx = client.transaction().await.map_err(internal)?;
     let head = tx
         .query_one(
-            "SELECT size, frontier FROM heads WHERE tenant = $1 FOR UPDATE",
+            "SELECT size, frontier, moved_to FROM heads WHERE tenant = $1 FOR UPDATE",
             &[&tenant],
         )
         .await
         .map_err(internal)?;
+    if let Some(shard) = head.get::<_, Option<i32>>(2) {
+        return Err(StoreError::Unavailable(format!(
+            "tenant {tenant:?} moved to shard {shard}; retry"
+        )));
+    }
     let mut frontier = frontier_from(head.get::<_, i64>(0) as u64, head.get(1))?;
     let size_before = frontier.size();
     let mut known = Known::read(&tx, tenant, &work).await?;

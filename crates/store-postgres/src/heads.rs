@@ -46,10 +46,13 @@ impl Heads {
     }
 }
 
-/// The tenant's tree size as last committed (0 for a tenant without a head).
+/// The tenant's tree size as last committed (0 for a tenant without a head here).
 pub async fn size(client: &impl GenericClient, tenant: &str) -> Result<u64, StoreError> {
     Ok(client
-        .query_opt("SELECT size FROM heads WHERE tenant = $1", &[&tenant])
+        .query_opt(
+            "SELECT size FROM heads WHERE tenant = $1 AND moved_to IS NULL",
+            &[&tenant],
+        )
         .await
         .map_err(internal)?
         .map_or(0, |row| row.get::<_, i64>(0) as u64))

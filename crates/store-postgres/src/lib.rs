@@ -20,6 +20,7 @@ mod partitions;
 mod read;
 mod rows;
 mod schema;
+mod shards;
 mod signing;
 mod sql;
 mod terms;
@@ -47,6 +48,7 @@ use trailkeep_store::{
 };
 
 pub use schema::SCHEMA_VERSION;
+pub use shards::ShardedStore;
 pub use transfer::PostgresTransfer;
 pub use verify::verify;
 
@@ -218,6 +220,16 @@ impl PostgresStore {
     /// key, makes the coming months' partitions and starts the node's background tasks.
     /// Must be called inside a Tokio runtime.
     pub async fn connect(url: &str, options: Options) -> Result<Self, StoreError> {
+        Self::connect_with(url, options, Arc::default()).await
+    }
+
+    /// [`connect`](Self::connect), waking `watches` on commits (a shard of a
+    /// [`ShardedStore`], whose watchers do not know which shard their tenant is on).
+    async fn connect_with(
+        url: &str,
+        options: Options,
+        watches: Arc<Watches>,
+    ) -> Result<Self, StoreError> {
         let config = parse_url(url).map_err(StoreError::Unavailable)?;
         let manager = Manager::from_config(
             config.clone(),
@@ -256,7 +268,7 @@ impl PostgresStore {
             queues: Queues::default(),
             partitions,
             heads: Heads::default(),
-            watches: Arc::default(),
+            watches,
             notifier: Arc::default(),
             signing: Signing::default(),
             unsigned_events: AtomicU64::new(0),

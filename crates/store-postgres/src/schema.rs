@@ -17,6 +17,9 @@ pub const SCHEMA_VERSION: i32 = 1;
 /// - `heads` is each tenant's ledger head: the next seq (`size`) and the tree's right edge
 ///   (`frontier`, the perfect subtrees' hashes, largest first). Locking it is the only way to
 ///   append, so it is the only sequencer; nothing in it is indexed, so its updates stay HOT.
+///   A tenant moved to another shard leaves its head behind with `moved_to` set: appends that
+///   reach this database with an old idea of where the tenant lives are refused, and no one
+///   starts a second ledger of the tenant here.
 /// - `events` is partitioned by month of receipt; its primary key starts with the tenant and
 ///   must hold the partition key. Client ids are unique per tenant because every append of a
 ///   tenant checks them under the tenant's head lock; a unique index could not say so across
@@ -30,7 +33,8 @@ const V1: &str = r#"
 CREATE TABLE heads (
     tenant   text PRIMARY KEY,
     size     bigint NOT NULL,
-    frontier bytea NOT NULL
+    frontier bytea NOT NULL,
+    moved_to integer
 ) WITH (fillfactor = 50);
 CREATE TABLE signing (
     tenant       text PRIMARY KEY,

@@ -241,7 +241,7 @@ async fn sweep(shared: &Shared) -> Result<(), StoreError> {
     let rows = client
         .query(
             "SELECT h.tenant, h.size - s.signed_size FROM heads h JOIN signing s USING (tenant) \
-             WHERE h.size > s.signed_size",
+             WHERE h.size > s.signed_size AND h.moved_to IS NULL",
             &[],
         )
         .await

@@ -39,7 +39,7 @@ impl TestSchema {
         client
             .batch_execute(&format!("CREATE SCHEMA {name}"))
             .await
-            .unwrap_or_else(|e| panic!("create schema {name}: {e}"));
+            .unwrap_or_else(|e| panic!("create schema {name}: {e:?}"));
         Self { name }
     }
 
@@ -89,6 +89,69 @@ impl Drop for TestSchema {
         .join();
         if !matches!(dropped, Ok(Ok(()))) {
             eprintln!("could not drop the test schema {}", self.name);
+        }
+    }
+}
+
+/// A database of its own on the test server, dropped with this value (for tests of several
+/// databases: shards).
+#[derive(Debug)]
+pub struct TestDatabase {
+    name: String,
+}
+
+impl TestDatabase {
+    /// Makes a new, empty database; panics, naming the server, when it cannot be reached.
+    pub async fn new() -> Self {
+        static COUNT: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "tk_test_db_{}_{}",
+            std::process::id(),
+            COUNT.fetch_add(1, Ordering::Relaxed)
+        );
+        let client = connect().await;
+        // One statement at a time: a database is never made inside a transaction.
+        for statement in [
+            format!("DROP DATABASE IF EXISTS {name}"),
+            format!("CREATE DATABASE {name}"),
+        ] {
+            client
+                .batch_execute(&statement)
+                .await
+                .unwrap_or_else(|e| panic!("{statement}: {e:?}"));
+        }
+        Self { name }
+    }
+
+    /// The connection string of this database.
+    pub fn url(&self) -> String {
+        let server = server();
+        let without_db: Vec<&str> = server
+            .split_whitespace()
+            .filter(|part| !part.starts_with("dbname="))
+            .collect();
+        format!("{} dbname={}", without_db.join(" "), self.name)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime to drop the test database");
+            runtime.block_on(async {
+                let client = connect().await;
+                client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop the test database {}", self.name);
         }
     }
 }

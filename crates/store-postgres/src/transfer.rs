@@ -68,7 +68,10 @@ impl TransferSource for PostgresTransfer {
     async fn tenants(&mut self) -> Result<Vec<String>, StoreError> {
         Ok(self
             .client
-            .query("SELECT tenant FROM heads ORDER BY tenant", &[])
+            .query(
+                "SELECT tenant FROM heads WHERE moved_to IS NULL ORDER BY tenant",
+                &[],
+            )
             .await
             .map_err(internal)?
             .iter()
@@ -152,7 +155,7 @@ impl TransferSink for PostgresTransfer {
     async fn is_empty(&mut self) -> Result<bool, StoreError> {
         let row = self
             .client
-            .query_one("SELECT count(*) FROM heads", &[])
+            .query_one("SELECT count(*) FROM heads WHERE moved_to IS NULL", &[])
             .await
             .map_err(internal)?;
         Ok(row.get::<_, i64>(0) == 0)
@@ -203,7 +206,7 @@ impl TransferSink for PostgresTransfer {
         append::write_nodes(&tx, tenant, &nodes).await?;
         tx.execute(
             "INSERT INTO heads (tenant, size, frontier) VALUES ($1, $2, $3) \
-             ON CONFLICT (tenant) DO UPDATE SET size = $2, frontier = $3",
+             ON CONFLICT (tenant) DO UPDATE SET size = $2, frontier = $3, moved_to = NULL",
             &[&tenant, &size, &edge],
         )
         .await

@@ -74,7 +74,10 @@ async fn verify_all(
         }
     };
     let heads = tx
-        .query("SELECT tenant, size FROM heads ORDER BY tenant", &[])
+        .query(
+            "SELECT tenant, size FROM heads WHERE moved_to IS NULL ORDER BY tenant",
+            &[],
+        )
         .await
         .map_err(|e| unreadable(crate::error_chain(&e)))?;
     let mut report = VerifyReport {

@@ -10,7 +10,7 @@
 use async_trait::async_trait;
 use trailkeep_ledger::{Hash, NoteVerifier};
 
-use crate::verify::{LedgerCheck, VerifyError, check_row, fail, unreadable};
+use crate::verify::{LedgerCheck, TenantSummary, VerifyError, check_row, fail, unreadable};
 use crate::{ApiKeyRecord, CanonicalEvent, JobRecord, SignedCheckpoint, StoreError};
 
 /// Events read and written at a time.
@@ -120,43 +120,57 @@ pub async fn transfer(
     sink.adopt_vkey(&vkey).await?;
     let mut report = TransferReport::default();
     for tenant in source.tenants().await? {
-        let records = source.records(&tenant).await?;
-        let stored = records
-            .checkpoints
-            .iter()
-            .map(|c| (c.size, c.root.to_vec(), c.note.clone()))
-            .collect();
-        let mut ledger =
-            LedgerCheck::new(&tenant, &verifier, stored).map_err(TransferError::Invalid)?;
-        let mut next = 0u64;
-        loop {
-            let events = source.events(&tenant, next, CHUNK).await?;
-            if events.is_empty() {
-                break;
-            }
-            for (id, event) in &events {
-                if event.seq != next {
-                    return Err(TransferError::Invalid(fail(
-                        &tenant,
-                        Some(next),
-                        format!("event is missing (the next stored seq is {})", event.seq),
-                    )));
-                }
-                let leaf = check_row(&event.canonical, &event.leaf_hash, next, &tenant, id)
-                    .map_err(|reason| TransferError::Invalid(fail(&tenant, Some(next), reason)))?;
-                ledger
-                    .push(leaf, |_, _, _| {})
-                    .map_err(TransferError::Invalid)?;
-                next += 1;
-            }
-            sink.events(&tenant, &events).await?;
-            report.events += events.len() as u64;
-            progress(report.events);
-        }
-        let summary = ledger.finish().map_err(TransferError::Invalid)?;
-        sink.finish_tenant(&tenant, &records).await?;
+        let before = report.events;
+        let mut overall = |moved: u64| progress(before + moved);
+        let summary = transfer_tenant(source, sink, &verifier, &tenant, &mut overall).await?;
         report.tenants += 1;
+        report.events += summary.events;
         report.checkpoints += summary.checkpoints;
     }
     Ok(report)
+}
+
+/// Moves one tenant of `source` into `sink`, which must not hold it, verifying its events and
+/// checkpoints with `verifier` as it goes; `progress` is told the tenant's events moved so far.
+pub async fn transfer_tenant(
+    source: &mut dyn TransferSource,
+    sink: &mut dyn TransferSink,
+    verifier: &NoteVerifier,
+    tenant: &str,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> Result<TenantSummary, TransferError> {
+    let records = source.records(tenant).await?;
+    let stored = records
+        .checkpoints
+        .iter()
+        .map(|c| (c.size, c.root.to_vec(), c.note.clone()))
+        .collect();
+    let mut ledger = LedgerCheck::new(tenant, verifier, stored).map_err(TransferError::Invalid)?;
+    let mut next = 0u64;
+    loop {
+        let events = source.events(tenant, next, CHUNK).await?;
+        if events.is_empty() {
+            break;
+        }
+        for (id, event) in &events {
+            if event.seq != next {
+                return Err(TransferError::Invalid(fail(
+                    tenant,
+                    Some(next),
+                    format!("event is missing (the next stored seq is {})", event.seq),
+                )));
+            }
+            let leaf = check_row(&event.canonical, &event.leaf_hash, next, tenant, id)
+                .map_err(|reason| TransferError::Invalid(fail(tenant, Some(next), reason)))?;
+            ledger
+                .push(leaf, |_, _, _| {})
+                .map_err(TransferError::Invalid)?;
+            next += 1;
+        }
+        sink.events(tenant, &events).await?;
+        progress(next);
+    }
+    let summary = ledger.finish().map_err(TransferError::Invalid)?;
+    sink.finish_tenant(tenant, &records).await?;
+    Ok(summary)
 }
