@@ -254,21 +254,23 @@ fn the_postgres_engine_runs_every_phase_on_two_nodes_with_the_same_answers() {
         "trailkeep_bench_it_engine",
         &["--engine", "postgres", "--nodes", "2"],
     );
-    let (figures, _) = figures_with(
-        &report,
-        &[
-            "batch_ingest_events_per_s",
-            "single_ingest_events_per_s",
-            "query_time_page_p50_ms",
-            "query_full_text_p99_ms",
-            "query_stats_month_p50_ms",
-            "export_ndjson_events_per_s",
-            "disk_bytes_per_event",
-            "verify",
-            "crash_recovery_s",
-        ],
-    );
-    for figure in figures {
+    // The engine has no query index: its lag and catch-up figures are zero, the rest measured.
+    let measured = [
+        "batch_ingest_events_per_s",
+        "single_ingest_events_per_s",
+        "query_time_page_p50_ms",
+        "query_full_text_p99_ms",
+        "query_stats_month_p50_ms",
+        "export_ndjson_events_per_s",
+        "disk_bytes_per_event",
+        "verify",
+        "crash_recovery_s",
+    ];
+    let (figures, _) = figures_with(&report, &measured);
+    for figure in figures
+        .iter()
+        .filter(|f| measured.contains(&f["key"].as_str().unwrap_or("")))
+    {
         let t = figure["trailkeep"].as_f64().expect("a Trailkeep value");
         assert!(t > 0.0 && t.is_finite(), "{figure}");
     }
