@@ -127,6 +127,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 Some(StoreAt {
                     url: format!("{} options='-c search_path={ENGINE_SCHEMA}'", args.postgres),
                     key: data_dir.join("signing.key"),
+                    pool_size: (16 / args.nodes as usize).max(4),
                 })
             }
         };

@@ -480,6 +480,9 @@ pub struct StoreAt {
     pub url: String,
     /// The key file (made by the first node).
     pub key: PathBuf,
+    /// Connections each node keeps: the nodes and the bench's own writers share the server's
+    /// `max_connections`.
+    pub pool_size: usize,
 }
 
 fn spawn(
@@ -499,7 +502,8 @@ fn spawn(
         command
             .arg("--store")
             .arg(&store.url)
-            .env("TRAILKEEP_STORE__SIGNING_KEY", &store.key);
+            .env("TRAILKEEP_STORE__SIGNING_KEY", &store.key)
+            .env("TRAILKEEP_STORE__POOL_SIZE", store.pool_size.to_string());
     }
     command
         .env("TRAILKEEP_JWT_SECRET", SECRET)

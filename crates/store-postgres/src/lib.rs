@@ -146,7 +146,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// No connection could be had from the pool.
 fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
-    StoreError::Unavailable(format!("no database connection: {e}"))
+    StoreError::Unavailable(format!("no database connection: {}", error_chain(&e)))
 }
 
 /// The notification channel of the schema the connections use: nodes of other schemas in the
