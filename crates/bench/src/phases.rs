@@ -83,6 +83,7 @@ pub async fn batch_ingest(s: &mut Session) -> anyhow::Result<Loaded> {
     bar.finish_and_clear();
     drop(rows);
     s.pool[0].analyze().await?;
+    analyze_engine(s).await?;
     say(format_args!(
         "batch ingest: PostgreSQL {} events/s (COPY)",
         number(rate(events, pg_took))
@@ -101,6 +102,18 @@ pub async fn batch_ingest(s: &mut Session) -> anyhow::Result<Loaded> {
         largest,
         index_catch_up,
     })
+}
+
+/// Gives Trailkeep's PostgreSQL engine, when it runs, what the plain table gets after each
+/// load: fresh planner statistics (autovacuum would gather them within a minute or so; the
+/// queries come sooner).
+async fn analyze_engine(s: &Session) -> anyhow::Result<()> {
+    if s.tk.as_ref().is_some_and(|tk| tk.store().is_some()) {
+        s.pool[0]
+            .execute(&format!("VACUUM ANALYZE {}.events", crate::run::ENGINE_SCHEMA))
+            .await?;
+    }
+    Ok(())
 }
 
 /// Single-event ingest: one POST against one INSERT per event, from as many clients. Returns
@@ -160,6 +173,7 @@ pub async fn single_ingest(s: &mut Session) -> anyhow::Result<(Option<Duration>,
         index_catch_up = Some(tk.wait_indexed().await?);
     }
     s.pool[0].analyze().await?;
+    analyze_engine(s).await?;
     let to_largest = singles.iter().filter(|e| e.tenant == 0).count() as u64;
     Ok((index_catch_up, to_largest))
 }
