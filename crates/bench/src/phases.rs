@@ -110,7 +110,10 @@ pub async fn batch_ingest(s: &mut Session) -> anyhow::Result<Loaded> {
 async fn analyze_engine(s: &Session) -> anyhow::Result<()> {
     if s.tk.as_ref().is_some_and(|tk| tk.store().is_some()) {
         s.pool[0]
-            .execute(&format!("VACUUM ANALYZE {}.events", crate::run::ENGINE_SCHEMA))
+            .execute(&format!(
+                "VACUUM ANALYZE {}.events",
+                crate::run::ENGINE_SCHEMA
+            ))
             .await?;
     }
     Ok(())

@@ -121,8 +121,12 @@ impl Trailkeep {
                 .others
                 .push((format!("http://127.0.0.1:{port}"), child));
         }
-        for (base, _) in &server.others {
-            wait_for(&server.http, base).await?;
+        for (base, child) in &mut server.others {
+            wait_for(&server.http, base, || match child.try_wait() {
+                Ok(Some(status)) => bail!("a node exited with {status} before it was ready"),
+                _ => Ok(()),
+            })
+            .await?;
         }
         Ok(server)
     }
@@ -138,26 +142,14 @@ impl Trailkeep {
 
     /// Polls the first node's `/readyz` until it answers 200.
     async fn wait_ready(&mut self) -> anyhow::Result<()> {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().context("poll the server")? {
-                bail!("trailkeep serve exited with {status} before it was ready");
+        let child = &mut self.child;
+        wait_for(&self.http, &self.base, || {
+            match child.try_wait().context("poll the server")? {
+                Some(status) => bail!("trailkeep serve exited with {status} before it was ready"),
+                None => Ok(()),
             }
-            let ready = self
-                .http
-                .get(format!("{}/readyz", self.base))
-                .timeout(Duration::from_secs(1))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ready {
-                return Ok(());
-            }
-            if started.elapsed() > START_TIMEOUT {
-                bail!("trailkeep was not ready after {START_TIMEOUT:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        })
+        .await
     }
 
     /// Posts one NDJSON batch for tenant `tenant` (an index into the token list); fails unless
@@ -430,10 +422,16 @@ impl Drop for Trailkeep {
     }
 }
 
-/// Polls `base`'s `/readyz` until it answers 200.
-async fn wait_for(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+/// Polls `base`'s `/readyz` until it answers 200, while `alive` says the process may still
+/// answer.
+async fn wait_for(
+    http: &reqwest::Client,
+    base: &str,
+    mut alive: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
+        alive()?;
         let ready = http
             .get(format!("{base}/readyz"))
             .timeout(Duration::from_secs(1))
@@ -444,9 +442,9 @@ async fn wait_for(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
             return Ok(());
         }
         if started.elapsed() > START_TIMEOUT {
-            bail!("the node at {base} was not ready after {START_TIMEOUT:?}");
+            bail!("trailkeep at {base} was not ready after {START_TIMEOUT:?}");
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use tokio::sync::oneshot;
 use trailkeep_event::PreparedEvent;
-use trailkeep_store::jobs::{MAX_JOBS_LISTED, retry_delay};
+use trailkeep_store::jobs::{JobChange, JobChanged, MAX_JOBS_LISTED, retry_delay, worker_answer};
 use trailkeep_store::{JobError, JobRecord, JobRefusal, JobState, JobStore, NewJob, StoreError};
 
 use crate::EmbeddedStore;
@@ -125,47 +125,6 @@ pub fn insert_record(conn: &Connection, job: &JobRecord) -> Result<(), StoreErro
     .map_err(internal)?;
     Ok(())
 }
-
-/// A change to a job that the tenant's trail records, made with its audit event.
-pub enum JobChange {
-    /// Queue a new job.
-    Enqueue(NewJob),
-    /// A worker finished its job.
-    Complete {
-        /// The job.
-        id: String,
-        /// The worker that must hold it.
-        worker: String,
-        /// Now (ms).
-        now: i64,
-        /// The result (JSON text).
-        result: String,
-    },
-    /// A worker's attempt failed.
-    Fail {
-        /// The job.
-        id: String,
-        /// The worker that must hold it.
-        worker: String,
-        /// Now (ms).
-        now: i64,
-        /// Why.
-        error: String,
-    },
-    /// The tenant cancels its job.
-    Cancel {
-        /// The job.
-        id: String,
-        /// Now (ms).
-        now: i64,
-        /// Why.
-        reason: String,
-    },
-}
-
-/// What a job change answers: the job as it now is (`None`: the tenant has no such job), or why
-/// a worker's call was refused.
-pub type JobChanged = Result<Option<JobRecord>, JobRefusal>;
 
 /// What [`apply`] did: its answer, and whether the audit event is to be stored with it.
 pub struct Applied {
@@ -392,14 +351,6 @@ impl EmbeddedStore {
         answer
             .await
             .map_err(|_| StoreError::Unavailable("the store is shut down".into()))?
-    }
-}
-
-fn worker_answer(changed: Result<JobChanged, StoreError>) -> Result<JobRecord, JobError> {
-    match changed? {
-        Ok(Some(job)) => Ok(job),
-        Ok(None) => Err(JobRefusal::NotFound.into()),
-        Err(refusal) => Err(refusal.into()),
     }
 }
 

@@ -361,9 +361,9 @@ impl EmbeddedStore {
     async fn change_job(
         &self,
         tenant: String,
-        change: jobs::JobChange,
+        change: trailkeep_store::jobs::JobChange,
         audit: PreparedEvent,
-    ) -> Result<jobs::JobChanged, StoreError> {
+    ) -> Result<trailkeep_store::jobs::JobChanged, StoreError> {
         self.through_writer(&tenant.clone(), |ticket, reply| Job::ChangeJob {
             tenant,
             change,

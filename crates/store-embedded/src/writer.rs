@@ -33,12 +33,13 @@ use trailkeep_store::{
 
 use crate::credentials;
 use crate::high_water::{self, HighWater};
-use crate::jobs::{self, JobChange, JobChanged};
+use crate::jobs;
 use crate::queue::FairQueue;
 use crate::rows;
 use crate::schema::{MAX_SEQ, event_key};
 use crate::state::{Registry, TenantState};
 use crate::tree::{BLOCK_LEAVES, UpperLevels, WriterSource, internal};
+use trailkeep_store::jobs::{JobChange, JobChanged};
 
 /// How the writer groups and signs.
 #[derive(Debug, Clone, Copy)]

@@ -25,11 +25,12 @@ use trailkeep_store::quota::Place;
 use trailkeep_store::{AppendOutcome, AppendRequest, StoreError, StoredEvent};
 
 use crate::credentials::{self, KeyChange};
-use crate::jobs::{self, JobChange, JobChanged};
+use crate::jobs;
 use crate::partitions::Month;
 use crate::rows::{self, COPY_EVENTS, COPY_TYPES, EventRow, READ_COLUMNS};
 use crate::tree::{frontier_bytes, frontier_from, is_stored_level};
 use crate::{Shared, internal};
+use trailkeep_store::jobs::{JobChange, JobChanged};
 
 /// What a write changes besides appending its events.
 pub enum Change {

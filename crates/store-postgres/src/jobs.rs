@@ -5,8 +5,8 @@
 //! ran out (its node died) is claimed again by whichever node asks next.
 
 use tokio_postgres::{GenericClient, Row};
-use trailkeep_store::jobs::{MAX_JOBS_LISTED, retry_delay};
-use trailkeep_store::{JobRecord, JobRefusal, JobState, NewJob, StoreError};
+use trailkeep_store::jobs::{JobChange, JobChanged, MAX_JOBS_LISTED, retry_delay};
+use trailkeep_store::{JobRecord, JobRefusal, JobState, StoreError};
 
 use crate::internal;
 
@@ -37,47 +37,6 @@ fn record(row: &Row) -> Result<JobRecord, StoreError> {
         created_by: row.get(16),
     })
 }
-
-/// A change to a job that the tenant's trail records, made with its audit event.
-pub enum JobChange {
-    /// Queue a new job.
-    Enqueue(NewJob),
-    /// A worker finished its job.
-    Complete {
-        /// The job.
-        id: String,
-        /// The worker that must hold it.
-        worker: String,
-        /// Now (ms).
-        now: i64,
-        /// The result (JSON text).
-        result: String,
-    },
-    /// A worker's attempt failed.
-    Fail {
-        /// The job.
-        id: String,
-        /// The worker that must hold it.
-        worker: String,
-        /// Now (ms).
-        now: i64,
-        /// Why.
-        error: String,
-    },
-    /// The tenant cancels its job.
-    Cancel {
-        /// The job.
-        id: String,
-        /// Now (ms).
-        now: i64,
-        /// Why.
-        reason: String,
-    },
-}
-
-/// What a job change answers: the job as it now is (`None`: the tenant has no such job), or
-/// why a worker's call was refused.
-pub type JobChanged = Result<Option<JobRecord>, JobRefusal>;
 
 /// What [`apply`] did.
 pub struct JobApplied {

@@ -43,8 +43,8 @@ use trailkeep_ledger::{Hash, NoteSigner};
 use trailkeep_store::quota::Quota;
 use trailkeep_store::{
     ApiKeyRecord, AppendOutcome, AppendRequest, CanonicalEvent, EventStore, GroupBy,
-    IdempotencyKey, InclusionProof, JobError, JobRecord, JobRefusal, JobStore, KeyStore, NewJob,
-    Page, SignedCheckpoint, Stats, StoreError, StoredEvent, Vitals,
+    IdempotencyKey, InclusionProof, JobError, JobRecord, JobStore, KeyStore, NewJob, Page,
+    SignedCheckpoint, Stats, StoreError, StoredEvent, Vitals,
 };
 
 pub use schema::SCHEMA_VERSION;
@@ -55,10 +55,10 @@ pub use verify::verify;
 use crate::append::{Answer, Change, Queues};
 use crate::credentials::KeyChange;
 use crate::heads::Heads;
-use crate::jobs::JobChange;
 use crate::notify::{Notifier, Watches};
 use crate::partitions::Partitions;
 use crate::signing::Signing;
+use trailkeep_store::jobs::{JobChange, JobChanged, worker_answer};
 
 /// Longest wait for a checkpoint covering a given size.
 const COVERING_WAIT: Duration = Duration::from_secs(10);
@@ -319,7 +319,7 @@ impl PostgresStore {
     ) -> Result<Answer, StoreError> {
         let answer = append::submit(&self.shared, tenant, change, request).await?;
         let interval = self.shared.options.checkpoint_interval;
-        if !self.shared.signing.signed_recently(tenant, interval) {
+        if self.shared.signing.try_before_answer(tenant, interval) {
             // The first commit after a quiet interval is signed before it is answered.
             match signing::sign(&self.shared, tenant, interval).await {
                 Ok(_) => {}
@@ -356,7 +356,7 @@ impl PostgresStore {
         tenant: &str,
         change: JobChange,
         audit: PreparedEvent,
-    ) -> Result<jobs::JobChanged, StoreError> {
+    ) -> Result<JobChanged, StoreError> {
         let request = AppendRequest {
             events: vec![audit],
             idempotency_key: None,
@@ -662,14 +662,6 @@ impl KeyStore for PostgresStore {
             at,
         };
         self.change_key(tenant, change, audit).await
-    }
-}
-
-fn worker_answer(changed: Result<jobs::JobChanged, StoreError>) -> Result<JobRecord, JobError> {
-    match changed? {
-        Ok(Some(job)) => Ok(job),
-        Ok(None) => Err(JobRefusal::NotFound.into()),
-        Err(refusal) => Err(refusal.into()),
     }
 }
 

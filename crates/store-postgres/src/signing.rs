@@ -41,6 +41,8 @@ pub enum Signed {
 pub struct Signing {
     dirty: Mutex<HashSet<String>>,
     last_signed: Mutex<HashMap<String, Instant>>,
+    /// When this node last tried to sign each tenant before answering a write.
+    last_attempt: Mutex<HashMap<String, Instant>>,
     any_signed: Mutex<Option<Instant>>,
     wake: Notify,
 }
@@ -69,6 +71,22 @@ impl Signing {
             .expect("signing")
             .get(tenant)
             .is_some_and(|at| at.elapsed() < interval)
+    }
+
+    /// Whether a write of `tenant` should try to sign before it is answered: not when this node
+    /// tried less than `interval` ago, whatever came of it (when another node signs the
+    /// tenant, this one would otherwise try, and be told it is too soon, on every write).
+    /// Notes the attempt.
+    pub fn try_before_answer(&self, tenant: &str, interval: Duration) -> bool {
+        let mut attempts = self.last_attempt.lock().expect("signing");
+        if attempts
+            .get(tenant)
+            .is_some_and(|at| at.elapsed() < interval)
+        {
+            return false;
+        }
+        attempts.insert(tenant.to_owned(), Instant::now());
+        true
     }
 
     /// Seconds since this node last signed any checkpoint.

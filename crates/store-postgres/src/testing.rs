@@ -1,9 +1,11 @@
-//! Tests' own corner of the local PostgreSQL server: a fresh schema per store, dropped when the
-//! test is done, so that tests run side by side without seeing each other's tables.
+//! Tests' own corner of the local PostgreSQL server: a fresh schema (or database) per store,
+//! dropped when the test is done, so that tests run side by side without seeing each other's
+//! tables.
 //!
 //! The server is `host=127.0.0.1 port=5432 user=postgres dbname=test` unless
-//! `TRAILKEEP_TEST_POSTGRES` names another. A server that cannot be reached fails the test
-//! with a message that says so: PostgreSQL is part of every machine the tests run on.
+//! `TRAILKEEP_TEST_POSTGRES` names another (in the same `key=value` form). A server that cannot
+//! be reached fails the test with a message that says so: PostgreSQL is part of every machine
+//! the tests run on.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -17,40 +19,44 @@ pub fn server() -> String {
     std::env::var("TRAILKEEP_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_SERVER.to_owned())
 }
 
-/// A schema of its own on the test server, dropped with this value.
-#[derive(Debug)]
-pub struct TestSchema {
-    name: String,
+/// A name no other test of any process uses at the same time.
+fn unique_name(prefix: &str) -> String {
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        COUNT.fetch_add(1, Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+    )
 }
 
-impl TestSchema {
-    /// Makes a new, empty schema; panics, naming the server, when it cannot be reached.
-    pub async fn new() -> Self {
-        static COUNT: AtomicU64 = AtomicU64::new(0);
-        let name = format!(
-            "tk_test_{}_{}_{}",
-            std::process::id(),
-            COUNT.fetch_add(1, Ordering::Relaxed),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.subsec_nanos())
-        );
-        let client = connect().await;
+/// Runs `statements` on the test server, one at a time (`CREATE DATABASE` refuses to run in a
+/// transaction); panics, naming the server, when it cannot be reached.
+async fn run(statements: &[String]) {
+    let client = connect().await;
+    for statement in statements {
         client
-            .batch_execute(&format!("CREATE SCHEMA {name}"))
+            .batch_execute(statement)
             .await
-            .unwrap_or_else(|e| panic!("create schema {name}: {e:?}"));
-        Self { name }
+            .unwrap_or_else(|e| panic!("{statement}: {e:?}"));
     }
+}
 
-    /// The connection string of a store in this schema.
-    pub fn url(&self) -> String {
-        format!("{} options='-c search_path={}'", server(), self.name)
-    }
-
-    /// The schema's name.
-    pub fn name(&self) -> &str {
-        &self.name
+/// Runs `statement` from a thread of its own (a drop may run inside or outside a runtime);
+/// says so when it fails rather than failing the test that is ending.
+fn run_while_dropping(statement: String) {
+    let done = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime to clean up the test server");
+        runtime.block_on(async { connect().await.batch_execute(&statement).await })
+    })
+    .join();
+    if !matches!(done, Ok(Ok(()))) {
+        eprintln!("could not clean up the test server: {done:?}");
     }
 }
 
@@ -68,28 +74,32 @@ async fn connect() -> tokio_postgres::Client {
     client
 }
 
+/// A schema of its own on the test server, dropped with this value.
+#[derive(Debug)]
+pub struct TestSchema {
+    name: String,
+}
+
+impl TestSchema {
+    /// Makes a new, empty schema.
+    pub async fn new() -> Self {
+        let name = unique_name("tk_test");
+        run(&[format!("CREATE SCHEMA {name}")]).await;
+        Self { name }
+    }
+
+    /// The connection string of a store in this schema.
+    pub fn url(&self) -> String {
+        format!("{} options='-c search_path={}'", server(), self.name)
+    }
+}
+
 impl Drop for TestSchema {
     fn drop(&mut self) {
-        let name = self.name.clone();
-        // Drop may run inside or outside a runtime: a thread of its own has its own.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime to drop the test schema");
-            runtime.block_on(async {
-                let client = connect().await;
-                client
-                    .batch_execute(&format!(
-                        "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS {name} CASCADE"
-                    ))
-                    .await
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop the test schema {}", self.name);
-        }
+        run_while_dropping(format!(
+            "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS {} CASCADE",
+            self.name
+        ));
     }
 }
 
@@ -101,25 +111,14 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
-    /// Makes a new, empty database; panics, naming the server, when it cannot be reached.
+    /// Makes a new, empty database.
     pub async fn new() -> Self {
-        static COUNT: AtomicU64 = AtomicU64::new(0);
-        let name = format!(
-            "tk_test_db_{}_{}",
-            std::process::id(),
-            COUNT.fetch_add(1, Ordering::Relaxed)
-        );
-        let client = connect().await;
-        // One statement at a time: a database is never made inside a transaction.
-        for statement in [
+        let name = unique_name("tk_test_db");
+        run(&[
             format!("DROP DATABASE IF EXISTS {name}"),
             format!("CREATE DATABASE {name}"),
-        ] {
-            client
-                .batch_execute(&statement)
-                .await
-                .unwrap_or_else(|e| panic!("{statement}: {e:?}"));
-        }
+        ])
+        .await;
         Self { name }
     }
 
@@ -136,22 +135,9 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        let name = self.name.clone();
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime to drop the test database");
-            runtime.block_on(async {
-                let client = connect().await;
-                client
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .await
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop the test database {}", self.name);
-        }
+        run_while_dropping(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
     }
 }

@@ -166,6 +166,58 @@ pub fn retry_delay(attempts: u32) -> i64 {
         .min(MOST_MS)
 }
 
+/// A change to a job that the tenant's trail records, made by an engine together with its
+/// audit event (both or neither).
+pub enum JobChange {
+    /// Queue a new job.
+    Enqueue(NewJob),
+    /// A worker finished its job.
+    Complete {
+        /// The job.
+        id: String,
+        /// The worker that must hold it.
+        worker: String,
+        /// Now (ms).
+        now: i64,
+        /// The result (JSON text).
+        result: String,
+    },
+    /// A worker's attempt failed.
+    Fail {
+        /// The job.
+        id: String,
+        /// The worker that must hold it.
+        worker: String,
+        /// Now (ms).
+        now: i64,
+        /// Why.
+        error: String,
+    },
+    /// The tenant cancels its job.
+    Cancel {
+        /// The job.
+        id: String,
+        /// Now (ms).
+        now: i64,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What a job change answers: the job as it now is (`None`: the tenant has no such job), or
+/// why a worker's call was refused.
+pub type JobChanged = Result<Option<JobRecord>, JobRefusal>;
+
+/// A worker's answer from what a change came to: the job as it now is, or why the worker was
+/// refused (a job that is gone is [`JobRefusal::NotFound`]).
+pub fn worker_answer(changed: Result<JobChanged, StoreError>) -> Result<JobRecord, JobError> {
+    match changed? {
+        Ok(Some(job)) => Ok(job),
+        Ok(None) => Err(JobRefusal::NotFound.into()),
+        Err(refusal) => Err(refusal.into()),
+    }
+}
+
 /// Most jobs one [`JobStore::jobs`] call lists.
 pub const MAX_JOBS_LISTED: usize = 1000;
 
