@@ -40,6 +40,7 @@ use crate::schema::{MAX_SEQ, event_key};
 use crate::state::{Registry, TenantState};
 use crate::tree::{BLOCK_LEAVES, UpperLevels, WriterSource, internal};
 use trailkeep_store::jobs::{JobChange, JobChanged};
+use trailkeep_store::slots::{Slot, slots};
 
 /// How the writer groups and signs.
 #[derive(Debug, Clone, Copy)]
@@ -690,40 +691,10 @@ fn append_one(
     }
 
     // Decide, for each event, whether it is new or the retry of one already stored.
-    enum Slot {
-        New(PreparedEvent),
-        Existing(StoredEvent),
-        SameAs(usize),
-    }
-    let mut slots = Vec::with_capacity(request.events.len());
-    let mut ids_in_batch: HashMap<String, usize> = HashMap::new();
-    for (index, prepared) in request.events.into_iter().enumerate() {
-        if !prepared.client_id {
-            slots.push(Slot::New(prepared));
-            continue;
-        }
-        let id = prepared.event.id.clone();
-        if let Some(&earlier) = ids_in_batch.get(&id) {
-            let same = match &slots[earlier] {
-                Slot::New(first) => prepared.same_content(&first.event),
-                Slot::Existing(stored) => prepared.same_content(&stored.event),
-                Slot::SameAs(_) => false,
-            };
-            if !same {
-                return Ok(Err(StoreError::DuplicateId { index, id }));
-            }
-            slots.push(Slot::SameAs(earlier));
-            continue;
-        }
-        ids_in_batch.insert(id.clone(), index);
-        match rows::by_id(tx, tenant_id, &id)? {
-            Some(stored) if prepared.same_content(&stored.event) => {
-                slots.push(Slot::Existing(stored));
-            }
-            Some(_) => return Ok(Err(StoreError::DuplicateId { index, id })),
-            None => slots.push(Slot::New(prepared)),
-        }
-    }
+    let slots = match slots(request.events, |id| rows::by_id(tx, tenant_id, id))? {
+        Ok(slots) => slots,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
     let new_count = slots.iter().filter(|s| matches!(s, Slot::New(_))).count() as u64;
     if tenant.size + new_count > MAX_SEQ {
         return Ok(Err(StoreError::OutOfRange(

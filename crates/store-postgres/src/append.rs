@@ -19,9 +19,9 @@ use futures_util::pin_mut;
 use tokio::sync::oneshot;
 use tokio_postgres::Transaction;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use trailkeep_event::PreparedEvent;
 use trailkeep_ledger::{Frontier, Hash, leaf_hash};
 use trailkeep_store::quota::Place;
+use trailkeep_store::slots::{Slot, slots};
 use trailkeep_store::{AppendOutcome, AppendRequest, StoreError, StoredEvent};
 
 use crate::credentials::{self, KeyChange};
@@ -420,40 +420,13 @@ fn decide(
             Step::Refused(StoreError::IdempotencyConflict)
         };
     }
-    enum Slot {
-        New(PreparedEvent),
-        Existing(StoredEvent),
-        SameAs(usize),
-    }
-    let mut slots = Vec::with_capacity(request.events.len());
-    let mut in_request: HashMap<String, usize> = HashMap::new();
-    for (index, prepared) in request.events.into_iter().enumerate() {
-        if !prepared.client_id {
-            slots.push(Slot::New(prepared));
-            continue;
-        }
-        let id = prepared.event.id.clone();
-        if let Some(&earlier) = in_request.get(&id) {
-            let same = match &slots[earlier] {
-                Slot::New(first) => prepared.same_content(&first.event),
-                Slot::Existing(stored) => prepared.same_content(&stored.event),
-                Slot::SameAs(_) => false,
-            };
-            if !same {
-                return Step::Refused(StoreError::DuplicateId { index, id });
-            }
-            slots.push(Slot::SameAs(earlier));
-            continue;
-        }
-        in_request.insert(id.clone(), index);
-        match known.ids.get(&id) {
-            Some(stored) if prepared.same_content(&stored.event) => {
-                slots.push(Slot::Existing(stored.clone()));
-            }
-            Some(_) => return Step::Refused(StoreError::DuplicateId { index, id }),
-            None => slots.push(Slot::New(prepared)),
-        }
-    }
+    let found = slots(request.events, |id| {
+        Ok::<_, std::convert::Infallible>(known.ids.get(id).cloned())
+    });
+    let slots = match found.unwrap_or_else(|never| match never {}) {
+        Ok(slots) => slots,
+        Err(refusal) => return Step::Refused(refusal),
+    };
 
     let mut events: Vec<StoredEvent> = Vec::with_capacity(slots.len());
     let mut stored = 0;

@@ -17,6 +17,7 @@ mod credentials;
 mod error;
 pub mod jobs;
 pub mod quota;
+pub mod slots;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 pub mod transfer;
