@@ -160,22 +160,12 @@ impl TransferSource for EmbeddedTransfer {
 
     async fn records(&mut self, tenant: &str) -> Result<TenantRecords, StoreError> {
         let id = self.tenant_id(tenant)?;
-        let checkpoints = self
-            .conn
-            .prepare_cached(
-                "SELECT size, root, note FROM checkpoints WHERE tenant_id = ?1 ORDER BY size",
-            )
-            .and_then(|mut s| {
-                s.query_map([id], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get(2)?))
-                })?
-                .collect::<Result<Vec<_>, _>>()
-            })
+        let checkpoints = crate::verify::stored_checkpoints(&self.conn, id)
             .map_err(internal)?
             .into_iter()
             .map(|(size, root, note)| {
                 Ok(SignedCheckpoint {
-                    size: size as u64,
+                    size,
                     root: hash_from_blob(root).map_err(StoreError::Corrupt)?,
                     note,
                 })

@@ -62,21 +62,8 @@ fn verify_tenant(
     done: &mut u64,
     progress: &mut dyn FnMut(u64),
 ) -> Result<TenantSummary, VerifyError> {
-    let stored: Vec<(i64, Vec<u8>, String)> = conn
-        .prepare("SELECT size, root, note FROM checkpoints WHERE tenant_id = ?1 ORDER BY size")
-        .and_then(|mut s| {
-            s.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect()
-        })
-        .map_err(unreadable)?;
-    let mut ledger = LedgerCheck::new(
-        name,
-        verifier,
-        stored
-            .into_iter()
-            .map(|(size, root, note)| (size as u64, root, note))
-            .collect(),
-    )?;
+    let stored = stored_checkpoints(conn, id).map_err(unreadable)?;
+    let mut ledger = LedgerCheck::new(name, verifier, stored)?;
     let block_roots: Vec<Vec<u8>> = conn
         .prepare("SELECT hash FROM ledger_nodes WHERE tenant_id = ?1 ORDER BY idx")
         .and_then(|mut s| s.query_map([id], |r| r.get(0))?.collect())
@@ -141,6 +128,21 @@ fn verify_tenant(
         }
     }
     ledger.finish()
+}
+
+/// Every stored checkpoint of tenant `id` as it is in its row (size, root, signed note), by
+/// size.
+pub fn stored_checkpoints(
+    conn: &rusqlite::Connection,
+    id: i64,
+) -> rusqlite::Result<Vec<(u64, Vec<u8>, String)>> {
+    conn.prepare_cached(
+        "SELECT size, root, note FROM checkpoints WHERE tenant_id = ?1 ORDER BY size",
+    )?
+    .query_map([id], |r| {
+        Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))
+    })?
+    .collect()
 }
 
 /// Rows read and checked together: enough to keep every core busy, few enough to hold.

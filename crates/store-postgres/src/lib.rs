@@ -104,7 +104,6 @@ impl Options {
 struct Shared {
     pool: Pool,
     options: Options,
-    signer: NoteSigner,
     admission: Arc<Quota>,
     queues: Queues,
     partitions: Partitions,
@@ -262,7 +261,6 @@ impl PostgresStore {
 
         let shared = Arc::new(Shared {
             admission: Quota::new(options.tenant_queue_share, options.queue_capacity),
-            signer: options.signer.clone(),
             pool: pool.clone(),
             options,
             queues: Queues::default(),
@@ -600,11 +598,12 @@ impl EventStore for PostgresStore {
     }
 
     fn vkey(&self) -> String {
-        self.shared.signer.verifier().to_vkey()
+        self.shared.options.signer.verifier().to_vkey()
     }
 
     fn sign_note(&self, text: &str) -> Result<String, StoreError> {
         self.shared
+            .options
             .signer
             .sign(text)
             .map_err(|e| StoreError::Internal(format!("sign note: {e}")))

@@ -147,7 +147,7 @@ pub async fn sign(shared: &Shared, tenant: &str, interval: Duration) -> Result<S
         return Ok(Signed::TooSoon);
     }
     let frontier = frontier_from(size as u64, head.get(1))?;
-    let checkpoint = sign_checkpoint(&shared.signer, tenant, size as u64, frontier.root())?;
+    let checkpoint = sign_checkpoint(&shared.options.signer, tenant, size as u64, frontier.root())?;
     tx.execute(
         "INSERT INTO checkpoints (tenant, size, root, note) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (tenant, size) DO NOTHING",
@@ -207,6 +207,29 @@ pub async fn newest(
             })
         })
         .transpose()
+}
+
+/// Every signed checkpoint of the tenant, by size.
+pub async fn all(
+    client: &impl GenericClient,
+    tenant: &str,
+) -> Result<Vec<SignedCheckpoint>, StoreError> {
+    client
+        .query(
+            "SELECT size, root, note FROM checkpoints WHERE tenant = $1 ORDER BY size",
+            &[&tenant],
+        )
+        .await
+        .map_err(internal)?
+        .iter()
+        .map(|row| {
+            Ok(SignedCheckpoint {
+                size: row.get::<_, i64>(0) as u64,
+                root: rows::hash(row.get(1))?,
+                note: row.get(2),
+            })
+        })
+        .collect()
 }
 
 /// Signs this node's marked tenants as their intervals pass, and sweeps for tenants no node

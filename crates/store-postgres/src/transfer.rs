@@ -11,7 +11,7 @@ use trailkeep_ledger::{Frontier, Hash};
 use trailkeep_store::transfer::{
     StoredIdempotencyKey, TenantRecords, TransferSink, TransferSource,
 };
-use trailkeep_store::{CanonicalEvent, SignedCheckpoint, StoreError, StoredEvent};
+use trailkeep_store::{CanonicalEvent, StoreError, StoredEvent};
 
 use crate::partitions::{Month, Partitions};
 use crate::tree::{frontier_bytes, is_stored_level};
@@ -102,23 +102,7 @@ impl TransferSource for PostgresTransfer {
     }
 
     async fn records(&mut self, tenant: &str) -> Result<TenantRecords, StoreError> {
-        let checkpoints = self
-            .client
-            .query(
-                "SELECT size, root, note FROM checkpoints WHERE tenant = $1 ORDER BY size",
-                &[&tenant],
-            )
-            .await
-            .map_err(internal)?
-            .iter()
-            .map(|r| {
-                Ok(SignedCheckpoint {
-                    size: r.get::<_, i64>(0) as u64,
-                    root: rows::hash(r.get(1))?,
-                    note: r.get(2),
-                })
-            })
-            .collect::<Result<_, StoreError>>()?;
+        let checkpoints = crate::signing::all(&self.client, tenant).await?;
         let idempotency_keys = self
             .client
             .query(

@@ -111,15 +111,11 @@ async fn verify_tenant(
     done: &mut u64,
     progress: &mut (dyn FnMut(u64) + Send),
 ) -> Result<TenantSummary, VerifyError> {
-    let stored = tx
-        .query(
-            "SELECT size, root, note FROM checkpoints WHERE tenant = $1 ORDER BY size",
-            &[&tenant],
-        )
+    let stored = crate::signing::all(tx, tenant)
         .await
-        .map_err(|e| unreadable(crate::error_chain(&e)))?
-        .iter()
-        .map(|r| (r.get::<_, i64>(0) as u64, r.get(1), r.get(2)))
+        .map_err(unreadable)?
+        .into_iter()
+        .map(|c| (c.size, c.root.to_vec(), c.note))
         .collect();
     let mut ledger = LedgerCheck::new(tenant, verifier, stored)?;
     let mut nodes: HashMap<(u32, u64), Vec<u8>> = tx
