@@ -1,18 +1,42 @@
 //! Each tenant's ledger head (next seq and the tree's right edge) and its signing row, made on
-//! the tenant's first write by whichever node sees it first.
+//! the tenant's first write by whichever node sees it first; and what this node expects the
+//! head to be, so that it can sequence a tenant's next events before it locks the head.
+//!
+//! The expectation is a cache, never the truth: an append sequenced on it moves the head only
+//! if the head still is what the node expected (`crate::append::pipelined`), and a fresh node
+//! starts without one.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use tokio_postgres::GenericClient;
+use trailkeep_ledger::Frontier;
 use trailkeep_store::StoreError;
 
 use crate::internal;
 
-/// The tenants this node knows to have a head row.
+/// Most tenants whose heads a node remembers; past it the cache starts again empty.
+const REMEMBERED_TENANTS: usize = 100_000;
+
+/// How long a node writes a tenant only under the head lock after another writer moved the
+/// head under it: several nodes writing one tenant at once take turns at the lock instead of
+/// undoing each other's work.
+pub const CONTENDED_FOR: Duration = Duration::from_secs(1);
+
+/// What this node knows of one tenant's head.
+#[derive(Debug, Default)]
+struct Known {
+    /// The head as this node last committed or read it.
+    expected: Option<Frontier>,
+    /// Until when the tenant is written only under the lock.
+    contended_until: Option<Instant>,
+}
+
+/// The tenants this node knows to have a head row, and what it expects their heads to be.
 #[derive(Debug, Default)]
 pub struct Heads {
-    known: Mutex<HashSet<String>>,
+    known: Mutex<HashMap<String, Known>>,
 }
 
 impl Heads {
@@ -22,7 +46,7 @@ impl Heads {
         client: &impl GenericClient,
         tenant: &str,
     ) -> Result<(), StoreError> {
-        if self.known.lock().expect("heads").contains(tenant) {
+        if self.known.lock().expect("heads").contains_key(tenant) {
             return Ok(());
         }
         client
@@ -41,8 +65,49 @@ impl Heads {
             )
             .await
             .map_err(internal)?;
-        self.known.lock().expect("heads").insert(tenant.to_owned());
+        let mut known = self.known.lock().expect("heads");
+        if known.len() >= REMEMBERED_TENANTS {
+            known.clear();
+        }
+        known.entry(tenant.to_owned()).or_default();
         Ok(())
+    }
+
+    /// The head this node expects `tenant` to have, when it expects one and no other writer
+    /// moved it lately.
+    pub fn expected(&self, tenant: &str) -> Option<Frontier> {
+        let known = self.known.lock().expect("heads");
+        let entry = known.get(tenant)?;
+        if entry
+            .contended_until
+            .is_some_and(|until| until > Instant::now())
+        {
+            return None;
+        }
+        entry.expected.clone()
+    }
+
+    /// Notes the head `tenant` has after a commit of this node, or as read under its lock.
+    pub fn expect(&self, tenant: &str, head: &Frontier) {
+        if let Some(entry) = self.known.lock().expect("heads").get_mut(tenant) {
+            entry.expected = Some(head.clone());
+        }
+    }
+
+    /// Notes that another writer moved `tenant`'s head where this node did not expect it:
+    /// forget the expectation, and write the tenant under the lock for [`CONTENDED_FOR`].
+    pub fn contended(&self, tenant: &str) {
+        if let Some(entry) = self.known.lock().expect("heads").get_mut(tenant) {
+            entry.expected = None;
+            entry.contended_until = Some(Instant::now() + CONTENDED_FOR);
+        }
+    }
+
+    /// Forgets what this node expects of `tenant`'s head (after a failed write).
+    pub fn forget(&self, tenant: &str) {
+        if let Some(entry) = self.known.lock().expect("heads").get_mut(tenant) {
+            entry.expected = None;
+        }
     }
 }
 

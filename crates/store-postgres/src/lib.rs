@@ -52,7 +52,8 @@ pub use shards::ShardedStore;
 pub use transfer::PostgresTransfer;
 pub use verify::verify;
 
-use crate::append::{Answer, Change, Queues};
+pub use crate::append::GroupCounts;
+use crate::append::{Answer, Change, GroupCounters, Queues};
 use crate::credentials::KeyChange;
 use crate::heads::Heads;
 use crate::notify::{Notifier, Watches};
@@ -106,6 +107,7 @@ struct Shared {
     options: Options,
     admission: Arc<Quota>,
     queues: Queues,
+    groups: GroupCounters,
     partitions: Partitions,
     heads: Heads,
     watches: Arc<Watches>,
@@ -264,6 +266,7 @@ impl PostgresStore {
             pool: pool.clone(),
             options,
             queues: Queues::default(),
+            groups: GroupCounters::default(),
             partitions,
             heads: Heads::default(),
             watches,
@@ -325,6 +328,13 @@ impl PostgresStore {
             }
         }
         Ok(answer)
+    }
+
+    /// How this node's append groups went since it started: how many were sequenced ahead of
+    /// their transaction, how many of those again under the lock, how many under the lock
+    /// from the start.
+    pub fn group_counts(&self) -> GroupCounts {
+        self.shared.groups.counts()
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {

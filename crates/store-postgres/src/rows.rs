@@ -8,8 +8,6 @@ use trailkeep_event::{Event, Timestamp};
 use trailkeep_ledger::Hash;
 use trailkeep_store::{CanonicalEvent, StoreError, StoredEvent};
 
-use crate::terms::event_terms;
-
 /// The columns a read selects to make a [`StoredEvent`] or a [`CanonicalEvent`].
 pub const READ_COLUMNS: &str = "seq, occurred_us, leaf_hash, body";
 
@@ -51,14 +49,14 @@ pub struct EventRow<'a> {
     actor_id: Option<&'a str>,
     target_type: Option<&'a str>,
     target_id: Option<&'a str>,
-    terms: Vec<String>,
+    terms: &'a [String],
     leaf_hash: &'a [u8],
     body: &'a [u8],
 }
 
 impl<'a> EventRow<'a> {
-    /// The row of `stored`.
-    pub fn of(stored: &'a StoredEvent) -> Self {
+    /// The row of `stored`, whose searchable terms are `terms` ([`crate::terms::event_terms`]).
+    pub fn new(stored: &'a StoredEvent, terms: &'a [String]) -> Self {
         let event = &stored.event;
         let actor = event.actor.as_ref();
         let target = event.target.as_ref();
@@ -75,7 +73,7 @@ impl<'a> EventRow<'a> {
             actor_id: actor.and_then(|a| a.id.as_deref()),
             target_type: target.and_then(|t| t.kind.as_deref()),
             target_id: target.and_then(|t| t.id.as_deref()),
-            terms: event_terms(event),
+            terms,
             leaf_hash: &stored.leaf_hash,
             body: &stored.canonical,
         }

@@ -14,6 +14,7 @@ use trailkeep_store::transfer::{
 use trailkeep_store::{CanonicalEvent, StoreError, StoredEvent};
 
 use crate::partitions::{Month, Partitions};
+use crate::rows::COPY_EVENTS;
 use crate::tree::{frontier_bytes, is_stored_level};
 use crate::{append, credentials, internal, jobs, rows};
 
@@ -186,8 +187,13 @@ impl TransferSink for PostgresTransfer {
         }
         let (size, edge) = (frontier.size() as i64, frontier_bytes(frontier));
         let tx = self.client.transaction().await.map_err(internal)?;
-        append::write_events(&tx, &stored).await?;
-        append::write_nodes(&tx, tenant, &nodes).await?;
+        let terms = append::terms_of(&stored);
+        append::write_events(&tx, COPY_EVENTS, &stored, &terms)
+            .await
+            .map_err(internal)?;
+        append::write_nodes(&tx, append::INSERT_NODES, tenant, &nodes)
+            .await
+            .map_err(internal)?;
         tx.execute(
             "INSERT INTO heads (tenant, size, frontier) VALUES ($1, $2, $3) \
              ON CONFLICT (tenant) DO UPDATE SET size = $2, frontier = $3, moved_to = NULL",

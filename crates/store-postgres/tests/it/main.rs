@@ -1,5 +1,7 @@
 //! Integration tests of the PostgreSQL engine, against the local PostgreSQL server: the shared
-//! conformance suite, and what only this engine has (tenants spread over several databases).
+//! conformance suite, and what only this engine has (groups sequenced ahead of their
+//! transaction, tenants spread over several databases).
 
 mod conformance;
+mod pipelined;
 mod shards;

@@ -1,170 +1,41 @@
-//! Appends: each node gathers a tenant's pending writes and commits them in one transaction
-//! that holds the tenant's head row, the only lock and the only sequencer (DESIGN section 4).
-//!
-//! The transaction: lock the head (`SELECT ... FOR UPDATE`), read in two queries which of the
-//! group's idempotency keys and client ids were used before, decide every request in memory,
-//! `COPY` the new events in binary, insert the completed tree nodes and the idempotency keys,
-//! move the head, commit; only then is any caller answered. Nothing slow happens while the head
-//! is locked: checkpoints are signed afterwards ([`crate::signing`]), and other nodes are told
-//! of the commit afterwards ([`crate::notify`]).
-//!
-//! While a tenant's transaction runs, its next writes wait in this node's queue and go
-//! together in the next one: a busy tenant gets fewer, larger transactions.
+//! Groups written under the head lock: lock the tenant's head (`SELECT ... FOR UPDATE`), read
+//! in two queries which of the group's idempotency keys and client ids were used before,
+//! decide every request in memory, `COPY` the new events in binary, insert the completed tree
+//! nodes and the idempotency keys, move the head, commit. Also where a group sequenced ahead
+//! ([`super::pipelined`]) is sequenced again when its expectation of the head was wrong.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-use futures_util::pin_mut;
-use tokio::sync::oneshot;
 use tokio_postgres::Transaction;
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use trailkeep_ledger::{Frontier, Hash, leaf_hash};
-use trailkeep_store::quota::Place;
 use trailkeep_store::slots::{Slot, slots};
 use trailkeep_store::{AppendOutcome, AppendRequest, StoreError, StoredEvent};
 
-use crate::credentials::{self, KeyChange};
+use super::write::{
+    INSERT_KEY, INSERT_NODES, by_seqs, terms_of, write_events, write_keys, write_nodes,
+};
+use super::{Answer, Change, Write};
+use crate::credentials;
 use crate::jobs;
 use crate::partitions::Month;
-use crate::rows::{self, COPY_EVENTS, COPY_TYPES, EventRow, READ_COLUMNS};
+use crate::rows::{self, COPY_EVENTS, READ_COLUMNS};
 use crate::tree::{frontier_bytes, frontier_from, is_stored_level};
 use crate::{Shared, internal};
-use trailkeep_store::jobs::{JobChange, JobChanged};
+use trailkeep_store::jobs::JobChanged;
 
-/// What a write changes besides appending its events.
-pub enum Change {
-    /// Nothing: a plain append.
-    None,
-    /// An API key, recorded by the write's event.
-    Key(KeyChange),
-    /// A job, recorded by the write's event when the change is one the trail records.
-    Job(JobChange),
-}
+/// Locks the tenant's head for the rest of the transaction.
+const LOCK_HEAD: &str = "SELECT size, frontier, moved_to FROM heads WHERE tenant = $1 FOR UPDATE";
 
-/// What a write answers.
-pub enum Answer {
-    /// A plain append's outcome.
-    Appended(AppendOutcome),
-    /// The key as it now is.
-    Key(Option<trailkeep_store::ApiKeyRecord>),
-    /// The job as it now is, or why the worker was refused.
-    Job(JobChanged),
-}
-
-/// One write waiting for its tenant's next transaction.
-pub struct Write {
-    change: Change,
-    request: AppendRequest,
-    reply: oneshot::Sender<Result<Answer, StoreError>>,
-    /// The write's place in the node's queue, given back when it is answered.
-    _place: Place,
-}
-
-impl Write {
-    fn events(&self) -> usize {
-        self.request.events.len()
-    }
-}
-
-/// A tenant's writes waiting on this node, and whether a transaction of it is running.
-#[derive(Default)]
-struct TenantQueue {
-    waiting: Vec<Write>,
-    running: bool,
-}
-
-/// The node's per-tenant queues.
-#[derive(Default)]
-pub struct Queues {
-    tenants: Mutex<HashMap<String, TenantQueue>>,
-}
-
-impl Queues {
-    /// Writes waiting or being written on this node.
-    pub fn depth(&self) -> usize {
-        self.tenants
-            .lock()
-            .expect("queues")
-            .values()
-            .map(|q| q.waiting.len() + usize::from(q.running))
-            .sum()
-    }
-}
-
-/// Queues a write for `tenant` and waits for its answer.
-pub async fn submit(
-    shared: &Arc<Shared>,
-    tenant: &str,
-    change: Change,
-    request: AppendRequest,
-) -> Result<Answer, StoreError> {
-    let place = shared
-        .admission
-        .take(tenant)
-        .map_err(|_| StoreError::Overloaded)?;
-    let (reply, answer) = oneshot::channel();
-    let write = Write {
-        change,
-        request,
-        reply,
-        _place: place,
-    };
-    let start = {
-        let mut tenants = shared.queues.tenants.lock().expect("queues");
-        let queue = tenants.entry(tenant.to_owned()).or_default();
-        queue.waiting.push(write);
-        !std::mem::replace(&mut queue.running, true)
-    };
-    if start {
-        tokio::spawn(drain(shared.clone(), tenant.to_owned()));
-    }
-    answer
-        .await
-        .map_err(|_| StoreError::Unavailable("the store is shutting down".into()))?
-}
-
-/// Writes the tenant's queue, a group at a time, until it is empty.
-async fn drain(shared: Arc<Shared>, tenant: String) {
-    if !shared.options.gather.is_zero() {
-        tokio::time::sleep(shared.options.gather).await;
-    }
-    loop {
-        let group = {
-            let mut tenants = shared.queues.tenants.lock().expect("queues");
-            let Some(queue) = tenants.get_mut(&tenant) else {
-                return;
-            };
-            if queue.waiting.is_empty() {
-                tenants.remove(&tenant);
-                return;
-            }
-            take_group(&mut queue.waiting, shared.options.max_group_events)
-        };
-        write_group(&shared, &tenant, group).await;
-    }
-}
-
-/// The first writes of `waiting` holding at most `max_events` events (always at least one).
-fn take_group(waiting: &mut Vec<Write>, max_events: usize) -> Vec<Write> {
-    let mut events = 0;
-    let mut count = 0;
-    for write in waiting.iter() {
-        if count > 0 && events + write.events() > max_events {
-            break;
-        }
-        events += write.events();
-        count += 1;
-    }
-    waiting.drain(..count).collect()
-}
+/// Moves the tenant's head.
+const MOVE_HEAD: &str = "UPDATE heads SET size = $2, frontier = $3 WHERE tenant = $1";
 
 /// Writes one group and answers every write in it.
-async fn write_group(shared: &Arc<Shared>, tenant: &str, group: Vec<Write>) {
+pub async fn write_group(shared: &Arc<Shared>, tenant: &str, group: Vec<Write>) {
     let mut replies = Vec::with_capacity(group.len());
     let mut work = Vec::with_capacity(group.len());
     for write in group {
-        replies.push((write.reply, write._place));
+        replies.push(write.reply);
         work.push((write.change, write.request));
     }
     match transact(shared, tenant, work).await {
@@ -172,14 +43,15 @@ async fn write_group(shared: &Arc<Shared>, tenant: &str, group: Vec<Write>) {
             if committed {
                 shared.after_commit(tenant);
             }
-            for ((reply, _place), answer) in replies.into_iter().zip(answers) {
-                let _ = reply.send(answer);
+            for (reply, answer) in replies.into_iter().zip(answers) {
+                reply.send(answer);
             }
         }
         Err(error) => {
+            shared.heads.forget(tenant);
             tracing::warn!(tenant, error = %error, "an append transaction failed");
-            for (reply, _place) in replies {
-                let _ = reply.send(Err(error.clone()));
+            for reply in replies {
+                reply.send(Err(error.clone()));
             }
         }
     }
@@ -213,22 +85,13 @@ async fn transact(
     work: Vec<(Change, AppendRequest)>,
 ) -> Result<(Vec<Result<Answer, StoreError>>, bool), StoreError> {
     let mut client = shared.pool.get().await.map_err(crate::pool_error)?;
-    let months = work
-        .iter()
-        .flat_map(|(_, r)| r.events.iter())
-        .map(|e| Month::of_micros(e.event.received_at.as_micros()));
-    let client: &mut tokio_postgres::Client = &mut client;
-    shared.partitions.ensure(client, months).await?;
-    shared.heads.ensure(client, tenant).await?;
+    let months = months_of(work.iter().map(|(_, r)| r));
+    shared.partitions.ensure(&mut client, months).await?;
+    shared.heads.ensure(&**client, tenant).await?;
 
     let tx = client.transaction().await.map_err(internal)?;
-    let head = tx
-        .query_one(
-            "SELECT size, frontier, moved_to FROM heads WHERE tenant = $1 FOR UPDATE",
-            &[&tenant],
-        )
-        .await
-        .map_err(internal)?;
+    let lock = tx.prepare_cached(LOCK_HEAD).await.map_err(internal)?;
+    let head = tx.query_one(&lock, &[&tenant]).await.map_err(internal)?;
     if let Some(shard) = head.get::<_, Option<i32>>(2) {
         return Err(StoreError::Unavailable(format!(
             "tenant {tenant:?} moved to shard {shard}; retry"
@@ -245,7 +108,7 @@ async fn transact(
     for (change, request) in work {
         let answer = match change {
             Change::None => AnswerKind::Append,
-            Change::Key(change) => match credentials::apply(&tx, tenant, change).await {
+            Change::Key(change) => match credentials::apply(&*tx, tenant, change).await {
                 Ok(applied) if applied.audited => AnswerKind::Key(applied.key),
                 Ok(applied) => {
                     decided.push(Decided::Done(Ok(Answer::Key(applied.key))));
@@ -257,7 +120,7 @@ async fn transact(
                 }
                 Err(error) => return Err(error),
             },
-            Change::Job(change) => match jobs::apply(&tx, tenant, change).await {
+            Change::Job(change) => match jobs::apply(&*tx, tenant, change).await {
                 Ok(applied) if applied.audited => AnswerKind::Job(applied.answer),
                 Ok(applied) => {
                     decided.push(Decided::Done(Ok(Answer::Job(applied.answer))));
@@ -291,19 +154,15 @@ async fn transact(
 
     let committed = !new_events.is_empty();
     if committed {
-        write_events(&tx, &new_events).await?;
-        write_nodes(&tx, tenant, &nodes).await?;
-        write_keys(&tx, tenant, &used_keys).await?;
-        tx.execute(
-            "UPDATE heads SET size = $2, frontier = $3 WHERE tenant = $1",
-            &[
-                &tenant,
-                &(frontier.size() as i64),
-                &frontier_bytes(&frontier),
-            ],
-        )
-        .await
-        .map_err(internal)?;
+        let terms = terms_of(&new_events);
+        write_rows(&tx, tenant, &new_events, &terms, &nodes)
+            .await
+            .map_err(internal)?;
+        let insert_key = tx.prepare_cached(INSERT_KEY).await.map_err(internal)?;
+        write_keys(&tx, &insert_key, tenant, &used_keys)
+            .await
+            .map_err(internal)?;
+        move_head(&tx, tenant, &frontier).await?;
     }
     let mut answers = Vec::with_capacity(decided.len());
     for decision in decided {
@@ -315,20 +174,21 @@ async fn transact(
                 AnswerKind::Job(job) => Answer::Job(job),
             }),
             Decided::Replay(seqs) => Ok(Answer::Appended(AppendOutcome {
-                events: by_seqs(&tx, tenant, &seqs).await?,
+                events: by_seqs(&*tx, tenant, &seqs).await?,
                 stored: 0,
                 replayed: true,
             })),
         });
     }
     tx.commit().await.map_err(internal)?;
+    shared.heads.expect(tenant, &frontier);
     tracing::trace!(tenant, from = size_before, to = frontier.size(), "appended");
     Ok((answers, committed))
 }
 
 /// What the database already holds of the group's idempotency keys and client ids, and what
 /// the group itself stores as it goes.
-struct Known {
+pub(super) struct Known {
     /// Idempotency key -> (request hash, seqs of the answer).
     keys: HashMap<String, (Hash, Vec<i64>)>,
     /// Client id -> the stored event.
@@ -336,6 +196,14 @@ struct Known {
 }
 
 impl Known {
+    /// Nothing known: what a group of plain appends, which looks nothing up, decides against.
+    pub(super) fn nothing() -> Self {
+        Known {
+            keys: HashMap::new(),
+            ids: HashMap::new(),
+        }
+    }
+
     /// Reads the group's keys and ids, under the head lock (so no other append can add one).
     async fn read(
         tx: &Transaction<'_>,
@@ -352,10 +220,7 @@ impl Known {
             .filter(|e| e.client_id)
             .map(|e| e.event.id.as_str())
             .collect();
-        let mut known = Known {
-            keys: HashMap::new(),
-            ids: HashMap::new(),
-        };
+        let mut known = Known::nothing();
         if !keys.is_empty() {
             for row in tx
                 .query(
@@ -391,7 +256,7 @@ impl Known {
 }
 
 /// What one request came to.
-enum Step {
+pub(super) enum Step {
     /// Its events, new ones sequenced.
     Appended(AppendOutcome),
     /// A repeated idempotency key: answer with these seqs.
@@ -403,7 +268,7 @@ enum Step {
 /// Decides one request against what is known, sequencing its new events onto `frontier`.
 /// Every refusal is decided before anything of the request is added, so a refused request
 /// leaves nothing behind.
-fn decide(
+pub(super) fn decide(
     known: &mut Known,
     frontier: &mut Frontier,
     new_events: &mut Vec<StoredEvent>,
@@ -473,91 +338,105 @@ fn decide(
     })
 }
 
-/// `COPY`s new events in binary (a group's, or a move's).
-pub async fn write_events(tx: &Transaction<'_>, events: &[StoredEvent]) -> Result<(), StoreError> {
-    let sink = tx.copy_in(COPY_EVENTS).await.map_err(internal)?;
-    let writer = BinaryCopyInWriter::new(sink, &COPY_TYPES);
-    pin_mut!(writer);
-    for event in events {
-        let row = EventRow::of(event);
-        writer
-            .as_mut()
-            .write(&row.values())
-            .await
-            .map_err(internal)?;
+/// Writes a group's events (with their `terms`, in order) and the tree nodes they completed,
+/// with the connection's prepared statements.
+pub(super) async fn write_rows(
+    tx: &deadpool_postgres::Transaction<'_>,
+    tenant: &str,
+    events: &[StoredEvent],
+    terms: &[Vec<String>],
+    nodes: &[(u32, u64, Hash)],
+) -> Result<(), tokio_postgres::Error> {
+    let copy = tx.prepare_cached(COPY_EVENTS).await?;
+    write_events(tx, &copy, events, terms).await?;
+    if !nodes.is_empty() {
+        let insert = tx.prepare_cached(INSERT_NODES).await?;
+        write_nodes(tx, &insert, tenant, nodes).await?;
     }
-    writer.finish().await.map_err(internal)?;
     Ok(())
 }
 
-/// Inserts the perfect subtrees the group completed at the stored levels.
-pub async fn write_nodes(
-    tx: &Transaction<'_>,
+/// Moves the tenant's head (locked by this transaction) to `frontier`.
+async fn move_head(
+    tx: &deadpool_postgres::Transaction<'_>,
     tenant: &str,
-    nodes: &[(u32, u64, Hash)],
+    frontier: &Frontier,
 ) -> Result<(), StoreError> {
-    if nodes.is_empty() {
-        return Ok(());
-    }
-    let levels: Vec<i32> = nodes.iter().map(|n| n.0 as i32).collect();
-    let indexes: Vec<i64> = nodes.iter().map(|n| n.1 as i64).collect();
-    let hashes: Vec<&[u8]> = nodes.iter().map(|n| &n.2[..]).collect();
+    let update = tx.prepare_cached(MOVE_HEAD).await.map_err(internal)?;
     tx.execute(
-        "INSERT INTO ledger_nodes (tenant, level, idx, hash)
-         SELECT $1, * FROM unnest($2::int[], $3::bigint[], $4::bytea[])",
-        &[&tenant, &levels, &indexes, &hashes],
+        &update,
+        &[
+            &tenant,
+            &(frontier.size() as i64),
+            &frontier_bytes(frontier),
+        ],
     )
     .await
     .map_err(internal)?;
     Ok(())
 }
 
-/// Inserts the idempotency keys the group used for the first time.
-async fn write_keys(
-    tx: &Transaction<'_>,
+/// Appends again, under the lock, the events of a group of plain appends that was sequenced
+/// on a wrong expectation of the head: each event gets the next seq and the canonical bytes
+/// and leaf hash that go with it. Answers each write's outcome, in order.
+pub async fn resequence(
+    shared: &Arc<Shared>,
     tenant: &str,
-    keys: &[(String, Hash, Vec<i64>)],
-) -> Result<(), StoreError> {
-    for (key, hash, seqs) in keys {
-        tx.execute(
-            "INSERT INTO idempotency_keys (tenant, key, request_hash, seqs) VALUES ($1, $2, $3, $4)",
-            &[&tenant, key, &&hash[..], seqs],
-        )
+    outcomes: Vec<AppendOutcome>,
+) -> Result<Vec<AppendOutcome>, StoreError> {
+    let mut client = shared.pool.get().await.map_err(crate::pool_error)?;
+    let tx = client.transaction().await.map_err(internal)?;
+    let lock = tx.prepare_cached(LOCK_HEAD).await.map_err(internal)?;
+    let head = tx.query_one(&lock, &[&tenant]).await.map_err(internal)?;
+    if let Some(shard) = head.get::<_, Option<i32>>(2) {
+        return Err(StoreError::Unavailable(format!(
+            "tenant {tenant:?} moved to shard {shard}; retry"
+        )));
+    }
+    let mut frontier = frontier_from(head.get::<_, i64>(0) as u64, head.get(1))?;
+    let mut nodes = Vec::new();
+    let mut resequenced = Vec::with_capacity(outcomes.len());
+    for outcome in outcomes {
+        let mut events = Vec::with_capacity(outcome.events.len());
+        for stored in outcome.events {
+            let mut event = stored.event;
+            event.seq = frontier.size();
+            let canonical = event.canonical_bytes().map_err(|e| {
+                StoreError::Internal(format!("an accepted event has no canonical form: {e}"))
+            })?;
+            let leaf = leaf_hash(&canonical);
+            frontier.push_with(leaf, |level, index, hash| {
+                if is_stored_level(level) {
+                    nodes.push((level, index, *hash));
+                }
+            });
+            events.push(StoredEvent {
+                event,
+                canonical,
+                leaf_hash: leaf,
+            });
+        }
+        resequenced.push(AppendOutcome { events, ..outcome });
+    }
+    let new_events: Vec<StoredEvent> = resequenced
+        .iter()
+        .flat_map(|o| o.events.iter().cloned())
+        .collect();
+    let terms = terms_of(&new_events);
+    write_rows(&tx, tenant, &new_events, &terms, &nodes)
         .await
         .map_err(internal)?;
-    }
-    Ok(())
+    move_head(&tx, tenant, &frontier).await?;
+    tx.commit().await.map_err(internal)?;
+    shared.heads.expect(tenant, &frontier);
+    Ok(resequenced)
 }
 
-/// The tenant's events with these seqs, in the order given.
-pub async fn by_seqs(
-    client: &impl tokio_postgres::GenericClient,
-    tenant: &str,
-    seqs: &[i64],
-) -> Result<Vec<StoredEvent>, StoreError> {
-    let rows = client
-        .query(
-            &format!("SELECT {READ_COLUMNS} FROM events WHERE tenant = $1 AND seq = ANY($2)"),
-            &[&tenant, &seqs],
-        )
-        .await
-        .map_err(internal)?;
-    let mut found: HashMap<u64, StoredEvent> = HashMap::with_capacity(rows.len());
-    for row in &rows {
-        let event = rows::stored(row)?;
-        found.insert(event.event.seq, event);
-    }
-    seqs.iter()
-        .map(|&seq| {
-            found.get(&(seq as u64)).cloned().ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "an idempotency key names event {seq}, which is not stored"
-                ))
-            })
-        })
+/// The months of receipt of `requests`' events, whose partitions an append needs.
+pub(super) fn months_of<'a>(requests: impl IntoIterator<Item = &'a AppendRequest>) -> Vec<Month> {
+    requests
+        .into_iter()
+        .flat_map(|r| r.events.iter())
+        .map(|e| Month::of_micros(e.event.received_at.as_micros()))
         .collect()
 }
-
-/// How long to wait before the first transaction of an idle tenant, so that writes arriving
-/// together share it.
-pub const DEFAULT_GATHER: Duration = Duration::from_millis(1);
