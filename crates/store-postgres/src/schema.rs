@@ -27,6 +27,9 @@ pub const SCHEMA_VERSION: i32 = 1;
 /// - `terms` holds every searchable term of an event (full-text tokens, metadata `path=value`
 ///   pairs, named field values), computed by the same functions as `Filter::matches` uses, in
 ///   one GIN index: what a query asks and what the filter means cannot drift apart.
+/// - Every text column of `events` compares bytes (`COLLATE "C"`): its indexes need equality
+///   and one order, never a language's, and comparing bytes is what keeps the cost of
+///   maintaining them (the `terms` GIN index above all) down.
 /// - `ledger_nodes` holds perfect subtrees at levels 8, 16, 24, ...: one row per 256 events,
 ///   inserted once when complete, never rewritten.
 const V1: &str = r#"
@@ -42,19 +45,19 @@ CREATE TABLE signing (
     signed_at_ms bigint NOT NULL
 ) WITH (fillfactor = 50);
 CREATE TABLE events (
-    tenant      text NOT NULL,
+    tenant      text COLLATE "C" NOT NULL,
     seq         bigint NOT NULL,
     received_at timestamptz NOT NULL,
-    id          text NOT NULL,
+    id          text COLLATE "C" NOT NULL,
     occurred_us bigint NOT NULL,
     action      text COLLATE "C" NOT NULL,
-    category    text NOT NULL,
-    outcome     text NOT NULL,
-    actor_type  text,
-    actor_id    text,
-    target_type text,
-    target_id   text,
-    terms       text[] NOT NULL,
+    category    text COLLATE "C" NOT NULL,
+    outcome     text COLLATE "C" NOT NULL,
+    actor_type  text COLLATE "C",
+    actor_id    text COLLATE "C",
+    target_type text COLLATE "C",
+    target_id   text COLLATE "C",
+    terms       text[] COLLATE "C" NOT NULL,
     leaf_hash   bytea NOT NULL,
     body        bytea NOT NULL,
     PRIMARY KEY (tenant, seq, received_at)
