@@ -21,6 +21,12 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+/// The server allocates and frees many small values per event (parsed JSON, terms, rows);
+/// mimalloc does that with less time in the allocator than the system's, and keeps freed
+/// memory per thread instead of contending for one arena.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Trailkeep: a tamper-evident audit-log service.
 #[derive(Parser)]
 #[command(name = "trailkeep", version, about, long_about = None)]
