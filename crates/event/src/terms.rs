@@ -53,23 +53,22 @@ pub fn event_tokens(event: &Event) -> Vec<String> {
     }
     add(event.context.as_ref().and_then(|c| c.location.as_deref()));
     if let Some(metadata) = &event.metadata {
-        let mut scalars = Vec::new();
-        collect_scalars(&Value::Object(metadata.clone()), &mut scalars);
-        for text in scalars {
-            tokens.extend(tokenize(&text));
-        }
+        metadata
+            .values()
+            .for_each(|value| scalar_tokens(value, &mut tokens));
     }
-    tokens.sort();
+    tokens.sort_unstable();
     tokens.dedup();
     tokens
 }
 
-fn collect_scalars(value: &Value, out: &mut Vec<String>) {
+/// Adds the tokens of every string and number in `value` to `out`.
+fn scalar_tokens(value: &Value, out: &mut Vec<String>) {
     match value {
-        Value::String(s) => out.push(s.clone()),
-        Value::Number(n) => out.push(n.to_string()),
-        Value::Array(items) => items.iter().for_each(|v| collect_scalars(v, out)),
-        Value::Object(map) => map.values().for_each(|v| collect_scalars(v, out)),
+        Value::String(s) => out.extend(tokenize(s)),
+        Value::Number(n) => out.extend(tokenize(&n.to_string())),
+        Value::Array(items) => items.iter().for_each(|v| scalar_tokens(v, out)),
+        Value::Object(map) => map.values().for_each(|v| scalar_tokens(v, out)),
         Value::Bool(_) | Value::Null => {}
     }
 }

@@ -8,12 +8,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio_postgres::Transaction;
+use trailkeep_event::PreparedEvent;
 use trailkeep_ledger::{Frontier, Hash, leaf_hash};
 use trailkeep_store::slots::{Slot, slots};
 use trailkeep_store::{AppendOutcome, AppendRequest, StoreError, StoredEvent};
 
 use super::write::{
-    INSERT_KEY, INSERT_NODES, by_seqs, terms_of, write_events, write_keys, write_nodes,
+    INSERT_KEY, INSERT_NODES, by_seqs, events_of, terms_of, write_events, write_keys, write_nodes,
 };
 use super::{Answer, Change, Write};
 use crate::credentials;
@@ -188,7 +189,7 @@ async fn transact(
 
 /// What the database already holds of the group's idempotency keys and client ids, and what
 /// the group itself stores as it goes.
-pub(super) struct Known {
+struct Known {
     /// Idempotency key -> (request hash, seqs of the answer).
     keys: HashMap<String, (Hash, Vec<i64>)>,
     /// Client id -> the stored event.
@@ -196,8 +197,8 @@ pub(super) struct Known {
 }
 
 impl Known {
-    /// Nothing known: what a group of plain appends, which looks nothing up, decides against.
-    pub(super) fn nothing() -> Self {
+    /// Nothing known yet.
+    fn nothing() -> Self {
         Known {
             keys: HashMap::new(),
             ids: HashMap::new(),
@@ -256,7 +257,7 @@ impl Known {
 }
 
 /// What one request came to.
-pub(super) enum Step {
+enum Step {
     /// Its events, new ones sequenced.
     Appended(AppendOutcome),
     /// A repeated idempotency key: answer with these seqs.
@@ -268,7 +269,7 @@ pub(super) enum Step {
 /// Decides one request against what is known, sequencing its new events onto `frontier`.
 /// Every refusal is decided before anything of the request is added, so a refused request
 /// leaves nothing behind.
-pub(super) fn decide(
+fn decide(
     known: &mut Known,
     frontier: &mut Frontier,
     new_events: &mut Vec<StoredEvent>,
@@ -300,20 +301,8 @@ pub(super) fn decide(
             Slot::Existing(event) => event,
             Slot::SameAs(earlier) => events[earlier].clone(),
             Slot::New(prepared) => {
-                let seq = frontier.size();
-                let canonical = prepared.canonical_bytes(seq);
-                let leaf = leaf_hash(&canonical);
                 let client_id = prepared.client_id;
-                let event = StoredEvent {
-                    event: prepared.into_event(seq),
-                    canonical,
-                    leaf_hash: leaf,
-                };
-                frontier.push_with(leaf, |level, index, hash| {
-                    if is_stored_level(level) {
-                        nodes.push((level, index, *hash));
-                    }
-                });
+                let event = sequence_event(prepared, frontier, nodes);
                 if client_id {
                     known.ids.insert(event.event.id.clone(), event.clone());
                 }
@@ -338,12 +327,34 @@ pub(super) fn decide(
     })
 }
 
+/// Gives `prepared` the next seq of `frontier`, with the canonical bytes and leaf hash that go
+/// with it; adds the perfect subtrees it completes at the stored levels to `nodes`.
+pub(super) fn sequence_event(
+    prepared: PreparedEvent,
+    frontier: &mut Frontier,
+    nodes: &mut Vec<(u32, u64, Hash)>,
+) -> StoredEvent {
+    let seq = frontier.size();
+    let canonical = prepared.canonical_bytes(seq);
+    let leaf = leaf_hash(&canonical);
+    frontier.push_with(leaf, |level, index, hash| {
+        if is_stored_level(level) {
+            nodes.push((level, index, *hash));
+        }
+    });
+    StoredEvent {
+        event: prepared.into_event(seq),
+        canonical,
+        leaf_hash: leaf,
+    }
+}
+
 /// Writes a group's events (with their `terms`, in order) and the tree nodes they completed,
 /// with the connection's prepared statements.
-pub(super) async fn write_rows(
+pub(super) async fn write_rows<'a>(
     tx: &deadpool_postgres::Transaction<'_>,
     tenant: &str,
-    events: &[StoredEvent],
+    events: impl IntoIterator<Item = &'a StoredEvent>,
     terms: &[Vec<String>],
     nodes: &[(u32, u64, Hash)],
 ) -> Result<(), tokio_postgres::Error> {
@@ -418,12 +429,8 @@ pub async fn resequence(
         }
         resequenced.push(AppendOutcome { events, ..outcome });
     }
-    let new_events: Vec<StoredEvent> = resequenced
-        .iter()
-        .flat_map(|o| o.events.iter().cloned())
-        .collect();
-    let terms = terms_of(&new_events);
-    write_rows(&tx, tenant, &new_events, &terms, &nodes)
+    let terms = terms_of(events_of(&resequenced));
+    write_rows(&tx, tenant, events_of(&resequenced), &terms, &nodes)
         .await
         .map_err(internal)?;
     move_head(&tx, tenant, &frontier).await?;

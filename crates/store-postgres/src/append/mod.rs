@@ -46,7 +46,7 @@ pub use write::{INSERT_NODES, by_seqs, terms_of, write_events, write_nodes};
 pub const DEFAULT_GATHER: Duration = Duration::from_millis(1);
 
 /// Most groups of one tenant a node has in flight at once when it sequences them ahead.
-pub const PIPELINE_DEPTH: usize = 3;
+pub const PIPELINE_DEPTH: usize = 4;
 
 /// What a write changes besides appending its events.
 pub enum Change {

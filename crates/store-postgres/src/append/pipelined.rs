@@ -24,9 +24,10 @@ use tokio_postgres::error::SqlState;
 use trailkeep_ledger::{Frontier, Hash};
 use trailkeep_store::{AppendOutcome, StoreError, StoredEvent};
 
-use super::locked::{self, Known, Step, decide, write_rows};
-use super::write::terms_of;
+use super::locked::{self, sequence_event, write_rows};
+use super::write::{events_of, terms_of};
 use super::{Answer, GroupCounters, Reply, Settled, Write, settled};
+use crate::partitions::Month;
 use crate::tree::frontier_bytes;
 use crate::{Shared, internal};
 
@@ -38,10 +39,9 @@ const MOVE_EXPECTED_HEAD: &str = "UPDATE heads SET size = $3, frontier = $4 \
 /// A group of plain appends with its events sequenced, ready to be written.
 pub struct Sequenced {
     replies: Vec<Reply>,
-    /// Each write's outcome, in the order of `replies`.
+    /// Each write's outcome, in the order of `replies`: every event new, in seq order.
     outcomes: Vec<AppendOutcome>,
-    /// The new events of all outcomes, in seq order, and their terms.
-    events: Vec<StoredEvent>,
+    /// The terms of the outcomes' events, in the same order.
     terms: Vec<Vec<String>>,
     /// The perfect subtrees the events complete at the stored levels.
     nodes: Vec<(u32, u64, Hash)>,
@@ -57,34 +57,32 @@ impl Sequenced {
     }
 }
 
-/// Sequences a group of plain appends (every write [`Write::is_plain`]) on `head`.
+/// Sequences a group of plain appends (every write [`Write::is_plain`]: every event new) on
+/// `head`.
 pub fn sequence(group: Vec<Write>, head: Frontier) -> Sequenced {
     let size_before = head.size();
     let mut frontier = head;
-    let mut known = Known::nothing();
-    let (mut events, mut nodes, mut unused_keys) = (Vec::new(), Vec::new(), Vec::new());
+    let mut nodes = Vec::new();
     let mut replies = Vec::with_capacity(group.len());
     let mut outcomes = Vec::with_capacity(group.len());
     for write in group {
-        let step = decide(
-            &mut known,
-            &mut frontier,
-            &mut events,
-            &mut nodes,
-            &mut unused_keys,
-            write.request,
-        );
-        let Step::Appended(outcome) = step else {
-            unreachable!("a plain append looks nothing up, so is neither refused nor replayed")
-        };
+        let events: Vec<StoredEvent> = write
+            .request
+            .events
+            .into_iter()
+            .map(|prepared| sequence_event(prepared, &mut frontier, &mut nodes))
+            .collect();
         replies.push(write.reply);
-        outcomes.push(outcome);
+        outcomes.push(AppendOutcome {
+            stored: events.len(),
+            events,
+            replayed: false,
+        });
     }
-    let terms = terms_of(&events);
+    let terms = terms_of(events_of(&outcomes));
     Sequenced {
         replies,
         outcomes,
-        events,
         terms,
         nodes,
         size_before,
@@ -169,16 +167,23 @@ async fn commit(
         .get()
         .await
         .map_err(|e| Failure::Error(crate::pool_error(e)))?;
-    let months = months_of_events(&group.events);
+    let months =
+        events_of(&group.outcomes).map(|e| Month::of_micros(e.event.received_at.as_micros()));
     shared
         .partitions
         .ensure(&mut client, months)
         .await
         .map_err(Failure::Error)?;
     let tx = client.transaction().await.map_err(error)?;
-    write_rows(&tx, tenant, &group.events, &group.terms, &group.nodes)
-        .await
-        .map_err(error)?;
+    write_rows(
+        &tx,
+        tenant,
+        events_of(&group.outcomes),
+        &group.terms,
+        &group.nodes,
+    )
+    .await
+    .map_err(error)?;
     if let Some(before) = after
         && !settled(before).await
     {
@@ -215,12 +220,4 @@ fn error(e: tokio_postgres::Error) -> Failure {
         }
         _ => Failure::Error(internal(e)),
     }
-}
-
-/// The months of receipt of `events`.
-fn months_of_events(events: &[StoredEvent]) -> Vec<crate::partitions::Month> {
-    events
-        .iter()
-        .map(|e| crate::partitions::Month::of_micros(e.event.received_at.as_micros()))
-        .collect()
 }

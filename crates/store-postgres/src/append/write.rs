@@ -11,7 +11,7 @@ use futures_util::pin_mut;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::{ToStatement, Transaction};
 use trailkeep_ledger::Hash;
-use trailkeep_store::{StoreError, StoredEvent};
+use trailkeep_store::{AppendOutcome, StoreError, StoredEvent};
 
 use crate::internal;
 use crate::rows::{self, COPY_TYPES, EventRow, READ_COLUMNS};
@@ -26,6 +26,11 @@ pub const INSERT_NODES: &str = "INSERT INTO ledger_nodes (tenant, level, idx, ha
 pub const INSERT_KEY: &str =
     "INSERT INTO idempotency_keys (tenant, key, request_hash, seqs) VALUES ($1, $2, $3, $4)";
 
+/// The events of `outcomes`, in order.
+pub fn events_of(outcomes: &[AppendOutcome]) -> impl Iterator<Item = &StoredEvent> {
+    outcomes.iter().flat_map(|o| o.events.iter())
+}
+
 /// The searchable terms of each of `events`, in order: computed before a transaction opens.
 pub fn terms_of<'a>(events: impl IntoIterator<Item = &'a StoredEvent>) -> Vec<Vec<String>> {
     events.into_iter().map(|e| event_terms(&e.event)).collect()
@@ -33,16 +38,16 @@ pub fn terms_of<'a>(events: impl IntoIterator<Item = &'a StoredEvent>) -> Vec<Ve
 
 /// `COPY`s new events in binary (a group's, or a move's) with `copy` ([`rows::COPY_EVENTS`]);
 /// `terms` are the events' terms, in the same order.
-pub async fn write_events<S: ToStatement + ?Sized>(
+pub async fn write_events<'a, S: ToStatement + ?Sized>(
     tx: &Transaction<'_>,
     copy: &S,
-    events: &[StoredEvent],
+    events: impl IntoIterator<Item = &'a StoredEvent>,
     terms: &[Vec<String>],
 ) -> Result<(), tokio_postgres::Error> {
     let sink = tx.copy_in(copy).await?;
     let writer = BinaryCopyInWriter::new(sink, &COPY_TYPES);
     pin_mut!(writer);
-    for (event, terms) in events.iter().zip(terms) {
+    for (event, terms) in events.into_iter().zip(terms) {
         let row = EventRow::new(event, terms);
         writer.as_mut().write(&row.values()).await?;
     }
