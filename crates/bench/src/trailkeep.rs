@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -63,10 +62,9 @@ pub struct Trailkeep {
     base: String,
     port: u16,
     child: Child,
-    /// The other nodes (PostgreSQL engine only): ingest is spread over all of them.
+    /// The other nodes (PostgreSQL engine only): ingest is spread over all of them, each
+    /// tenant's to one node.
     others: Vec<(String, Child)>,
-    /// Which node the next ingest request goes to.
-    next: AtomicUsize,
     http: reqwest::Client,
     /// A bearer token per tenant, in the workload's tenant order.
     tokens: Vec<String>,
@@ -105,7 +103,6 @@ impl Trailkeep {
             port,
             child,
             others: Vec::new(),
-            next: AtomicUsize::new(0),
             http,
             tokens,
             anon,
@@ -131,10 +128,12 @@ impl Trailkeep {
         Ok(server)
     }
 
-    /// Where the next ingest request goes: the nodes in turn.
-    fn ingest_base(&self) -> &str {
-        let turn = self.next.fetch_add(1, Ordering::Relaxed) % (1 + self.others.len());
-        match turn {
+    /// Where an ingest request of `tenant` goes: every tenant's to one node, as a load
+    /// balancer routing by tenant sends them, so that a node's expectation of a tenant's
+    /// ledger head holds and its appends are sequenced ahead of their transactions
+    /// (`docs/scale-out.md`).
+    fn ingest_base(&self, tenant: usize) -> &str {
+        match tenant % (1 + self.others.len()) {
             0 => &self.base,
             n => &self.others[n - 1].0,
         }
@@ -173,7 +172,7 @@ impl Trailkeep {
     ) -> anyhow::Result<()> {
         let response = self
             .http
-            .post(format!("{}/v1/events", self.ingest_base()))
+            .post(format!("{}/v1/events", self.ingest_base(tenant)))
             .bearer_auth(&self.tokens[tenant])
             .header("content-type", content_type)
             .body(body)

@@ -30,7 +30,7 @@ pub const COPY_TYPES: [Type; 15] = [
     Type::TEXT,
     Type::TEXT,
     Type::TEXT,
-    Type::TEXT_ARRAY,
+    Type::INT8_ARRAY,
     Type::BYTEA,
     Type::BYTEA,
 ];
@@ -49,14 +49,15 @@ pub struct EventRow<'a> {
     actor_id: Option<&'a str>,
     target_type: Option<&'a str>,
     target_id: Option<&'a str>,
-    terms: &'a [String],
+    terms: &'a [i64],
     leaf_hash: &'a [u8],
     body: &'a [u8],
 }
 
 impl<'a> EventRow<'a> {
-    /// The row of `stored`, whose searchable terms are `terms` ([`crate::terms::event_terms`]).
-    pub fn new(stored: &'a StoredEvent, terms: &'a [String]) -> Self {
+    /// The row of `stored`, whose searchable terms' keys are `terms`
+    /// ([`crate::terms::event_terms`]).
+    pub fn new(stored: &'a StoredEvent, terms: &'a [i64]) -> Self {
         let event = &stored.event;
         let actor = event.actor.as_ref();
         let target = event.target.as_ref();

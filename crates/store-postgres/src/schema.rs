@@ -57,7 +57,7 @@ CREATE TABLE events (
     actor_id    text COLLATE "C",
     target_type text COLLATE "C",
     target_id   text COLLATE "C",
-    terms       text[] COLLATE "C" NOT NULL,
+    terms       bigint[] NOT NULL,
     leaf_hash   bytea NOT NULL,
     body        bytea NOT NULL,
     PRIMARY KEY (tenant, seq, received_at)

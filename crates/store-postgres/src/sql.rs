@@ -1,7 +1,7 @@
 //! A `Filter` as a SQL condition over `events`, with its parameters.
 //!
 //! Each condition maps to a column when the field has one (b-tree indexes serve the listing
-//! shapes) and to the `terms` array otherwise (one GIN index). Every term comes from
+//! shapes) and to the `terms` array of term keys otherwise (one GIN index). Every term comes from
 //! [`crate::terms`], which builds them as `Filter::matches` reads the event, so the two agree;
 //! the conformance suite checks that on 1,000 random filters.
 
@@ -102,7 +102,7 @@ impl Where {
                 self.and(&format!("{column} = {p}"));
             }
         }
-        let mut all_terms: Vec<String> = Vec::new();
+        let mut all_terms: Vec<i64> = Vec::new();
         if let Some(email) = &filter.actor_email {
             all_terms.push(field_term(EventField::ActorEmail, email));
         }
@@ -113,7 +113,7 @@ impl Where {
         all_terms.extend(filter.metadata.iter().map(|m| metadata_term(m)));
         if !all_terms.is_empty() {
             let p = self.param(all_terms);
-            self.and(&format!("terms @> {p}::text[]"));
+            self.and(&format!("terms @> {p}::bigint[]"));
         }
         for condition in &filter.fields {
             let field = condition.field;
@@ -132,16 +132,16 @@ impl Where {
                     }
                 }
                 None => {
-                    let terms: Vec<String> = condition
+                    let terms: Vec<i64> = condition
                         .values
                         .iter()
                         .map(|v| field_term(field, v))
                         .collect();
                     let p = self.param(terms);
                     if condition.negate {
-                        format!("NOT (terms && {p}::text[])")
+                        format!("NOT (terms && {p}::bigint[])")
                     } else {
-                        format!("terms && {p}::text[]")
+                        format!("terms && {p}::bigint[]")
                     }
                 }
             };
@@ -184,7 +184,7 @@ mod tests {
         assert_eq!(
             sql.clause,
             "tenant = $1 AND (action LIKE $2 OR action = ANY($3)) AND actor_id = $4 \
-             AND terms @> $5::text[]"
+             AND terms @> $5::bigint[]"
         );
         assert_eq!(sql.params.len(), 5);
     }

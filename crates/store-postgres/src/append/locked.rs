@@ -355,7 +355,7 @@ pub(super) async fn write_rows<'a>(
     tx: &deadpool_postgres::Transaction<'_>,
     tenant: &str,
     events: impl IntoIterator<Item = &'a StoredEvent>,
-    terms: &[Vec<String>],
+    terms: &[Vec<i64>],
     nodes: &[(u32, u64, Hash)],
 ) -> Result<(), tokio_postgres::Error> {
     let copy = tx.prepare_cached(COPY_EVENTS).await?;

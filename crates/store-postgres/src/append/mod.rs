@@ -48,6 +48,9 @@ pub const DEFAULT_GATHER: Duration = Duration::from_millis(1);
 /// Most groups of one tenant a node has in flight at once when it sequences them ahead.
 pub const PIPELINE_DEPTH: usize = 4;
 
+/// Groups of at least this many events are sequenced on a blocking thread.
+const BLOCKING_GROUP: usize = 64;
+
 /// What a write changes besides appending its events.
 pub enum Change {
     /// Nothing: a plain append.
@@ -249,7 +252,21 @@ async fn drain(shared: Arc<Shared>, tenant: String) {
         }
         match expected {
             Some(head) => {
-                let sequenced = pipelined::sequence(group, head);
+                let sequenced = if group.iter().map(Write::events).sum::<usize>() < BLOCKING_GROUP {
+                    pipelined::sequence(group, head)
+                } else {
+                    // Sequencing hashes and encodes every event: a large group's is work for a
+                    // blocking thread, so that the runtime's workers keep driving connections
+                    // and requests meanwhile.
+                    match tokio::task::spawn_blocking(move || pipelined::sequence(group, head))
+                        .await
+                    {
+                        Ok(sequenced) => sequenced,
+                        // Only a panic ends the task early: its writes' callers are told the
+                        // store is unavailable when their replies are dropped.
+                        Err(_) => continue,
+                    }
+                };
                 predicted = Some(sequenced.head_after().clone());
                 let (settle, settles) = watch::channel(None);
                 let after = in_flight.back().cloned();

@@ -42,7 +42,7 @@ pub struct Sequenced {
     /// Each write's outcome, in the order of `replies`: every event new, in seq order.
     outcomes: Vec<AppendOutcome>,
     /// The terms of the outcomes' events, in the same order.
-    terms: Vec<Vec<String>>,
+    terms: Vec<Vec<i64>>,
     /// The perfect subtrees the events complete at the stored levels.
     nodes: Vec<(u32, u64, Hash)>,
     /// The head's size the group expects, and the head it leaves.

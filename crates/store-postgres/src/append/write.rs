@@ -31,8 +31,8 @@ pub fn events_of(outcomes: &[AppendOutcome]) -> impl Iterator<Item = &StoredEven
     outcomes.iter().flat_map(|o| o.events.iter())
 }
 
-/// The searchable terms of each of `events`, in order: computed before a transaction opens.
-pub fn terms_of<'a>(events: impl IntoIterator<Item = &'a StoredEvent>) -> Vec<Vec<String>> {
+/// The keys of the searchable terms of each of `events`, in order: computed before a transaction opens.
+pub fn terms_of<'a>(events: impl IntoIterator<Item = &'a StoredEvent>) -> Vec<Vec<i64>> {
     events.into_iter().map(|e| event_terms(&e.event)).collect()
 }
 
@@ -42,7 +42,7 @@ pub async fn write_events<'a, S: ToStatement + ?Sized>(
     tx: &Transaction<'_>,
     copy: &S,
     events: impl IntoIterator<Item = &'a StoredEvent>,
-    terms: &[Vec<String>],
+    terms: &[Vec<i64>],
 ) -> Result<(), tokio_postgres::Error> {
     let sink = tx.copy_in(copy).await?;
     let writer = BinaryCopyInWriter::new(sink, &COPY_TYPES);
