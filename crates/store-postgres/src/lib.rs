@@ -94,7 +94,7 @@ impl Options {
             pool_size: 16,
             queue_capacity: 4096,
             tenant_queue_share: 256,
-            max_group_events: 250,
+            max_group_events: 500,
             gather: append::DEFAULT_GATHER,
             checkpoint_interval: Duration::from_secs(1),
         }

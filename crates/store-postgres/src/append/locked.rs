@@ -23,7 +23,6 @@ use crate::partitions::Month;
 use crate::rows::{self, COPY_EVENTS, READ_COLUMNS};
 use crate::tree::{frontier_bytes, frontier_from, is_stored_level};
 use crate::{Shared, internal};
-use trailkeep_store::jobs::JobChanged;
 
 /// Locks the tenant's head for the rest of the transaction.
 const LOCK_HEAD: &str = "SELECT size, frontier, moved_to FROM heads WHERE tenant = $1 FOR UPDATE";
@@ -73,9 +72,10 @@ enum Decided {
 
 /// How an appended request is answered once committed.
 enum AnswerKind {
+    /// With its outcome: a plain append.
     Append,
-    Key(Option<trailkeep_store::ApiKeyRecord>),
-    Job(JobChanged),
+    /// With the key or job as the change left it; the appended event records the change.
+    Changed(Box<Answer>),
 }
 
 /// Runs the group's transaction. Answers each request, and says whether anything was
@@ -107,32 +107,28 @@ async fn transact(
     let mut used_keys: Vec<(String, Hash, Vec<i64>)> = Vec::new();
     let mut decided = Vec::with_capacity(work.len());
     for (change, request) in work {
-        let answer = match change {
-            Change::None => AnswerKind::Append,
-            Change::Key(change) => match credentials::apply(&*tx, tenant, change).await {
-                Ok(applied) if applied.audited => AnswerKind::Key(applied.key),
-                Ok(applied) => {
-                    decided.push(Decided::Done(Ok(Answer::Key(applied.key))));
-                    continue;
-                }
-                Err(refusal @ StoreError::DuplicateId { .. }) => {
-                    decided.push(Decided::Done(Err(refusal)));
-                    continue;
-                }
-                Err(error) => return Err(error),
-            },
-            Change::Job(change) => match jobs::apply(&*tx, tenant, change).await {
-                Ok(applied) if applied.audited => AnswerKind::Job(applied.answer),
-                Ok(applied) => {
-                    decided.push(Decided::Done(Ok(Answer::Job(applied.answer))));
-                    continue;
-                }
-                Err(refusal @ StoreError::DuplicateId { .. }) => {
-                    decided.push(Decided::Done(Err(refusal)));
-                    continue;
-                }
-                Err(error) => return Err(error),
-            },
+        // A key or job change, applied: whether its event is to be appended, and its answer.
+        let applied = match change {
+            Change::None => Ok(None),
+            Change::Key(change) => credentials::apply(&*tx, tenant, change)
+                .await
+                .map(|applied| Some((applied.audited, Answer::Key(applied.key)))),
+            Change::Job(change) => jobs::apply(&*tx, tenant, change)
+                .await
+                .map(|applied| Some((applied.audited, Answer::Job(applied.answer)))),
+        };
+        let answer = match applied {
+            Ok(None) => AnswerKind::Append,
+            Ok(Some((true, answer))) => AnswerKind::Changed(Box::new(answer)),
+            Ok(Some((false, answer))) => {
+                decided.push(Decided::Done(Ok(answer)));
+                continue;
+            }
+            Err(refusal @ StoreError::DuplicateId { .. }) => {
+                decided.push(Decided::Done(Err(refusal)));
+                continue;
+            }
+            Err(error) => return Err(error),
         };
         let audit = !matches!(answer, AnswerKind::Append);
         let step = decide(
@@ -171,8 +167,7 @@ async fn transact(
             Decided::Done(answer) => answer,
             Decided::Appended { outcome, answer } => Ok(match answer {
                 AnswerKind::Append => Answer::Appended(outcome),
-                AnswerKind::Key(key) => Answer::Key(key),
-                AnswerKind::Job(job) => Answer::Job(job),
+                AnswerKind::Changed(answer) => *answer,
             }),
             Decided::Replay(seqs) => Ok(Answer::Appended(AppendOutcome {
                 events: by_seqs(&*tx, tenant, &seqs).await?,
