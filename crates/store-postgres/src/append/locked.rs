@@ -60,7 +60,7 @@ pub async fn write_group(shared: &Arc<Shared>, tenant: &str, group: Vec<Write>) 
 /// What one request of the group became, before the rows are written.
 enum Decided {
     /// Refused, or answered without appending (a replay, a refused job call).
-    Done(Result<Answer, StoreError>),
+    Done(Box<Result<Answer, StoreError>>),
     /// Appended: the outcome's events are final once the transaction commits.
     Appended {
         outcome: AppendOutcome,
@@ -121,11 +121,11 @@ async fn transact(
             Ok(None) => AnswerKind::Append,
             Ok(Some((true, answer))) => AnswerKind::Changed(Box::new(answer)),
             Ok(Some((false, answer))) => {
-                decided.push(Decided::Done(Ok(answer)));
+                decided.push(Decided::Done(Box::new(Ok(answer))));
                 continue;
             }
             Err(refusal @ StoreError::DuplicateId { .. }) => {
-                decided.push(Decided::Done(Err(refusal)));
+                decided.push(Decided::Done(Box::new(Err(refusal))));
                 continue;
             }
             Err(error) => return Err(error),
@@ -145,7 +145,7 @@ async fn transact(
             // A change stands only with its audit event: a refused audit event undoes the
             // group (only a full ledger could refuse one).
             Step::Refused(refusal) if audit => return Err(refusal),
-            Step::Refused(refusal) => decided.push(Decided::Done(Err(refusal))),
+            Step::Refused(refusal) => decided.push(Decided::Done(Box::new(Err(refusal)))),
         }
     }
 
@@ -164,7 +164,7 @@ async fn transact(
     let mut answers = Vec::with_capacity(decided.len());
     for decision in decided {
         answers.push(match decision {
-            Decided::Done(answer) => answer,
+            Decided::Done(answer) => *answer,
             Decided::Appended { outcome, answer } => Ok(match answer {
                 AnswerKind::Append => Answer::Appended(outcome),
                 AnswerKind::Changed(answer) => *answer,
