@@ -11,7 +11,8 @@ use std::path::Path;
 
 use trailkeep_ledger::{Hash, NoteVerifier, perfect_root};
 use trailkeep_store::verify::{
-    LedgerCheck, TenantSummary, VerifyError, VerifyReport, check_row, fail, unreadable,
+    LedgerCheck, TenantSummary, VerifyError, VerifyReport, check_row, fail, on_every_core,
+    unreadable,
 };
 
 use crate::schema::{self, key_seq, tenant_key_range};
@@ -232,27 +233,5 @@ fn check_rows(chunk: &Chunk, tenant: &str) -> Vec<Result<Hash, String>> {
             id,
         )
     };
-    let rows = &chunk.rows;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads == 1 || rows.len() < 2 * threads {
-        return (chunk.first..).zip(rows).map(check).collect();
-    }
-    let part = rows.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = rows
-            .chunks(part)
-            .enumerate()
-            .map(|(i, part_rows)| {
-                let first = chunk.first + (i * part) as u64;
-                scope.spawn(move || (first..).zip(part_rows).map(check).collect::<Vec<_>>())
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|worker| match worker.join() {
-                Ok(checked) => checked,
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
-    })
+    on_every_core(&chunk.rows, |i, row| check((chunk.first + i as u64, row)))
 }

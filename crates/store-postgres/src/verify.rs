@@ -2,14 +2,16 @@
 //! (canonical bytes, leaf hash, seq, tenant and id), the tree rebuilt from them against the
 //! stored tree nodes and the head's right edge, and every signed checkpoint against the
 //! rebuilt tree (`trailkeep verify --store URL`). Read in one repeatable-read transaction, so
-//! nodes may keep writing meanwhile.
+//! nodes may keep writing meanwhile; each chunk of rows is checked on every core while the
+//! next is read.
 
 use std::collections::HashMap;
 
-use tokio_postgres::{IsolationLevel, NoTls};
+use tokio_postgres::{IsolationLevel, NoTls, Row};
 use trailkeep_ledger::{Hash, NoteVerifier};
 use trailkeep_store::verify::{
-    LedgerCheck, TenantSummary, VerifyError, VerifyReport, check_row, fail, unreadable,
+    LedgerCheck, TenantSummary, VerifyError, VerifyReport, check_row, fail, on_every_core,
+    unreadable,
 };
 
 use crate::tree::{frontier_bytes, is_stored_level};
@@ -104,6 +106,42 @@ async fn verify_all(
     Ok(report)
 }
 
+/// The tenant's rows from seq `from` on, [`CHUNK`] at most, in seq order.
+async fn chunk(
+    tx: &tokio_postgres::Transaction<'_>,
+    tenant: &str,
+    from: i64,
+) -> Result<Vec<Row>, VerifyError> {
+    tx.query(
+        "SELECT seq, id, leaf_hash, body FROM events WHERE tenant = $1 AND seq >= $2 \
+         ORDER BY seq LIMIT $3",
+        &[&tenant, &from, &CHUNK],
+    )
+    .await
+    .map_err(|e| unreadable(crate::error_chain(&e)))
+}
+
+/// Each row's seq and leaf hash, or why the row is bad ([`check_row`]), checked on every core
+/// of a blocking thread's scope.
+async fn check_rows(
+    rows: Vec<Row>,
+    tenant: &str,
+) -> Result<Vec<(i64, Result<Hash, String>)>, VerifyError> {
+    let tenant = tenant.to_owned();
+    tokio::task::spawn_blocking(move || {
+        on_every_core(&rows, |_, row| {
+            let seq: i64 = row.get(0);
+            let id: &str = row.get(1);
+            (
+                seq,
+                check_row(row.get(3), row.get(2), seq as u64, &tenant, id),
+            )
+        })
+    })
+    .await
+    .map_err(|e| unreadable(format!("a verifying thread failed: {e}")))
+}
+
 async fn verify_tenant(
     tx: &tokio_postgres::Transaction<'_>,
     verifier: &NoteVerifier,
@@ -133,21 +171,13 @@ async fn verify_tenant(
             )
         })
         .collect();
+    // Each chunk's rows are checked on every core while the next chunk is read.
     let mut next: i64 = 0;
-    loop {
-        let rows = tx
-            .query(
-                "SELECT seq, id, leaf_hash, body FROM events WHERE tenant = $1 AND seq >= $2 \
-                 ORDER BY seq LIMIT $3",
-                &[&tenant, &next, &CHUNK],
-            )
-            .await
-            .map_err(|e| unreadable(crate::error_chain(&e)))?;
-        if rows.is_empty() {
-            break;
-        }
-        for row in &rows {
-            let seq: i64 = row.get(0);
+    let mut rows = chunk(tx, tenant, 0).await?;
+    while !rows.is_empty() {
+        let after = rows.last().map_or(next, |row| row.get::<_, i64>(0) + 1);
+        let (checked, following) = tokio::join!(check_rows(rows, tenant), chunk(tx, tenant, after));
+        for (seq, leaf) in checked? {
             if seq != next {
                 return Err(fail(
                     tenant,
@@ -155,9 +185,7 @@ async fn verify_tenant(
                     format!("event is missing (the next stored seq is {seq})"),
                 ));
             }
-            let id: &str = row.get(1);
-            let leaf = check_row(row.get(3), row.get(2), seq as u64, tenant, id)
-                .map_err(|reason| fail(tenant, Some(seq as u64), reason))?;
+            let leaf = leaf.map_err(|reason| fail(tenant, Some(seq as u64), reason))?;
             let mut wrong_node = None;
             ledger.push(leaf, |level, index, hash: &Hash| {
                 if is_stored_level(level)
@@ -176,9 +204,10 @@ async fn verify_tenant(
                 ));
             }
             next += 1;
+            *done += 1;
         }
-        *done += rows.len() as u64;
         progress(*done);
+        rows = following?;
     }
     if let Some((level, index)) = nodes.keys().next() {
         return Err(fail(
