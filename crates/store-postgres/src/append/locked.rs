@@ -91,14 +91,7 @@ async fn transact(
     shared.heads.ensure(&**client, tenant).await?;
 
     let tx = client.transaction().await.map_err(internal)?;
-    let lock = tx.prepare_cached(LOCK_HEAD).await.map_err(internal)?;
-    let head = tx.query_one(&lock, &[&tenant]).await.map_err(internal)?;
-    if let Some(shard) = head.get::<_, Option<i32>>(2) {
-        return Err(StoreError::Unavailable(format!(
-            "tenant {tenant:?} moved to shard {shard}; retry"
-        )));
-    }
-    let mut frontier = frontier_from(head.get::<_, i64>(0) as u64, head.get(1))?;
+    let mut frontier = lock_head(&tx, tenant).await?;
     let size_before = frontier.size();
     let mut known = Known::read(&tx, tenant, &work).await?;
 
@@ -322,6 +315,22 @@ fn decide(
     })
 }
 
+/// Locks the tenant's head for the rest of `tx` and answers it; refuses a tenant that moved
+/// to another shard.
+async fn lock_head(
+    tx: &deadpool_postgres::Transaction<'_>,
+    tenant: &str,
+) -> Result<Frontier, StoreError> {
+    let lock = tx.prepare_cached(LOCK_HEAD).await.map_err(internal)?;
+    let head = tx.query_one(&lock, &[&tenant]).await.map_err(internal)?;
+    if let Some(shard) = head.get::<_, Option<i32>>(2) {
+        return Err(StoreError::Unavailable(format!(
+            "tenant {tenant:?} moved to shard {shard}; retry"
+        )));
+    }
+    frontier_from(head.get::<_, i64>(0) as u64, head.get(1))
+}
+
 /// Gives `prepared` the next seq of `frontier`, with the canonical bytes and leaf hash that go
 /// with it; adds the perfect subtrees it completes at the stored levels to `nodes`.
 pub(super) fn sequence_event(
@@ -392,14 +401,7 @@ pub async fn resequence(
 ) -> Result<Vec<AppendOutcome>, StoreError> {
     let mut client = shared.pool.get().await.map_err(crate::pool_error)?;
     let tx = client.transaction().await.map_err(internal)?;
-    let lock = tx.prepare_cached(LOCK_HEAD).await.map_err(internal)?;
-    let head = tx.query_one(&lock, &[&tenant]).await.map_err(internal)?;
-    if let Some(shard) = head.get::<_, Option<i32>>(2) {
-        return Err(StoreError::Unavailable(format!(
-            "tenant {tenant:?} moved to shard {shard}; retry"
-        )));
-    }
-    let mut frontier = frontier_from(head.get::<_, i64>(0) as u64, head.get(1))?;
+    let mut frontier = lock_head(&tx, tenant).await?;
     let mut nodes = Vec::new();
     let mut resequenced = Vec::with_capacity(outcomes.len());
     for outcome in outcomes {
