@@ -78,7 +78,8 @@ pub struct Options {
     pub queue_capacity: usize,
     /// Writes of any one tenant that may wait on this node.
     pub tenant_queue_share: usize,
-    /// Most events in one append transaction.
+    /// Most events one append transaction gathers from several writes (a larger write is a
+    /// transaction of its own).
     pub max_group_events: usize,
     /// How long the first write of an idle tenant waits for others to share its transaction.
     pub gather: Duration,
