@@ -25,11 +25,9 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, Transaction, params};
 use tokio::sync::oneshot;
 use trailkeep_event::{PreparedEvent, Timestamp};
-use trailkeep_ledger::{Checkpoint, Hash, NoteSigner, leaf_hash, perfect_root};
+use trailkeep_ledger::{Checkpoint, Hash, NoteSigner, perfect_root};
 use trailkeep_store::quota::Place;
-use trailkeep_store::{
-    ApiKeyRecord, AppendOutcome, AppendRequest, SignedCheckpoint, StoreError, StoredEvent,
-};
+use trailkeep_store::{ApiKeyRecord, AppendOutcome, AppendRequest, SignedCheckpoint, StoreError};
 
 use crate::credentials;
 use crate::high_water::{self, HighWater};
@@ -40,7 +38,7 @@ use crate::schema::{MAX_SEQ, event_key};
 use crate::state::{Registry, TenantState};
 use crate::tree::{BLOCK_LEAVES, UpperLevels, WriterSource, internal};
 use trailkeep_store::jobs::{JobChange, JobChanged};
-use trailkeep_store::slots::{Slot, slots};
+use trailkeep_store::slots::{Slot, resolve, sequenced, slots};
 
 /// How the writer groups and signs.
 #[derive(Debug, Clone, Copy)]
@@ -708,38 +706,21 @@ fn append_one(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )
         .map_err(internal)?;
-    let mut events: Vec<StoredEvent> = Vec::with_capacity(slots.len());
-    let mut stored = 0;
-    for slot in slots {
-        let event = match slot {
-            Slot::Existing(event) => event,
-            Slot::SameAs(earlier) => events[earlier].clone(),
-            Slot::New(prepared) => {
-                let seq = tenant.size;
-                let canonical = prepared.canonical_bytes(seq);
-                let leaf = leaf_hash(&canonical);
-                let event = prepared.into_event(seq);
-                insert
-                    .execute(params![
-                        event_key(tenant_id, seq),
-                        tenant_id,
-                        event.id,
-                        event.occurred_at.as_micros(),
-                        &leaf[..],
-                        canonical,
-                    ])
-                    .map_err(internal)?;
-                push_leaf(tx, tenant, leaf)?;
-                stored += 1;
-                StoredEvent {
-                    event,
-                    canonical,
-                    leaf_hash: leaf,
-                }
-            }
-        };
-        events.push(event);
-    }
+    let (events, stored) = resolve(slots, |prepared| {
+        let event = sequenced(prepared, tenant.size);
+        insert
+            .execute(params![
+                event_key(tenant_id, event.event.seq),
+                tenant_id,
+                event.event.id,
+                event.event.occurred_at.as_micros(),
+                &event.leaf_hash[..],
+                event.canonical,
+            ])
+            .map_err(internal)?;
+        push_leaf(tx, tenant, event.leaf_hash)?;
+        Ok(event)
+    })?;
 
     if let Some(key) = &request.idempotency_key {
         let seqs: Vec<u8> = events

@@ -199,14 +199,17 @@ pub async fn newest(
         )
         .await
         .map_err(internal)?
-        .map(|row| {
-            Ok(SignedCheckpoint {
-                size: row.get::<_, i64>(0) as u64,
-                root: rows::hash(row.get(1))?,
-                note: row.get(2),
-            })
-        })
+        .map(|row| checkpoint(&row))
         .transpose()
+}
+
+/// A row of `size, root, note` from `checkpoints`.
+fn checkpoint(row: &tokio_postgres::Row) -> Result<SignedCheckpoint, StoreError> {
+    Ok(SignedCheckpoint {
+        size: row.get::<_, i64>(0) as u64,
+        root: rows::hash(row.get(1))?,
+        note: row.get(2),
+    })
 }
 
 /// Every signed checkpoint of the tenant, by size.
@@ -222,13 +225,7 @@ pub async fn all(
         .await
         .map_err(internal)?
         .iter()
-        .map(|row| {
-            Ok(SignedCheckpoint {
-                size: row.get::<_, i64>(0) as u64,
-                root: rows::hash(row.get(1))?,
-                note: row.get(2),
-            })
-        })
+        .map(checkpoint)
         .collect()
 }
 

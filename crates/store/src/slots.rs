@@ -58,3 +58,37 @@ pub fn slots<E>(
     }
     Ok(Ok(slots))
 }
+
+/// The request's events in order, given `slots`: stored events as they are, repeats as their
+/// first, new ones as `new` makes them (the engine gives each the next seq and writes it);
+/// and how many were new.
+pub fn resolve<E>(
+    slots: Vec<Slot>,
+    mut new: impl FnMut(PreparedEvent) -> Result<StoredEvent, E>,
+) -> Result<(Vec<StoredEvent>, usize), E> {
+    let mut events: Vec<StoredEvent> = Vec::with_capacity(slots.len());
+    let mut stored = 0;
+    for slot in slots {
+        let event = match slot {
+            Slot::Existing(event) => event,
+            Slot::SameAs(earlier) => events[earlier].clone(),
+            Slot::New(prepared) => {
+                stored += 1;
+                new(prepared)?
+            }
+        };
+        events.push(event);
+    }
+    Ok((events, stored))
+}
+
+/// `prepared` as the stored event of `seq`: its canonical bytes with that seq, and their leaf
+/// hash.
+pub fn sequenced(prepared: PreparedEvent, seq: u64) -> StoredEvent {
+    let canonical = prepared.canonical_bytes(seq);
+    StoredEvent {
+        leaf_hash: trailkeep_ledger::leaf_hash(&canonical),
+        event: prepared.into_event(seq),
+        canonical,
+    }
+}

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tokio_postgres::Transaction;
 use trailkeep_event::PreparedEvent;
 use trailkeep_ledger::{Frontier, Hash, leaf_hash};
-use trailkeep_store::slots::{Slot, slots};
+use trailkeep_store::slots::{resolve, sequenced, slots};
 use trailkeep_store::{AppendOutcome, AppendRequest, StoreError, StoredEvent};
 
 use super::write::{
@@ -282,25 +282,16 @@ fn decide(
         Err(refusal) => return Step::Refused(refusal),
     };
 
-    let mut events: Vec<StoredEvent> = Vec::with_capacity(slots.len());
-    let mut stored = 0;
-    for slot in slots {
-        let event = match slot {
-            Slot::Existing(event) => event,
-            Slot::SameAs(earlier) => events[earlier].clone(),
-            Slot::New(prepared) => {
-                let client_id = prepared.client_id;
-                let event = sequence_event(prepared, frontier, nodes);
-                if client_id {
-                    known.ids.insert(event.event.id.clone(), event.clone());
-                }
-                new_events.push(event.clone());
-                stored += 1;
-                event
-            }
-        };
-        events.push(event);
-    }
+    let resolved = resolve(slots, |prepared| {
+        let client_id = prepared.client_id;
+        let event = sequence_event(prepared, frontier, nodes);
+        if client_id {
+            known.ids.insert(event.event.id.clone(), event.clone());
+        }
+        new_events.push(event.clone());
+        Ok::<_, std::convert::Infallible>(event)
+    });
+    let (events, stored) = resolved.unwrap_or_else(|never| match never {});
     if let Some(key) = request.idempotency_key {
         let seqs: Vec<i64> = events.iter().map(|e| e.event.seq as i64).collect();
         known
@@ -338,19 +329,19 @@ pub(super) fn sequence_event(
     frontier: &mut Frontier,
     nodes: &mut Vec<(u32, u64, Hash)>,
 ) -> StoredEvent {
-    let seq = frontier.size();
-    let canonical = prepared.canonical_bytes(seq);
-    let leaf = leaf_hash(&canonical);
+    let event = sequenced(prepared, frontier.size());
+    push_leaf(frontier, nodes, event.leaf_hash);
+    event
+}
+
+/// Adds `leaf` to the tree's right edge, and the perfect subtrees it completes at the stored
+/// levels to `nodes`.
+fn push_leaf(frontier: &mut Frontier, nodes: &mut Vec<(u32, u64, Hash)>, leaf: Hash) {
     frontier.push_with(leaf, |level, index, hash| {
         if is_stored_level(level) {
             nodes.push((level, index, *hash));
         }
     });
-    StoredEvent {
-        event: prepared.into_event(seq),
-        canonical,
-        leaf_hash: leaf,
-    }
 }
 
 /// Writes a group's events (with their `terms`, in order) and the tree nodes they completed,
@@ -413,11 +404,7 @@ pub async fn resequence(
                 StoreError::Internal(format!("an accepted event has no canonical form: {e}"))
             })?;
             let leaf = leaf_hash(&canonical);
-            frontier.push_with(leaf, |level, index, hash| {
-                if is_stored_level(level) {
-                    nodes.push((level, index, *hash));
-                }
-            });
+            push_leaf(&mut frontier, &mut nodes, leaf);
             events.push(StoredEvent {
                 event,
                 canonical,
