@@ -340,7 +340,7 @@ pub fn heartbeat(
 
 impl EmbeddedStore {
     /// Runs `work` on the writer's connection between groups, and answers what it returns.
-    async fn on_writer<T: Send + 'static>(
+    pub(crate) async fn on_writer<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {

@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 mod credentials;
+mod documents;
 pub mod files;
 mod high_water;
 mod jobs;
@@ -585,6 +586,17 @@ impl EventStore for EmbeddedStore {
                 Ok(tally.finish())
             })
             .await
+    }
+
+    async fn tenants(&self) -> Result<Vec<String>, StoreError> {
+        let mut names: Vec<String> = self
+            .registry
+            .all()
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        names.sort_unstable();
+        Ok(names)
     }
 
     async fn tree_size(&self, tenant: &str) -> Result<u64, StoreError> {

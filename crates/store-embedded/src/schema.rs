@@ -113,11 +113,13 @@ ALTER TABLE tenants_v2 RENAME TO tenants;
 ";
 
 /// Creates the schema in a new database, or checks and upgrades an existing one; either way
-/// adds the tables that came later without changing the format (`api_keys`, `jobs`).
+/// adds the tables that came later without changing the format (`api_keys`, `jobs`,
+/// `documents`).
 pub fn migrate(conn: &mut Connection) -> Result<(), String> {
     check_version(conn)?;
     conn.execute_batch(crate::credentials::SCHEMA)
         .and_then(|()| conn.execute_batch(crate::jobs::SCHEMA))
+        .and_then(|()| conn.execute_batch(crate::documents::SCHEMA))
         .map_err(|e| e.to_string())
 }
 

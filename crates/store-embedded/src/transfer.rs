@@ -19,7 +19,7 @@ use trailkeep_store::{CanonicalEvent, SignedCheckpoint, StoreError};
 use crate::high_water::{self, HighWaterMark};
 use crate::schema::{self, event_key, hash_from_blob, key_seq, tenant_key_range};
 use crate::tree::BLOCK_LEVEL;
-use crate::{DB_FILE, credentials, files, jobs, keys};
+use crate::{DB_FILE, credentials, documents, files, jobs, keys};
 
 fn internal(e: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(e.to_string())
@@ -204,6 +204,7 @@ impl TransferSource for EmbeddedTransfer {
             checkpoints,
             api_keys: credentials::of_tenant(&self.conn, tenant)?,
             jobs: jobs::of_tenant(&self.conn, tenant)?,
+            documents: documents::of_tenant(&self.conn, tenant)?,
             idempotency_keys,
         })
     }
@@ -315,6 +316,9 @@ impl TransferSink for EmbeddedTransfer {
         }
         for job in &records.jobs {
             jobs::insert_record(&tx, job)?;
+        }
+        for document in &records.documents {
+            documents::insert(&tx, tenant, document)?;
         }
         for key in &records.idempotency_keys {
             let seqs: Vec<u8> = key.seqs.iter().flat_map(|s| s.to_le_bytes()).collect();

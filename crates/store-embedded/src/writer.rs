@@ -30,6 +30,7 @@ use trailkeep_store::quota::Place;
 use trailkeep_store::{ApiKeyRecord, AppendOutcome, AppendRequest, SignedCheckpoint, StoreError};
 
 use crate::credentials;
+use crate::documents;
 use crate::high_water::{self, HighWater};
 use crate::jobs;
 use crate::queue::FairQueue;
@@ -37,6 +38,7 @@ use crate::rows;
 use crate::schema::{MAX_SEQ, event_key};
 use crate::state::{Registry, TenantState};
 use crate::tree::{BLOCK_LEAVES, UpperLevels, WriterSource, internal};
+use trailkeep_store::documents::{DocumentWrite, DocumentsWritten};
 use trailkeep_store::jobs::{JobChange, JobChanged};
 use trailkeep_store::slots::{Slot, resolve, sequenced, slots};
 
@@ -89,6 +91,21 @@ pub enum Job {
         /// Its place among the appends waiting, freed once it is written.
         ticket: Place,
     },
+    /// Write a set of documents and append the events recording it, in one transaction.
+    ChangeDocuments {
+        /// The documents' tenant, whose trail records the change.
+        tenant: String,
+        /// The writes, made all or none.
+        writes: Vec<DocumentWrite>,
+        /// When (ms since the epoch).
+        now: i64,
+        /// The events recording them (at least one).
+        audit: AppendRequest,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<DocumentsWritten, StoreError>>,
+        /// Its place among the appends waiting, freed once it is written.
+        ticket: Place,
+    },
     /// Work on the writer's connection that records nothing in any trail (claiming a job,
     /// renewing a lease): run between groups, in its own transaction, outside the tenants'
     /// queues. It sends its own answer.
@@ -103,7 +120,8 @@ impl Job {
         match self {
             Job::Append { tenant, .. }
             | Job::ChangeKey { tenant, .. }
-            | Job::ChangeJob { tenant, .. } => Some(tenant),
+            | Job::ChangeJob { tenant, .. }
+            | Job::ChangeDocuments { tenant, .. } => Some(tenant),
             // Direct work never reaches the queue (the writer runs it as it arrives).
             Job::Direct(_) | Job::Shutdown => None,
         }
@@ -112,7 +130,9 @@ impl Job {
     /// How many events the job writes, at least 1 (what a group's size is counted in).
     pub fn events(&self) -> usize {
         match self {
-            Job::Append { request, .. } => request.events.len().max(1),
+            Job::Append { request, .. } | Job::ChangeDocuments { audit: request, .. } => {
+                request.events.len().max(1)
+            }
             _ => 1,
         }
     }
@@ -135,6 +155,10 @@ pub enum KeyChange {
 enum Change {
     Key(KeyChange),
     Job(JobChange),
+    Documents {
+        writes: Vec<DocumentWrite>,
+        now: i64,
+    },
 }
 
 /// One write of a group, and where its answer goes.
@@ -149,6 +173,7 @@ enum Written {
     Appended(AppendOutcome),
     KeyChanged(Option<ApiKeyRecord>),
     JobChanged(JobChanged),
+    DocumentsWritten(DocumentsWritten),
 }
 
 /// Where a write's answer goes.
@@ -156,6 +181,7 @@ enum Reply {
     Append(oneshot::Sender<Result<AppendOutcome, StoreError>>),
     Key(oneshot::Sender<Result<Option<ApiKeyRecord>, StoreError>>),
     Job(oneshot::Sender<Result<JobChanged, StoreError>>),
+    Documents(oneshot::Sender<Result<DocumentsWritten, StoreError>>),
 }
 
 impl Reply {
@@ -173,6 +199,15 @@ impl Reply {
             }
             (Reply::Job(reply), Err(e)) => {
                 let _ = reply.send(Err(e));
+            }
+            (Reply::Documents(reply), Ok(Written::DocumentsWritten(written))) => {
+                let _ = reply.send(Ok(written));
+            }
+            (Reply::Documents(reply), Err(e)) => {
+                let _ = reply.send(Err(e));
+            }
+            (Reply::Documents(reply), Ok(_)) => {
+                let _ = reply.send(Err(StoreError::Internal("a mismatched answer".into())));
             }
             (Reply::Job(reply), Ok(_)) => {
                 let _ = reply.send(Err(StoreError::Internal("a mismatched answer".into())));
@@ -367,6 +402,25 @@ impl Writer {
                     });
                     replies.push(Reply::Job(reply));
                 }
+                Job::ChangeDocuments {
+                    tenant,
+                    writes: documents,
+                    now,
+                    audit,
+                    reply,
+                    ticket,
+                } => {
+                    tickets.push(ticket);
+                    writes.push(Write {
+                        tenant,
+                        request: audit,
+                        change: Some(Change::Documents {
+                            writes: documents,
+                            now,
+                        }),
+                    });
+                    replies.push(Reply::Documents(reply));
+                }
                 Job::Direct(_) | Job::Shutdown => {}
             }
         }
@@ -446,6 +500,9 @@ impl Writer {
                 None => append_one(&tx, tenant, request, now)?.map(Written::Appended),
                 Some(Change::Key(change)) => change_key(&tx, tenant, &name, change, request, now)?,
                 Some(Change::Job(change)) => change_job(&tx, tenant, &name, change, request, now)?,
+                Some(Change::Documents { writes, now: at }) => {
+                    change_documents(&tx, tenant, &name, &writes, at, request, now)?
+                }
             };
             answers.push(answer);
         }
@@ -660,6 +717,26 @@ fn change_job(
         append_one(tx, tenant, request, now)??;
     }
     Ok(Ok(Written::JobChanged(applied.answer)))
+}
+
+/// Writes a set of documents and appends `request` (the events recording it) inside the
+/// group's transaction: both or neither. A conflict writes and appends nothing.
+fn change_documents(
+    tx: &Transaction<'_>,
+    tenant: &mut WriterTenant,
+    name: &str,
+    writes: &[DocumentWrite],
+    at: i64,
+    request: AppendRequest,
+    now: Timestamp,
+) -> Result<Result<Written, StoreError>, StoreError> {
+    let written = documents::apply(tx, name, writes, at)?;
+    if written.is_ok() {
+        // The documents are written already, and a change must not stand unaudited: undo the
+        // whole group instead (only a full ledger refuses a self-audit event).
+        append_one(tx, tenant, request, now)??;
+    }
+    Ok(Ok(Written::DocumentsWritten(written)))
 }
 
 /// Checks and writes one append request inside the group's transaction.

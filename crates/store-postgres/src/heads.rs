@@ -122,3 +122,18 @@ pub async fn size(client: &impl GenericClient, tenant: &str) -> Result<u64, Stor
         .map_err(internal)?
         .map_or(0, |row| row.get::<_, i64>(0) as u64))
 }
+
+/// Every tenant whose ledger lives here and has events, in name order.
+pub async fn tenants(client: &impl GenericClient) -> Result<Vec<String>, StoreError> {
+    Ok(client
+        .query(
+            "SELECT tenant FROM heads WHERE moved_to IS NULL AND size > 0 \
+             ORDER BY tenant COLLATE \"C\"",
+            &[],
+        )
+        .await
+        .map_err(internal)?
+        .iter()
+        .map(|row| row.get(0))
+        .collect())
+}

@@ -13,6 +13,7 @@
 
 mod append;
 mod credentials;
+mod documents;
 mod heads;
 mod jobs;
 mod notify;
@@ -59,6 +60,9 @@ use crate::heads::Heads;
 use crate::notify::{Notifier, Watches};
 use crate::partitions::Partitions;
 use crate::signing::Signing;
+use trailkeep_store::documents::{
+    Document, DocumentRange, DocumentStore, DocumentWrite, DocumentsWritten, check_writes,
+};
 use trailkeep_store::jobs::{JobChange, JobChanged, worker_answer};
 
 /// Longest wait for a checkpoint covering a given size.
@@ -379,6 +383,62 @@ impl PostgresStore {
     }
 }
 
+#[async_trait]
+impl DocumentStore for PostgresStore {
+    async fn write_documents(
+        &self,
+        tenant: &str,
+        writes: Vec<DocumentWrite>,
+        audit: Vec<PreparedEvent>,
+        now: i64,
+    ) -> Result<DocumentsWritten, StoreError> {
+        check_writes(tenant, &writes, &audit)?;
+        if audit.is_empty() {
+            let mut client = self.client().await?;
+            let mut tx = client.transaction().await.map_err(internal)?;
+            let written = documents::apply(&mut tx, tenant, &writes, now).await?;
+            tx.commit().await.map_err(internal)?;
+            return Ok(written);
+        }
+        let request = AppendRequest {
+            events: audit,
+            idempotency_key: None,
+        };
+        match self
+            .write(tenant, Change::Documents { writes, now }, request)
+            .await?
+        {
+            Answer::Documents(written) => Ok(written),
+            _ => Err(StoreError::Internal(
+                "a document change answered something else".into(),
+            )),
+        }
+    }
+
+    async fn document(
+        &self,
+        tenant: &str,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<Document>, StoreError> {
+        documents::one(&**self.client().await?, tenant, kind, id).await
+    }
+
+    async fn documents(
+        &self,
+        tenant: &str,
+        kind: &str,
+        range: DocumentRange,
+        limit: usize,
+    ) -> Result<Vec<Document>, StoreError> {
+        documents::listed(&**self.client().await?, tenant, kind, &range, limit).await
+    }
+
+    async fn document_tenants(&self, kind: &str) -> Result<Vec<String>, StoreError> {
+        documents::tenants_with(&**self.client().await?, kind).await
+    }
+}
+
 impl Drop for PostgresStore {
     fn drop(&mut self) {
         self.shutdown();
@@ -523,6 +583,10 @@ impl EventStore for PostgresStore {
         query: &Query,
     ) -> Result<Page<CanonicalEvent>, StoreError> {
         read::page(&**self.client().await?, tenant, query).await
+    }
+
+    async fn tenants(&self) -> Result<Vec<String>, StoreError> {
+        heads::tenants(&**self.client().await?).await
     }
 
     async fn tree_size(&self, tenant: &str) -> Result<u64, StoreError> {

@@ -11,7 +11,7 @@ use trailkeep_store::StoreError;
 use crate::internal;
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Version 1. Notes on choices:
 /// - `heads` is each tenant's ledger head: the next seq (`size`) and the tree's right edge
@@ -130,6 +130,27 @@ CREATE INDEX jobs_queued ON jobs (run_after) WHERE state = 'queued';
 CREATE INDEX jobs_leased ON jobs (lease_until) WHERE state = 'running';
 "#;
 
+/// Version 2: the background features' documents (webhook subscriptions, cursors, delivery
+/// logs, rules, alerts, leases). Small rows rewritten often, so autovacuum visits early; the
+/// second index finds the tenants that have documents of a kind.
+const V2: &str = r#"
+CREATE TABLE documents (
+    tenant     text COLLATE "C" NOT NULL,
+    kind       text COLLATE "C" NOT NULL,
+    id         text COLLATE "C" NOT NULL,
+    version    bigint NOT NULL,
+    body       text NOT NULL,
+    updated_at bigint NOT NULL,
+    PRIMARY KEY (tenant, kind, id)
+) WITH (fillfactor = 70, autovacuum_vacuum_scale_factor = 0.01,
+        autovacuum_vacuum_threshold = 100);
+CREATE INDEX documents_by_kind ON documents (kind, tenant);
+"#;
+
+/// Each version's statements, in order: `UPGRADES[v - 1]` takes a database from version
+/// `v - 1` to `v`.
+const UPGRADES: [&str; SCHEMA_VERSION as usize] = [V1, V2];
+
 /// Creates the schema in an empty database (or schema) or upgrades it to [`SCHEMA_VERSION`];
 /// refuses one written by a newer build. Safe to run from several nodes at once. Answers the
 /// version before and after.
@@ -157,8 +178,10 @@ pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<(i32, i32), 
     let tx = client.transaction().await.map_err(internal)?;
     let version = locked_version(&tx).await?;
     match version {
-        0 => {
-            tx.batch_execute(V1).await.map_err(internal)?;
+        older @ 0..SCHEMA_VERSION => {
+            for upgrade in &UPGRADES[older as usize..] {
+                tx.batch_execute(upgrade).await.map_err(internal)?;
+            }
             set_version(&tx, SCHEMA_VERSION).await?;
         }
         SCHEMA_VERSION => {}

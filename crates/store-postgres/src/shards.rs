@@ -23,6 +23,9 @@ use tokio::sync::watch;
 use tokio_postgres::NoTls;
 use trailkeep_event::{Filter, PreparedEvent, Query};
 use trailkeep_ledger::{Hash, NoteVerifier};
+use trailkeep_store::documents::{
+    Document, DocumentRange, DocumentStore, DocumentWrite, DocumentsWritten, SERVICE,
+};
 use trailkeep_store::transfer::{TransferError, transfer_tenant};
 use trailkeep_store::{
     ApiKeyRecord, AppendOutcome, AppendRequest, CanonicalEvent, EventStore, GroupBy,
@@ -207,8 +210,8 @@ impl ShardedStore {
         Ok(&self.shards[self.shard_of(tenant).await?.unwrap_or(0)])
     }
 
-    /// Moves `tenant` to shard `to` with its events, checkpoints, keys, jobs and idempotency
-    /// keys; answers the events moved. Its writes wait meanwhile. Resumes a move that stopped
+    /// Moves `tenant` to shard `to` with its events, checkpoints, keys, jobs, documents and
+    /// idempotency keys; answers the events moved. Its writes wait meanwhile. Resumes a move that stopped
     /// after the old head was marked.
     pub async fn move_tenant(&self, tenant: &str, to: usize) -> Result<u64, StoreError> {
         if to >= self.shards.len() {
@@ -272,6 +275,7 @@ impl ShardedStore {
                  DELETE FROM idempotency_keys WHERE tenant = {t};
                  DELETE FROM api_keys WHERE tenant = {t};
                  DELETE FROM jobs WHERE tenant = {t};
+                 DELETE FROM documents WHERE tenant = {t};
                  DELETE FROM signing WHERE tenant = {t};
                  UPDATE heads SET size = 0, frontier = '' WHERE tenant = {t};
                  COMMIT;",
@@ -392,6 +396,15 @@ impl EventStore for ShardedStore {
             .await
     }
 
+    async fn tenants(&self) -> Result<Vec<String>, StoreError> {
+        let mut tenants = Vec::new();
+        for shard in &self.shards {
+            tenants.extend(shard.tenants().await?);
+        }
+        tenants.sort_unstable();
+        Ok(tenants)
+    }
+
     async fn tree_size(&self, tenant: &str) -> Result<u64, StoreError> {
         self.reader(tenant).await?.tree_size(tenant).await
     }
@@ -455,6 +468,62 @@ impl EventStore for ShardedStore {
                 .filter_map(|v| v.checkpoint_age_seconds)
                 .reduce(f64::min),
         }
+    }
+}
+
+/// The service's own documents live on the first shard; a tenant's on the tenant's shard.
+#[async_trait]
+impl DocumentStore for ShardedStore {
+    async fn write_documents(
+        &self,
+        tenant: &str,
+        writes: Vec<DocumentWrite>,
+        audit: Vec<PreparedEvent>,
+        now: i64,
+    ) -> Result<DocumentsWritten, StoreError> {
+        if tenant == SERVICE {
+            return self.shards[0]
+                .write_documents(tenant, writes, audit, now)
+                .await;
+        }
+        on_tenant_shard!(self, tenant, |shard| shard.write_documents(
+            tenant,
+            writes.clone(),
+            audit.clone(),
+            now
+        ))
+    }
+
+    async fn document(
+        &self,
+        tenant: &str,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<Document>, StoreError> {
+        self.reader(tenant).await?.document(tenant, kind, id).await
+    }
+
+    async fn documents(
+        &self,
+        tenant: &str,
+        kind: &str,
+        range: DocumentRange,
+        limit: usize,
+    ) -> Result<Vec<Document>, StoreError> {
+        self.reader(tenant)
+            .await?
+            .documents(tenant, kind, range, limit)
+            .await
+    }
+
+    async fn document_tenants(&self, kind: &str) -> Result<Vec<String>, StoreError> {
+        let mut tenants = Vec::new();
+        for shard in &self.shards {
+            tenants.extend(shard.document_tenants(kind).await?);
+        }
+        tenants.sort_unstable();
+        tenants.dedup();
+        Ok(tenants)
     }
 }
 

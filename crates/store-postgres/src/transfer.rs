@@ -16,7 +16,7 @@ use trailkeep_store::{CanonicalEvent, StoreError, StoredEvent};
 use crate::partitions::{Month, Partitions};
 use crate::rows::COPY_EVENTS;
 use crate::tree::{frontier_bytes, is_stored_level};
-use crate::{append, credentials, internal, jobs, rows};
+use crate::{append, credentials, documents, internal, jobs, rows};
 
 /// One end of a move, on one connection.
 pub struct PostgresTransfer {
@@ -130,6 +130,7 @@ impl TransferSource for PostgresTransfer {
             checkpoints,
             api_keys: credentials::of_tenant(&self.client, tenant).await?,
             jobs: jobs::of_tenant(&self.client, tenant).await?,
+            documents: documents::of_tenant(&self.client, tenant).await?,
             idempotency_keys,
         })
     }
@@ -241,6 +242,9 @@ impl TransferSink for PostgresTransfer {
         }
         for job in &records.jobs {
             jobs::insert_record(&tx, job).await?;
+        }
+        for document in &records.documents {
+            documents::insert(&tx, tenant, document).await?;
         }
         for key in &records.idempotency_keys {
             let seqs: Vec<i64> = key.seqs.iter().map(|s| *s as i64).collect();

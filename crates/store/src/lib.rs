@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 mod credentials;
+pub mod documents;
 mod error;
 pub mod jobs;
 pub mod quota;
@@ -25,6 +26,7 @@ mod types;
 pub mod verify;
 
 pub use credentials::{ApiKeyRecord, KeyStore};
+pub use documents::{Document, DocumentStore, DocumentWrite, Expect};
 pub use error::StoreError;
 pub use jobs::{JobError, JobRecord, JobRefusal, JobState, JobStore, NewJob};
 pub use types::{
@@ -37,10 +39,11 @@ use tokio::sync::watch;
 use trailkeep_event::{Filter, Query};
 use trailkeep_ledger::Hash;
 
-/// Everything the server needs from an engine: the events, the credentials and the jobs.
-pub trait Store: EventStore + KeyStore + JobStore {}
+/// Everything the server needs from an engine: the events, the credentials, the jobs and the
+/// background features' documents.
+pub trait Store: EventStore + KeyStore + JobStore + DocumentStore {}
 
-impl<T: EventStore + KeyStore + JobStore> Store for T {}
+impl<T: EventStore + KeyStore + JobStore + DocumentStore> Store for T {}
 
 /// A durable, tamper-evident home for audit events.
 #[async_trait]
@@ -126,6 +129,10 @@ pub trait EventStore: Send + Sync + 'static {
             total: page.total,
         })
     }
+
+    /// Every tenant with a ledger here, in name order: what background work that follows
+    /// every tenant's trail (detection) walks.
+    async fn tenants(&self) -> Result<Vec<String>, StoreError>;
 
     /// The number of events in the tenant's ledger (its tree size).
     async fn tree_size(&self, tenant: &str) -> Result<u64, StoreError>;

@@ -17,6 +17,13 @@
 //! ```
 
 pub mod cases;
+mod documents;
+
+pub use documents::{
+    audited_document_writes_store_their_events_or_nothing,
+    concurrent_writers_of_one_document_never_both_win,
+    documents_keep_their_expectations_and_sets_are_all_or_none,
+};
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
@@ -58,7 +65,10 @@ macro_rules! conformance_suite {
             an_expired_lease_is_claimed_again_and_its_old_worker_refused,
             failed_attempts_are_retried_after_the_backoff_then_fail_for_good,
             cancelled_jobs_stop_and_stay_within_their_tenant,
-            jobs_are_listed_newest_first_within_their_tenant
+            jobs_are_listed_newest_first_within_their_tenant,
+            documents_keep_their_expectations_and_sets_are_all_or_none,
+            audited_document_writes_store_their_events_or_nothing,
+            concurrent_writers_of_one_document_never_both_win
         );
         $crate::conformance_suite!(@restart $factory, $restart; jobs_survive_a_restart);
     };

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use trailkeep_ledger::{Hash, NoteVerifier};
 
 use crate::verify::{LedgerCheck, TenantSummary, VerifyError, check_row, fail, unreadable};
-use crate::{ApiKeyRecord, CanonicalEvent, JobRecord, SignedCheckpoint, StoreError};
+use crate::{ApiKeyRecord, CanonicalEvent, Document, JobRecord, SignedCheckpoint, StoreError};
 
 /// Events read and written at a time.
 pub const CHUNK: usize = 10_000;
@@ -36,6 +36,8 @@ pub struct TenantRecords {
     pub api_keys: Vec<ApiKeyRecord>,
     /// Its jobs.
     pub jobs: Vec<JobRecord>,
+    /// Its background features' documents.
+    pub documents: Vec<Document>,
     /// Its idempotency keys.
     pub idempotency_keys: Vec<StoredIdempotencyKey>,
 }

@@ -8,6 +8,9 @@ use async_trait::async_trait;
 use tokio::sync::{Semaphore, watch};
 use trailkeep_event::{Filter, PreparedEvent, Query};
 use trailkeep_ledger::Hash;
+use trailkeep_store::documents::{
+    Document, DocumentRange, DocumentStore, DocumentWrite, DocumentsWritten,
+};
 use trailkeep_store::{
     ApiKeyRecord, AppendOutcome, AppendRequest, CanonicalEvent, EventStore, GroupBy,
     IdempotencyKey, InclusionProof, JobError, JobRecord, JobStore, KeyStore, NewJob, Page,
@@ -55,6 +58,10 @@ impl EventStore for SpyStore {
             .appends
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.inner.append(tenant, request).await
+    }
+
+    async fn tenants(&self) -> Result<Vec<String>, StoreError> {
+        self.inner.tenants().await
     }
 
     async fn replay(
@@ -188,6 +195,42 @@ impl KeyStore for SpyStore {
         audit: PreparedEvent,
     ) -> Result<Option<ApiKeyRecord>, StoreError> {
         self.inner.revoke_api_key(tenant, id, at, audit).await
+    }
+}
+
+#[async_trait]
+impl DocumentStore for SpyStore {
+    async fn write_documents(
+        &self,
+        tenant: &str,
+        writes: Vec<DocumentWrite>,
+        audit: Vec<PreparedEvent>,
+        now: i64,
+    ) -> Result<DocumentsWritten, StoreError> {
+        self.inner.write_documents(tenant, writes, audit, now).await
+    }
+
+    async fn document(
+        &self,
+        tenant: &str,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<Document>, StoreError> {
+        self.inner.document(tenant, kind, id).await
+    }
+
+    async fn documents(
+        &self,
+        tenant: &str,
+        kind: &str,
+        range: DocumentRange,
+        limit: usize,
+    ) -> Result<Vec<Document>, StoreError> {
+        self.inner.documents(tenant, kind, range, limit).await
+    }
+
+    async fn document_tenants(&self, kind: &str) -> Result<Vec<String>, StoreError> {
+        self.inner.document_tenants(kind).await
     }
 }
 

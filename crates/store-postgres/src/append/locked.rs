@@ -18,6 +18,7 @@ use super::write::{
 };
 use super::{Answer, Change, Write};
 use crate::credentials;
+use crate::documents;
 use crate::jobs;
 use crate::partitions::Month;
 use crate::rows::{self, COPY_EVENTS, READ_COLUMNS};
@@ -90,7 +91,7 @@ async fn transact(
     shared.partitions.ensure(&mut client, months).await?;
     shared.heads.ensure(&**client, tenant).await?;
 
-    let tx = client.transaction().await.map_err(internal)?;
+    let mut tx = client.transaction().await.map_err(internal)?;
     let mut frontier = lock_head(&tx, tenant).await?;
     let size_before = frontier.size();
     let mut known = Known::read(&tx, tenant, &work).await?;
@@ -109,6 +110,9 @@ async fn transact(
             Change::Job(change) => jobs::apply(&*tx, tenant, change)
                 .await
                 .map(|applied| Some((applied.audited, Answer::Job(applied.answer)))),
+            Change::Documents { writes, now } => documents::apply(&mut tx, tenant, &writes, now)
+                .await
+                .map(|written| Some((written.is_ok(), Answer::Documents(written)))),
         };
         let answer = match applied {
             Ok(None) => AnswerKind::Append,

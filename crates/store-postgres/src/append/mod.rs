@@ -37,6 +37,7 @@ use trailkeep_store::{AppendOutcome, AppendRequest, StoreError};
 
 use crate::Shared;
 use crate::credentials::KeyChange;
+use trailkeep_store::documents::{DocumentWrite, DocumentsWritten};
 use trailkeep_store::jobs::{JobChange, JobChanged};
 
 pub use write::{INSERT_NODES, by_seqs, terms_of, write_events, write_nodes};
@@ -59,6 +60,13 @@ pub enum Change {
     Key(KeyChange),
     /// A job, recorded by the write's event when the change is one the trail records.
     Job(JobChange),
+    /// A set of documents, recorded by the write's events.
+    Documents {
+        /// The writes, made all or none.
+        writes: Vec<DocumentWrite>,
+        /// When (ms since the epoch).
+        now: i64,
+    },
 }
 
 /// What a write answers.
@@ -69,6 +77,8 @@ pub enum Answer {
     Key(Option<trailkeep_store::ApiKeyRecord>),
     /// The job as it now is, or why the worker was refused.
     Job(JobChanged),
+    /// Whether the documents were written.
+    Documents(DocumentsWritten),
 }
 
 /// How a node's append groups went since it started.
