@@ -17,6 +17,7 @@ mod credentials;
 pub mod documents;
 mod error;
 pub mod jobs;
+pub mod lease;
 pub mod quota;
 pub mod slots;
 #[cfg(feature = "testsuite")]

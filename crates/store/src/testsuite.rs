@@ -23,6 +23,7 @@ pub use documents::{
     audited_document_writes_store_their_events_or_nothing,
     concurrent_writers_of_one_document_never_both_win,
     documents_keep_their_expectations_and_sets_are_all_or_none,
+    leases_have_one_holder_and_are_taken_over_when_they_run_out,
 };
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -68,7 +69,8 @@ macro_rules! conformance_suite {
             jobs_are_listed_newest_first_within_their_tenant,
             documents_keep_their_expectations_and_sets_are_all_or_none,
             audited_document_writes_store_their_events_or_nothing,
-            concurrent_writers_of_one_document_never_both_win
+            concurrent_writers_of_one_document_never_both_win,
+            leases_have_one_holder_and_are_taken_over_when_they_run_out
         );
         $crate::conformance_suite!(@restart $factory, $restart; jobs_survive_a_restart);
     };

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{key_audit, trail};
 use crate::documents::{DocumentConflict, DocumentRange, SERVICE};
-use crate::{DocumentWrite, Expect, Store};
+use crate::{DocumentWrite, Expect, Store, lease};
 
 fn put(kind: &str, id: &str, expect: Expect, body: serde_json::Value) -> DocumentWrite {
     DocumentWrite::put(kind, id, expect, body.to_string())
@@ -352,4 +352,83 @@ pub async fn concurrent_writers_of_one_document_never_both_win(store: Arc<dyn St
         .unwrap();
     assert!(wins >= 20, "some writes win ({wins})");
     assert_eq!(end.version, 1 + wins, "every version was won exactly once");
+}
+
+/// Leases: one holder at a time, renewed by it, taken over once they run out, given up on
+/// release; racing nodes never both take one.
+pub async fn leases_have_one_holder_and_are_taken_over_when_they_run_out(store: Arc<dyn Store>) {
+    let s = &*store;
+    assert!(
+        lease::acquire(s, "webhooks/3", "node-a", 1_000, 500)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !lease::acquire(s, "webhooks/3", "node-b", 1_200, 500)
+            .await
+            .unwrap()
+    );
+    assert!(
+        lease::acquire(s, "webhooks/3", "node-a", 1_400, 500)
+            .await
+            .unwrap(),
+        "renewed"
+    );
+    assert!(
+        !lease::acquire(s, "webhooks/3", "node-b", 1_800, 500)
+            .await
+            .unwrap()
+    );
+    assert!(
+        lease::acquire(s, "webhooks/3", "node-b", 1_901, 500)
+            .await
+            .unwrap(),
+        "ran out"
+    );
+    assert!(
+        !lease::acquire(s, "webhooks/3", "node-a", 1_950, 500)
+            .await
+            .unwrap()
+    );
+    lease::release(s, "webhooks/3", "node-a", 1_960)
+        .await
+        .unwrap();
+    assert!(
+        !lease::acquire(s, "webhooks/3", "node-a", 1_970, 500)
+            .await
+            .unwrap(),
+        "not a's to give"
+    );
+    lease::release(s, "webhooks/3", "node-b", 1_980)
+        .await
+        .unwrap();
+    assert!(
+        lease::acquire(s, "webhooks/3", "node-a", 1_990, 500)
+            .await
+            .unwrap(),
+        "given up"
+    );
+
+    let mut racers = Vec::new();
+    for node in 0..6 {
+        let store = store.clone();
+        racers.push(tokio::spawn(async move {
+            lease::acquire(
+                &*store,
+                "detection/0",
+                &format!("node-{node}"),
+                5_000,
+                1_000,
+            )
+            .await
+            .unwrap()
+        }));
+    }
+    let mut holders = 0;
+    for racer in racers {
+        holders += usize::from(racer.await.unwrap());
+    }
+    assert_eq!(holders, 1, "exactly one racer holds the lease");
+    assert_eq!(lease::partition("acme", 16), lease::partition("acme", 16));
+    assert!(lease::partition("acme", 16) < 16);
 }
