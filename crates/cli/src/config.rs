@@ -401,7 +401,7 @@ impl Settings {
             bail!("exports.public_url must be an http(s) URL");
         }
         if let Some(webhook) = &self.exports.webhook {
-            trailkeep_jobs::export::standard_webhooks_signature(
+            trailkeep_webhooks::signature::sign(
                 webhook.secret.expose(),
                 "id",
                 0,

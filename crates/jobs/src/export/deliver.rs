@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, Mac};
 use lettre::message::header::ContentTransferEncoding;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
@@ -20,7 +19,6 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 use super::{ExportFiles, Manifest, SharedLinks, file_name};
 
@@ -372,28 +370,6 @@ async fn send_email(
     Ok(())
 }
 
-/// The Standard Webhooks signature of `body` sent as message `id` at `timestamp`:
-/// `v1,` and the base64 HMAC-SHA256, keyed with the secret after `whsec_`, of
-/// `id.timestamp.body`.
-pub fn standard_webhooks_signature(
-    secret: &str,
-    id: &str,
-    timestamp: i64,
-    body: &[u8],
-) -> Result<String, String> {
-    let key = STANDARD
-        .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
-        .map_err(|_| "the webhook secret is not whsec_ and base64".to_owned())?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key)
-        .map_err(|_| "the webhook secret is empty".to_owned())?;
-    mac.update(format!("{id}.{timestamp}.").as_bytes());
-    mac.update(body);
-    Ok(format!(
-        "v1,{}",
-        STANDARD.encode(mac.finalize().into_bytes())
-    ))
-}
-
 /// Posts the export to the webhook: `file` in base64 when given, else the links.
 async fn post_webhook(
     webhook: &WebhookSettings,
@@ -433,7 +409,7 @@ async fn post_webhook(
     // Stable across retries: the receiver's idempotency key.
     let id = format!("msg_{}", manifest.export_id);
     let timestamp = now.as_micros().div_euclid(1_000_000);
-    let signature = standard_webhooks_signature(&webhook.secret, &id, timestamp, body.as_bytes())?;
+    let signature = trailkeep_webhooks::signature::sign(&webhook.secret, &id, timestamp, body.as_bytes())?;
     let answer = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -457,31 +433,6 @@ async fn post_webhook(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn signatures_match_the_standard_webhooks_vectors() {
-        // From the reference libraries' tests (research notes, section 2).
-        assert_eq!(
-            standard_webhooks_signature(
-                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-                "msg_p5jXN8AQM9LWM0D4loKWxJek",
-                1614265330,
-                br#"{"test": 2432232314}"#,
-            )
-            .unwrap(),
-            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
-        );
-        assert_eq!(
-            standard_webhooks_signature(
-                "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
-                "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk",
-                1649367553,
-                br#"{"email":"test@example.com","username":"test_user"}"#,
-            )
-            .unwrap(),
-            "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw="
-        );
-    }
 
     #[test]
     fn destinations_need_their_configuration_and_safe_values() {

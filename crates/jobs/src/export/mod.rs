@@ -43,7 +43,6 @@ use trailkeep_store::{JobRecord, NewJob, SignedCheckpoint, Store, StoreError};
 
 pub use deliver::{
     Deliveries, Destination, SmtpSecurity, SmtpSettings, WebhookSettings, is_email_address,
-    standard_webhooks_signature,
 };
 pub use format::{DEFAULT_COLUMNS, EventWriter, Format, KNOWN_COLUMNS};
 pub use link::{Link, LinkError, Part, SharedLinks, share};

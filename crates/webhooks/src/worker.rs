@@ -1,0 +1,620 @@
+//! Delivery that follows the trail.
+//!
+//! Tenants are shared out between nodes in partitions, each under a lease
+//! ([`trailkeep_store::lease`]); a node follows every active subscription of the partitions it
+//! holds, one task per subscription. A task reads the tenant's trail from the subscription's
+//! cursor, keeps the events it receives, and makes a message of at most
+//! `max_batch_events` events and `max_batch_bytes` bytes, all of one type. Before sending, the
+//! message (its id, type and seqs) is written into the cursor, so that after a crash the same
+//! events go again under the same `webhook-id`; after a 2xx the cursor moves past it. Failed
+//! attempts wait for the retry schedule; a 410, or the last retry failing, disables the
+//! subscription with an event in the trail. Every attempt is logged.
+//!
+//! One request per subscription is in flight at a time (the ledger's order), and at most
+//! `max_in_flight` over all of them, so a dead endpoint holds up only its own subscription.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinHandle;
+use trailkeep_event::Timestamp;
+use trailkeep_store::documents::{DocumentRange, DocumentWrite, Expect, MAX_DOCUMENTS_LISTED};
+use trailkeep_store::{CanonicalEvent, Store, StoreError, lease};
+
+use crate::destination::AddressPolicy;
+use crate::manage::webhook_event;
+use crate::retry::RetrySchedule;
+use crate::send::{Attempt, Sender, message_body, test_body};
+use crate::subscription::{
+    CURSOR_KIND, Cursor, DELIVERY_KIND, Delivery, EventType, KIND, Pending, State, Subscription,
+    delivery_id, delivery_prefix, new_message_id,
+};
+
+/// How deliveries run.
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    /// Which destinations may be reached.
+    pub policy: AddressPolicy,
+    /// When failed messages are tried again.
+    pub schedule: RetrySchedule,
+    /// Most events in one message.
+    pub max_batch_events: usize,
+    /// Most bytes of events in one message (one larger event goes alone).
+    pub max_batch_bytes: usize,
+    /// The deadline of one request.
+    pub timeout: Duration,
+    /// Most requests in flight over every subscription.
+    pub max_in_flight: usize,
+    /// Delivery log entries kept per subscription.
+    pub keep_deliveries: usize,
+    /// How many partitions the tenants are shared out in between nodes.
+    pub partitions: u32,
+    /// How long a node's hold on a partition lasts without renewal.
+    pub lease: Duration,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        DeliverySettings {
+            policy: AddressPolicy::default(),
+            schedule: RetrySchedule::default(),
+            max_batch_events: 100,
+            max_batch_bytes: 256 * 1024,
+            timeout: Duration::from_secs(15),
+            max_in_flight: 32,
+            keep_deliveries: 1000,
+            partitions: 16,
+            lease: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Most events read from the trail at a time.
+const SCAN_CHUNK: usize = 500;
+
+/// Most events a message may span in the trail (matching or not) before it goes as it is.
+const MAX_SPAN: u64 = 20_000;
+
+/// The longest a task sleeps before it looks at its subscription again.
+const IDLE: Duration = Duration::from_secs(5);
+
+/// The shortest time between two rounds of a caught-up task, so that a busy trail is read in
+/// chunks rather than one commit at a time.
+const ROUND: Duration = Duration::from_millis(100);
+
+/// What the tasks of one node share.
+struct Shared {
+    store: Arc<dyn Store>,
+    settings: DeliverySettings,
+    sender: Sender,
+    in_flight: Semaphore,
+    /// The partitions this node holds.
+    held: RwLock<HashSet<u32>>,
+    /// Wakes the supervisor and every task (a subscription changed).
+    wake: Notify,
+    node: String,
+}
+
+/// Starts and stops delivery on one node.
+pub struct Deliverer {
+    shared: Arc<Shared>,
+}
+
+/// What the server holds of a node's deliveries: it wakes them when a subscription was made
+/// or changed, and sends test messages through the same guarded client.
+#[derive(Clone)]
+pub struct Handle(Arc<Shared>);
+
+impl Handle {
+    /// Wakes the deliveries at once.
+    pub fn wake(&self) {
+        self.0.wake.notify_waiters();
+    }
+
+    /// Posts a `webhook.test` message to `subscription` now, whatever its state, and answers
+    /// what came of it (not logged: it moves nothing).
+    pub async fn send_test(&self, tenant: &str, subscription: &Subscription) -> Attempt {
+        let body = test_body(tenant, &subscription.id, &Timestamp::now().to_string());
+        let secrets = subscription.secrets_at(now_ms());
+        self.0
+            .sender
+            .post(&subscription.url, &new_message_id(), body, &secrets)
+            .await
+    }
+
+    /// The destinations deliveries may reach.
+    pub fn policy(&self) -> &AddressPolicy {
+        self.0.sender.policy()
+    }
+}
+
+impl Deliverer {
+    /// A deliverer over `store` with `settings`, under the node name `node` (unique per node).
+    pub fn new(
+        store: Arc<dyn Store>,
+        settings: DeliverySettings,
+        node: String,
+    ) -> Result<Self, String> {
+        let sender = Sender::new(settings.policy.clone(), settings.timeout)?;
+        Ok(Deliverer {
+            shared: Arc::new(Shared {
+                store,
+                in_flight: Semaphore::new(settings.max_in_flight.max(1)),
+                settings,
+                sender,
+                held: RwLock::new(HashSet::new()),
+                wake: Notify::new(),
+                node,
+            }),
+        })
+    }
+
+    /// What the server holds of it.
+    pub fn handle(&self) -> Handle {
+        Handle(self.shared.clone())
+    }
+
+    /// Runs until `shutdown` turns true; then gives its partitions up.
+    pub fn start(self, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+        tokio::spawn(supervise(self.shared, shutdown))
+    }
+}
+
+fn now_ms() -> i64 {
+    Timestamp::now().as_micros() / 1000
+}
+
+/// Keeps the node's partitions leased and a task following each of their active
+/// subscriptions.
+async fn supervise(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let mut tasks: HashMap<(String, String), JoinHandle<()>> = HashMap::new();
+    let lease_ms = shared.settings.lease.as_millis() as i64;
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let mut held = HashSet::new();
+        for partition in 0..shared.settings.partitions {
+            let name = format!("webhooks/{partition}");
+            match lease::acquire(&*shared.store, &name, &shared.node, now_ms(), lease_ms).await {
+                Ok(true) => {
+                    held.insert(partition);
+                }
+                Ok(false) => {}
+                Err(error) => tracing::warn!(%error, "a webhook partition lease failed"),
+            }
+        }
+        *shared.held.write().expect("held partitions") = held.clone();
+        tasks.retain(|_, task| !task.is_finished());
+        match active_subscriptions(&shared, &held).await {
+            Ok(active) => {
+                for key in active {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = tasks.entry(key) {
+                        let (tenant, id) = slot.key().clone();
+                        slot.insert(tokio::spawn(follow(
+                            shared.clone(),
+                            tenant,
+                            id,
+                            shutdown.clone(),
+                        )));
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "listing webhook subscriptions failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(shared.settings.lease / 3) => {}
+            _ = shared.wake.notified() => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+    // A message in flight is in its cursor already: cut off, it goes again under the same
+    // id from whichever node holds the partition next.
+    for (_, task) in tasks {
+        task.abort();
+    }
+    for partition in 0..shared.settings.partitions {
+        let name = format!("webhooks/{partition}");
+        let _ = lease::release(&*shared.store, &name, &shared.node, now_ms()).await;
+    }
+}
+
+/// The (tenant, id) of every active subscription in the partitions `held`.
+async fn active_subscriptions(
+    shared: &Shared,
+    held: &HashSet<u32>,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut active = Vec::new();
+    for tenant in shared.store.document_tenants(KIND).await? {
+        if !held.contains(&lease::partition(&tenant, shared.settings.partitions)) {
+            continue;
+        }
+        let documents = shared
+            .store
+            .documents(&tenant, KIND, DocumentRange::all(), MAX_DOCUMENTS_LISTED)
+            .await?;
+        for document in documents {
+            if let Ok(subscription) = serde_json::from_str::<Subscription>(&document.body)
+                && subscription.state == State::Active
+            {
+                active.push((tenant.clone(), subscription.id));
+            }
+        }
+    }
+    Ok(active)
+}
+
+/// Follows one subscription until it is no longer active here.
+async fn follow(
+    shared: Arc<Shared>,
+    tenant: String,
+    id: String,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut commits = shared.store.commits(&tenant);
+    let partition = lease::partition(&tenant, shared.settings.partitions);
+    loop {
+        if *shutdown.borrow() || !shared.held.read().expect("held").contains(&partition) {
+            return;
+        }
+        let wait = match step(&shared, &tenant, &id).await {
+            Ok(Step::Stop) => return,
+            Ok(Step::Again) => None,
+            Ok(Step::Wait(wait)) => Some(wait),
+            Err(error) => {
+                tracing::warn!(tenant, subscription = id, %error, "webhook delivery failed");
+                Some(IDLE)
+            }
+        };
+        if let Some(wait) = wait {
+            tokio::time::sleep(ROUND.min(wait)).await;
+            tokio::select! {
+                _ = tokio::time::sleep(wait.saturating_sub(ROUND)) => {}
+                _ = commits.changed() => {}
+                _ = shared.wake.notified() => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}
+
+/// What a task does after a step.
+enum Step {
+    /// The subscription is gone or not active: the task ends.
+    Stop,
+    /// More to do at once.
+    Again,
+    /// Nothing to do for up to this long (or until the trail grows).
+    Wait(Duration),
+}
+
+/// Reads the subscription and its cursor and does the next thing: send the message in flight
+/// when it is due, or make the next one.
+async fn step(shared: &Shared, tenant: &str, id: &str) -> Result<Step, StoreError> {
+    let store = &*shared.store;
+    let Some(document) = store.document(tenant, KIND, id).await? else {
+        return Ok(Step::Stop);
+    };
+    let subscription: Subscription = parse(&document.body)?;
+    if subscription.state != State::Active {
+        return Ok(Step::Stop);
+    }
+    let Some(cursor_document) = store.document(tenant, CURSOR_KIND, id).await? else {
+        return Ok(Step::Stop);
+    };
+    let mut cursor: Cursor = parse(&cursor_document.body)?;
+    let version = cursor_document.version;
+    let now = now_ms();
+    if let Some(pending) = cursor.pending.clone() {
+        if pending.next_attempt_at > now {
+            let due = Duration::from_millis((pending.next_attempt_at - now) as u64);
+            return Ok(Step::Wait(due.min(IDLE)));
+        }
+        return attempt(shared, tenant, &subscription, cursor, version, pending).await;
+    }
+    let size = store.tree_size(tenant).await?;
+    if cursor.next_seq >= size {
+        return Ok(Step::Wait(IDLE));
+    }
+    let (seqs, event_type, end) =
+        next_message(shared, tenant, &subscription, cursor.next_seq, size).await?;
+    if seqs.is_empty() {
+        cursor.next_seq = end;
+        let write = DocumentWrite::put(CURSOR_KIND, id, Expect::Version(version), to_body(&cursor));
+        store
+            .write_documents(tenant, vec![write], Vec::new(), now)
+            .await?
+            .ok();
+        return Ok(Step::Again);
+    }
+    let pending = Pending {
+        message_id: new_message_id(),
+        event_type,
+        seqs,
+        end_seq: end,
+        attempts: 0,
+        next_attempt_at: now,
+    };
+    cursor.pending = Some(pending.clone());
+    let write = DocumentWrite::put(CURSOR_KIND, id, Expect::Version(version), to_body(&cursor));
+    if store
+        .write_documents(tenant, vec![write], Vec::new(), now)
+        .await?
+        .is_err()
+    {
+        // Replayed or edited meanwhile: read it again.
+        return Ok(Step::Again);
+    }
+    attempt(shared, tenant, &subscription, cursor, version + 1, pending).await
+}
+
+/// The seqs of the next message from `from` on (all of one type), its type, and where the
+/// cursor goes after it.
+async fn next_message(
+    shared: &Shared,
+    tenant: &str,
+    subscription: &Subscription,
+    from: u64,
+    size: u64,
+) -> Result<(Vec<u64>, EventType, u64), StoreError> {
+    let settings = &shared.settings;
+    let mut seqs = Vec::new();
+    let mut kind = EventType::LogCreated;
+    let mut bytes = 0usize;
+    let mut at = from;
+    while at < size && at - from < MAX_SPAN {
+        let chunk = shared
+            .store
+            .scan_canonical(tenant, at, SCAN_CHUNK.min((size - at) as usize))
+            .await?;
+        if chunk.is_empty() {
+            break;
+        }
+        for event in chunk {
+            if let Some(wanted) = wants(subscription, &event)? {
+                let full = !seqs.is_empty()
+                    && (wanted != kind || bytes + event.canonical.len() > settings.max_batch_bytes);
+                if full {
+                    return Ok((seqs, kind, event.seq));
+                }
+                kind = wanted;
+                bytes += event.canonical.len();
+                seqs.push(event.seq);
+                if seqs.len() >= settings.max_batch_events {
+                    return Ok((seqs, kind, event.seq + 1));
+                }
+            }
+            at = event.seq + 1;
+        }
+    }
+    Ok((seqs, kind, at))
+}
+
+/// The type under which `subscription` receives the stored event, parsing only its action
+/// unless a filter needs the whole event.
+fn wants(
+    subscription: &Subscription,
+    event: &CanonicalEvent,
+) -> Result<Option<EventType>, StoreError> {
+    if subscription.needs_whole_events() {
+        let parsed: trailkeep_event::Event = serde_json::from_slice(&event.canonical)
+            .map_err(|e| StoreError::Corrupt(format!("seq {}: {e}", event.seq)))?;
+        return Ok(subscription.wants(&parsed));
+    }
+    #[derive(serde::Deserialize)]
+    struct Action<'a> {
+        #[serde(borrow)]
+        action: std::borrow::Cow<'a, str>,
+    }
+    let head: Action<'_> = serde_json::from_slice(&event.canonical)
+        .map_err(|e| StoreError::Corrupt(format!("seq {}: {e}", event.seq)))?;
+    let kind = EventType::of_action(&head.action);
+    Ok(subscription.event_types.contains(&kind).then_some(kind))
+}
+
+/// The stored events of `seqs` (ascending), read in ranges.
+async fn events_of(
+    store: &dyn Store,
+    tenant: &str,
+    seqs: &[u64],
+) -> Result<Vec<CanonicalEvent>, StoreError> {
+    let wanted: HashSet<u64> = seqs.iter().copied().collect();
+    let mut events = Vec::with_capacity(seqs.len());
+    let (Some(&first), Some(&last)) = (seqs.first(), seqs.last()) else {
+        return Ok(events);
+    };
+    let mut at = first;
+    while at <= last {
+        let chunk = store
+            .scan_canonical(tenant, at, SCAN_CHUNK.min((last - at + 1) as usize))
+            .await?;
+        let Some(end) = chunk.last().map(|e| e.seq + 1) else {
+            break;
+        };
+        events.extend(chunk.into_iter().filter(|e| wanted.contains(&e.seq)));
+        at = end;
+    }
+    if events.len() != seqs.len() {
+        return Err(StoreError::Corrupt(format!(
+            "a message's events are missing from {tenant}'s trail"
+        )));
+    }
+    Ok(events)
+}
+
+/// Sends the message in flight and records what came of it.
+async fn attempt(
+    shared: &Shared,
+    tenant: &str,
+    subscription: &Subscription,
+    mut cursor: Cursor,
+    version: u64,
+    mut pending: Pending,
+) -> Result<Step, StoreError> {
+    let store = &*shared.store;
+    let events = events_of(store, tenant, &pending.seqs).await?;
+    let body = message_body(
+        tenant,
+        &subscription.id,
+        pending.event_type,
+        &Timestamp::now().to_string(),
+        &events,
+    );
+    let now = now_ms();
+    let secrets = subscription.secrets_at(now);
+    let result = {
+        let _permit = shared
+            .in_flight
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Unavailable("deliveries are stopping".into()))?;
+        shared
+            .sender
+            .post(&subscription.url, &pending.message_id, body, &secrets)
+            .await
+    };
+    let now = now_ms();
+    pending.attempts += 1;
+    let delay = if result.delivered() || result.gone() {
+        None
+    } else {
+        shared
+            .settings
+            .schedule
+            .delay_after(pending.attempts, result.retry_after)
+    };
+    let number = cursor.logged;
+    cursor.logged += 1;
+    let entry = Delivery {
+        number,
+        message_id: pending.message_id.clone(),
+        event_type: pending.event_type.name().to_owned(),
+        attempt: pending.attempts,
+        at: now,
+        status: result.status,
+        error: result.error.clone(),
+        latency_ms: result.latency.as_millis() as u64,
+        answer: result.answer.clone(),
+        seqs: pending
+            .seqs
+            .first()
+            .zip(pending.seqs.last())
+            .map(|(a, b)| (*a, *b)),
+        events: pending.seqs.len(),
+        delivered: result.delivered(),
+        next_attempt_at: delay.map(|d| now + d.as_millis() as i64),
+    };
+    let give_up = !result.delivered() && delay.is_none();
+    if result.delivered() {
+        cursor.next_seq = pending.end_seq;
+        cursor.pending = None;
+    } else {
+        pending.next_attempt_at = entry.next_attempt_at.unwrap_or(i64::MAX);
+        cursor.pending = Some(pending);
+    }
+    let mut writes = vec![
+        DocumentWrite::put(
+            CURSOR_KIND,
+            &subscription.id,
+            Expect::Version(version),
+            to_body(&cursor),
+        ),
+        DocumentWrite::put(
+            DELIVERY_KIND,
+            &delivery_id(&subscription.id, number),
+            Expect::Anything,
+            to_body(&entry),
+        ),
+    ];
+    let keep = shared.settings.keep_deliveries as u64;
+    if number >= keep && number.is_multiple_of(64) {
+        writes.push(DocumentWrite::DeleteRange {
+            kind: DELIVERY_KIND.into(),
+            from: delivery_prefix(&subscription.id),
+            to: delivery_id(&subscription.id, number + 1 - keep),
+        });
+    }
+    if store
+        .write_documents(tenant, writes, Vec::new(), now)
+        .await?
+        .is_err()
+    {
+        // Replayed or edited meanwhile: the attempt stands in the receiver's log, not ours.
+        return Ok(Step::Again);
+    }
+    if give_up {
+        let reason = disabled_reason(&result, shared.settings.schedule.attempts());
+        disable(store, tenant, &subscription.id, &reason, now).await?;
+        return Ok(Step::Stop);
+    }
+    Ok(Step::Again)
+}
+
+/// Why a subscription is disabled after `result`.
+fn disabled_reason(result: &Attempt, attempts: u32) -> String {
+    if result.gone() {
+        "the endpoint answered 410 Gone".to_owned()
+    } else {
+        format!("every one of {attempts} attempts at a message failed")
+    }
+}
+
+/// Disables subscription `id` for `reason`, with the event `webhook.disabled` in the trail.
+async fn disable(
+    store: &dyn Store,
+    tenant: &str,
+    id: &str,
+    reason: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    for _ in 0..5 {
+        let Some(document) = store.document(tenant, KIND, id).await? else {
+            return Ok(());
+        };
+        let mut subscription: Subscription = parse(&document.body)?;
+        subscription.state = State::Disabled;
+        subscription.disabled_reason = Some(reason.to_owned());
+        subscription.updated_at = now;
+        let actor = json!({"type": "service", "id": "trailkeep"});
+        let audit = webhook_event(
+            tenant,
+            "webhook.disabled",
+            &actor,
+            id,
+            json!({"reason": reason}),
+        )?;
+        let write = DocumentWrite::put(
+            KIND,
+            id,
+            Expect::Version(document.version),
+            to_body(&subscription),
+        );
+        if store
+            .write_documents(tenant, vec![write], vec![audit], now)
+            .await?
+            .is_ok()
+        {
+            tracing::warn!(
+                tenant,
+                subscription = id,
+                reason,
+                "webhook subscription disabled"
+            );
+            return Ok(());
+        }
+    }
+    Err(StoreError::Unavailable(
+        "the subscription kept changing".into(),
+    ))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, StoreError> {
+    serde_json::from_str(body).map_err(|e| StoreError::Corrupt(format!("a webhook document: {e}")))
+}
+
+fn to_body<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("a document serialises")
+}
