@@ -10,6 +10,7 @@ mod credentials;
 mod exports;
 mod ledger;
 mod problem;
+mod webhooks;
 pub mod whole;
 
 pub use credentials::{
@@ -24,6 +25,11 @@ pub use ledger::{
     hash_from_b64,
 };
 pub use problem::{PROBLEM_CONTENT_TYPE, Problem, ProblemError};
+pub use webhooks::{
+    CreateWebhook, ReplayStarted, ReplayWebhook, RotateWebhook, UpdateWebhook, WebhookDelivery,
+    WebhookDeliveryList, WebhookEventType, WebhookInfo, WebhookList, WebhookProgress,
+    WebhookSecretInfo, WebhookTestResult, WebhookWithSecret,
+};
 
 use serde::{Deserialize, Serialize};
 pub use serde_json::value::RawValue;

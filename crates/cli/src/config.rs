@@ -9,6 +9,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use figment::Figment;
@@ -147,6 +148,83 @@ impl Default for JobSettings {
     }
 }
 
+/// `[webhooks]`: delivery of webhook subscriptions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Whether this node delivers webhooks (and serves `/v1/webhooks`).
+    pub enabled: bool,
+    /// Address classes webhooks may reach besides public addresses: `loopback`, `private`,
+    /// `link_local`, `metadata`, `reserved`. None by default.
+    pub allow: Vec<trailkeep_webhooks::AddressClass>,
+    /// Whether plain `http://` destinations are allowed (otherwise `https://` only).
+    pub allow_http: bool,
+    /// The delays between attempts, in milliseconds; empty for the Standard Webhooks schedule
+    /// (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h).
+    pub retry_delays_ms: Vec<u64>,
+    /// Most events in one message.
+    pub max_batch_events: usize,
+    /// Most bytes of events in one message.
+    pub max_batch_bytes: usize,
+    /// The deadline of one request, in milliseconds.
+    pub timeout_ms: u64,
+    /// Most requests in flight over every subscription.
+    pub max_in_flight: usize,
+    /// Partitions the tenants are shared out in between nodes.
+    pub partitions: u32,
+    /// How long a node holds a partition without renewing it, in seconds.
+    pub lease_seconds: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        let delivery = trailkeep_webhooks::DeliverySettings::default();
+        Self {
+            enabled: true,
+            allow: Vec::new(),
+            allow_http: false,
+            retry_delays_ms: Vec::new(),
+            max_batch_events: delivery.max_batch_events,
+            max_batch_bytes: delivery.max_batch_bytes,
+            timeout_ms: delivery.timeout.as_millis() as u64,
+            max_in_flight: delivery.max_in_flight,
+            partitions: delivery.partitions,
+            lease_seconds: delivery.lease.as_secs(),
+        }
+    }
+}
+
+impl WebhooksConfig {
+    /// The delivery settings these make.
+    pub fn delivery(&self) -> trailkeep_webhooks::DeliverySettings {
+        let defaults = trailkeep_webhooks::DeliverySettings::default();
+        trailkeep_webhooks::DeliverySettings {
+            policy: trailkeep_webhooks::AddressPolicy {
+                allow: self.allow.clone(),
+                allow_http: self.allow_http,
+            },
+            schedule: if self.retry_delays_ms.is_empty() {
+                trailkeep_webhooks::RetrySchedule::default()
+            } else {
+                trailkeep_webhooks::RetrySchedule {
+                    delays: self
+                        .retry_delays_ms
+                        .iter()
+                        .map(|ms| Duration::from_millis(*ms))
+                        .collect(),
+                }
+            },
+            max_batch_events: self.max_batch_events,
+            max_batch_bytes: self.max_batch_bytes,
+            timeout: Duration::from_millis(self.timeout_ms),
+            max_in_flight: self.max_in_flight,
+            partitions: self.partitions,
+            lease: Duration::from_secs(self.lease_seconds),
+            ..defaults
+        }
+    }
+}
+
 /// `[exports]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -246,6 +324,8 @@ pub struct Settings {
     pub exports: ExportSettings,
     /// The SMTP server of e-mailed exports.
     pub smtp: Option<SmtpConfig>,
+    /// Webhook delivery.
+    pub webhooks: WebhooksConfig,
 }
 
 impl Settings {
@@ -299,14 +379,16 @@ impl Default for Settings {
             jobs: JobSettings::default(),
             exports: ExportSettings::default(),
             smtp: None,
+            webhooks: WebhooksConfig::default(),
         }
     }
 }
 
 /// Top-level keys an environment variable may set (anything else under `TRAILKEEP_` is left
 /// alone: `TRAILKEEP_LOG` is the log filter, for one).
-const ENV_KEYS: [&str; 11] = [
-    "listen", "data_dir", "log", "tls", "auth", "jwt", "limits", "store", "jobs", "exports", "smtp",
+const ENV_KEYS: [&str; 12] = [
+    "listen", "data_dir", "log", "tls", "auth", "jwt", "limits", "store", "jobs", "exports",
+    "smtp", "webhooks",
 ];
 
 /// Settings given as flags: `(dotted.path, value)` pairs applied last.
@@ -377,6 +459,19 @@ impl Settings {
                  tenant may hold an eighth of it, and a body of the largest size must fit"
             );
         }
+        let webhooks = &self.webhooks;
+        if webhooks.max_batch_events == 0
+            || webhooks.max_batch_bytes == 0
+            || webhooks.timeout_ms == 0
+            || webhooks.max_in_flight == 0
+            || webhooks.partitions == 0
+            || webhooks.lease_seconds == 0
+        {
+            bail!(
+                "webhooks.max_batch_events, max_batch_bytes, timeout_ms, max_in_flight, \
+                 partitions and lease_seconds must each be at least 1"
+            );
+        }
         if self.store.write_queue == 0 || self.store.tenant_write_queue == 0 {
             bail!("store.write_queue and store.tenant_write_queue must be at least 1");
         }
@@ -401,13 +496,8 @@ impl Settings {
             bail!("exports.public_url must be an http(s) URL");
         }
         if let Some(webhook) = &self.exports.webhook {
-            trailkeep_webhooks::signature::sign(
-                webhook.secret.expose(),
-                "id",
-                0,
-                b"",
-            )
-            .map_err(|e| anyhow::anyhow!("exports.webhook.secret: {e}"))?;
+            trailkeep_webhooks::signature::sign(webhook.secret.expose(), "id", 0, b"")
+                .map_err(|e| anyhow::anyhow!("exports.webhook.secret: {e}"))?;
             if !(webhook.url.starts_with("https://") || webhook.url.starts_with("http://")) {
                 bail!("exports.webhook.url must be an http(s) URL");
             }

@@ -15,6 +15,7 @@ use trailkeep_jobs::export::{ExpireHandler, ExportHandler, ExportSettings};
 use trailkeep_jobs::{Handler, Runner, RunnerSettings};
 use trailkeep_server::{AppState, Exports, JwtVerifier, Tls};
 use trailkeep_store::Store;
+use trailkeep_webhooks::Deliverer;
 
 use crate::config::{self, LogFormat, Overrides, Settings};
 use crate::engine::{self, Engine};
@@ -139,8 +140,21 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             public_url: settings.exports.public_url.clone(),
             wake: Box::new(move || runner.wake()),
         };
-        let state = AppState::new(shared, jwt, &secret, settings.limits.clone(), stopping)
-            .with_exports(exports);
+        let mut state =
+            AppState::new(shared.clone(), jwt, &secret, settings.limits.clone(), stopping.clone())
+                .with_exports(exports);
+        let deliveries = if settings.webhooks.enabled {
+            let deliverer = Deliverer::new(
+                shared,
+                settings.webhooks.delivery(),
+                node_name(&settings),
+            )
+            .map_err(anyhow::Error::msg)?;
+            state = state.with_webhooks(deliverer.handle());
+            Some(deliverer.start(stopping))
+        } else {
+            None
+        };
         let router = trailkeep_server::router(state);
         let shutdown = async move {
             shutdown_signal().await;
@@ -149,8 +163,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         trailkeep_server::serve(listener, router, tls, &settings.limits, shutdown)
             .await
             .context("serve HTTP")?;
-        tracing::info!("stopping the job workers");
+        tracing::info!("stopping the job workers and webhook deliveries");
         while workers.join_next().await.is_some() {}
+        if let Some(deliveries) = deliveries {
+            let _ = deliveries.await;
+        }
         tracing::info!("draining the write queue and signing the final checkpoints");
         engine.close().await;
         anyhow::Ok(())
@@ -192,6 +209,20 @@ fn start_jobs(
     );
     let workers = runner.start(stopping);
     (runner, workers)
+}
+
+/// A name for this node among every node of the store: its address, its process and a random
+/// part (two hosts may share both).
+fn node_name(settings: &Settings) -> String {
+    let mut random = [0u8; 4];
+    // Without randomness the address and process still tell most nodes apart.
+    let _ = getrandom::fill(&mut random);
+    format!(
+        "{}-{}-{:08x}",
+        settings.listen,
+        std::process::id(),
+        u32::from_le_bytes(random)
+    )
 }
 
 async fn shutdown_signal() {

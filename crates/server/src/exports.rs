@@ -30,7 +30,7 @@ use crate::AppState;
 use crate::auth::Principal;
 use crate::body::{decode, encoding, received};
 use crate::error::ApiError;
-use crate::listing::{FILTER_PARAMS, parse_filter};
+use crate::listing::{FILTER_PARAMS, filter_pairs, parse_filter};
 use crate::params::Params;
 
 /// Where export files live and how to tell the runner a job was queued.
@@ -45,9 +45,6 @@ pub struct Exports {
     /// Wakes an idle worker.
     pub wake: Box<dyn Fn() + Send + Sync>,
 }
-
-/// Most values in an export's filter object.
-const MAX_FILTER_VALUES: usize = 64;
 
 /// Most CSV columns.
 const MAX_COLUMNS: usize = 64;
@@ -76,37 +73,6 @@ fn wire_format(format: Format) -> ExportFormat {
         Format::Ndjson => ExportFormat::Ndjson,
         Format::Ocsf => ExportFormat::Ocsf,
     }
-}
-
-/// The filter object as `(key, value)` pairs: strings, or arrays of strings for repeated keys.
-fn filter_pairs(
-    filter: &serde_json::Map<String, Value>,
-) -> Result<Vec<(String, String)>, ApiError> {
-    let bad = |key: &str| {
-        ApiError::invalid_field(
-            format!("filter.{key}"),
-            "must be a string or an array of strings",
-        )
-    };
-    let mut pairs = Vec::new();
-    for (key, value) in filter {
-        match value {
-            Value::String(s) => pairs.push((key.clone(), s.clone())),
-            Value::Array(values) => {
-                for v in values {
-                    pairs.push((key.clone(), v.as_str().ok_or_else(|| bad(key))?.to_owned()));
-                }
-            }
-            _ => return Err(bad(key)),
-        }
-    }
-    if pairs.len() > MAX_FILTER_VALUES {
-        return Err(ApiError::invalid_field(
-            "filter",
-            format!("at most {MAX_FILTER_VALUES} values"),
-        ));
-    }
-    Ok(pairs)
 }
 
 /// The job's export spec, when it is an export of this server's making.

@@ -31,6 +31,7 @@ mod stream;
 pub mod telemetry;
 pub mod transport;
 mod views;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -76,6 +77,8 @@ pub struct AppState {
     pub streams: Arc<Quota>,
     /// Where exports are kept, when this server runs them ([`AppState::with_exports`]).
     pub exports: Option<Arc<Exports>>,
+    /// The node's webhook deliveries, when it runs them ([`AppState::with_webhooks`]).
+    pub webhooks: Option<trailkeep_webhooks::Handle>,
 }
 
 impl AppState {
@@ -109,6 +112,15 @@ impl AppState {
             limits: Arc::new(limits),
             stopping,
             exports: None,
+            webhooks: None,
+        }
+    }
+
+    /// The same state, managing webhook subscriptions delivered by `deliveries`.
+    pub fn with_webhooks(self, deliveries: trailkeep_webhooks::Handle) -> Self {
+        Self {
+            webhooks: Some(deliveries),
+            ..self
         }
     }
 

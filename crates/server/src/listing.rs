@@ -246,3 +246,46 @@ impl Listing {
         json_response(StatusCode::OK, body)
     }
 }
+
+/// Most values in a filter object.
+const MAX_FILTER_VALUES: usize = 64;
+
+/// A filter object (the listing's parameters as JSON: exports, webhooks, rules) as `(key,
+/// value)` pairs: strings, or arrays of strings for repeated keys.
+pub fn filter_pairs(
+    filter: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let bad = |key: &str| {
+        ApiError::invalid_field(
+            format!("filter.{key}"),
+            "must be a string or an array of strings",
+        )
+    };
+    let mut pairs = Vec::new();
+    for (key, value) in filter {
+        match value {
+            serde_json::Value::String(s) => pairs.push((key.clone(), s.clone())),
+            serde_json::Value::Array(values) => {
+                for v in values {
+                    pairs.push((key.clone(), v.as_str().ok_or_else(|| bad(key))?.to_owned()));
+                }
+            }
+            _ => return Err(bad(key)),
+        }
+    }
+    if pairs.len() > MAX_FILTER_VALUES {
+        return Err(ApiError::invalid_field(
+            "filter",
+            format!("at most {MAX_FILTER_VALUES} values"),
+        ));
+    }
+    Ok(pairs)
+}
+
+/// A filter object parsed as `GET /v1/events` parses its parameters.
+pub fn parse_filter_object(
+    filter: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Filter, ApiError> {
+    let params = Params::from_pairs(filter_pairs(filter)?, FILTER_PARAMS)?;
+    parse_filter(&params)
+}

@@ -23,7 +23,7 @@ use crate::error::ApiError;
 use crate::openapi::{self, ApiDoc};
 use crate::{
     AppState, events, export_links, exports, health, ingest, keys, ledger, limits, stats, stream,
-    telemetry, views,
+    telemetry, views, webhooks,
 };
 
 /// Puts whatever enforces a role in front of a route (the guard, or nothing when only the
@@ -92,6 +92,25 @@ fn api(enforce: Enforce<'_>) -> OpenApiRouter<AppState> {
         .routes(needs(Role::Admin, routes!(keys::list)))
         .routes(needs(Role::Admin, small_body(routes!(keys::create))))
         .routes(needs(Role::Admin, routes!(keys::revoke)))
+        // Webhooks.
+        .routes(needs(
+            Role::Admin,
+            small_body(routes!(webhooks::create, webhooks::list)),
+        ))
+        .routes(needs(
+            Role::Admin,
+            small_body(routes!(
+                webhooks::get_one,
+                webhooks::update,
+                webhooks::delete
+            )),
+        ))
+        .routes(needs(Role::Admin, routes!(webhooks::pause)))
+        .routes(needs(Role::Admin, routes!(webhooks::resume)))
+        .routes(needs(Role::Admin, small_body(routes!(webhooks::rotate))))
+        .routes(needs(Role::Admin, routes!(webhooks::test)))
+        .routes(needs(Role::Admin, routes!(webhooks::list_deliveries)))
+        .routes(needs(Role::Admin, small_body(routes!(webhooks::replay))))
         // Dialects: the seed systems' APIs.
         .merge(persys::routes(&needs_with, "persys_"))
         .nest(

@@ -159,6 +159,9 @@ pub struct Pending {
     pub event_type: EventType,
     /// The seqs of its events, ascending.
     pub seqs: Vec<u64>,
+    /// When it was made: its payload's `timestamp` (ms since the epoch), the same on every
+    /// attempt, so that every attempt sends the same body.
+    pub made_at: i64,
     /// Where the cursor goes once it is delivered (past every event it looked at).
     pub end_seq: u64,
     /// Attempts made so far.

@@ -163,6 +163,13 @@ impl Deliverer {
     }
 }
 
+/// Milliseconds since the epoch in RFC 3339.
+fn ms_to_rfc3339(ms: i64) -> String {
+    Timestamp::from_micros(ms.saturating_mul(1000))
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
 fn now_ms() -> i64 {
     Timestamp::now().as_micros() / 1000
 }
@@ -334,6 +341,7 @@ async fn step(shared: &Shared, tenant: &str, id: &str) -> Result<Step, StoreErro
         message_id: new_message_id(),
         event_type,
         seqs,
+        made_at: now,
         end_seq: end,
         attempts: 0,
         next_attempt_at: now,
@@ -460,7 +468,7 @@ async fn attempt(
         tenant,
         &subscription.id,
         pending.event_type,
-        &Timestamp::now().to_string(),
+        &ms_to_rfc3339(pending.made_at),
         &events,
     );
     let now = now_ms();

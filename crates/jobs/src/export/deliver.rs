@@ -409,7 +409,8 @@ async fn post_webhook(
     // Stable across retries: the receiver's idempotency key.
     let id = format!("msg_{}", manifest.export_id);
     let timestamp = now.as_micros().div_euclid(1_000_000);
-    let signature = trailkeep_webhooks::signature::sign(&webhook.secret, &id, timestamp, body.as_bytes())?;
+    let signature =
+        trailkeep_webhooks::signature::sign(&webhook.secret, &id, timestamp, body.as_bytes())?;
     let answer = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()

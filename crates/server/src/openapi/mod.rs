@@ -35,6 +35,8 @@ use crate::dialects::ErrorBody;
         (name = "views", description = "History, logins, data access and statistics"),
         (name = "ledger", description = "Checkpoints and proofs"),
         (name = "credentials", description = "API keys and the token exchange"),
+        (name = "exports", description = "Exports of events with signed manifests"),
+        (name = "webhooks", description = "Subscriptions that deliver the trail's events as Standard Webhooks"),
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "persys", description = "Persys Cloud Audit Service dialect"),
         (name = "audit-rail", description = "Audit Rail dialect, under /api/v1/audit"),

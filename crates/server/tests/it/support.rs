@@ -71,6 +71,23 @@ pub struct Setup {
     pub spy: Option<Arc<Spy>>,
     /// The export destinations configured besides download.
     pub deliveries: trailkeep_jobs::export::Deliveries,
+    /// How webhooks are delivered ([`webhook_settings`] when `None`).
+    pub webhooks: Option<trailkeep_webhooks::DeliverySettings>,
+}
+
+/// The webhook delivery of test servers: loopback and plain HTTP allowed (the receivers are
+/// local), few partitions, short leases.
+pub fn webhook_settings() -> trailkeep_webhooks::DeliverySettings {
+    trailkeep_webhooks::DeliverySettings {
+        policy: trailkeep_webhooks::AddressPolicy {
+            allow: vec![trailkeep_webhooks::AddressClass::Loopback],
+            allow_http: true,
+        },
+        timeout: std::time::Duration::from_secs(5),
+        partitions: 4,
+        lease: std::time::Duration::from_secs(3),
+        ..trailkeep_webhooks::DeliverySettings::default()
+    }
 }
 
 /// A running server.
@@ -170,7 +187,16 @@ impl TestServer {
             ],
         );
         runner.start(stopping.clone()).detach_all();
+        let deliverer = trailkeep_webhooks::Deliverer::new(
+            shared.clone(),
+            setup.webhooks.unwrap_or_else(webhook_settings),
+            format!("test-{addr}"),
+        )
+        .unwrap();
+        let deliveries = deliverer.handle();
+        deliverer.start(stopping.clone());
         let state = AppState::new(shared, jwt, SECRET, setup.limits.clone(), stopping)
+            .with_webhooks(deliveries)
             .with_exports(Exports {
                 dir: exports_dir,
                 deliveries: setup.deliveries,
@@ -347,6 +373,17 @@ impl Client {
                 .unwrap(),
         )
         .await
+    }
+
+    /// `method` on `path`, with `body` as JSON when given.
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Answer {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.to_string());
+        }
+        read(request.send().await.unwrap()).await
     }
 
     pub async fn post_json(&self, body: &Value) -> Answer {
