@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use tokio::time::timeout;
 use trailkeep_server::Role;
 
+use crate::receiver::Receiver;
 use crate::support::{Answer, Client, TestServer};
 
 /// Longest wait for a stream's first message.
@@ -42,6 +43,7 @@ const ACME_VALUES: &[&str] = &[
     "acme-inv-77",
     "acme-doc-1",
     "acme-ingest-bot",
+    "acme-security-hook",
 ];
 
 /// acme's events, each with a client-supplied id.
@@ -117,12 +119,17 @@ struct Acme {
     export_id: String,
     /// A signed link to that export's file (the path, token included).
     export_link: String,
+    /// acme's webhook subscription, and its signing secret.
+    webhook_id: String,
+    webhook_secret: String,
 }
 
 /// Both tenants, seeded.
 struct World {
     acme: Acme,
     beta_key: Key,
+    /// The endpoint acme's webhooks post to.
+    receiver: Receiver,
 }
 
 impl World {
@@ -159,6 +166,21 @@ impl World {
         assert_eq!(links.status, 201, "{}", links.text);
         let file_link = links.json()["file"].as_str().unwrap().to_owned();
         let export_link = file_link[file_link.find("/v1/").unwrap()..].to_owned();
+        let receiver = Receiver::start().await;
+        let webhook = acme
+            .post(
+                "/v1/webhooks",
+                "application/json",
+                json!({
+                    "url": receiver.url("/acme"),
+                    "event_types": ["audit.log.created"],
+                    "description": "acme-security-hook",
+                })
+                .to_string(),
+            )
+            .await;
+        assert_eq!(webhook.status, 201, "{}", webhook.text);
+        let webhook = webhook.json();
         let size = acme.all_events().await.len();
         let checkpoint = acme
             .get(&format!("/v1/ledger/checkpoint?min_size={size}"))
@@ -182,8 +204,14 @@ impl World {
             access_cursor: next_cursor(&acme, "/v1/access?limit=2").await,
             export_id,
             export_link,
+            webhook_id: webhook["webhook"]["id"].as_str().unwrap().to_owned(),
+            webhook_secret: webhook["secret"].as_str().unwrap().to_owned(),
         };
-        Self { acme, beta_key }
+        Self {
+            acme,
+            beta_key,
+            receiver,
+        }
     }
 }
 
@@ -202,6 +230,8 @@ impl Acme {
             &self.access_cursor,
             &self.export_id,
             &self.export_link,
+            &self.webhook_id,
+            &self.webhook_secret,
         ];
         ids.chain(values)
             .chain(self.leaf_hashes.iter().cloned())
@@ -404,6 +434,7 @@ fn table(world: &World) -> Vec<Row> {
     };
     let acme = &world.acme;
     let history = "/v1/entities/{kind}/{id}/history";
+    let webhook = format!("/v1/webhooks/{}", acme.webhook_id);
     vec![
         Row::new(Method::GET, "/healthz", None, "/healthz", Answer),
         Row::new(Method::GET, "/readyz", None, "/readyz", Answer),
@@ -725,6 +756,97 @@ fn table(world: &World) -> Vec<Row> {
             Problem(404),
         )
         .with_body("{}"),
+        // Webhooks: acme's subscription is a 404 for beta on every route; beta's listing holds
+        // none of acme's, and a subscription beta makes is its own.
+        Row::new(
+            Method::GET,
+            "/v1/webhooks",
+            Some(Role::Admin),
+            "/v1/webhooks",
+            Nothing,
+        )
+        .showing_acme(),
+        Row::new(
+            Method::GET,
+            "/v1/webhooks/{id}",
+            Some(Role::Admin),
+            webhook.clone(),
+            Problem(404),
+        )
+        .showing_acme(),
+        Row::new(
+            Method::GET,
+            "/v1/webhooks/{id}/deliveries",
+            Some(Role::Admin),
+            format!("{webhook}/deliveries"),
+            Problem(404),
+        ),
+        Row::new(
+            Method::POST,
+            "/v1/webhooks",
+            Some(Role::Admin),
+            "/v1/webhooks",
+            Answer,
+        )
+        .with_body(
+            json!({"url": world.receiver.url("/copied"), "event_types": ["audit.log.created"]})
+                .to_string(),
+        ),
+        Row::new(
+            Method::PATCH,
+            "/v1/webhooks/{id}",
+            Some(Role::Admin),
+            webhook.clone(),
+            Problem(404),
+        )
+        .with_body(json!({"filter": {"action": "user.login"}}).to_string())
+        .showing_acme(),
+        Row::new(
+            Method::POST,
+            "/v1/webhooks/{id}/pause",
+            Some(Role::Admin),
+            format!("{webhook}/pause"),
+            Problem(404),
+        )
+        .showing_acme(),
+        Row::new(
+            Method::POST,
+            "/v1/webhooks/{id}/resume",
+            Some(Role::Admin),
+            format!("{webhook}/resume"),
+            Problem(404),
+        )
+        .showing_acme(),
+        Row::new(
+            Method::POST,
+            "/v1/webhooks/{id}/test",
+            Some(Role::Admin),
+            format!("{webhook}/test"),
+            Problem(404),
+        ),
+        Row::new(
+            Method::POST,
+            "/v1/webhooks/{id}/replay",
+            Some(Role::Admin),
+            format!("{webhook}/replay"),
+            Problem(404),
+        )
+        .with_body(json!({"from_seq": 0}).to_string()),
+        Row::new(
+            Method::POST,
+            "/v1/webhooks/{id}/rotate",
+            Some(Role::Admin),
+            format!("{webhook}/rotate"),
+            Problem(404),
+        )
+        .showing_acme(),
+        Row::new(
+            Method::DELETE,
+            "/v1/webhooks/{id}",
+            Some(Role::Admin),
+            webhook.clone(),
+            Problem(404),
+        ),
         // Cancelling acme's finished export: a 404 for beta, acme's export unchanged for acme.
         Row::new(
             Method::DELETE,

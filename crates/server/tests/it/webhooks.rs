@@ -93,9 +93,7 @@ async fn subscriptions_deliver_signed_batches_in_order(engine: Engine) {
     // own making), then 120 events.
     let size = 3 + 120;
     let to_all = receiver
-        .wait_for(WAIT, |r| {
-            delivered_seqs(&filtered(r, "/all")).len() >= size
-        })
+        .wait_for(WAIT, |r| delivered_seqs(&filtered(r, "/all")).len() >= size)
         .await;
     let to_all = filtered(&to_all, "/all");
     assert_eq!(
@@ -638,10 +636,21 @@ async fn a_rotated_secret_signs_beside_the_old_one_until_the_overlap_ends() {
     .await;
     let id = created["webhook"]["id"].as_str().unwrap().to_owned();
     let old = created["secret"].as_str().unwrap().to_owned();
+    let carrying = |received: &[Received], seq: u64| {
+        received
+            .iter()
+            .find(|r| r.seqs().contains(&seq))
+            .cloned()
+            .expect("a message carries the seq")
+    };
+    // Seq 0 is the subscription's making, 1 an event.
     admin.post_json(&events(1, "a.b")).await;
-    let before = receiver.wait_for(WAIT, |r| !r.is_empty()).await;
-    assert_eq!(before[0].signatures.len(), 1);
-    assert!(signed_by(&before[0], &old));
+    let before = receiver
+        .wait_for(WAIT, |r| delivered_seqs(r).len() >= 2)
+        .await;
+    let message = carrying(&before, 1);
+    assert_eq!(message.signatures.len(), 1);
+    assert!(signed_by(&message, &old));
 
     let rotated = admin
         .call(
@@ -653,20 +662,27 @@ async fn a_rotated_secret_signs_beside_the_old_one_until_the_overlap_ends() {
         .json();
     let new = rotated["secret"].as_str().unwrap().to_owned();
     assert_eq!(rotated["webhook"]["secrets"].as_array().unwrap().len(), 2);
+    // Seq 2 is the rotation, 3 an event.
     admin.post_json(&events(1, "a.b")).await;
-    let during = receiver.wait_for(WAIT, |r| r.len() >= 2).await;
+    let during = receiver
+        .wait_for(WAIT, |r| delivered_seqs(r).len() >= 4)
+        .await;
+    let message = carrying(&during, 3);
     assert_eq!(
-        during[1].signatures.len(),
+        message.signatures.len(),
         2,
         "both signatures during the overlap"
     );
-    assert!(signed_by(&during[1], &old) && signed_by(&during[1], &new));
+    assert!(signed_by(&message, &old) && signed_by(&message, &new));
 
     tokio::time::sleep(Duration::from_millis(2200)).await;
     admin.post_json(&events(1, "a.b")).await;
-    let after = receiver.wait_for(WAIT, |r| r.len() >= 3).await;
-    assert_eq!(after[2].signatures.len(), 1, "the new one alone after it");
-    assert!(signed_by(&after[2], &new) && !signed_by(&after[2], &old));
+    let after = receiver
+        .wait_for(WAIT, |r| delivered_seqs(r).len() >= 5)
+        .await;
+    let message = carrying(&after, 4);
+    assert_eq!(message.signatures.len(), 1, "the new one alone after it");
+    assert!(signed_by(&message, &new) && !signed_by(&message, &old));
     let bad = admin
         .call(
             Method::POST,
