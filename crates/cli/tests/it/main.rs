@@ -17,3 +17,4 @@ mod reindex;
 mod schemathesis;
 mod support;
 mod tamper;
+mod webhooks;

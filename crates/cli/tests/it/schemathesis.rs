@@ -2,11 +2,11 @@
 //! `trailkeep serve`: every check on every operation but the endless live tail, with the
 //! overrides in `crates/cli/tests/schemathesis.toml`, must find nothing.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::{Server, describe, path_str, run, run_command_within, stdout};
+use crate::support::{Server, describe, path_str, python_venv, run, run_command_within, stdout};
 
 /// The pinned release, so a new schemathesis cannot change what CI checks overnight.
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
@@ -15,38 +15,7 @@ const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/schemathesis.to
 /// `st` in a virtual environment under the target directory, created (and schemathesis
 /// installed from PyPI) when missing. Fails loudly when Python or PyPI is not there.
 fn schemathesis() -> PathBuf {
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("schemathesis-venv");
-    let st = venv.join("bin/st");
-    let marker = venv.join(SCHEMATHESIS);
-    if st.is_file() && marker.is_file() {
-        return st;
-    }
-    let _ = std::fs::remove_dir_all(&venv);
-    let made = run_command_within(
-        Command::new("python3").args(["-m", "venv", path_str(&venv)]),
-        Duration::from_secs(120),
-    );
-    assert!(
-        made.status.success(),
-        "python3 -m venv failed: {}",
-        describe(&made)
-    );
-    let installed = run_command_within(
-        Command::new(venv.join("bin/pip")).args([
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            SCHEMATHESIS,
-        ]),
-        Duration::from_secs(600),
-    );
-    assert!(
-        installed.status.success(),
-        "pip install {SCHEMATHESIS} failed: {}",
-        describe(&installed)
-    );
-    std::fs::write(&marker, "").unwrap();
-    st
+    python_venv("schemathesis-venv", SCHEMATHESIS).join("bin/st")
 }
 
 #[test]

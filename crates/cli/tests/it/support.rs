@@ -472,3 +472,42 @@ fn serving_addr_is_found_in_the_log_line() {
     assert_eq!(serving_addr(line), Some("127.0.0.1:4321".parse().unwrap()));
     assert_eq!(serving_addr("addr=127.0.0.1:1 something else"), None);
 }
+
+/// A Python virtual environment named `name` under the target directory with `package` (a
+/// pinned requirement from PyPI) installed, made on first use; answers its directory. Fails
+/// loudly when Python or PyPI is not there.
+pub fn python_venv(name: &str, package: &str) -> PathBuf {
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let marker = venv.join(package);
+    if marker.is_file() {
+        return venv;
+    }
+    let _ = std::fs::remove_dir_all(&venv);
+    let made = run_command_within(
+        Command::new("python3").args(["-m", "venv", path_str(&venv)]),
+        Duration::from_secs(120),
+    );
+    assert!(
+        made.status.success(),
+        "python3 -m venv failed: {}",
+        describe(&made)
+    );
+    let installed = run_command_within(
+        Command::new(venv.join("bin/python")).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            package,
+        ]),
+        Duration::from_secs(600),
+    );
+    assert!(
+        installed.status.success(),
+        "pip install {package} failed: {}",
+        describe(&installed)
+    );
+    std::fs::write(&marker, "").unwrap();
+    venv
+}
