@@ -147,7 +147,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             let deliverer = Deliverer::new(
                 shared,
                 settings.webhooks.delivery(),
-                node_name(&settings),
+                node_name(addr),
             )
             .map_err(anyhow::Error::msg)?;
             state = state.with_webhooks(deliverer.handle());
@@ -211,15 +211,15 @@ fn start_jobs(
     (runner, workers)
 }
 
-/// A name for this node among every node of the store: its address, its process and a random
-/// part (two hosts may share both).
-fn node_name(settings: &Settings) -> String {
+/// A name for this node among every node of the store: the address it listens on, its
+/// process and a random part (two hosts may share both).
+fn node_name(addr: SocketAddr) -> String {
     let mut random = [0u8; 4];
     // Without randomness the address and process still tell most nodes apart.
     let _ = getrandom::fill(&mut random);
     format!(
         "{}-{}-{:08x}",
-        settings.listen,
+        addr,
         std::process::id(),
         u32::from_le_bytes(random)
     )
