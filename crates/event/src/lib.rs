@@ -24,7 +24,7 @@ pub use canonical::{
 };
 pub use fields::{EventField, FieldMatch};
 pub use filter::{Cursor, Filter, MAX_PAGE, Order, Query, action_matches};
-pub use model::{Actor, Category, Change, Context, Event, Outcome, Request, Target, Zone};
+pub use model::{Actor, Category, Change, Context, Event, Geo, Outcome, Request, Target, Zone};
 pub use normalize::{category_for_action, normalize_actor_type};
 pub use terms::{
     MAX_METADATA_VALUE_BYTES, MAX_TOKEN_BYTES, escape_metadata_key, event_tokens, metadata_term,

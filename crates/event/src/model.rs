@@ -148,6 +148,21 @@ pub struct Context {
     /// The HTTP request that carried the action.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<Request>,
+    /// Where the client was, as coordinates (what impossible-travel detection reads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geo: Option<Geo>,
+}
+
+/// A point on the Earth, in degrees (WGS 84).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Geo {
+    /// Latitude, from -90 to 90.
+    #[schema(minimum = -90, maximum = 90)]
+    pub lat: f64,
+    /// Longitude, from -180 to 180.
+    #[schema(minimum = -180, maximum = 180)]
+    pub lon: f64,
 }
 
 /// A zone (Cloudflare's notion of a domain) an action concerned.

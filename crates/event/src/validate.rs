@@ -287,6 +287,14 @@ fn build(
             ));
         }
     }
+    if let Some(geo) = context.as_ref().and_then(|c| c.geo)
+        && !((-90.0..=90.0).contains(&geo.lat) && (-180.0..=180.0).contains(&geo.lon))
+    {
+        errors.push(FieldError::new(
+            "context.geo",
+            "lat must be from -90 to 90 and lon from -180 to 180",
+        ));
+    }
     if let Some(ip) = context.as_ref().and_then(|c| c.ip_address.as_ref())
         && ip.parse::<IpAddr>().is_err()
     {
@@ -398,6 +406,7 @@ fn clean_context(context: Context) -> Context {
         trace_id: clean(context.trace_id),
         zone: context.zone.filter(|z| z.id.is_some() || z.name.is_some()),
         request: context.request,
+        geo: context.geo,
     }
 }
 
@@ -416,7 +425,7 @@ fn check_shapes(object: &Map<String, Value>, errors: &mut Vec<FieldError>) {
         expect_object(field.to_owned(), object.get(field));
     }
     if let Some(Value::Object(context)) = object.get("context") {
-        for field in ["zone", "request"] {
+        for field in ["zone", "request", "geo"] {
             expect_object(format!("context.{field}"), context.get(field));
         }
     }

@@ -243,3 +243,23 @@ fn arrays_are_refused_where_objects_belong() {
         assert_eq!(refused_fields(raw.clone()), vec![field.to_owned()], "{raw}");
     }
 }
+
+#[test]
+fn coordinates_are_kept_within_their_ranges() {
+    let raw = json!({"action": "user.login", "context": {"geo": {"lat": 24.7136, "lon": 46.6753}}});
+    let event = prepare(&raw, "acme", now()).unwrap().into_event(0);
+    let geo = event.context.unwrap().geo.unwrap();
+    assert_eq!((geo.lat, geo.lon), (24.7136, 46.6753));
+    for bad in [
+        json!({"lat": 91.0, "lon": 0.0}),
+        json!({"lat": 0.0, "lon": -180.5}),
+    ] {
+        let raw = json!({"action": "user.login", "context": {"geo": bad}});
+        assert_eq!(refused_fields(raw), ["context.geo"]);
+    }
+    let raw = json!({"action": "user.login", "context": {"geo": {"lat": 1.0}}});
+    assert!(
+        prepare(&raw, "acme", now()).is_err(),
+        "both coordinates are needed"
+    );
+}

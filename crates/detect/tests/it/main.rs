@@ -1,0 +1,2 @@
+//! Integration tests of detection.
+mod labelled;
