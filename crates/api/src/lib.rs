@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 mod credentials;
+mod detection;
 mod exports;
 mod ledger;
 mod problem;
@@ -15,6 +16,9 @@ pub mod whole;
 
 pub use credentials::{
     ApiKeyInfo, ApiKeyList, CreateApiKey, CreatedApiKey, TokenRequest, TokenResponse,
+};
+pub use detection::{
+    AlertChange, AlertInfo, AlertList, AlertStamp, CreateRule, RuleInfo, RuleList, UpdateRule,
 };
 pub use exports::{
     CreateExport, CreateExportLinks, ExportDestination, ExportFileInfo, ExportFormat, ExportInfo,

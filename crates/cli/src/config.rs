@@ -225,6 +225,43 @@ impl WebhooksConfig {
     }
 }
 
+/// `[detection]`: rules over each tenant's trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectionConfig {
+    /// Whether this node runs detection (and serves `/v1/rules` and `/v1/alerts`).
+    pub enabled: bool,
+    /// Partitions the tenants are shared out in between nodes.
+    pub partitions: u32,
+    /// How long a node holds a partition without renewing it, in seconds.
+    pub lease_seconds: u64,
+    /// Most events observed per write of state and alerts.
+    pub chunk: usize,
+}
+
+impl Default for DetectionConfig {
+    fn default() -> Self {
+        let defaults = trailkeep_detect::DetectionSettings::default();
+        Self {
+            enabled: true,
+            partitions: defaults.partitions,
+            lease_seconds: defaults.lease.as_secs(),
+            chunk: defaults.chunk,
+        }
+    }
+}
+
+impl DetectionConfig {
+    /// The detection settings these make.
+    pub fn settings(&self) -> trailkeep_detect::DetectionSettings {
+        trailkeep_detect::DetectionSettings {
+            partitions: self.partitions,
+            lease: Duration::from_secs(self.lease_seconds),
+            chunk: self.chunk,
+        }
+    }
+}
+
 /// `[exports]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -326,6 +363,8 @@ pub struct Settings {
     pub smtp: Option<SmtpConfig>,
     /// Webhook delivery.
     pub webhooks: WebhooksConfig,
+    /// Detection.
+    pub detection: DetectionConfig,
 }
 
 impl Settings {
@@ -380,6 +419,7 @@ impl Default for Settings {
             exports: ExportSettings::default(),
             smtp: None,
             webhooks: WebhooksConfig::default(),
+            detection: DetectionConfig::default(),
         }
     }
 }
@@ -471,6 +511,13 @@ impl Settings {
                 "webhooks.max_batch_events, max_batch_bytes, timeout_ms, max_in_flight, \
                  partitions and lease_seconds must each be at least 1"
             );
+        }
+        let detection = &self.detection;
+        if detection.partitions == 0 || detection.lease_seconds == 0 || detection.chunk == 0 {
+            bail!("detection.partitions, lease_seconds and chunk must each be at least 1");
+        }
+        if detection.chunk > 5_000 {
+            bail!("detection.chunk must be at most 5000");
         }
         if self.store.write_queue == 0 || self.store.tenant_write_queue == 0 {
             bail!("store.write_queue and store.tenant_write_queue must be at least 1");

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use std::time::Duration;
 
+use trailkeep_detect::Detection;
 use trailkeep_jobs::export::{ExpireHandler, ExportHandler, ExportSettings};
 use trailkeep_jobs::{Handler, Runner, RunnerSettings};
 use trailkeep_server::{AppState, Exports, JwtVerifier, Tls};
@@ -143,11 +144,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let mut state =
             AppState::new(shared.clone(), jwt, &secret, settings.limits.clone(), stopping.clone())
                 .with_exports(exports);
+        let node = node_name(addr);
+        let detection = if settings.detection.enabled {
+            let detection = Detection::new(shared.clone(), settings.detection.settings(), node.clone());
+            state = state.with_detection(detection.handle());
+            Some(detection.start(stopping.clone()))
+        } else {
+            None
+        };
         let deliveries = if settings.webhooks.enabled {
             let deliverer = Deliverer::new(
                 shared,
                 settings.webhooks.delivery(),
-                node_name(addr),
+                node,
             )
             .map_err(anyhow::Error::msg)?;
             state = state.with_webhooks(deliverer.handle());
@@ -165,8 +174,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .context("serve HTTP")?;
         tracing::info!("stopping the job workers and webhook deliveries");
         while workers.join_next().await.is_some() {}
-        if let Some(deliveries) = deliveries {
-            let _ = deliveries.await;
+        for background in [deliveries, detection].into_iter().flatten() {
+            let _ = background.await;
         }
         tracing::info!("draining the write queue and signing the final checkpoints");
         engine.close().await;

@@ -109,9 +109,16 @@ fn micros_text(us: i64) -> String {
         .unwrap_or_default()
 }
 
-/// A new alert id (ids sort by creation).
+/// A new alert id: ids sort by creation, even among the alerts of one millisecond (a
+/// monotonic ULID generator for the process).
 pub fn new_id() -> String {
-    format!("alr_{}", ulid::Ulid::new().to_string().to_lowercase())
+    static GENERATOR: std::sync::Mutex<Option<ulid::Generator>> = std::sync::Mutex::new(None);
+    let mut generator = GENERATOR.lock().unwrap_or_else(|p| p.into_inner());
+    let id = generator
+        .get_or_insert_with(ulid::Generator::new)
+        .generate()
+        .unwrap_or_else(|_| ulid::Ulid::new());
+    format!("alr_{}", id.to_string().to_lowercase())
 }
 
 /// The alert `hit` of `rule` becomes, and the trail event that records it.

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod auth;
 mod body;
 mod cursor;
+mod detection;
 pub mod dialects;
 pub mod error;
 mod events;
@@ -79,6 +80,8 @@ pub struct AppState {
     pub exports: Option<Arc<Exports>>,
     /// The node's webhook deliveries, when it runs them ([`AppState::with_webhooks`]).
     pub webhooks: Option<trailkeep_webhooks::Handle>,
+    /// The node's detection, told when rules change ([`AppState::with_detection`]).
+    pub detection: Option<trailkeep_detect::Handle>,
 }
 
 impl AppState {
@@ -113,6 +116,15 @@ impl AppState {
             stopping,
             exports: None,
             webhooks: None,
+            detection: None,
+        }
+    }
+
+    /// The same state, telling `detection` when a tenant's rules change.
+    pub fn with_detection(self, detection: trailkeep_detect::Handle) -> Self {
+        Self {
+            detection: Some(detection),
+            ..self
         }
     }
 

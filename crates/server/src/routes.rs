@@ -22,8 +22,8 @@ use crate::dialects::{ErrorBody, NATIVE_ERRORS, audit_rail, cloudflare, kore, pe
 use crate::error::ApiError;
 use crate::openapi::{self, ApiDoc};
 use crate::{
-    AppState, events, export_links, exports, health, ingest, keys, ledger, limits, stats, stream,
-    telemetry, views, webhooks,
+    AppState, detection, events, export_links, exports, health, ingest, keys, ledger, limits,
+    stats, stream, telemetry, views, webhooks,
 };
 
 /// Puts whatever enforces a role in front of a route (the guard, or nothing when only the
@@ -111,6 +111,26 @@ fn api(enforce: Enforce<'_>) -> OpenApiRouter<AppState> {
         .routes(needs(Role::Admin, routes!(webhooks::test)))
         .routes(needs(Role::Admin, routes!(webhooks::list_deliveries)))
         .routes(needs(Role::Admin, small_body(routes!(webhooks::replay))))
+        // Detection.
+        .routes(needs(
+            Role::Admin,
+            small_body(routes!(detection::list_rules, detection::create_rule)),
+        ))
+        .routes(needs(
+            Role::Admin,
+            small_body(routes!(
+                detection::get_rule,
+                detection::update_rule,
+                detection::delete_rule
+            )),
+        ))
+        .routes(needs(Role::Read, routes!(detection::list_alerts)))
+        .routes(needs(Role::Read, routes!(detection::get_alert)))
+        .routes(needs(
+            Role::Admin,
+            small_body(routes!(detection::acknowledge)),
+        ))
+        .routes(needs(Role::Admin, small_body(routes!(detection::resolve))))
         // Dialects: the seed systems' APIs.
         .merge(persys::routes(&needs_with, "persys_"))
         .nest(

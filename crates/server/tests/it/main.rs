@@ -6,6 +6,7 @@ mod cloudflare;
 mod credentials;
 mod cross_dialect;
 mod destinations;
+mod detection;
 mod exports;
 mod hardening;
 mod ingest;

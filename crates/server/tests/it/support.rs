@@ -195,8 +195,20 @@ impl TestServer {
         .unwrap();
         let deliveries = deliverer.handle();
         deliverer.start(stopping.clone());
+        let detection = trailkeep_detect::Detection::new(
+            shared.clone(),
+            trailkeep_detect::DetectionSettings {
+                partitions: 4,
+                lease: std::time::Duration::from_secs(3),
+                ..trailkeep_detect::DetectionSettings::default()
+            },
+            format!("test-{addr}"),
+        );
+        let detecting = detection.handle();
+        detection.start(stopping.clone());
         let state = AppState::new(shared, jwt, SECRET, setup.limits.clone(), stopping)
             .with_webhooks(deliveries)
+            .with_detection(detecting)
             .with_exports(Exports {
                 dir: exports_dir,
                 deliveries: setup.deliveries,
