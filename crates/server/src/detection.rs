@@ -167,6 +167,7 @@ pub async fn get_rule(
     responses(
         (status = 201, description = "Made", body = trailkeep_api::RuleInfo),
         (status = 400, description = "The body is invalid", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = trailkeep_api::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn create_rule(
@@ -230,6 +231,7 @@ pub async fn create_rule(
         (status = 200, description = "Changed", body = trailkeep_api::RuleInfo),
         (status = 400, description = "The body is invalid", body = trailkeep_api::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such rule", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = trailkeep_api::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn update_rule(
@@ -433,7 +435,7 @@ async fn change(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<AlertInfo>, ApiError> {
     let body = received(body)?;
-    let request: AlertChange = if body.is_empty() {
+    let request: AlertChange = if body.is_empty() || body.trim_ascii() == b"null" {
         AlertChange::default()
     } else {
         decode(&body, encoding(headers, false)?)?
@@ -471,6 +473,8 @@ async fn change(
         (status = 200, description = "Acknowledged", body = trailkeep_api::AlertInfo),
         (status = 404, description = "No such alert", body = trailkeep_api::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The alert is not open", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The note is invalid", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = trailkeep_api::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn acknowledge(
@@ -504,6 +508,8 @@ pub async fn acknowledge(
         (status = 200, description = "Resolved", body = trailkeep_api::AlertInfo),
         (status = 404, description = "No such alert", body = trailkeep_api::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The alert is resolved already", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The note is invalid", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = trailkeep_api::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn resolve(

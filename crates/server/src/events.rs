@@ -15,6 +15,7 @@ use crate::params::Params;
 
 /// `GET /v1/events`.
 #[utoipa::path(
+    operation_id = "list_events",
     get,
     path = "/v1/events",
     tag = "events",
@@ -76,6 +77,7 @@ pub fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
 
 /// `GET /v1/events/{id}`, with `?proof=1` for the inclusion proof.
 #[utoipa::path(
+    operation_id = "get_event",
     get,
     path = "/v1/events/{id}",
     tag = "events",

@@ -32,6 +32,7 @@ const MAX_LIFE: u64 = 7 * 86_400;
 
 /// `POST /v1/exports/{id}/links`: signed links to a finished export's files.
 #[utoipa::path(
+    operation_id = "create_export_links",
     post,
     path = "/v1/exports/{id}/links",
     tag = "exports",

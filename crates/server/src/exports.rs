@@ -199,6 +199,7 @@ pub async fn queue(
 
 /// `POST /v1/exports`: queue an export of the caller's tenant's events.
 #[utoipa::path(
+    operation_id = "create_export",
     post,
     path = "/v1/exports",
     tag = "exports",
@@ -277,6 +278,7 @@ pub async fn create(
 
 /// `GET /v1/exports`: the caller's tenant's exports, newest first.
 #[utoipa::path(
+    operation_id = "list_exports",
     get,
     path = "/v1/exports",
     tag = "exports",
@@ -319,6 +321,7 @@ pub async fn list(
 
 /// `GET /v1/exports/{id}`: one export.
 #[utoipa::path(
+    operation_id = "get_export",
     get,
     path = "/v1/exports/{id}",
     tag = "exports",

@@ -73,6 +73,7 @@ fn no_store(mut response: Response) -> Response {
 
 /// `POST /v1/api-keys`: a new key for the caller's tenant, its secret shown this once.
 #[utoipa::path(
+    operation_id = "create_api_key",
     post,
     path = "/v1/api-keys",
     tag = "credentials",
@@ -186,6 +187,7 @@ pub fn key_event(
 
 /// `GET /v1/api-keys`: the caller's tenant's keys, without secrets.
 #[utoipa::path(
+    operation_id = "list_api_keys",
     get,
     path = "/v1/api-keys",
     tag = "credentials",

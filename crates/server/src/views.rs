@@ -47,6 +47,7 @@ fn window(params: &Params) -> Result<Filter, ApiError> {
 /// `GET /v1/entities/{type}/{id}/history`: every event on one target, oldest first, each with
 /// its `changes`. Also filters by `action`, `actor_id`, `since`, `until`.
 #[utoipa::path(
+    operation_id = "entity_history",
     get,
     path = "/v1/entities/{kind}/{id}/history",
     tag = "views",

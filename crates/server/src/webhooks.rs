@@ -144,6 +144,7 @@ fn delivery_info(d: Delivery) -> WebhookDelivery {
 
 /// `POST /v1/webhooks`: subscribe an endpoint.
 #[utoipa::path(
+    operation_id = "create_webhook",
     post,
     path = "/v1/webhooks",
     tag = "webhooks",
@@ -192,6 +193,7 @@ pub async fn create(
 
 /// `GET /v1/webhooks`: the tenant's subscriptions.
 #[utoipa::path(
+    operation_id = "list_webhooks",
     get,
     path = "/v1/webhooks",
     tag = "webhooks",
@@ -237,6 +239,7 @@ pub async fn list(
 
 /// `GET /v1/webhooks/{id}`: one subscription.
 #[utoipa::path(
+    operation_id = "get_webhook",
     get,
     path = "/v1/webhooks/{id}",
     tag = "webhooks",
@@ -258,6 +261,7 @@ pub async fn get_one(
 
 /// `PATCH /v1/webhooks/{id}`: change a subscription.
 #[utoipa::path(
+    operation_id = "update_webhook",
     patch,
     path = "/v1/webhooks/{id}",
     tag = "webhooks",
@@ -269,6 +273,7 @@ pub async fn get_one(
         (status = 200, description = "Changed", body = trailkeep_api::WebhookInfo),
         (status = 400, description = "The body is invalid, or the destination is refused", body = trailkeep_api::Problem, content_type = "application/problem+json"),
         (status = 404, description = "The tenant has no such subscription", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = trailkeep_api::Problem, content_type = "application/problem+json"),
         (status = 503, description = "Webhooks are not enabled on this server", body = trailkeep_api::Problem, content_type = "application/problem+json"),
     ),
 )]
@@ -309,6 +314,7 @@ pub async fn update(
 
 /// `DELETE /v1/webhooks/{id}`: unsubscribe.
 #[utoipa::path(
+    operation_id = "delete_webhook",
     delete,
     path = "/v1/webhooks/{id}",
     tag = "webhooks",
@@ -360,6 +366,7 @@ async fn set_paused(
 
 /// `POST /v1/webhooks/{id}/pause`: stop delivering for now.
 #[utoipa::path(
+    operation_id = "pause_webhook",
     post,
     path = "/v1/webhooks/{id}/pause",
     tag = "webhooks",
@@ -381,6 +388,7 @@ pub async fn pause(
 
 /// `POST /v1/webhooks/{id}/resume`: deliver again.
 #[utoipa::path(
+    operation_id = "resume_webhook",
     post,
     path = "/v1/webhooks/{id}/resume",
     tag = "webhooks",
@@ -402,6 +410,7 @@ pub async fn resume(
 
 /// `POST /v1/webhooks/{id}/rotate`: a new signing secret.
 #[utoipa::path(
+    operation_id = "rotate_webhook_secret",
     post,
     path = "/v1/webhooks/{id}/rotate",
     tag = "webhooks",
@@ -413,6 +422,7 @@ pub async fn resume(
         (status = 200, description = "Rotated", body = trailkeep_api::WebhookWithSecret),
         (status = 400, description = "The overlap is invalid", body = trailkeep_api::Problem, content_type = "application/problem+json"),
         (status = 404, description = "The tenant has no such subscription", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = trailkeep_api::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn rotate(
@@ -423,7 +433,7 @@ pub async fn rotate(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<WebhookWithSecret>, ApiError> {
     let body = received(body)?;
-    let request: RotateWebhook = if body.is_empty() {
+    let request: RotateWebhook = if body.is_empty() || body.trim_ascii() == b"null" {
         RotateWebhook::default()
     } else {
         decode(&body, encoding(&headers, false)?)?
@@ -445,6 +455,7 @@ pub async fn rotate(
 
 /// `POST /v1/webhooks/{id}/test`: send a test message now.
 #[utoipa::path(
+    operation_id = "test_webhook",
     post,
     path = "/v1/webhooks/{id}/test",
     tag = "webhooks",
@@ -476,6 +487,7 @@ pub async fn test(
 
 /// `GET /v1/webhooks/{id}/deliveries`: the delivery log.
 #[utoipa::path(
+    operation_id = "list_webhook_deliveries",
     get,
     path = "/v1/webhooks/{id}/deliveries",
     tag = "webhooks",
@@ -526,6 +538,7 @@ pub async fn list_deliveries(
 
 /// `POST /v1/webhooks/{id}/replay`: send events again.
 #[utoipa::path(
+    operation_id = "replay_webhook",
     post,
     path = "/v1/webhooks/{id}/replay",
     tag = "webhooks",
@@ -537,6 +550,7 @@ pub async fn list_deliveries(
         (status = 202, description = "Delivery goes on from this seq", body = trailkeep_api::ReplayStarted),
         (status = 400, description = "The body is invalid", body = trailkeep_api::Problem, content_type = "application/problem+json"),
         (status = 404, description = "The tenant has no such subscription", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = trailkeep_api::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn replay(

@@ -352,6 +352,7 @@ fn checked_pair(
 
 /// `GET /api/public/auditlogs`.
 #[utoipa::path(
+    operation_id = "kore_audit_logs",
     get,
     path = "/api/public/auditlogs",
     tag = "kore",

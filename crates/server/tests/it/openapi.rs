@@ -79,3 +79,21 @@ async fn docs_render_the_description_without_anything_from_elsewhere() {
         assert!(!page.contains(external), "the page loads {external}...");
     }
 }
+
+/// Tools that follow links between operations (schemathesis among them) find them by id: two
+/// operations with one id make every link to either ambiguous.
+#[test]
+fn every_operation_has_an_id_of_its_own() {
+    let spec = serde_json::to_value(trailkeep_server::openapi()).unwrap();
+    let mut seen = std::collections::BTreeMap::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if let Some(id) = operation["operationId"].as_str() {
+                let here = format!("{method} {path}");
+                if let Some(before) = seen.insert(id.to_owned(), here.clone()) {
+                    panic!("operationId {id:?} names both {before} and {here}");
+                }
+            }
+        }
+    }
+}

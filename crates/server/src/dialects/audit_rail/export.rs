@@ -169,6 +169,7 @@ fn rail_export(job: &JobRecord) -> Result<RailExport, ApiError> {
 
 /// `POST /api/v1/audit/export`.
 #[utoipa::path(
+    operation_id = "audit_rail_export",
     post,
     path = "/export",
     tag = "audit-rail",

@@ -178,6 +178,7 @@ fn pagination(page: PageNumber, total: Option<u64>) -> Pagination {
 
 /// `GET /api/v1/audit/logs`.
 #[utoipa::path(
+    operation_id = "audit_rail_logs",
     get,
     path = "/logs",
     tag = "audit-rail",
@@ -260,6 +261,7 @@ pub async fn log(
 
 /// `GET /api/v1/audit/entities/{entityType}/{entityId}/history`.
 #[utoipa::path(
+    operation_id = "audit_rail_entity_history",
     get,
     path = "/entities/{entityType}/{entityId}/history",
     tag = "audit-rail",
@@ -498,6 +500,7 @@ fn month(period: &str) -> Result<(Timestamp, Timestamp), String> {
 
 /// `GET /api/v1/audit/stats`.
 #[utoipa::path(
+    operation_id = "audit_rail_stats",
     get,
     path = "/stats",
     tag = "audit-rail",
