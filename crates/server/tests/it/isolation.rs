@@ -44,6 +44,7 @@ const ACME_VALUES: &[&str] = &[
     "acme-doc-1",
     "acme-ingest-bot",
     "acme-security-hook",
+    "acme-invoice-watch",
 ];
 
 /// acme's events, each with a client-supplied id.
@@ -106,6 +107,8 @@ struct Acme {
     /// The exact body acme imported its events with, under the `Idempotency-Key` "acme-import-1".
     import: String,
     leaf_hashes: Vec<String>,
+    /// The seq of acme's first imported event (its rule's events come before).
+    first_seq: u64,
     /// The seq of acme's last imported event, past the end of beta's tree while the reads run.
     last_seq: u64,
     tree_size: u64,
@@ -122,6 +125,9 @@ struct Acme {
     /// acme's webhook subscription, and its signing secret.
     webhook_id: String,
     webhook_secret: String,
+    /// acme's own detection rule, and the alert it raised on acme's invoice.
+    rule_id: String,
+    alert_id: String,
 }
 
 /// Both tenants, seeded.
@@ -135,6 +141,35 @@ struct World {
 impl World {
     async fn seed(server: &TestServer) -> Self {
         let acme = server.client("acme", &every_role());
+        let rule = acme
+            .post(
+                "/v1/rules",
+                "application/json",
+                json!({
+                    "name": "acme-invoice-watch",
+                    "filter": {"action": "invoice.created"},
+                    "group_by": ["actor.id"],
+                    "threshold": 1,
+                    "window_minutes": 5,
+                })
+                .to_string(),
+            )
+            .await;
+        assert_eq!(rule.status, 201, "{}", rule.text);
+        let rule_id = rule.json()["id"].as_str().unwrap().to_owned();
+        // The keys made below must raise no alert of their own whatever the day: the only
+        // alert is the one of acme's rule.
+        for tenant in ["acme", "beta"] {
+            let off = server
+                .client(tenant, &every_role())
+                .call(
+                    Method::PATCH,
+                    "/v1/rules/api-key-off-hours",
+                    Some(&json!({"enabled": false})),
+                )
+                .await;
+            assert_eq!(off.status, 200, "{}", off.text);
+        }
         let import = acme_events().to_string();
         let answer = acme
             .http
@@ -181,6 +216,18 @@ impl World {
             .await;
         assert_eq!(webhook.status, 201, "{}", webhook.text);
         let webhook = webhook.json();
+        // The rule's alert is in acme's trail before anything is compared.
+        let alert_id = timeout(WAIT, async {
+            loop {
+                let alerts = acme.get("/v1/alerts").await.json();
+                if let Some(id) = alerts["data"][0]["id"].as_str() {
+                    return id.to_owned();
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .expect("acme's rule raises an alert");
         let size = acme.all_events().await.len();
         let checkpoint = acme
             .get(&format!("/v1/ledger/checkpoint?min_size={size}"))
@@ -193,6 +240,7 @@ impl World {
                 .iter()
                 .map(|r| r["leaf_hash"].as_str().unwrap().to_owned())
                 .collect(),
+            first_seq: receipts[0]["seq"].as_u64().unwrap(),
             last_seq: receipts.last().unwrap()["seq"].as_u64().unwrap(),
             tree_size: lines[1].parse().unwrap(),
             root: lines[2].to_owned(),
@@ -206,6 +254,8 @@ impl World {
             export_link,
             webhook_id: webhook["webhook"]["id"].as_str().unwrap().to_owned(),
             webhook_secret: webhook["secret"].as_str().unwrap().to_owned(),
+            rule_id,
+            alert_id,
         };
         Self {
             acme,
@@ -232,6 +282,8 @@ impl Acme {
             &self.export_link,
             &self.webhook_id,
             &self.webhook_secret,
+            &self.rule_id,
+            &self.alert_id,
         ];
         ids.chain(values)
             .chain(self.leaf_hashes.iter().cloned())
@@ -435,6 +487,8 @@ fn table(world: &World) -> Vec<Row> {
     let acme = &world.acme;
     let history = "/v1/entities/{kind}/{id}/history";
     let webhook = format!("/v1/webhooks/{}", acme.webhook_id);
+    let rule = format!("/v1/rules/{}", acme.rule_id);
+    let alert = format!("/v1/alerts/{}", acme.alert_id);
     vec![
         Row::new(Method::GET, "/healthz", None, "/healthz", Answer),
         Row::new(Method::GET, "/readyz", None, "/readyz", Answer),
@@ -644,7 +698,8 @@ fn table(world: &World) -> Vec<Row> {
         Row::read(
             "/v1/ledger/proofs/consistency",
             format!(
-                "/v1/ledger/proofs/consistency?first=1&second={}",
+                "/v1/ledger/proofs/consistency?first={}&second={}",
+                acme.first_seq + 1,
                 acme.tree_size
             ),
             Problem(400),
@@ -845,6 +900,84 @@ fn table(world: &World) -> Vec<Row> {
             "/v1/webhooks/{id}",
             Some(Role::Admin),
             webhook.clone(),
+            Problem(404),
+        ),
+        // Detection: acme's rule and alert are 404s for beta; beta's listings hold none of
+        // acme's; a rule beta makes is its own.
+        Row::new(
+            Method::GET,
+            "/v1/rules",
+            Some(Role::Admin),
+            "/v1/rules",
+            Answer,
+        )
+        .showing_acme(),
+        Row::new(
+            Method::GET,
+            "/v1/rules/{id}",
+            Some(Role::Admin),
+            rule.clone(),
+            Problem(404),
+        )
+        .showing_acme(),
+        Row::new(
+            Method::GET,
+            "/v1/alerts",
+            Some(Role::Read),
+            "/v1/alerts",
+            Nothing,
+        )
+        .showing_acme(),
+        Row::new(
+            Method::GET,
+            "/v1/alerts/{id}",
+            Some(Role::Read),
+            alert.clone(),
+            Problem(404),
+        )
+        .showing_acme(),
+        Row::new(
+            Method::POST,
+            "/v1/rules",
+            Some(Role::Admin),
+            "/v1/rules",
+            Answer,
+        )
+        .with_body(
+            json!({"name": "copied rule", "filter": {"action": "parcel.scanned"},
+                   "threshold": 1000, "window_minutes": 5})
+            .to_string(),
+        ),
+        Row::new(
+            Method::PATCH,
+            "/v1/rules/{id}",
+            Some(Role::Admin),
+            rule.clone(),
+            Problem(404),
+        )
+        .with_body(json!({"threshold": 2}).to_string())
+        .showing_acme(),
+        Row::new(
+            Method::POST,
+            "/v1/alerts/{id}/acknowledge",
+            Some(Role::Admin),
+            format!("{alert}/acknowledge"),
+            Problem(404),
+        )
+        .showing_acme(),
+        Row::new(
+            Method::POST,
+            "/v1/alerts/{id}/resolve",
+            Some(Role::Admin),
+            format!("{alert}/resolve"),
+            Problem(404),
+        )
+        .showing_acme(),
+        Row::new(
+            Method::DELETE,
+            "/v1/rules/{id}",
+            Some(Role::Admin),
+            rule.clone(),
             Problem(404),
         ),
         // Cancelling acme's finished export: a 404 for beta, acme's export unchanged for acme.
