@@ -4,6 +4,7 @@
 mod build;
 mod cli;
 mod crash;
+mod detection;
 mod export;
 mod fairness;
 mod faults;

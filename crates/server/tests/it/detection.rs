@@ -42,7 +42,7 @@ fn failed_logins(user: &str, n: usize) -> Value {
 }
 
 async fn rules_raise_alerts_that_are_on_the_record_and_delivered(engine: Engine) {
-    let server = TestServer::start_on(engine).await;
+    let server = TestServer::detecting_on(engine).await;
     let admin = server.client("acme", EVERY_ROLE);
     let receiver = Receiver::start().await;
     let subscribed = admin

@@ -23,7 +23,7 @@ use tokio::time::timeout;
 use trailkeep_server::Role;
 
 use crate::receiver::Receiver;
-use crate::support::{Answer, Client, TestServer};
+use crate::support::{Answer, Client, Engine, TestServer};
 
 /// Longest wait for a stream's first message.
 const WAIT: Duration = Duration::from_secs(20);
@@ -1376,7 +1376,7 @@ async fn acme_state(acme: &Client) -> (Vec<Value>, Value) {
 
 #[tokio::test]
 async fn the_table_has_a_row_for_every_route_and_role() {
-    let server = TestServer::start().await;
+    let server = TestServer::detecting_on(Engine::Embedded).await;
     let world = World::seed(&server).await;
     let rows = table(&world);
     for row in &rows {
@@ -1409,7 +1409,7 @@ async fn the_table_has_a_row_for_every_route_and_role() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn beta_with_every_role_never_sees_counts_proves_or_pages_acme() {
-    let server = TestServer::start().await;
+    let server = TestServer::detecting_on(Engine::Embedded).await;
     let world = World::seed(&server).await;
     let secrets = world.acme.secrets();
     let acme = server.client("acme", &every_role());
@@ -1463,7 +1463,7 @@ async fn beta_with_every_role_never_sees_counts_proves_or_pages_acme() {
 
 #[tokio::test]
 async fn a_tenant_named_in_the_body_is_refused() {
-    let server = TestServer::start().await;
+    let server = TestServer::detecting_on(Engine::Embedded).await;
     World::seed(&server).await;
     let acme = server.client("acme", &every_role());
     let before = acme_state(&acme).await;
@@ -1487,6 +1487,7 @@ async fn each_missing_role_is_403_and_missing_credentials_401() {
             failed_auth_per_minute: 1_000,
             ..trailkeep_server::Limits::default()
         },
+        detection: true,
         ..crate::support::Setup::default()
     })
     .await;
@@ -1509,7 +1510,7 @@ async fn each_missing_role_is_403_and_missing_credentials_401() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acme_gets_every_row_with_only_the_role_it_needs() {
-    let server = TestServer::start().await;
+    let server = TestServer::detecting_on(Engine::Embedded).await;
     let world = World::seed(&server).await;
     let secrets = world.acme.secrets();
     for row in table(&world) {
