@@ -300,3 +300,90 @@ async fn errors_are_json_with_codes() {
     let writer = server.client("acme", "audit:write");
     expect(writer.get(&format!("{BASE}/logs")).await, 403, "FORBIDDEN");
 }
+
+/// The seed's three webhook events: subscribed in the Rail's envelope with its filter object,
+/// delivered as native subscriptions are, refused in the Rail's error shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_events_are_subscribed_in_the_rails_shape() {
+    use reqwest::Method;
+
+    let server = TestServer::start().await;
+    let admin = server.client("acme", crate::support::EVERY_ROLE);
+    let receiver = crate::receiver::Receiver::start().await;
+    let created = admin
+        .call(
+            Method::POST,
+            "/api/v1/audit/webhooks",
+            Some(&json!({
+                "url": receiver.url("/rail"),
+                "events": ["audit.log.created", "audit.suspicious.detected"],
+                "filter": {"action": "LOGIN"},
+            })),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let data = created.json()["data"].clone();
+    assert!(data["secret"].as_str().unwrap().starts_with("whsec_"));
+    assert_eq!(
+        data["events"],
+        json!(["audit.log.created", "audit.suspicious.detected"])
+    );
+    assert_eq!(data["filter"], json!({"action": "LOGIN"}));
+    assert_eq!(data["active"], true);
+    let id = data["id"].as_str().unwrap().to_owned();
+
+    admin
+        .post_json(&json!([
+            {"action": "contract.created", "actor": {"id": "u1"}},
+            {"action": "user.login", "actor": {"id": "u1"}},
+        ]))
+        .await;
+    let got = receiver
+        .wait_for(std::time::Duration::from_secs(30), |r| !r.is_empty())
+        .await;
+    let events = got[0].body["data"]["events"].as_array().unwrap().clone();
+    assert_eq!(events.len(), 1, "the Rail's LOGIN filter: {events:?}");
+    assert_eq!(events[0]["event"]["action"], "user.login");
+    assert_eq!(got[0].body["type"], "audit.log.created");
+
+    let listed = get(&admin, "/webhooks").await;
+    assert_eq!(listed["data"][0]["id"], id.as_str());
+    assert!(listed["data"][0].get("secret").is_none(), "shown once");
+    let native = admin.get(&format!("/v1/webhooks/{id}")).await;
+    assert_eq!(native.status, 200, "the same subscription: {}", native.text);
+
+    let refused = admin
+        .call(
+            Method::POST,
+            "/api/v1/audit/webhooks",
+            Some(&json!({"url": receiver.url("/x"), "events": ["audit.everything"]})),
+        )
+        .await;
+    assert_eq!(refused.status, 400);
+    assert_eq!(
+        refused.json()["error"]["code"],
+        "VALIDATION_ERROR",
+        "{}",
+        refused.text
+    );
+    let beta = server.client("beta", crate::support::EVERY_ROLE);
+    let missing = beta.get(&format!("/api/v1/audit/webhooks/{id}")).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json()["error"]["code"], "NOT_FOUND");
+
+    let deleted = admin
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/audit/webhooks/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 204);
+    assert_eq!(
+        admin
+            .get(&format!("/api/v1/audit/webhooks/{id}"))
+            .await
+            .status,
+        404
+    );
+}

@@ -125,6 +125,8 @@ struct Acme {
     /// acme's webhook subscription, and its signing secret.
     webhook_id: String,
     webhook_secret: String,
+    /// acme's webhook made through Audit Rail's routes.
+    rail_webhook_id: String,
     /// acme's own detection rule, and the alert it raised on acme's invoice.
     rule_id: String,
     alert_id: String,
@@ -216,6 +218,20 @@ impl World {
             .await;
         assert_eq!(webhook.status, 201, "{}", webhook.text);
         let webhook = webhook.json();
+        let rail_webhook = acme
+            .post(
+                "/api/v1/audit/webhooks",
+                "application/json",
+                json!({"url": receiver.url("/rail"), "events": ["audit.export.completed"],
+                       "description": "acme-security-hook"})
+                .to_string(),
+            )
+            .await;
+        assert_eq!(rail_webhook.status, 201, "{}", rail_webhook.text);
+        let rail_webhook_id = rail_webhook.json()["data"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         // The rule's alert is in acme's trail before anything is compared.
         let alert_id = timeout(WAIT, async {
             loop {
@@ -254,6 +270,7 @@ impl World {
             export_link,
             webhook_id: webhook["webhook"]["id"].as_str().unwrap().to_owned(),
             webhook_secret: webhook["secret"].as_str().unwrap().to_owned(),
+            rail_webhook_id,
             rule_id,
             alert_id,
         };
@@ -282,6 +299,7 @@ impl Acme {
             &self.export_link,
             &self.webhook_id,
             &self.webhook_secret,
+            &self.rail_webhook_id,
             &self.rule_id,
             &self.alert_id,
         ];
@@ -900,6 +918,42 @@ fn table(world: &World) -> Vec<Row> {
             "/v1/webhooks/{id}",
             Some(Role::Admin),
             webhook.clone(),
+            Problem(404),
+        ),
+        // Audit Rail's webhooks: the same subscriptions in the Rail's envelope.
+        Row::new(
+            Method::GET,
+            "/api/v1/audit/webhooks",
+            Some(Role::Admin),
+            "/api/v1/audit/webhooks",
+            // beta's own, made by the row of POST /v1/webhooks before: the same subscriptions.
+            Answer,
+        )
+        .showing_acme(),
+        Row::new(
+            Method::GET,
+            "/api/v1/audit/webhooks/{webhookId}",
+            Some(Role::Admin),
+            format!("/api/v1/audit/webhooks/{}", acme.rail_webhook_id),
+            Problem(404),
+        )
+        .showing_acme(),
+        Row::new(
+            Method::POST,
+            "/api/v1/audit/webhooks",
+            Some(Role::Admin),
+            "/api/v1/audit/webhooks",
+            Answer,
+        )
+        .with_body(
+            json!({"url": world.receiver.url("/rail-copied"), "events": ["audit.log.created"]})
+                .to_string(),
+        ),
+        Row::new(
+            Method::DELETE,
+            "/api/v1/audit/webhooks/{webhookId}",
+            Some(Role::Admin),
+            format!("/api/v1/audit/webhooks/{}", acme.rail_webhook_id),
             Problem(404),
         ),
         // Detection: acme's rule and alert are 404s for beta; beta's listings hold none of

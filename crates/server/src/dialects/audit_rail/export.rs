@@ -14,6 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use trailkeep_event::Filter;
 use trailkeep_jobs::export::{Destination, ExportSpec, Format};
 use trailkeep_store::{JobRecord, JobState};
 use utoipa::ToSchema;
@@ -42,7 +43,7 @@ pub enum RailFormat {
 }
 
 /// The Rail's export filter.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RailExportFilter {
     /// Start (RFC 3339 or YYYY-MM-DD).
@@ -59,6 +60,41 @@ pub struct RailExportFilter {
     actor_id: Option<String>,
     /// An action kind (`CREATE`, ...) or an exact action.
     action: Option<String>,
+}
+
+/// The filter a Rail filter object stands for: `from`, `to`, `entityType`, `entityId`,
+/// `actorId` and `action` as `GET /api/v1/audit/logs` reads them.
+pub fn rail_filter(f: RailExportFilter) -> Result<Filter, ApiError> {
+    let pairs: Vec<(String, String)> = [
+        ("from", f.from),
+        ("to", f.to),
+        ("entityType", f.entity_type),
+        ("entityId", f.entity_id),
+        ("actorId", f.actor_id),
+        ("action", f.action),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| Some((k.to_owned(), v?)))
+    .collect();
+    let params = Params::from_pairs(
+        pairs,
+        &["from", "to", "entityType", "entityId", "actorId", "action"],
+    )?;
+    let mut filter = time_window(&params)
+        .map_err(|_| ApiError::invalid_field("filter", "from and to are RFC 3339 or YYYY-MM-DD"))?;
+    if let (Some(from), Some(to)) = (filter.since, filter.until)
+        && from > to
+    {
+        return Err(ApiError::invalid_field(
+            "filter.from",
+            "must not be after filter.to",
+        ));
+    }
+    action_filter(&mut filter, single(&params, "action")?);
+    filter.target_type = single(&params, "entityType")?;
+    filter.target_id = single(&params, "entityId")?;
+    filter.actor_id = single(&params, "actorId")?;
+    Ok(filter)
 }
 
 /// Where the Rail's export goes.
@@ -191,36 +227,7 @@ pub async fn create(
     // 503 before anything else when this server runs no exports.
     exports(&state)?;
     let request: RailExportRequest = decode(&received(body)?, encoding(&headers, false)?)?;
-    let f = request.filter;
-    let pairs: Vec<(String, String)> = [
-        ("from", f.from),
-        ("to", f.to),
-        ("entityType", f.entity_type),
-        ("entityId", f.entity_id),
-        ("actorId", f.actor_id),
-        ("action", f.action),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| Some((k.to_owned(), v?)))
-    .collect();
-    let params = Params::from_pairs(
-        pairs,
-        &["from", "to", "entityType", "entityId", "actorId", "action"],
-    )?;
-    let mut filter = time_window(&params)
-        .map_err(|_| ApiError::invalid_field("filter", "from and to are RFC 3339 or YYYY-MM-DD"))?;
-    if let (Some(from), Some(to)) = (filter.since, filter.until)
-        && from > to
-    {
-        return Err(ApiError::invalid_field(
-            "filter.from",
-            "must not be after filter.to",
-        ));
-    }
-    action_filter(&mut filter, single(&params, "action")?);
-    filter.target_type = single(&params, "entityType")?;
-    filter.target_id = single(&params, "entityId")?;
-    filter.actor_id = single(&params, "actorId")?;
+    let filter = rail_filter(request.filter)?;
     let destination = match request.destination {
         None | Some(RailDestination::Download) => Destination::Download,
         Some(RailDestination::Email { email }) => Destination::Email { to: email },

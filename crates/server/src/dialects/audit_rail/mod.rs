@@ -30,6 +30,7 @@ use crate::routes::Needs;
 
 mod export;
 mod shapes;
+mod webhooks;
 use shapes::*;
 
 /// Audit Rail's errors: `{"error": {"code", "message", "details"}}`.
@@ -583,6 +584,16 @@ pub fn routes(needs: Needs<'_>) -> OpenApiRouter<AppState> {
             crate::body::small_body(routes!(export::create)),
         ))
         .routes(needs(Role::Export, &ERRORS, routes!(export::status)))
+        .routes(needs(
+            Role::Admin,
+            &ERRORS,
+            crate::body::small_body(routes!(webhooks::create, webhooks::list)),
+        ))
+        .routes(needs(
+            Role::Admin,
+            &ERRORS,
+            routes!(webhooks::get_one, webhooks::delete),
+        ))
         .layer(axum::middleware::from_fn_with_state(
             render_error as super::RenderError,
             errors_as,
