@@ -11,6 +11,7 @@
 //! them; `--postgres-only` runs its side alone, for a second, tuned column). The bench is one
 //! client process for both: its own CPU use counts against both equally.
 
+mod alerting;
 mod cases;
 mod csv;
 mod memory;
@@ -96,6 +97,12 @@ pub struct Args {
     /// `--postgres` database (schema `trailkeep_engine`, made afresh).
     #[arg(long, value_enum, default_value = "embedded")]
     pub engine: Engine,
+    /// Run Trailkeep with every built-in detection rule on and one webhook subscription per
+    /// tenant receiving every event (posted to a receiver in the bench); without it both are
+    /// off. The report then says how far delivery had come by the end of batch ingest and
+    /// when it caught up.
+    #[arg(long)]
+    pub alerting: bool,
     /// Trailkeep nodes on the PostgreSQL engine; ingest is spread over them, every other phase
     /// asks the first.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=8))]

@@ -60,6 +60,35 @@ pub async fn batch_ingest(s: &mut Session) -> anyhow::Result<Loaded> {
         ));
         tk_rate = Some(rate(events, tk_took));
         index_catch_up = Some(caught_up);
+        if let Some(receiver) = tk.receiver() {
+            let delivered = receiver.events();
+            // Every event, and each tenant's subscription's own making.
+            let expected = events + s.tenants.len() as u64;
+            let behind = receiver
+                .caught_up(expected, Duration::from_secs(1800))
+                .await?;
+            say(format_args!(
+                "webhooks: {} of {} events delivered by the last acknowledgement; all {:.1} s after it ({} messages)",
+                thousands(delivered),
+                thousands(expected),
+                behind.as_secs_f64(),
+                thousands(receiver.messages())
+            ));
+            s.figures.push(alone(
+                "webhook_delivered_at_ingest_end",
+                "events delivered by webhook when batch ingest ended (--alerting)",
+                "events",
+                Better::Higher,
+                delivered as f64,
+            ));
+            s.figures.push(alone(
+                "webhook_caught_up_s",
+                "webhook delivery caught up after the last acknowledgement (--alerting)",
+                "s",
+                Better::Lower,
+                behind.as_secs_f64(),
+            ));
+        }
     }
 
     let rows = render(&s.workload, "CSV for PostgreSQL", |e, tenant, out| {

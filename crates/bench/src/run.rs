@@ -85,6 +85,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if args.nodes > 1 && args.engine != Engine::Postgres {
         anyhow::bail!("--nodes needs --engine postgres: the embedded store has one node");
     }
+    if args.alerting {
+        machine.trailkeep.push_str(
+            ", every built-in detection rule on and a webhook subscription per tenant receiving every event",
+        );
+    }
     say(format_args!(
         "trailkeep-bench: {} events in batches of {}, {} single events, {} tenants; {} cores ({})",
         thousands(args.events),
@@ -139,6 +144,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 &tenants,
                 store,
                 args.nodes as usize,
+                args.alerting,
             )
             .await?,
         )

@@ -70,6 +70,10 @@ pub struct Trailkeep {
     tokens: Vec<String>,
     /// The first server process's anonymous memory, sampled.
     anon: AnonPeak,
+    /// With `--alerting`, the endpoint every tenant's subscription posts to.
+    receiver: Option<crate::alerting::Receiver>,
+    /// Whether detection runs (restarts keep it so).
+    alerting: bool,
 }
 
 impl Trailkeep {
@@ -83,8 +87,9 @@ impl Trailkeep {
         tenants: &[String],
         store: Option<StoreAt>,
         nodes: usize,
+        alerting: bool,
     ) -> anyhow::Result<Self> {
-        let child = spawn(binary, data_dir, port, store.as_ref())?;
+        let child = spawn(binary, data_dir, port, store.as_ref(), alerting)?;
         let anon = AnonPeak::watch(child.id());
         let tokens = tenants
             .iter()
@@ -106,6 +111,8 @@ impl Trailkeep {
             http,
             tokens,
             anon,
+            receiver: None,
+            alerting,
         };
         server.wait_ready().await?;
         // The first node made the shared signing key; the others start with it.
@@ -113,7 +120,7 @@ impl Trailkeep {
             let port = free_port()?;
             let dir = data_dir.join(format!("node-{node}"));
             std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
-            let child = spawn(binary, &dir, port, store.as_ref())?;
+            let child = spawn(binary, &dir, port, store.as_ref(), alerting)?;
             server
                 .others
                 .push((format!("http://127.0.0.1:{port}"), child));
@@ -125,7 +132,44 @@ impl Trailkeep {
             })
             .await?;
         }
+        if alerting {
+            server.subscribe_every_tenant(tenants).await?;
+        }
         Ok(server)
+    }
+
+    /// Subscribes a receiver in this process to every event of every tenant.
+    async fn subscribe_every_tenant(&mut self, tenants: &[String]) -> anyhow::Result<()> {
+        let receiver = crate::alerting::Receiver::start().await?;
+        for tenant in tenants {
+            let token = mint_with(&self.binary, &self.data_dir, tenant, "audit:admin")?;
+            let answer = self
+                .http
+                .post(format!("{}/v1/webhooks", self.base))
+                .bearer_auth(token)
+                .json(&serde_json::json!({
+                    "url": receiver.url,
+                    "event_types": ["audit.log.created"],
+                    "description": "trailkeep-bench --alerting",
+                }))
+                .send()
+                .await
+                .context("subscribe a tenant")?;
+            if !answer.status().is_success() {
+                bail!(
+                    "subscribing {tenant} failed: {} {}",
+                    answer.status(),
+                    answer.text().await.unwrap_or_default()
+                );
+            }
+        }
+        self.receiver = Some(receiver);
+        Ok(())
+    }
+
+    /// With `--alerting`, the receiver of every tenant's events.
+    pub fn receiver(&self) -> Option<&crate::alerting::Receiver> {
+        self.receiver.as_ref()
     }
 
     /// Where an ingest request of `tenant` goes: every tenant's to one node, as a load
@@ -394,7 +438,13 @@ impl Trailkeep {
         let killed = Instant::now();
         self.child.kill().context("kill -9 the server")?;
         self.child.wait().context("reap the killed server")?;
-        self.child = spawn(&self.binary, &self.data_dir, self.port, self.store.as_ref())?;
+        self.child = spawn(
+            &self.binary,
+            &self.data_dir,
+            self.port,
+            self.store.as_ref(),
+            self.alerting,
+        )?;
         self.wait_ready().await?;
         Ok(killed.elapsed())
     }
@@ -487,8 +537,10 @@ fn spawn(
     data_dir: &Path,
     port: u16,
     store: Option<&StoreAt>,
+    alerting: bool,
 ) -> anyhow::Result<Child> {
     let mut command = Command::new(binary);
+    command.envs(crate::alerting::server_env(alerting));
     command
         .arg("serve")
         .arg("--data-dir")
@@ -514,13 +566,19 @@ fn spawn(
 }
 
 fn mint(binary: &Path, data_dir: &Path, tenant: &str) -> anyhow::Result<String> {
+    mint_with(
+        binary,
+        data_dir,
+        tenant,
+        "audit:read audit:write audit:export",
+    )
+}
+
+/// A day's token for `tenant` with `scope`.
+fn mint_with(binary: &Path, data_dir: &Path, tenant: &str, scope: &str) -> anyhow::Result<String> {
     let output = Command::new(binary)
         .args(["token", "--ttl", "86400", "--tenant", tenant])
-        .args([
-            "--scope",
-            "audit:read audit:write audit:export",
-            "--data-dir",
-        ])
+        .args(["--scope", scope, "--data-dir"])
         .arg(data_dir)
         .env("TRAILKEEP_JWT_SECRET", SECRET)
         .output()
