@@ -119,6 +119,21 @@ pub fn apply(
     Ok(Ok(()))
 }
 
+/// Makes `writes` in a transaction of their own on `conn`.
+fn write_set(
+    conn: &mut Connection,
+    tenant: &str,
+    writes: &[DocumentWrite],
+    now: i64,
+) -> Result<DocumentsWritten, StoreError> {
+    let tx = conn.transaction().map_err(internal)?;
+    let written = apply(&tx, tenant, writes, now)?;
+    if written.is_ok() {
+        tx.commit().map_err(internal)?;
+    }
+    Ok(written)
+}
+
 /// Every document of the tenant, by kind and id (for a move between stores).
 pub fn of_tenant(conn: &Connection, tenant: &str) -> Result<Vec<Document>, StoreError> {
     conn.prepare_cached(
@@ -186,12 +201,17 @@ impl DocumentStore for EmbeddedStore {
             let tenant = tenant.to_owned();
             return self
                 .on_writer(move |conn| {
-                    let tx = conn.transaction().map_err(internal)?;
-                    let written = apply(&tx, &tenant, &writes, now)?;
-                    if written.is_ok() {
-                        tx.commit().map_err(internal)?;
-                    }
-                    Ok(written)
+                    // Without events, a set is committed without its own fsync: the next
+                    // append's fsync makes it durable with the WAL frames before it. A crash
+                    // of the process loses nothing; only an OS crash or power cut before the
+                    // next append can, and what these sets hold (cursors, leases, state written
+                    // with its cursor) is then read as it was before them.
+                    conn.pragma_update(None, "synchronous", "NORMAL")
+                        .map_err(internal)?;
+                    let written = write_set(conn, &tenant, &writes, now);
+                    conn.pragma_update(None, "synchronous", "FULL")
+                        .map_err(internal)?;
+                    written
                 })
                 .await;
         }
