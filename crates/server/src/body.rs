@@ -220,6 +220,17 @@ pub fn encoding(headers: &HeaderMap, form_too: bool) -> Result<Encoding, ApiErro
     }
 }
 
+/// Decodes an optional JSON body as `T`: none (or `null`) is `T::default()`.
+pub fn decode_optional<T: DeserializeOwned + Default>(
+    body: &Bytes,
+    headers: &HeaderMap,
+) -> Result<T, ApiError> {
+    if body.is_empty() || body.trim_ascii() == b"null" {
+        return Ok(T::default());
+    }
+    decode(body, encoding(headers, false)?)
+}
+
 /// Decodes `body` as `T`, refusing oversized bodies and naming the offending field.
 pub fn decode<T: DeserializeOwned>(body: &Bytes, encoding: Encoding) -> Result<T, ApiError> {
     if body.len() > MAX_SETTINGS_BODY {

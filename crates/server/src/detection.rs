@@ -25,7 +25,7 @@ use trailkeep_jobs::now_ms;
 
 use crate::AppState;
 use crate::auth::Principal;
-use crate::body::{decode, encoding, received};
+use crate::body::{decode, decode_optional, encoding, received};
 use crate::error::ApiError;
 use crate::exports::rfc3339;
 use crate::listing::parse_filter_object;
@@ -435,11 +435,7 @@ async fn change(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<AlertInfo>, ApiError> {
     let body = received(body)?;
-    let request: AlertChange = if body.is_empty() || body.trim_ascii() == b"null" {
-        AlertChange::default()
-    } else {
-        decode(&body, encoding(headers, false)?)?
-    };
+    let request: AlertChange = decode_optional(&body, headers)?;
     if request
         .note
         .as_ref()

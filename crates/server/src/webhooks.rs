@@ -28,7 +28,7 @@ use trailkeep_webhooks::{
 
 use crate::AppState;
 use crate::auth::Principal;
-use crate::body::{decode, encoding, received};
+use crate::body::{decode, decode_optional, encoding, received};
 use crate::error::ApiError;
 use crate::exports::rfc3339;
 use crate::listing::parse_filter_object;
@@ -433,11 +433,7 @@ pub async fn rotate(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<WebhookWithSecret>, ApiError> {
     let body = received(body)?;
-    let request: RotateWebhook = if body.is_empty() || body.trim_ascii() == b"null" {
-        RotateWebhook::default()
-    } else {
-        decode(&body, encoding(&headers, false)?)?
-    };
+    let request: RotateWebhook = decode_optional(&body, &headers)?;
     let overlap = request.overlap_seconds.unwrap_or(DEFAULT_OVERLAP_SECONDS);
     let overlap_ms = i64::try_from(overlap.saturating_mul(1000)).unwrap_or(i64::MAX);
     let (subscription, secret) = manage::rotate(
