@@ -115,10 +115,6 @@ impl Detection {
     }
 }
 
-fn now_ms() -> i64 {
-    Timestamp::now().as_micros() / 1000
-}
-
 async fn supervise(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut tasks: HashMap<String, JoinHandle<()>> = HashMap::new();
     let lease_ms = shared.settings.lease.as_millis() as i64;
@@ -129,7 +125,15 @@ async fn supervise(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         let mut held = std::collections::HashSet::new();
         for partition in 0..shared.settings.partitions {
             let name = format!("detection/{partition}");
-            match lease::acquire(&*shared.store, &name, &shared.node, now_ms(), lease_ms).await {
+            match lease::acquire(
+                &*shared.store,
+                &name,
+                &shared.node,
+                Timestamp::now_millis(),
+                lease_ms,
+            )
+            .await
+            {
                 Ok(true) => {
                     held.insert(partition);
                 }
@@ -165,7 +169,7 @@ async fn supervise(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     }
     for partition in 0..shared.settings.partitions {
         let name = format!("detection/{partition}");
-        let _ = lease::release(&*shared.store, &name, &shared.node, now_ms()).await;
+        let _ = lease::release(&*shared.store, &name, &shared.node, Timestamp::now_millis()).await;
     }
 }
 
@@ -174,6 +178,38 @@ struct Follower {
     tenant: String,
     detector: Detector,
     rules_read: Option<(Instant, u64)>,
+    /// The cursor as this task last read or wrote it (the next seq, and what its next write
+    /// expects): read from the store only when unknown.
+    cursor: Option<(u64, Expect)>,
+}
+
+impl Follower {
+    /// Forgets what it holds of the stored state (after a failure, or another node's write):
+    /// the store is read again.
+    fn forget(&mut self) {
+        self.detector.forget();
+        self.cursor = None;
+    }
+
+    /// The cursor: as known, or read.
+    async fn cursor(&mut self, store: &dyn Store) -> Result<(u64, Expect), StoreError> {
+        if let Some(cursor) = self.cursor {
+            return Ok(cursor);
+        }
+        let cursor = match store.document(&self.tenant, CURSOR_KIND, CURSOR_ID).await? {
+            Some(document) => {
+                let value: serde_json::Value = serde_json::from_str(&document.body)
+                    .map_err(|e| StoreError::Corrupt(format!("a detection cursor: {e}")))?;
+                (
+                    value["next_seq"].as_u64().unwrap_or(0),
+                    Expect::Version(document.version),
+                )
+            }
+            None => (0, Expect::Absent),
+        };
+        self.cursor = Some(cursor);
+        Ok(cursor)
+    }
 }
 
 async fn follow(shared: Arc<Shared>, tenant: String, mut shutdown: watch::Receiver<bool>) {
@@ -183,6 +219,7 @@ async fn follow(shared: Arc<Shared>, tenant: String, mut shutdown: watch::Receiv
         tenant,
         detector: Detector::new(Vec::new()),
         rules_read: None,
+        cursor: None,
     };
     loop {
         if *shutdown.borrow() || !shared.held.read().expect("held").contains(&partition) {
@@ -192,7 +229,7 @@ async fn follow(shared: Arc<Shared>, tenant: String, mut shutdown: watch::Receiv
             Ok(true) => None,
             Ok(false) => Some(IDLE),
             Err(error) => {
-                follower.detector.forget();
+                follower.forget();
                 tracing::warn!(tenant = follower.tenant, %error, "detection failed");
                 Some(IDLE)
             }
@@ -223,18 +260,7 @@ async fn step(shared: &Shared, follower: &mut Follower) -> Result<bool, StoreErr
             .set_rules(rules::effective(store, &tenant).await?);
         follower.rules_read = Some((Instant::now(), changes));
     }
-    let cursor = store.document(&tenant, CURSOR_KIND, CURSOR_ID).await?;
-    let (next, expect) = match &cursor {
-        Some(document) => {
-            let value: serde_json::Value = serde_json::from_str(&document.body)
-                .map_err(|e| StoreError::Corrupt(format!("a detection cursor: {e}")))?;
-            (
-                value["next_seq"].as_u64().unwrap_or(0),
-                Expect::Version(document.version),
-            )
-        }
-        None => (0, Expect::Absent),
-    };
+    let (next, expect) = follower.cursor(store).await?;
     let size = store.tree_size(&tenant).await?;
     if next >= size {
         return Ok(false);
@@ -277,7 +303,7 @@ async fn step(shared: &Shared, follower: &mut Follower) -> Result<bool, StoreErr
     for event in &events {
         hits.extend(follower.detector.observe(event));
     }
-    let now = now_ms();
+    let now = Timestamp::now_millis();
     let mut writes = vec![DocumentWrite::put(
         CURSOR_KIND,
         CURSOR_ID,
@@ -322,9 +348,14 @@ async fn step(shared: &Shared, follower: &mut Follower) -> Result<bool, StoreErr
         .is_err()
     {
         // Another node moved the cursor: what is stored is the truth.
-        follower.detector.forget();
+        follower.forget();
         return Ok(false);
     }
+    let written = match expect {
+        Expect::Version(version) => version + 1,
+        Expect::Absent | Expect::Anything => 1,
+    };
+    follower.cursor = Some((end, Expect::Version(written)));
     if raised > 0 {
         tracing::info!(tenant, alerts = raised, "detection raised alerts");
     }

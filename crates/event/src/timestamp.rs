@@ -37,6 +37,19 @@ impl Timestamp {
         self.0
     }
 
+    /// Now, in milliseconds since the Unix epoch: the clock jobs, documents and leases are
+    /// stamped with.
+    pub fn now_millis() -> i64 {
+        Self::now().0 / 1000
+    }
+
+    /// `millis` milliseconds since the epoch in RFC 3339 (empty outside years 1 to 9999).
+    pub fn millis_rfc3339(millis: i64) -> String {
+        Self::from_micros(millis.saturating_mul(1000))
+            .map(|t| t.to_string())
+            .unwrap_or_default()
+    }
+
     /// This instant moved by `micros` microseconds (saturating at the accepted range).
     pub fn plus_micros(self, micros: i64) -> Self {
         Self(self.0.saturating_add(micros).clamp(MIN_MICROS, MAX_MICROS))

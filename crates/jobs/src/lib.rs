@@ -15,9 +15,7 @@ pub use runner::{Done, Handler, JobFailure, Runner, RunnerSettings, Work};
 
 /// Milliseconds since the Unix epoch, the store's job clock.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    trailkeep_event::Timestamp::now_millis()
 }
 
 /// A new job id: `job_` and a ULID, so that ids sort by creation.

@@ -61,9 +61,7 @@ pub fn exports(state: &AppState) -> Result<&Exports, ApiError> {
 
 /// Milliseconds since the epoch as RFC 3339.
 pub fn rfc3339(ms: i64) -> String {
-    Timestamp::from_micros(ms.saturating_mul(1000))
-        .map(|t| t.to_string())
-        .unwrap_or_default()
+    Timestamp::millis_rfc3339(ms)
 }
 
 fn wire_format(format: Format) -> ExportFormat {

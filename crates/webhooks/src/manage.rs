@@ -8,13 +8,13 @@ use std::ops::Bound;
 use serde_json::{Map, Value, json};
 use trailkeep_event::{Filter, PreparedEvent, Timestamp, prepare};
 use trailkeep_store::documents::{DocumentRange, DocumentWrite, Expect, MAX_DOCUMENTS_LISTED};
-use trailkeep_store::{Document, Store, StoreError};
+use trailkeep_store::{Store, StoreError};
 
 use crate::destination::{AddressPolicy, Refused};
 use crate::signature::new_secret;
 use crate::subscription::{
     CURSOR_KIND, Cursor, DELIVERY_KIND, Delivery, EventType, KIND, SigningSecret, State,
-    Subscription, delivery_prefix, new_id,
+    Subscription, decode, delivery_prefix, encode, new_id,
 };
 
 /// Most subscriptions a tenant may have.
@@ -98,16 +98,6 @@ pub fn webhook_event(
         .map_err(|errors| StoreError::Internal(format!("a webhook event is invalid: {errors:?}")))
 }
 
-fn parse<T: serde::de::DeserializeOwned>(document: &Document) -> Result<T, StoreError> {
-    serde_json::from_str(&document.body).map_err(|e| {
-        StoreError::Corrupt(format!("document {}/{}: {e}", document.kind, document.id))
-    })
-}
-
-fn body<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("a document serialises")
-}
-
 fn check_fields(url: &str, types: &[EventType], description: &str) -> Result<(), WebhookError> {
     if url.len() > MAX_URL_BYTES {
         return Err(WebhookError::Invalid(format!(
@@ -181,8 +171,18 @@ pub async fn create(
         described(&subscription),
     )?;
     let writes = vec![
-        DocumentWrite::put(KIND, &subscription.id, Expect::Absent, body(&subscription)),
-        DocumentWrite::put(CURSOR_KIND, &subscription.id, Expect::Absent, body(&cursor)),
+        DocumentWrite::put(
+            KIND,
+            &subscription.id,
+            Expect::Absent,
+            encode(&subscription),
+        ),
+        DocumentWrite::put(
+            CURSOR_KIND,
+            &subscription.id,
+            Expect::Absent,
+            encode(&cursor),
+        ),
     ];
     store
         .write_documents(tenant, writes, vec![audit], now)
@@ -212,7 +212,7 @@ async fn load(
         .document(tenant, KIND, id)
         .await?
         .ok_or(WebhookError::NotFound)?;
-    Ok((parse(&document)?, document.version))
+    Ok((decode(&document)?, document.version))
 }
 
 /// The tenant's subscription `id`.
@@ -237,7 +237,7 @@ pub async fn list(
         .await?;
     documents
         .iter()
-        .map(|d| parse(d).map_err(WebhookError::from))
+        .map(|d| decode(d).map_err(WebhookError::from))
         .collect()
 }
 
@@ -270,7 +270,7 @@ async fn change(
         change(&mut subscription)?;
         subscription.updated_at = now;
         let audit = webhook_event(tenant, action, actor, id, metadata(&subscription))?;
-        let write = DocumentWrite::put(KIND, id, Expect::Version(version), body(&subscription));
+        let write = DocumentWrite::put(KIND, id, Expect::Version(version), encode(&subscription));
         if store
             .write_documents(tenant, vec![write], vec![audit], now)
             .await?
@@ -331,6 +331,41 @@ pub async fn update(
         described,
     )
     .await
+}
+
+/// Disables subscription `id` for `reason` (the service's doing: its endpoint answered 410,
+/// or a message's every attempt failed), with the event `webhook.disabled` in the trail. A
+/// subscription deleted meanwhile is left so.
+pub async fn disable(
+    store: &dyn Store,
+    tenant: &str,
+    id: &str,
+    reason: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let actor = json!({"type": "service", "id": "trailkeep"});
+    let disabled = change(
+        Call {
+            store,
+            tenant,
+            actor: &actor,
+            id,
+            now,
+        },
+        "webhook.disabled",
+        |s| {
+            s.state = State::Disabled;
+            s.disabled_reason = Some(reason.to_owned());
+            Ok(())
+        },
+        |_| json!({"reason": reason}),
+    )
+    .await;
+    match disabled {
+        Ok(_) | Err(WebhookError::NotFound) => Ok(()),
+        Err(WebhookError::Store(error)) => Err(error),
+        Err(other) => Err(StoreError::Internal(other.to_string())),
+    }
 }
 
 /// Pauses subscription `id` (`paused`), or resumes a paused or disabled one: its cursor has
@@ -548,13 +583,13 @@ async fn edit_cursor(
             .document(tenant, CURSOR_KIND, id)
             .await?
             .ok_or(WebhookError::NotFound)?;
-        let mut cursor: Cursor = parse(&document)?;
+        let mut cursor: Cursor = decode(&document)?;
         edit(&mut cursor);
         let write = DocumentWrite::put(
             CURSOR_KIND,
             id,
             Expect::Version(document.version),
-            body(&cursor),
+            encode(&cursor),
         );
         if store
             .write_documents(tenant, vec![write], Vec::new(), now)
@@ -597,6 +632,6 @@ pub async fn deliveries(
         .await?;
     documents
         .iter()
-        .map(|d| parse(d).map_err(WebhookError::from))
+        .map(|d| decode(d).map_err(WebhookError::from))
         .collect()
 }

@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use trailkeep_event::{Event, Filter};
+use trailkeep_store::{Document, StoreError};
 
 /// The kind of subscription documents.
 pub const KIND: &str = "webhook";
@@ -230,4 +231,16 @@ pub fn new_id() -> String {
 /// A new message id.
 pub fn new_message_id() -> String {
     format!("msg_{}", ulid::Ulid::new().to_string().to_lowercase())
+}
+
+/// The body of `document` read as `T` (a subscription, a cursor, a log entry).
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(document: &Document) -> Result<T, StoreError> {
+    serde_json::from_str(&document.body).map_err(|e| {
+        StoreError::Corrupt(format!("document {}/{}: {e}", document.kind, document.id))
+    })
+}
+
+/// `value` as a document's body.
+pub(crate) fn encode<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("a document serialises")
 }

@@ -17,7 +17,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use serde_json::json;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinHandle;
 use trailkeep_event::Timestamp;
@@ -25,12 +24,11 @@ use trailkeep_store::documents::{DocumentRange, DocumentWrite, Expect, MAX_DOCUM
 use trailkeep_store::{CanonicalEvent, Store, StoreError, lease};
 
 use crate::destination::AddressPolicy;
-use crate::manage::webhook_event;
 use crate::retry::RetrySchedule;
 use crate::send::{Attempt, Sender, message_body, test_body};
 use crate::subscription::{
     CURSOR_KIND, Cursor, DELIVERY_KIND, Delivery, EventType, KIND, Pending, State, Subscription,
-    delivery_id, delivery_prefix, new_message_id,
+    decode, delivery_id, delivery_prefix, encode, new_message_id,
 };
 
 /// How deliveries run.
@@ -118,7 +116,7 @@ impl Handle {
     /// what came of it (not logged: it moves nothing).
     pub async fn send_test(&self, tenant: &str, subscription: &Subscription) -> Attempt {
         let body = test_body(tenant, &subscription.id, &Timestamp::now().to_string());
-        let secrets = subscription.secrets_at(now_ms());
+        let secrets = subscription.secrets_at(Timestamp::now_millis());
         self.0
             .sender
             .post(&subscription.url, &new_message_id(), body, &secrets)
@@ -163,17 +161,6 @@ impl Deliverer {
     }
 }
 
-/// Milliseconds since the epoch in RFC 3339.
-fn ms_to_rfc3339(ms: i64) -> String {
-    Timestamp::from_micros(ms.saturating_mul(1000))
-        .map(|t| t.to_string())
-        .unwrap_or_default()
-}
-
-fn now_ms() -> i64 {
-    Timestamp::now().as_micros() / 1000
-}
-
 /// Keeps the node's partitions leased and a task following each of their active
 /// subscriptions.
 async fn supervise(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
@@ -186,7 +173,15 @@ async fn supervise(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         let mut held = HashSet::new();
         for partition in 0..shared.settings.partitions {
             let name = format!("webhooks/{partition}");
-            match lease::acquire(&*shared.store, &name, &shared.node, now_ms(), lease_ms).await {
+            match lease::acquire(
+                &*shared.store,
+                &name,
+                &shared.node,
+                Timestamp::now_millis(),
+                lease_ms,
+            )
+            .await
+            {
                 Ok(true) => {
                     held.insert(partition);
                 }
@@ -225,7 +220,7 @@ async fn supervise(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     }
     for partition in 0..shared.settings.partitions {
         let name = format!("webhooks/{partition}");
-        let _ = lease::release(&*shared.store, &name, &shared.node, now_ms()).await;
+        let _ = lease::release(&*shared.store, &name, &shared.node, Timestamp::now_millis()).await;
     }
 }
 
@@ -305,16 +300,16 @@ async fn step(shared: &Shared, tenant: &str, id: &str) -> Result<Step, StoreErro
     let Some(document) = store.document(tenant, KIND, id).await? else {
         return Ok(Step::Stop);
     };
-    let subscription: Subscription = parse(&document.body)?;
+    let subscription: Subscription = decode(&document)?;
     if subscription.state != State::Active {
         return Ok(Step::Stop);
     }
     let Some(cursor_document) = store.document(tenant, CURSOR_KIND, id).await? else {
         return Ok(Step::Stop);
     };
-    let mut cursor: Cursor = parse(&cursor_document.body)?;
+    let mut cursor: Cursor = decode(&cursor_document)?;
     let version = cursor_document.version;
-    let now = now_ms();
+    let now = Timestamp::now_millis();
     if let Some(pending) = cursor.pending.clone() {
         if pending.next_attempt_at > now {
             let due = Duration::from_millis((pending.next_attempt_at - now) as u64);
@@ -330,7 +325,7 @@ async fn step(shared: &Shared, tenant: &str, id: &str) -> Result<Step, StoreErro
         next_message(shared, tenant, &subscription, cursor.next_seq, size).await?;
     if seqs.is_empty() {
         cursor.next_seq = end;
-        let write = DocumentWrite::put(CURSOR_KIND, id, Expect::Version(version), to_body(&cursor));
+        let write = DocumentWrite::put(CURSOR_KIND, id, Expect::Version(version), encode(&cursor));
         store
             .write_documents(tenant, vec![write], Vec::new(), now)
             .await?
@@ -347,7 +342,7 @@ async fn step(shared: &Shared, tenant: &str, id: &str) -> Result<Step, StoreErro
         next_attempt_at: now,
     };
     cursor.pending = Some(pending.clone());
-    let write = DocumentWrite::put(CURSOR_KIND, id, Expect::Version(version), to_body(&cursor));
+    let write = DocumentWrite::put(CURSOR_KIND, id, Expect::Version(version), encode(&cursor));
     if store
         .write_documents(tenant, vec![write], Vec::new(), now)
         .await?
@@ -468,10 +463,10 @@ async fn attempt(
         tenant,
         &subscription.id,
         pending.event_type,
-        &ms_to_rfc3339(pending.made_at),
+        &Timestamp::millis_rfc3339(pending.made_at),
         &events,
     );
-    let now = now_ms();
+    let now = Timestamp::now_millis();
     let secrets = subscription.secrets_at(now);
     let result = {
         let _permit = shared
@@ -484,7 +479,7 @@ async fn attempt(
             .post(&subscription.url, &pending.message_id, body, &secrets)
             .await
     };
-    let now = now_ms();
+    let now = Timestamp::now_millis();
     pending.attempts += 1;
     let delay = if result.delivered() || result.gone() {
         None
@@ -528,13 +523,13 @@ async fn attempt(
             CURSOR_KIND,
             &subscription.id,
             Expect::Version(version),
-            to_body(&cursor),
+            encode(&cursor),
         ),
         DocumentWrite::put(
             DELIVERY_KIND,
             &delivery_id(&subscription.id, number),
             Expect::Anything,
-            to_body(&entry),
+            encode(&entry),
         ),
     ];
     let keep = shared.settings.keep_deliveries as u64;
@@ -555,7 +550,13 @@ async fn attempt(
     }
     if give_up {
         let reason = disabled_reason(&result, shared.settings.schedule.attempts());
-        disable(store, tenant, &subscription.id, &reason, now).await?;
+        crate::manage::disable(store, tenant, &subscription.id, &reason, now).await?;
+        tracing::warn!(
+            tenant,
+            subscription = subscription.id,
+            reason,
+            "webhook subscription disabled"
+        );
         return Ok(Step::Stop);
     }
     Ok(Step::Again)
@@ -568,61 +569,4 @@ fn disabled_reason(result: &Attempt, attempts: u32) -> String {
     } else {
         format!("every one of {attempts} attempts at a message failed")
     }
-}
-
-/// Disables subscription `id` for `reason`, with the event `webhook.disabled` in the trail.
-async fn disable(
-    store: &dyn Store,
-    tenant: &str,
-    id: &str,
-    reason: &str,
-    now: i64,
-) -> Result<(), StoreError> {
-    for _ in 0..5 {
-        let Some(document) = store.document(tenant, KIND, id).await? else {
-            return Ok(());
-        };
-        let mut subscription: Subscription = parse(&document.body)?;
-        subscription.state = State::Disabled;
-        subscription.disabled_reason = Some(reason.to_owned());
-        subscription.updated_at = now;
-        let actor = json!({"type": "service", "id": "trailkeep"});
-        let audit = webhook_event(
-            tenant,
-            "webhook.disabled",
-            &actor,
-            id,
-            json!({"reason": reason}),
-        )?;
-        let write = DocumentWrite::put(
-            KIND,
-            id,
-            Expect::Version(document.version),
-            to_body(&subscription),
-        );
-        if store
-            .write_documents(tenant, vec![write], vec![audit], now)
-            .await?
-            .is_ok()
-        {
-            tracing::warn!(
-                tenant,
-                subscription = id,
-                reason,
-                "webhook subscription disabled"
-            );
-            return Ok(());
-        }
-    }
-    Err(StoreError::Unavailable(
-        "the subscription kept changing".into(),
-    ))
-}
-
-fn parse<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, StoreError> {
-    serde_json::from_str(body).map_err(|e| StoreError::Corrupt(format!("a webhook document: {e}")))
-}
-
-fn to_body<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("a document serialises")
 }
