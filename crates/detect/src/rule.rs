@@ -65,21 +65,21 @@ pub enum Predicate {
     KeyRevoked,
 }
 
-/// The words of an action: split at every character that is not a letter or digit,
-/// lowercased.
-fn words(action: &str) -> Vec<String> {
+/// The words of an action: split at every character that is not a letter or digit.
+fn words(action: &str) -> impl Iterator<Item = &str> {
     action
         .split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|w| !w.is_empty())
-        .map(str::to_ascii_lowercase)
-        .collect()
+}
+
+/// Whether `action` holds one of the words `set`, in any case.
+fn has_word(action: &str, set: &[&str]) -> bool {
+    words(action).any(|w| set.iter().any(|s| s.eq_ignore_ascii_case(w)))
 }
 
 /// Whether `action` holds one of the words `nouns` and one of the words `verbs`.
 fn says(action: &str, nouns: &[&str], verbs: &[&str]) -> bool {
-    let words = words(action);
-    let has = |set: &[&str]| words.iter().any(|w| set.contains(&w.as_str()));
-    has(nouns) && has(verbs)
+    has_word(action, nouns) && has_word(action, verbs)
 }
 
 const KEY_NOUNS: [&str; 9] = [
@@ -126,16 +126,16 @@ impl Predicate {
                     )
             }
             Predicate::MfaDisabled => {
-                let words = words(&event.action);
-                let mfa = words.iter().any(|w| {
-                    ["mfa", "2fa", "otp", "totp", "twofactor", "u2f", "webauthn"]
-                        .contains(&w.as_str())
-                }) || (words.iter().any(|w| w == "two")
-                    && words.iter().any(|w| w == "factor"));
+                let action = event.action.as_str();
+                let mfa = has_word(
+                    action,
+                    &["mfa", "2fa", "otp", "totp", "twofactor", "u2f", "webauthn"],
+                ) || (has_word(action, &["two"]) && has_word(action, &["factor"]));
                 event.outcome != Outcome::Failure
                     && mfa
-                    && words.iter().any(|w| {
-                        [
+                    && has_word(
+                        action,
+                        &[
                             "disable",
                             "disabled",
                             "remove",
@@ -146,9 +146,8 @@ impl Predicate {
                             "deleted",
                             "reset",
                             "off",
-                        ]
-                        .contains(&w.as_str())
-                    })
+                        ],
+                    )
             }
             Predicate::KeyCreated => {
                 event.outcome != Outcome::Failure
@@ -263,6 +262,27 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// Whether the rule reads more of an event than who did what to what, where and when: a
+    /// filter, or a `metadata.` field. Detection parses the rest of each event only for a
+    /// tenant with such a rule.
+    pub fn reads_whole_events(&self) -> bool {
+        let filter = |p: &Predicate| matches!(p, Predicate::Filter(_));
+        let metadata = |f: &Field| matches!(f, Field::Metadata(_));
+        match &self.logic {
+            Logic::Threshold {
+                predicate,
+                group_by,
+                distinct,
+                ..
+            } => {
+                filter(predicate) || group_by.iter().any(metadata) || distinct.iter().any(metadata)
+            }
+            Logic::NewValue { fields, .. } => fields.iter().any(metadata),
+            Logic::OffHours { predicate, .. } => filter(predicate),
+            Logic::ImpossibleTravel { .. } | Logic::RevokedKey => false,
+        }
+    }
+
     /// Whether the rule's settings are sound; says which is not.
     pub fn check(&self) -> Result<(), String> {
         let bounded = |name: &str, value: u32, low: u32, high: u32| {

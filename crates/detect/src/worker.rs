@@ -13,15 +13,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
-use trailkeep_event::{Event, Timestamp};
+use trailkeep_event::{Actor, Category, Context, Event, Outcome, Target, Timestamp};
 use trailkeep_store::documents::{DocumentWrite, Expect};
-use trailkeep_store::{Store, StoreError, lease};
+use trailkeep_store::{CanonicalEvent, Store, StoreError, lease};
 
 use crate::alert;
 use crate::engine::{Detector, KeyState};
+use crate::rule::Rule;
 use crate::rules;
 
 /// The kind of the cursor document (one per tenant, id `cursor`).
@@ -275,13 +277,15 @@ async fn step(shared: &Shared, follower: &mut Follower) -> Result<bool, StoreErr
     let Some(end) = chunk.last().map(|e| e.seq + 1) else {
         return Ok(false);
     };
-    let mut events = Vec::with_capacity(chunk.len());
-    for stored in &chunk {
-        let mut event: Event = serde_json::from_slice(&stored.canonical)
-            .map_err(|e| StoreError::Corrupt(format!("seq {}: {e}", stored.seq)))?;
-        event.seq = stored.seq;
-        events.push(event);
-    }
+    let whole = follower
+        .detector
+        .rules()
+        .iter()
+        .any(Rule::reads_whole_events);
+    let events = chunk
+        .iter()
+        .map(|stored| read_event(stored, whole))
+        .collect::<Result<Vec<_>, _>>()?;
     // Load the state the chunk reads, once per state.
     let mut needed: Vec<String> = events
         .iter()
@@ -360,4 +364,122 @@ async fn step(shared: &Shared, follower: &mut Follower) -> Result<bool, StoreErr
         tracing::info!(tenant, alerts = raised, "detection raised alerts");
     }
     Ok(true)
+}
+
+/// What the built-in rules read of an event: the rest (changes, description, metadata) is
+/// skipped unparsed.
+#[derive(Deserialize)]
+struct Lean {
+    id: String,
+    tenant: String,
+    occurred_at: Timestamp,
+    received_at: Timestamp,
+    action: String,
+    category: Category,
+    outcome: Outcome,
+    #[serde(default)]
+    actor: Option<Actor>,
+    #[serde(default)]
+    target: Option<Target>,
+    #[serde(default)]
+    context: Option<Context>,
+}
+
+/// The stored event as the detector sees it: whole, or (`whole` false) without the fields
+/// only filters and `metadata.` fields read.
+fn read_event(stored: &CanonicalEvent, whole: bool) -> Result<Event, StoreError> {
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("seq {}: {e}", stored.seq));
+    if whole {
+        let mut event: Event = serde_json::from_slice(&stored.canonical).map_err(corrupt)?;
+        event.seq = stored.seq;
+        return Ok(event);
+    }
+    let lean: Lean = serde_json::from_slice(&stored.canonical).map_err(corrupt)?;
+    Ok(Event {
+        id: lean.id,
+        seq: stored.seq,
+        tenant: lean.tenant,
+        occurred_at: lean.occurred_at,
+        received_at: lean.received_at,
+        action: lean.action,
+        category: lean.category,
+        outcome: lean.outcome,
+        actor: lean.actor,
+        target: lean.target,
+        context: lean.context,
+        changes: None,
+        description: None,
+        metadata: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use trailkeep_event::prepare;
+
+    use super::*;
+    use crate::builtins;
+
+    fn stored(raw: serde_json::Value, seq: u64) -> (Event, CanonicalEvent) {
+        let prepared = prepare(&raw, "t", Timestamp::now()).unwrap();
+        let stored = CanonicalEvent {
+            seq,
+            occurred_at: prepared.event.occurred_at,
+            canonical: prepared.canonical_bytes(seq),
+            leaf_hash: [0; 32],
+        };
+        (prepared.into_event(seq), stored)
+    }
+
+    #[test]
+    fn a_lean_read_is_the_whole_event_without_what_built_in_rules_never_read() {
+        let (whole, stored) = stored(
+            json!({
+                "action": "user.login",
+                "outcome": "failure",
+                "actor": {"type": "user", "id": "u1", "email": "u1@example.com", "token_id": "k1"},
+                "target": {"type": "user", "id": "u1"},
+                "context": {"ip_address": "192.0.2.1", "location": "Riyadh",
+                            "geo": {"lat": 24.7, "lon": 46.7}},
+                "description": "a sign-in",
+                "changes": {"role": {"from": "a", "to": "b"}},
+                "metadata": {"plan": "pro", "nested": {"a": [1, 2]}},
+            }),
+            7,
+        );
+        assert_eq!(read_event(&stored, true).unwrap(), whole);
+        let lean = read_event(&stored, false).unwrap();
+        assert_eq!(
+            lean,
+            Event {
+                changes: None,
+                description: None,
+                metadata: None,
+                ..whole
+            }
+        );
+        assert_eq!(lean.seq, 7);
+    }
+
+    #[test]
+    fn only_filters_and_metadata_fields_need_whole_events() {
+        assert!(!builtins().iter().any(Rule::reads_whole_events));
+        let mut by_plan = builtins()
+            .into_iter()
+            .find(|r| matches!(r.logic, crate::rule::Logic::Threshold { .. }))
+            .unwrap();
+        if let crate::rule::Logic::Threshold { group_by, .. } = &mut by_plan.logic {
+            group_by.push(crate::field::Field::Metadata("plan".into()));
+        }
+        assert!(by_plan.reads_whole_events());
+        let mut filtered = builtins()
+            .into_iter()
+            .find(|r| matches!(r.logic, crate::rule::Logic::OffHours { .. }))
+            .unwrap();
+        if let crate::rule::Logic::OffHours { predicate, .. } = &mut filtered.logic {
+            *predicate = crate::rule::Predicate::Filter(Box::default());
+        }
+        assert!(filtered.reads_whole_events());
+    }
 }

@@ -6,7 +6,8 @@
 //! cursor, keeps the events it receives, and makes a message of at most
 //! `max_batch_events` events and `max_batch_bytes` bytes, all of one type. Before sending, the
 //! message (its id, type and seqs) is written into the cursor, so that after a crash the same
-//! events go again under the same `webhook-id`; after a 2xx the cursor moves past it. Failed
+//! events go again under the same `webhook-id`; after a 2xx the cursor moves past it, and the
+//! next message is made and written in the same set (one write per message). Failed
 //! attempts wait for the retry schedule; a 410, or the last retry failing, disables the
 //! subscription with an event in the trail. Every attempt is logged.
 //!
@@ -258,11 +259,12 @@ async fn follow(
 ) {
     let mut commits = shared.store.commits(&tenant);
     let partition = lease::partition(&tenant, shared.settings.partitions);
+    let mut made = None;
     loop {
         if *shutdown.borrow() || !shared.held.read().expect("held").contains(&partition) {
             return;
         }
-        let wait = match step(&shared, &tenant, &id).await {
+        let wait = match step(&shared, &tenant, &id, &mut made).await {
             Ok(Step::Stop) => return,
             Ok(Step::Again) => None,
             Ok(Step::Wait(wait)) => Some(wait),
@@ -293,9 +295,21 @@ enum Step {
     Wait(Duration),
 }
 
+/// A message this task made, with the events it carries: its first attempt sends them
+/// without reading them again.
+struct Made {
+    message_id: String,
+    events: Vec<CanonicalEvent>,
+}
+
 /// Reads the subscription and its cursor and does the next thing: send the message in flight
 /// when it is due, or make the next one.
-async fn step(shared: &Shared, tenant: &str, id: &str) -> Result<Step, StoreError> {
+async fn step(
+    shared: &Shared,
+    tenant: &str,
+    id: &str,
+    made: &mut Option<Made>,
+) -> Result<Step, StoreError> {
     let store = &*shared.store;
     let Some(document) = store.document(tenant, KIND, id).await? else {
         return Ok(Step::Stop);
@@ -315,15 +329,24 @@ async fn step(shared: &Shared, tenant: &str, id: &str) -> Result<Step, StoreErro
             let due = Duration::from_millis((pending.next_attempt_at - now) as u64);
             return Ok(Step::Wait(due.min(IDLE)));
         }
-        return attempt(shared, tenant, &subscription, cursor, version, pending).await;
+        let events = match made.take() {
+            Some(made) if made.message_id == pending.message_id => made.events,
+            _ => events_of(store, tenant, &pending.seqs).await?,
+        };
+        let flight = InFlight {
+            cursor,
+            version,
+            pending,
+            events,
+        };
+        return attempt(shared, tenant, &subscription, flight, made).await;
     }
     let size = store.tree_size(tenant).await?;
     if cursor.next_seq >= size {
         return Ok(Step::Wait(IDLE));
     }
-    let (seqs, event_type, end) =
-        next_message(shared, tenant, &subscription, cursor.next_seq, size).await?;
-    if seqs.is_empty() {
+    let (message, end) = next_message(shared, tenant, &subscription, cursor.next_seq, size).await?;
+    let Some((pending, events)) = message.map(|m| m.pending(end, now)) else {
         cursor.next_seq = end;
         let write = DocumentWrite::put(CURSOR_KIND, id, Expect::Version(version), encode(&cursor));
         store
@@ -331,15 +354,6 @@ async fn step(shared: &Shared, tenant: &str, id: &str) -> Result<Step, StoreErro
             .await?
             .ok();
         return Ok(Step::Again);
-    }
-    let pending = Pending {
-        message_id: new_message_id(),
-        event_type,
-        seqs,
-        made_at: now,
-        end_seq: end,
-        attempts: 0,
-        next_attempt_at: now,
     };
     cursor.pending = Some(pending.clone());
     let write = DocumentWrite::put(CURSOR_KIND, id, Expect::Version(version), encode(&cursor));
@@ -351,49 +365,96 @@ async fn step(shared: &Shared, tenant: &str, id: &str) -> Result<Step, StoreErro
         // Replayed or edited meanwhile: read it again.
         return Ok(Step::Again);
     }
-    attempt(shared, tenant, &subscription, cursor, version + 1, pending).await
+    let flight = InFlight {
+        cursor,
+        version: version + 1,
+        pending,
+        events,
+    };
+    attempt(shared, tenant, &subscription, flight, made).await
 }
 
-/// The seqs of the next message from `from` on (all of one type), its type, and where the
-/// cursor goes after it.
+/// A message to send now: the cursor it is in (at `version`) and its events.
+struct InFlight {
+    cursor: Cursor,
+    version: u64,
+    pending: Pending,
+    events: Vec<CanonicalEvent>,
+}
+
+/// The events of a message being made, all of one type.
+struct Message {
+    event_type: EventType,
+    events: Vec<CanonicalEvent>,
+}
+
+impl Message {
+    /// The message in flight it becomes, made at `now`, after which the cursor goes to
+    /// `end_seq`; and its events.
+    fn pending(self, end_seq: u64, now: i64) -> (Pending, Vec<CanonicalEvent>) {
+        let pending = Pending {
+            message_id: new_message_id(),
+            event_type: self.event_type,
+            seqs: self.events.iter().map(|e| e.seq).collect(),
+            made_at: now,
+            end_seq,
+            attempts: 0,
+            next_attempt_at: now,
+        };
+        (pending, self.events)
+    }
+}
+
+/// The next message from `from` on (none when no event there is wanted), and where the cursor
+/// goes after it. The trail is read a message's worth at a time at first, then in growing
+/// chunks while few events match.
 async fn next_message(
     shared: &Shared,
     tenant: &str,
     subscription: &Subscription,
     from: u64,
     size: u64,
-) -> Result<(Vec<u64>, EventType, u64), StoreError> {
+) -> Result<(Option<Message>, u64), StoreError> {
     let settings = &shared.settings;
-    let mut seqs = Vec::new();
+    let mut events: Vec<CanonicalEvent> = Vec::new();
     let mut kind = EventType::LogCreated;
     let mut bytes = 0usize;
     let mut at = from;
+    let mut read = settings.max_batch_events.clamp(1, SCAN_CHUNK);
+    let message = |events: Vec<CanonicalEvent>, kind| {
+        (!events.is_empty()).then_some(Message {
+            event_type: kind,
+            events,
+        })
+    };
     while at < size && at - from < MAX_SPAN {
         let chunk = shared
             .store
-            .scan_canonical(tenant, at, SCAN_CHUNK.min((size - at) as usize))
+            .scan_canonical(tenant, at, read.min((size - at) as usize))
             .await?;
         if chunk.is_empty() {
             break;
         }
         for event in chunk {
+            let seq = event.seq;
             if let Some(wanted) = wants(subscription, &event)? {
-                let full = !seqs.is_empty()
+                let full = !events.is_empty()
                     && (wanted != kind || bytes + event.canonical.len() > settings.max_batch_bytes);
                 if full {
-                    return Ok((seqs, kind, event.seq));
+                    return Ok((message(events, kind), seq));
                 }
                 kind = wanted;
                 bytes += event.canonical.len();
-                seqs.push(event.seq);
-                if seqs.len() >= settings.max_batch_events {
-                    return Ok((seqs, kind, event.seq + 1));
+                events.push(event);
+                if events.len() >= settings.max_batch_events {
+                    return Ok((message(events, kind), seq + 1));
                 }
             }
-            at = event.seq + 1;
+            at = seq + 1;
         }
+        read = (read * 2).min(SCAN_CHUNK);
     }
-    Ok((seqs, kind, at))
+    Ok((message(events, kind), at))
 }
 
 /// The type under which `subscription` receives the stored event, parsing only its action
@@ -448,17 +509,23 @@ async fn events_of(
     Ok(events)
 }
 
-/// Sends the message in flight and records what came of it.
+/// Sends the message in flight and records what came of it. After a 2xx the next message,
+/// when there is one, is made and goes into the same write as the completion (and into
+/// `made`, for the next step to send).
 async fn attempt(
     shared: &Shared,
     tenant: &str,
     subscription: &Subscription,
-    mut cursor: Cursor,
-    version: u64,
-    mut pending: Pending,
+    flight: InFlight,
+    made: &mut Option<Made>,
 ) -> Result<Step, StoreError> {
     let store = &*shared.store;
-    let events = events_of(store, tenant, &pending.seqs).await?;
+    let InFlight {
+        mut cursor,
+        version,
+        mut pending,
+        events,
+    } = flight;
     let body = message_body(
         tenant,
         &subscription.id,
@@ -511,9 +578,25 @@ async fn attempt(
         next_attempt_at: delay.map(|d| now + d.as_millis() as i64),
     };
     let give_up = !result.delivered() && delay.is_none();
+    let mut next = None;
     if result.delivered() {
         cursor.next_seq = pending.end_seq;
         cursor.pending = None;
+        let size = store.tree_size(tenant).await?;
+        if cursor.next_seq < size {
+            let (message, end) =
+                next_message(shared, tenant, subscription, cursor.next_seq, size).await?;
+            match message.map(|m| m.pending(end, now)) {
+                Some((following, events)) => {
+                    next = Some(Made {
+                        message_id: following.message_id.clone(),
+                        events,
+                    });
+                    cursor.pending = Some(following);
+                }
+                None => cursor.next_seq = end,
+            }
+        }
     } else {
         pending.next_attempt_at = entry.next_attempt_at.unwrap_or(i64::MAX);
         cursor.pending = Some(pending);
@@ -548,6 +631,7 @@ async fn attempt(
         // Replayed or edited meanwhile: the attempt stands in the receiver's log, not ours.
         return Ok(Step::Again);
     }
+    *made = next;
     if give_up {
         let reason = disabled_reason(&result, shared.settings.schedule.attempts());
         crate::manage::disable(store, tenant, &subscription.id, &reason, now).await?;
