@@ -11,6 +11,7 @@ mod detection;
 mod exports;
 mod ledger;
 mod problem;
+mod reports;
 mod webhooks;
 pub mod whole;
 
@@ -29,6 +30,10 @@ pub use ledger::{
     hash_from_b64,
 };
 pub use problem::{PROBLEM_CONTENT_TYPE, Problem, ProblemError};
+pub use reports::{
+    CreateReport, ReportFileFormat, ReportFileInfo, ReportInfo, ReportKind, ReportList,
+    ReportPeriod, ReportProgress,
+};
 pub use webhooks::{
     CreateWebhook, ReplayStarted, ReplayWebhook, RotateWebhook, UpdateWebhook, WebhookDelivery,
     WebhookDeliveryList, WebhookEventType, WebhookInfo, WebhookList, WebhookProgress,

@@ -426,9 +426,20 @@ impl Default for Settings {
 
 /// Top-level keys an environment variable may set (anything else under `TRAILKEEP_` is left
 /// alone: `TRAILKEEP_LOG` is the log filter, for one).
-const ENV_KEYS: [&str; 12] = [
-    "listen", "data_dir", "log", "tls", "auth", "jwt", "limits", "store", "jobs", "exports",
-    "smtp", "webhooks",
+const ENV_KEYS: [&str; 13] = [
+    "listen",
+    "data_dir",
+    "log",
+    "tls",
+    "auth",
+    "jwt",
+    "limits",
+    "store",
+    "jobs",
+    "exports",
+    "smtp",
+    "webhooks",
+    "detection",
 ];
 
 /// Settings given as flags: `(dotted.path, value)` pairs applied last.
@@ -600,4 +611,23 @@ pub fn check(args: CheckArgs) -> anyhow::Result<std::process::ExitCode> {
     )?;
     write!(out, "{}", settings.to_masked_toml()?)?;
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `[detection]` was once missing here, so `TRAILKEEP_DETECTION__ENABLED=false` did
+    /// nothing: every section of the settings must be reachable from the environment.
+    #[test]
+    fn every_section_can_be_set_from_the_environment() {
+        let defaults = serde_json::to_value(Settings::default()).unwrap();
+        for section in defaults.as_object().unwrap().keys() {
+            assert!(
+                ENV_KEYS.contains(&section.as_str()),
+                "TRAILKEEP_{}__... is ignored: add {section:?} to ENV_KEYS",
+                section.to_ascii_uppercase()
+            );
+        }
+    }
 }

@@ -26,6 +26,7 @@ mod limits;
 mod listing;
 pub mod openapi;
 mod params;
+mod reports;
 mod routes;
 mod stats;
 mod stream;
@@ -51,6 +52,7 @@ pub use error::ApiError;
 pub use exports::Exports;
 pub use keys::{key_event, parse_roles};
 pub use limits::Limits;
+pub use reports::Reports;
 pub use routes::{openapi, router};
 pub use transport::{Tls, serve};
 
@@ -78,6 +80,8 @@ pub struct AppState {
     pub streams: Arc<Quota>,
     /// Where exports are kept, when this server runs them ([`AppState::with_exports`]).
     pub exports: Option<Arc<Exports>>,
+    /// Where reports are kept, when this server makes them ([`AppState::with_reports`]).
+    pub reports: Option<Arc<Reports>>,
     /// The node's webhook deliveries, when it runs them ([`AppState::with_webhooks`]).
     pub webhooks: Option<trailkeep_webhooks::Handle>,
     /// The node's detection, told when rules change ([`AppState::with_detection`]).
@@ -115,6 +119,7 @@ impl AppState {
             limits: Arc::new(limits),
             stopping,
             exports: None,
+            reports: None,
             webhooks: None,
             detection: None,
         }
@@ -140,6 +145,14 @@ impl AppState {
     pub fn with_exports(self, exports: Exports) -> Self {
         Self {
             exports: Some(Arc::new(exports)),
+            ..self
+        }
+    }
+
+    /// The state, making reports as `reports` says.
+    pub fn with_reports(self, reports: Reports) -> Self {
+        Self {
+            reports: Some(Arc::new(reports)),
             ..self
         }
     }

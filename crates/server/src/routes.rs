@@ -23,7 +23,7 @@ use crate::error::ApiError;
 use crate::openapi::{self, ApiDoc};
 use crate::{
     AppState, detection, events, export_links, exports, health, ingest, keys, ledger, limits,
-    stats, stream, telemetry, views, webhooks,
+    reports, stats, stream, telemetry, views, webhooks,
 };
 
 /// Puts whatever enforces a role in front of a route (the guard, or nothing when only the
@@ -88,6 +88,13 @@ fn api(enforce: Enforce<'_>) -> OpenApiRouter<AppState> {
             Role::Export,
             small_body(routes!(export_links::create)),
         ))
+        // Reports.
+        .routes(needs(
+            Role::Export,
+            small_body(routes!(reports::create, reports::list)),
+        ))
+        .routes(needs(Role::Export, routes!(reports::get_one)))
+        .routes(needs(Role::Export, routes!(reports::file)))
         // Credentials.
         .routes(needs(Role::Admin, routes!(keys::list)))
         .routes(needs(Role::Admin, small_body(routes!(keys::create))))
