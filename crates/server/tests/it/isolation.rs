@@ -122,6 +122,8 @@ struct Acme {
     export_id: String,
     /// A signed link to that export's file (the path, token included).
     export_link: String,
+    /// A finished HTML compliance summary of acme's day.
+    report_id: String,
     /// acme's webhook subscription, and its signing secret.
     webhook_id: String,
     webhook_secret: String,
@@ -193,6 +195,7 @@ impl World {
 
         // The export's own events are in acme's trail before its checkpoint is taken.
         let export_id = finished_export(&acme).await;
+        let report_id = finished_report(&acme).await;
         let links = acme
             .post(
                 &format!("/v1/exports/{export_id}/links"),
@@ -268,6 +271,7 @@ impl World {
             access_cursor: next_cursor(&acme, "/v1/access?limit=2").await,
             export_id,
             export_link,
+            report_id,
             webhook_id: webhook["webhook"]["id"].as_str().unwrap().to_owned(),
             webhook_secret: webhook["secret"].as_str().unwrap().to_owned(),
             rail_webhook_id,
@@ -297,6 +301,7 @@ impl Acme {
             &self.access_cursor,
             &self.export_id,
             &self.export_link,
+            &self.report_id,
             &self.webhook_id,
             &self.webhook_secret,
             &self.rail_webhook_id,
@@ -387,6 +392,37 @@ async fn finished_export(acme: &Client) -> String {
     })
     .await
     .expect("acme's export finishes");
+    id
+}
+
+/// Makes an HTML compliance summary of acme's day and waits for it; answers its id.
+async fn finished_report(acme: &Client) -> String {
+    let today = &trailkeep_event::Timestamp::now().to_string()[..10];
+    let body = json!({
+        "type": "COMPLIANCE_SUMMARY",
+        "period": {"from": today, "to": today},
+        "format": "html",
+    });
+    let answer = acme
+        .post("/v1/reports", "application/json", body.to_string())
+        .await;
+    assert_eq!(answer.status, 202, "{}", answer.text);
+    let id = answer.json()["id"].as_str().unwrap().to_owned();
+    timeout(WAIT, async {
+        loop {
+            let state = acme.get(&format!("/v1/reports/{id}")).await.json();
+            if state["state"] == "succeeded" {
+                return;
+            }
+            assert!(
+                state["state"] == "queued" || state["state"] == "running",
+                "{state}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("acme's report finishes");
     id
 }
 
@@ -771,6 +807,38 @@ fn table(world: &World) -> Vec<Row> {
             Problem(404),
         )
         .showing_acme(),
+        // Reports: acme's report id is a 404 for beta on every route (acme's own answers to
+        // the two status routes name nothing of acme's but the id it asked with).
+        Row::new(
+            Method::GET,
+            "/v1/reports",
+            Some(Role::Export),
+            "/v1/reports",
+            Nothing,
+        )
+        .showing_acme(),
+        Row::new(
+            Method::GET,
+            "/v1/reports/{id}",
+            Some(Role::Export),
+            format!("/v1/reports/{}", acme.report_id),
+            Problem(404),
+        ),
+        Row::new(
+            Method::GET,
+            "/v1/reports/{id}/file",
+            Some(Role::Export),
+            format!("/v1/reports/{}/file", acme.report_id),
+            Problem(404),
+        )
+        .showing_acme(),
+        Row::new(
+            Method::GET,
+            "/api/v1/audit/reports/{reportId}",
+            Some(Role::Export),
+            format!("/api/v1/audit/reports/{}", acme.report_id),
+            Problem(404),
+        ),
         // A signed link is a credential of its own: beta holds no link of acme's, and acme's
         // link bent to name beta does not open.
         Row::new(
@@ -811,6 +879,29 @@ fn table(world: &World) -> Vec<Row> {
             Answer,
         )
         .with_body(json!({"format": "CSV", "filter": {"entityType": "invoice"}}).to_string()),
+        // Reports: beta's are beta's own (acme's answers name acme's tenant and report).
+        Row::new(
+            Method::POST,
+            "/v1/reports",
+            Some(Role::Export),
+            "/v1/reports",
+            OwnRecords,
+        )
+        .with_body(
+            json!({"type": "SECURITY_EVENTS", "period": {"from": "2026-01-01", "to": "2026-01-31"}, "format": "json"})
+                .to_string(),
+        ),
+        Row::new(
+            Method::POST,
+            "/api/v1/audit/reports",
+            Some(Role::Export),
+            "/api/v1/audit/reports",
+            Answer,
+        )
+        .with_body(
+            json!({"reportType": "COMPLIANCE_SUMMARY", "period": {"from": "2025-01-01", "to": "2025-01-31"}, "includeStats": true, "format": "JSON"})
+                .to_string(),
+        ),
         // beta's export of the same filter is beta's own (acme's answer names acme).
         Row::new(
             Method::POST,

@@ -20,6 +20,7 @@ mod persys;
 mod port;
 mod query;
 mod receiver;
+mod reports;
 mod spy;
 mod stream;
 mod support;

@@ -198,6 +198,13 @@ impl TestServer {
                     },
                 )),
                 Arc::new(ExpireHandler::new(exports_dir.clone())),
+                Arc::new(trailkeep_reports::ReportHandler::new(
+                    shared.clone(),
+                    trailkeep_reports::ReportSettings {
+                        dir: exports_dir.clone(),
+                        pdf: None,
+                    },
+                )),
             ],
         );
         runner.start(stopping.clone()).detach_all();
@@ -225,6 +232,14 @@ impl TestServer {
         let state = AppState::new(shared, jwt, SECRET, setup.limits.clone(), stopping)
             .with_webhooks(deliveries)
             .with_detection(detecting)
+            .with_reports(trailkeep_server::Reports {
+                dir: exports_dir.clone(),
+                pdf: false,
+                wake: Box::new({
+                    let runner = runner.clone();
+                    move || runner.wake()
+                }),
+            })
             .with_exports(Exports {
                 dir: exports_dir,
                 deliveries: setup.deliveries,

@@ -29,6 +29,7 @@ use crate::params::Params;
 use crate::routes::Needs;
 
 mod export;
+mod reports;
 mod shapes;
 mod webhooks;
 use shapes::*;
@@ -584,6 +585,12 @@ pub fn routes(needs: Needs<'_>) -> OpenApiRouter<AppState> {
             crate::body::small_body(routes!(export::create)),
         ))
         .routes(needs(Role::Export, &ERRORS, routes!(export::status)))
+        .routes(needs(
+            Role::Export,
+            &ERRORS,
+            crate::body::small_body(routes!(reports::create)),
+        ))
+        .routes(needs(Role::Export, &ERRORS, routes!(reports::status)))
         .routes(needs(
             Role::Admin,
             &ERRORS,
