@@ -14,7 +14,9 @@ use std::time::Duration;
 use trailkeep_detect::Detection;
 use trailkeep_jobs::export::{ExpireHandler, ExportHandler, ExportSettings};
 use trailkeep_jobs::{Handler, Runner, RunnerSettings};
-use trailkeep_server::{AppState, Exports, JwtVerifier, Tls};
+use trailkeep_report_pdf::TypstPdf;
+use trailkeep_reports::{ReportHandler, ReportSettings};
+use trailkeep_server::{AppState, Exports, JwtVerifier, Reports, Tls};
 use trailkeep_store::Store;
 use trailkeep_webhooks::Deliverer;
 
@@ -139,11 +141,20 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             dir: settings.exports_dir(),
             deliveries: settings.deliveries(),
             public_url: settings.exports.public_url.clone(),
+            wake: Box::new({
+                let runner = runner.clone();
+                move || runner.wake()
+            }),
+        };
+        let reports = Reports {
+            dir: settings.exports_dir(),
+            pdf: true,
             wake: Box::new(move || runner.wake()),
         };
         let mut state =
             AppState::new(shared.clone(), jwt, &secret, settings.limits.clone(), stopping.clone())
-                .with_exports(exports);
+                .with_exports(exports)
+                .with_reports(reports);
         let node = node_name(addr);
         let detection = if settings.detection.enabled {
             let detection = Detection::new(shared.clone(), settings.detection.settings(), node.clone());
@@ -202,7 +213,14 @@ fn start_jobs(
                 public_url: settings.exports.public_url.clone(),
             },
         )),
-        Arc::new(ExpireHandler::new(dir)),
+        Arc::new(ExpireHandler::new(dir.clone())),
+        Arc::new(ReportHandler::new(
+            store.clone(),
+            ReportSettings {
+                dir,
+                pdf: Some(Arc::new(TypstPdf)),
+            },
+        )),
     ];
     let lease = Duration::from_secs(settings.jobs.lease_seconds);
     let runner = Runner::new(

@@ -348,13 +348,7 @@ pub async fn list_alerts(
             "state", "rule", "severity", "key", "since", "until", "limit", "before",
         ],
     )?;
-    let limit = params.number("limit")?.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "bad_parameter",
-            "query parameter \"limit\" must be from 1 to 100",
-        ));
-    }
+    let limit = params.page_limit()?;
     let time = |name: &str| -> Result<Option<i64>, ApiError> {
         params
             .one(name)?
@@ -394,8 +388,7 @@ pub async fn list_alerts(
         until: time("until")?,
         before: params.one("before")?.map(str::to_owned),
     };
-    let (alerts, more) =
-        alert::list(&*state.store, &principal.tenant, &query, limit as usize).await?;
+    let (alerts, more) = alert::list(&*state.store, &principal.tenant, &query, limit).await?;
     let next_before = more.then(|| alerts.last().map(|a| a.id.clone())).flatten();
     Ok(Json(AlertList {
         data: alerts.into_iter().map(alert_info).collect(),

@@ -122,6 +122,18 @@ impl Params {
         })
     }
 
+    /// `limit` of a listing of jobs, subscriptions or alerts: from 1 to 100, 20 when absent.
+    pub fn page_limit(&self) -> Result<usize, ApiError> {
+        let limit = self.number("limit")?.unwrap_or(20);
+        if !(1..=100).contains(&limit) {
+            return Err(ApiError::bad_request(
+                "bad_parameter",
+                "query parameter \"limit\" must be from 1 to 100",
+            ));
+        }
+        Ok(limit as usize)
+    }
+
     /// The one value of `key`, which must be present.
     pub fn required_number(&self, key: &str) -> Result<u64, ApiError> {
         self.number(key)?.ok_or_else(|| {

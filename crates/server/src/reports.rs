@@ -250,23 +250,12 @@ pub async fn list(
     uri: Uri,
 ) -> Result<Json<ReportList>, ApiError> {
     let params = Params::parse(&uri, &["limit", "before"])?;
-    let limit = params.number("limit")?.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "bad_parameter",
-            "query parameter \"limit\" must be from 1 to 100",
-        ));
-    }
+    let limit = params.page_limit()?;
     let jobs = state
         .store
-        .jobs(
-            &principal.tenant,
-            KIND,
-            params.one("before")?,
-            limit as usize,
-        )
+        .jobs(&principal.tenant, KIND, params.one("before")?, limit)
         .await?;
-    let next_before = (jobs.len() == limit as usize)
+    let next_before = (jobs.len() == limit)
         .then(|| jobs.last().map(|j| j.id.clone()))
         .flatten();
     Ok(Json(ReportList {

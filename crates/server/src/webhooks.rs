@@ -507,23 +507,10 @@ pub async fn list_deliveries(
     uri: Uri,
 ) -> Result<Json<WebhookDeliveryList>, ApiError> {
     let params = Params::parse(&uri, &["limit", "before"])?;
-    let limit = params.number("limit")?.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "bad_parameter",
-            "query parameter \"limit\" must be from 1 to 100",
-        ));
-    }
+    let limit = params.page_limit()?;
     let before = params.number("before")?;
-    let log = manage::deliveries(
-        &*state.store,
-        &principal.tenant,
-        &id,
-        before,
-        limit as usize,
-    )
-    .await?;
-    let next_before = (log.len() == limit as usize)
+    let log = manage::deliveries(&*state.store, &principal.tenant, &id, before, limit).await?;
+    let next_before = (log.len() == limit)
         .then(|| log.last().map(|d| d.number))
         .flatten();
     Ok(Json(WebhookDeliveryList {

@@ -15,6 +15,7 @@ mod ops;
 mod proofs;
 mod python_client;
 mod reindex;
+mod reports;
 mod schemathesis;
 mod support;
 mod tamper;

@@ -372,14 +372,17 @@ fn bent_to_beta(link: &str) -> String {
 /// Exports acme's logins and waits for the export to finish; answers its id.
 async fn finished_export(acme: &Client) -> String {
     let body = json!({"format": "ndjson", "filter": {"action": "user.login"}});
-    let answer = acme
-        .post("/v1/exports", "application/json", body.to_string())
-        .await;
+    finished_job(acme, "/v1/exports", body).await
+}
+
+/// Posts `body` to `path` (a job's route), waits until the job succeeded; answers its id.
+async fn finished_job(acme: &Client, path: &str, body: Value) -> String {
+    let answer = acme.post(path, "application/json", body.to_string()).await;
     assert_eq!(answer.status, 202, "{}", answer.text);
     let id = answer.json()["id"].as_str().unwrap().to_owned();
     timeout(WAIT, async {
         loop {
-            let state = acme.get(&format!("/v1/exports/{id}")).await.json();
+            let state = acme.get(&format!("{path}/{id}")).await.json();
             if state["state"] == "succeeded" {
                 return;
             }
@@ -391,7 +394,7 @@ async fn finished_export(acme: &Client) -> String {
         }
     })
     .await
-    .expect("acme's export finishes");
+    .unwrap_or_else(|_| panic!("acme's {path} job finishes"));
     id
 }
 
@@ -403,27 +406,7 @@ async fn finished_report(acme: &Client) -> String {
         "period": {"from": today, "to": today},
         "format": "html",
     });
-    let answer = acme
-        .post("/v1/reports", "application/json", body.to_string())
-        .await;
-    assert_eq!(answer.status, 202, "{}", answer.text);
-    let id = answer.json()["id"].as_str().unwrap().to_owned();
-    timeout(WAIT, async {
-        loop {
-            let state = acme.get(&format!("/v1/reports/{id}")).await.json();
-            if state["state"] == "succeeded" {
-                return;
-            }
-            assert!(
-                state["state"] == "queued" || state["state"] == "running",
-                "{state}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("acme's report finishes");
-    id
+    finished_job(acme, "/v1/reports", body).await
 }
 
 async fn next_cursor(client: &Client, path: &str) -> String {
