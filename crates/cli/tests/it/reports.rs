@@ -13,7 +13,8 @@ use tempfile::tempdir;
 use trailkeep_event::Timestamp;
 use trailkeep_ledger::NoteVerifier;
 
-use crate::support::{Server, run_command};
+use crate::export::export_token;
+use crate::support::{Api, Server, run_command};
 
 const DAY_US: i64 = 86_400 * 1_000_000;
 
@@ -83,7 +84,7 @@ fn printed_checkpoint(text: &str, tenant: &str) -> String {
 async fn a_compliance_summary_pdf_prints_the_stats_and_a_checkpoint_that_verifies() {
     let dir = tempdir().unwrap();
     let server = Server::start(dir.path());
-    let api = server.client("acme");
+    let api = Api::new(&server.url(), export_token(dir.path(), "acme"));
     let now = Timestamp::now().as_micros();
     let workload = Workload::new(11, 1, 5_000, 500, now);
     for b in 0..workload.batches() {
