@@ -135,10 +135,10 @@ pub fn attestation(
 
 /// How a reader checks an attestation.
 const HOW_TO_CHECK: &str = "To check it yourself, keep the vkey above and compare its \
-    fingerprint with the one your operator publishes. On the server's data, `trailkeep verify \
-    --vkey KEY` (with `--store URL` on the PostgreSQL engine) reads every event back, \
-    recomputes its leaf and the root of every signed checkpoint, this one included, and names \
-    the first event that does not match. Away from the server, export the tenant's events as \
-    NDJSON and run `trailkeep verify --export FILE --vkey KEY`, which checks every line against \
-    the export's own signed checkpoint; `trailkeep proof verify-consistency` with the two \
+    fingerprint with the one your operator publishes. On the server's data, trailkeep verify \
+    --vkey KEY (with --store URL on the PostgreSQL engine) reads every event back, recomputes \
+    its leaf and the root of every signed checkpoint, this one included, and names the first \
+    event that does not match. Away from the server, export the tenant's events as NDJSON and \
+    run trailkeep verify --export FILE --vkey KEY, which checks every line against the \
+    export's own signed checkpoint; trailkeep proof verify-consistency with the two \
     checkpoints then shows that the export's tree extends this one.";
