@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use trailkeep_event::Filter;
 use trailkeep_jobs::export::{Destination, ExportSpec, Format};
-use trailkeep_store::{JobRecord, JobState};
+use trailkeep_store::JobRecord;
 use utoipa::ToSchema;
 
 use super::{action_filter, time_window};
@@ -176,13 +176,7 @@ fn rail_export(job: &JobRecord) -> Result<RailExport, ApiError> {
     let info = crate::exports::info(job)?;
     let spec: ExportSpec = serde_json::from_str(&job.spec)
         .map_err(|e| ApiError::internal(&format!("export {}: {e}", job.id)))?;
-    let status = match job.state {
-        JobState::Queued => "QUEUED",
-        JobState::Running => "RUNNING",
-        JobState::Succeeded => "COMPLETED",
-        JobState::Failed => "FAILED",
-        JobState::Cancelled => "CANCELLED",
-    };
+    let status = super::job_status(job.state);
     Ok(RailExport {
         export_id: job.id.clone(),
         status: status.into(),

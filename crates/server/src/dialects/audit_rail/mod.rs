@@ -570,6 +570,18 @@ pub async fn stats(
     }))
 }
 
+/// A job's state in the Rail's words (exports and reports).
+fn job_status(state: trailkeep_store::JobState) -> &'static str {
+    use trailkeep_store::JobState;
+    match state {
+        JobState::Queued => "QUEUED",
+        JobState::Running => "RUNNING",
+        JobState::Succeeded => "COMPLETED",
+        JobState::Failed => "FAILED",
+        JobState::Cancelled => "CANCELLED",
+    }
+}
+
 /// The routes, to be mounted at `/api/v1/audit`.
 pub fn routes(needs: Needs<'_>) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use trailkeep_reports::{ReportFormat, ReportType};
-use trailkeep_store::{JobRecord, JobState};
+use trailkeep_store::JobRecord;
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -103,13 +103,7 @@ pub struct RailReportAnswer {
 
 fn rail_report(job: &JobRecord) -> Result<RailReport, ApiError> {
     let info = info(job, "/v1/reports")?;
-    let status = match job.state {
-        JobState::Queued => "QUEUED",
-        JobState::Running => "RUNNING",
-        JobState::Succeeded => "COMPLETED",
-        JobState::Failed => "FAILED",
-        JobState::Cancelled => "CANCELLED",
-    };
+    let status = super::job_status(job.state);
     let spec: trailkeep_reports::ReportSpec = serde_json::from_str(&job.spec)
         .map_err(|e| ApiError::internal(&format!("report {}: {e}", job.id)))?;
     Ok(RailReport {
