@@ -15,7 +15,7 @@ use crate::postgres;
 use crate::report::{Better, Figure, Plan, number, percentile, thousands};
 use crate::run::{Session, progress, say};
 use crate::trailkeep::{self, Exported, dir_bytes};
-use crate::workload::{Event, Workload};
+use crate::workload::{DAY_US, Event, SPAN_DAYS, Workload};
 
 /// One batch, rendered for one side: tenant index, events, body.
 type Rendered = Vec<(usize, usize, Bytes)>;
@@ -348,6 +348,48 @@ pub async fn export(s: &mut Session, largest: u64) -> anyhow::Result<()> {
         tk_rate(|e| &e.1),
         pg_rate,
     ));
+    Ok(())
+}
+
+/// A compliance summary PDF of the largest tenant over the whole workload (Trailkeep alone):
+/// its time and the server's memory while it is made.
+pub async fn report(s: &mut Session) -> anyhow::Result<()> {
+    let Some(tk) = &s.tk else {
+        return Ok(());
+    };
+    let day = |us: i64| crate::workload::rfc3339(us)[..10].to_owned();
+    // The workload's span, to the day of the run (later phases' events are in it too).
+    let from = day(s.workload.now_us - (SPAN_DAYS + 1) * DAY_US);
+    let to = day(trailkeep_event::Timestamp::now().as_micros());
+    let reported = tk.report(0, &from, &to).await?;
+    say(format_args!(
+        "report: a compliance summary PDF of {} events in {:.1} s (the job {:.1} s, {} KB); anonymous memory {} MiB before, {} MiB at most while it ran",
+        thousands(reported.period_events),
+        reported.took.as_secs_f64(),
+        reported.on_server.as_secs_f64(),
+        reported.bytes / 1_000,
+        reported.anon_before >> 20,
+        reported.anon_peak >> 20,
+    ));
+    s.figures.extend([
+        alone(
+            "report_pdf_s",
+            &format!(
+                "compliance summary PDF of the largest tenant ({} events; the job and the download)",
+                thousands(reported.period_events)
+            ),
+            "s",
+            Better::Lower,
+            reported.took.as_secs_f64(),
+        ),
+        alone(
+            "report_peak_anon_mib",
+            "the server's anonymous memory at its highest while the report was made",
+            "MiB",
+            Better::Lower,
+            reported.anon_peak as f64 / f64::from(1 << 20),
+        ),
+    ]);
     Ok(())
 }
 

@@ -39,6 +39,22 @@ pub struct Exported {
     pub took: Duration,
 }
 
+/// One compliance report, as the bench saw it.
+pub struct Reported {
+    /// The events of the report's period.
+    pub period_events: u64,
+    /// Bytes of the downloaded PDF.
+    pub bytes: u64,
+    /// From the request to the job's finish, by the job's own timestamps.
+    pub on_server: Duration,
+    /// From the request to the last byte of the download.
+    pub took: Duration,
+    /// The server's anonymous memory just before the request.
+    pub anon_before: u64,
+    /// Its highest sample while the report was made and downloaded.
+    pub anon_peak: u64,
+}
+
 /// How long a finished export job ran: `finished_at - created_at`.
 fn job_millis(info: &Value) -> anyhow::Result<Duration> {
     let at = |field: &str| -> anyhow::Result<time::OffsetDateTime> {
@@ -389,6 +405,78 @@ impl Trailkeep {
             lines,
             on_server,
             took: started.elapsed(),
+        })
+    }
+
+    /// Asks for a `COMPLIANCE_SUMMARY` PDF of `tenant` over `from`..=`to` (dates), polls it
+    /// until it succeeds and downloads it, sampling the server's memory all the while.
+    pub async fn report(&self, tenant: usize, from: &str, to: &str) -> anyhow::Result<Reported> {
+        let pid = self.child.id();
+        let anon_before = memory::status_bytes(pid, "RssAnon:")?;
+        let watch = AnonPeak::watch(pid);
+        let started = Instant::now();
+        let request = serde_json::json!({
+            "type": "COMPLIANCE_SUMMARY",
+            "period": {"from": from, "to": to},
+            "format": "pdf",
+        });
+        let response = self
+            .http
+            .post(format!("{}/v1/reports", self.base))
+            .bearer_auth(&self.tokens[tenant])
+            .json(&request)
+            .send()
+            .await
+            .context("POST /v1/reports")?;
+        let status = response.status();
+        let body = response.bytes().await.context("read the report answer")?;
+        if status != reqwest::StatusCode::ACCEPTED {
+            bail!(
+                "POST /v1/reports answered {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(500)])
+            );
+        }
+        let queued: Value = serde_json::from_slice(&body).context("POST /v1/reports: not JSON")?;
+        let status_url = queued["status_url"]
+            .as_str()
+            .context("POST /v1/reports answered no status_url")?
+            .to_owned();
+        let finished = loop {
+            let info = self.get_json(&status_url, &[], tenant).await?;
+            match info["state"].as_str() {
+                Some("succeeded") => break info,
+                Some("queued" | "running") => {}
+                other => bail!("the report ended {other:?}: {}", info["error"]),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        if finished["verified"] != true {
+            bail!("the report says its events did not verify: {finished}");
+        }
+        let on_server = job_millis(&finished)?;
+        let response = self
+            .http
+            .get(format!("{}{status_url}/file", self.base))
+            .bearer_auth(&self.tokens[tenant])
+            .send()
+            .await
+            .context("GET the report's file")?;
+        if !response.status().is_success() {
+            bail!("GET {status_url}/file answered {}", response.status());
+        }
+        let pdf = response.bytes().await.context("read the report's file")?;
+        if !pdf.starts_with(b"%PDF-") {
+            bail!("the report's file is not a PDF");
+        }
+        Ok(Reported {
+            period_events: finished["period_events"]
+                .as_u64()
+                .context("the report has no period_events")?,
+            bytes: pdf.len() as u64,
+            on_server,
+            took: started.elapsed(),
+            anon_before,
+            anon_peak: watch.peak(),
         })
     }
 

@@ -1,16 +1,17 @@
 //! `trailkeep export`: ask a server for an export, follow it with a progress bar, download the
 //! file with its signed manifest (and an NDJSON export's proofs), and verify it offline.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value, json};
 use trailkeep_jobs::export::verify::{ExportFailure, verify_export};
 use trailkeep_ledger::NoteVerifier;
+
+use crate::client::Api;
 
 /// Arguments of `trailkeep export`.
 #[derive(clap::Args)]
@@ -73,79 +74,13 @@ pub fn sibling(path: &Path, extension: &str) -> PathBuf {
     path.with_file_name(format!("{stem}.{extension}"))
 }
 
-struct Api {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Api {
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-    }
-
-    /// The JSON answer of a request, or the problem the server described.
-    async fn json(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
-        let answer = request.send().await.context("reach the server")?;
-        let status = answer.status();
-        let body: Value = answer.json().await.context("read the server's answer")?;
-        if !status.is_success() {
-            bail!(
-                "the server answered {status}: {}",
-                body["detail"].as_str().unwrap_or("no detail")
-            );
-        }
-        Ok(body)
-    }
-
-    /// Downloads `path` into `to`; answers the bytes written.
-    async fn download(&self, path: &str, to: &Path) -> anyhow::Result<u64> {
-        let mut answer = self
-            .request(reqwest::Method::GET, path)
-            .send()
-            .await
-            .context("reach the server")?;
-        if !answer.status().is_success() {
-            bail!(
-                "downloading {path}: the server answered {}",
-                answer.status()
-            );
-        }
-        let mut file = std::io::BufWriter::new(
-            std::fs::File::create(to).with_context(|| format!("create {}", to.display()))?,
-        );
-        let mut written = 0;
-        while let Some(chunk) = answer.chunk().await.context("download")? {
-            file.write_all(&chunk)
-                .with_context(|| format!("write {}", to.display()))?;
-            written += chunk.len() as u64;
-        }
-        file.flush()
-            .with_context(|| format!("write {}", to.display()))?;
-        Ok(written)
-    }
-}
-
 /// Runs the export: exit code 1 when it failed on the server or does not verify.
 pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("start the runtime")?;
-    runtime.block_on(export(args))
+    crate::client::runtime()?.block_on(export(args))
 }
 
 async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
-    let api = Api {
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(600))
-            .build()
-            .context("make the HTTP client")?,
-        base: args.server.trim_end_matches('/').to_owned(),
-        token: args.token.clone(),
-    };
+    let api = Api::new(&args.server, &args.token)?;
     let mut body = json!({"format": args.format, "filter": filter_object(&args.filters)?});
     if !args.columns.is_empty() {
         body["columns"] = json!(args.columns);
@@ -210,12 +145,7 @@ async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         Some(vkey) => vkey.clone(),
         None => {
             println!("verifying with the server's own key (pin one with --vkey)");
-            let answer = api
-                .request(reqwest::Method::GET, "/v1/ledger/key")
-                .send()
-                .await
-                .context("reach the server")?;
-            answer.text().await.context("read the server's key")?
+            api.ledger_key().await?
         }
     };
     let verifier = NoteVerifier::from_vkey(vkey.trim()).context("parse the vkey")?;

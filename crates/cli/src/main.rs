@@ -2,6 +2,7 @@
 //! offline, checks proofs by hand and rebuilds the query index. The only
 //! crate that names a concrete storage engine.
 
+mod client;
 mod config;
 mod engine;
 mod export;
@@ -9,6 +10,7 @@ mod keys;
 mod migrate;
 mod proof;
 mod reindex;
+mod report;
 mod rollback;
 mod secret;
 mod serve;
@@ -54,6 +56,8 @@ enum Command {
     /// Export events from a running server, download the file with its signed manifest, and
     /// verify it.
     Export(export::ExportArgs),
+    /// Make a compliance report on a running server (PDF, HTML or JSON) and download it.
+    Report(report::ReportArgs),
     /// Check an inclusion or consistency proof by hand.
     #[command(subcommand)]
     Proof(proof::ProofCommand),
@@ -156,6 +160,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Config(ConfigCommand::Check(args)) => config::check(args),
         Command::Verify(args) => verify::run(args),
         Command::Export(args) => export::run(args),
+        Command::Report(args) => report::run(args),
         Command::Proof(command) => proof::run(command),
         Command::Reindex(args) => reindex::run(args),
         Command::AcceptRollback(args) => rollback::run(args),

@@ -33,6 +33,14 @@ struct Ack {
     seq: u64,
 }
 
+/// The warning and error lines of a server's log.
+fn problems(log: &str) -> String {
+    log.lines()
+        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn token(tenant: &str) -> String {
     let output = support::run_command(
         support::command()
@@ -65,6 +73,15 @@ async fn three_nodes_on_one_database_lose_nothing_when_one_is_killed() {
         )));
     }
     let token = token("acme");
+    // What each node logged, for a failure's message.
+    let logs: Arc<Vec<Box<dyn Fn() -> String + Send + Sync>>> = Arc::new(
+        nodes
+            .iter()
+            .map(|n| {
+                Box::new(n.as_ref().unwrap().log_handle()) as Box<dyn Fn() -> String + Send + Sync>
+            })
+            .collect(),
+    );
     let apis: Vec<Api> = nodes
         .iter()
         .map(|n| Api::new(&n.as_ref().unwrap().url(), token.clone()))
@@ -81,12 +98,13 @@ async fn three_nodes_on_one_database_lose_nothing_when_one_is_killed() {
     let mut writers = Vec::new();
     for node in 0..3 {
         for writer in 0..WRITERS {
-            let (apis, alive, stop, acks, cross_reads) = (
+            let (apis, alive, stop, acks, cross_reads, logs) = (
                 apis.clone(),
                 alive.clone(),
                 stop.clone(),
                 acks.clone(),
                 cross_reads.clone(),
+                logs.clone(),
             );
             writers.push(tokio::spawn(async move {
                 let mut round = 0usize;
@@ -105,7 +123,12 @@ async fn three_nodes_on_one_database_lose_nothing_when_one_is_killed() {
                         assert!(!alive[node].load(Ordering::SeqCst));
                         return;
                     };
-                    assert_eq!(status, 201, "node {node} answered {text}");
+                    assert_eq!(
+                        status,
+                        201,
+                        "node {node} answered {text}; it logged these warnings and errors:\n{}",
+                        problems(&logs[node]())
+                    );
                     let answer: IngestResponse = serde_json::from_str(&text).expect("an ingest answer");
                     let receipts = answer.receipts;
                     acks.lock().unwrap().extend(receipts.iter().map(|r| Ack {

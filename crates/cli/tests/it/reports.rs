@@ -1,10 +1,14 @@
 //! A compliance summary as a PDF, typeset by the binary: made from the benchmark's workload
 //! through Audit Rail's route with the seed's own request body, turned into text with
 //! `pdftotext` (Debian's poppler-utils), and held to `GET /v1/stats` over the same period; the
-//! checkpoint it prints verifies with the ledger key.
+//! checkpoint it prints verifies with the ledger key. And the same report made by `trailkeep
+//! report` as PDF, HTML and JSON: the JSON attached inside the PDF is the JSON format's, and
+//! every figure and table number is in the PDF's text and the HTML's.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use bench::workload::Workload;
@@ -12,21 +16,29 @@ use serde_json::{Value, json};
 use tempfile::tempdir;
 use trailkeep_event::Timestamp;
 use trailkeep_ledger::NoteVerifier;
+use trailkeep_reports::Report;
+use trailkeep_reports::html::cell_text;
 
 use crate::export::export_token;
-use crate::support::{Api, Server, run_command};
+use crate::support::{self, Api, Server, run_command};
 
 const DAY_US: i64 = 86_400 * 1_000_000;
 
-/// `pdftotext`, installed from Debian's packages when missing; a loud failure when that fails.
+/// `pdftotext` (and `pdfdetach`), installed from Debian's packages when missing, once for all
+/// the tests of the process (two apt-gets at once would fight over dpkg's lock); a loud
+/// failure when that fails.
 fn pdftotext() -> &'static str {
-    let found = |name: &str| {
-        Command::new(name)
-            .arg("-v")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if !found("pdftotext") {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let found = |name: &str| {
+            Command::new(name)
+                .arg("-v")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        if found("pdftotext") {
+            return;
+        }
         let install = || {
             Command::new("apt-get")
                 .args(["install", "-y", "-q", "poppler-utils"])
@@ -43,7 +55,7 @@ fn pdftotext() -> &'static str {
             installed && found("pdftotext"),
             "pdftotext is needed: apt-get install poppler-utils"
         );
-    }
+    });
     "pdftotext"
 }
 
@@ -80,13 +92,17 @@ fn printed_checkpoint(text: &str, tenant: &str) -> String {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_compliance_summary_pdf_prints_the_stats_and_a_checkpoint_that_verifies() {
-    let dir = tempdir().unwrap();
-    let server = Server::start(dir.path());
-    let api = Api::new(&server.url(), export_token(dir.path(), "acme"));
+/// The day of `us`, `YYYY-MM-DD`.
+fn day(us: i64) -> String {
+    Timestamp::from_micros(us).unwrap().to_string()[..10].to_owned()
+}
+
+/// Sends `events` events of the benchmark's workload for one tenant (90 days up to now);
+/// answers the 30 whole days before today as a report's `from` and `to` (dates, `to`
+/// included), and the end of that period as an RFC 3339 time.
+async fn load_workload(api: &Api, events: u64) -> (String, String, String) {
     let now = Timestamp::now().as_micros();
-    let workload = Workload::new(11, 1, 5_000, 500, now);
+    let workload = Workload::new(11, 1, events, 500, now);
     for b in 0..workload.batches() {
         let events: Vec<Value> = workload
             .batch(b)
@@ -101,10 +117,19 @@ async fn a_compliance_summary_pdf_prints_the_stats_and_a_checkpoint_that_verifie
         let answer = api.post_ndjson(&events).await.unwrap();
         assert_eq!(answer.status(), 201);
     }
-    // The 30 whole days before today.
-    let day = |us: i64| Timestamp::from_micros(us).unwrap().to_string()[..10].to_owned();
-    let (from, to) = (day(now - 30 * DAY_US), day(now - DAY_US));
-    let until = format!("{}T00:00:00Z", day(now));
+    (
+        day(now - 30 * DAY_US),
+        day(now - DAY_US),
+        format!("{}T00:00:00Z", day(now)),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compliance_summary_pdf_prints_the_stats_and_a_checkpoint_that_verifies() {
+    let dir = tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let api = Api::new(&server.url(), export_token(dir.path(), "acme"));
+    let (from, to, until) = load_workload(&api, 5_000).await;
     let body = json!({
         "reportType": "COMPLIANCE_SUMMARY",
         "period": {"from": from, "to": to},
@@ -191,4 +216,138 @@ async fn a_compliance_summary_pdf_prints_the_stats_and_a_checkpoint_that_verifie
         text.contains("verified"),
         "the verification's result is printed"
     );
+}
+
+/// Number tokens of `text` (digits, with commas between groups), counted.
+fn numbers(text: &str) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for token in text.split(|c: char| !(c.is_ascii_digit() || c == ',')) {
+        let token = token.trim_matches(',');
+        if !token.is_empty() {
+            *counts.entry(token.to_owned()).or_default() += 1;
+        }
+    }
+    counts
+}
+
+/// The text a reader of an HTML report sees, charts left out (their numbers are drawn).
+fn html_text(html: &str) -> String {
+    let mut text = String::new();
+    let mut rest = html;
+    while let Some(start) = rest.find('<') {
+        text.push_str(&rest[..start]);
+        text.push(' ');
+        rest = &rest[start..];
+        let end = if rest.starts_with("<svg") {
+            rest.find("</svg>").map(|e| e + "</svg>".len())
+        } else if rest.starts_with("<style") {
+            rest.find("</style>").map(|e| e + "</style>".len())
+        } else {
+            rest.find('>').map(|e| e + 1)
+        };
+        rest = &rest[end.expect("closed markup")..];
+    }
+    text.push_str(rest);
+    text.replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+}
+
+/// `trailkeep report` over the period, as `format`, written to `path`.
+fn cli_report(server: &Server, token: &str, from: &str, to: &str, format: &str, path: &Path) {
+    let output = run_command(support::command().args([
+        "report",
+        "--server",
+        &server.url(),
+        "--token",
+        token,
+        "--from",
+        from,
+        "--to",
+        to,
+        "--format",
+        format,
+        "--output",
+        support::path_str(path),
+    ]));
+    assert!(output.status.success(), "{}", support::describe(&output));
+    let said = support::stdout(&output);
+    assert!(
+        said.contains("ok  every event below the checkpoint verified"),
+        "{said}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_report_as_pdf_html_and_json_agrees_on_every_number() {
+    let dir = tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let token = export_token(dir.path(), "acme");
+    let api = Api::new(&server.url(), token.clone());
+    let (from, to, _) = load_workload(&api, 3_000).await;
+    let path = |format: &str| dir.path().join(format!("report.{format}"));
+    for format in ["pdf", "html", "json"] {
+        cli_report(&server, &token, &from, &to, format, &path(format));
+    }
+    let json: Report =
+        serde_json::from_slice(&std::fs::read(path("json")).unwrap()).expect("a JSON report");
+
+    // The PDF carries the report's JSON: the same sections as the JSON format's.
+    let attached_dir = dir.path().join("attached");
+    std::fs::create_dir(&attached_dir).unwrap();
+    pdftotext();
+    let detach = run_command(
+        Command::new("pdfdetach")
+            .arg("-saveall")
+            .arg("-o")
+            .arg(&attached_dir)
+            .arg(path("pdf")),
+    );
+    assert!(detach.status.success(), "{}", support::describe(&detach));
+    let attached: Report = serde_json::from_slice(
+        &std::fs::read(attached_dir.join("report.json")).expect("report.json is attached"),
+    )
+    .expect("the attached JSON is a report");
+    assert_eq!(attached.period, json.period);
+    assert_eq!(attached.sections, json.sections);
+
+    // Every figure and every number in a table, as many times as the JSON has it, in the
+    // PDF's text and the HTML's.
+    let mut expected: BTreeMap<String, usize> = BTreeMap::new();
+    let mut labels = Vec::new();
+    for section in &json.sections {
+        labels.push(section.title.clone());
+        for figure in &section.figures {
+            *expected.entry(thousands(figure.value)).or_default() += 1;
+            labels.push(figure.label.clone());
+        }
+        for table in &section.tables {
+            for cell in table.rows.iter().flatten().filter(|c| c.is_number()) {
+                *expected.entry(cell_text(cell)).or_default() += 1;
+            }
+        }
+    }
+    assert!(
+        expected.values().sum::<usize>() > 50,
+        "the report has numbers to compare: {expected:?}"
+    );
+    let pdf_text = text_of(&path("pdf"));
+    let html_text = html_text(&std::fs::read_to_string(path("html")).unwrap());
+    for (name, text) in [("PDF", &pdf_text), ("HTML", &html_text)] {
+        let found = numbers(text);
+        for (number, times) in &expected {
+            let there = found.get(number).copied().unwrap_or(0);
+            assert!(
+                there >= *times,
+                "the {name} shows {number} {there} times, the JSON {times} times"
+            );
+        }
+        let squeezed: String = text.split_whitespace().collect();
+        for label in &labels {
+            let label: String = label.split_whitespace().collect();
+            assert!(squeezed.contains(&label), "the {name} names {label:?}");
+        }
+    }
 }
