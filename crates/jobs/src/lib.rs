@@ -18,6 +18,29 @@ pub fn now_ms() -> i64 {
     trailkeep_event::Timestamp::now_millis()
 }
 
+/// A job of `kind` with id `id` for `tenant`, to run now: `spec` as its parameters, asked for
+/// by `created_by`.
+pub fn job_to_run_now(
+    id: String,
+    tenant: &str,
+    kind: &str,
+    spec: &impl serde::Serialize,
+    max_attempts: u32,
+    created_by: &str,
+) -> trailkeep_store::NewJob {
+    let now = now_ms();
+    trailkeep_store::NewJob {
+        id,
+        tenant: tenant.to_owned(),
+        kind: kind.to_owned(),
+        spec: serde_json::to_string(spec).expect("a job's spec serialises"),
+        max_attempts,
+        run_after: now,
+        created_at: now,
+        created_by: created_by.to_owned(),
+    }
+}
+
 /// A new job id: `job_` and a ULID, so that ids sort by creation.
 pub fn new_job_id() -> String {
     format!("job_{}", ulid::Ulid::new().to_string().to_lowercase())

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use trailkeep_event::{PreparedEvent, Timestamp, prepare};
 use trailkeep_jobs::export::FileDigest;
-use trailkeep_jobs::{Done, Handler, JobFailure, Work, new_job_id, now_ms};
-use trailkeep_store::{JobRecord, NewJob, Store, StoreError};
+use trailkeep_jobs::{Done, Handler, JobFailure, Work, job_to_run_now, new_job_id};
+use trailkeep_store::{JobRecord, Store, StoreError};
 
 use crate::gather::gather;
 use crate::html;
@@ -87,7 +87,6 @@ pub async fn request(
     created_by: &str,
 ) -> Result<JobRecord, StoreError> {
     let id = format!("rep_{}", new_job_id().trim_start_matches("job_"));
-    let now = now_ms();
     let audit = report_event(
         tenant,
         "audit.report.requested",
@@ -100,16 +99,7 @@ pub async fn request(
             "include_stats": spec.include_stats,
         }),
     )?;
-    let job = NewJob {
-        id,
-        tenant: tenant.to_owned(),
-        kind: KIND.to_owned(),
-        spec: serde_json::to_string(spec).expect("a spec serialises"),
-        max_attempts: MAX_ATTEMPTS,
-        run_after: now,
-        created_at: now,
-        created_by: created_by.to_owned(),
-    };
+    let job = job_to_run_now(id, tenant, KIND, spec, MAX_ATTEMPTS, created_by);
     store.enqueue(job, audit).await
 }
 

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use axum::Json;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
@@ -27,6 +27,7 @@ use trailkeep_jobs::now_ms;
 use trailkeep_store::{JobRecord, JobState};
 
 use crate::AppState;
+use crate::attachment::attachment;
 use crate::auth::Principal;
 use crate::body::{decode, encoding, received};
 use crate::error::ApiError;
@@ -428,20 +429,7 @@ pub async fn serve_part(
             )
             .await?;
     }
-    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
-        file,
-        256 * 1024,
-    ));
-    let mut response = (StatusCode::OK, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
-    if let Ok(disposition) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
-        headers.insert(header::CONTENT_DISPOSITION, disposition);
-    }
-    if let Some(length) = length {
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-    }
-    Ok(response)
+    Ok(attachment(file, media_type, &name, length))
 }
 
 /// `GET /v1/exports/{id}/file`: the export's events file.

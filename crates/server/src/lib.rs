@@ -8,6 +8,7 @@
 
 #![deny(missing_docs)]
 
+mod attachment;
 pub mod audit;
 pub mod auth;
 mod body;

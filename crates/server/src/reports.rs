@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use axum::Json;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
@@ -23,6 +23,7 @@ use trailkeep_reports::{Period, ReportFormat, ReportResult, ReportSpec, ReportTy
 use trailkeep_store::{JobRecord, JobState};
 
 use crate::AppState;
+use crate::attachment::attachment;
 use crate::auth::Principal;
 use crate::body::{decode, encoding, received};
 use crate::error::ApiError;
@@ -83,7 +84,7 @@ fn format(format: ReportFileFormat) -> ReportFormat {
 }
 
 /// The job's report spec.
-fn spec_of(job: &JobRecord) -> Result<ReportSpec, ApiError> {
+pub fn spec_of(job: &JobRecord) -> Result<ReportSpec, ApiError> {
     serde_json::from_str(&job.spec)
         .map_err(|e| ApiError::internal(&format!("report {}: {e}", job.id)))
 }
@@ -331,23 +332,12 @@ pub async fn serve_file(
             }),
         )
         .await?;
-    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+    Ok(attachment(
         file,
-        256 * 1024,
-    ));
-    let mut response = (StatusCode::OK, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(spec.format.media_type()),
-    );
-    if let Ok(disposition) =
-        HeaderValue::from_str(&format!("attachment; filename=\"{}\"", result.file.name))
-    {
-        headers.insert(header::CONTENT_DISPOSITION, disposition);
-    }
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(result.file.bytes));
-    Ok(response)
+        spec.format.media_type(),
+        &result.file.name,
+        Some(result.file.bytes),
+    ))
 }
 
 /// `GET /v1/reports/{id}/file`: the report's file.

@@ -49,7 +49,7 @@ pub use link::{Link, LinkError, Part, SharedLinks, share};
 pub use manifest::{FileDigest, MANIFEST_ORIGIN, Manifest};
 
 use crate::runner::{Done, Handler, JobFailure, Work};
-use crate::{new_job_id, now_ms};
+use crate::{job_to_run_now, new_job_id, now_ms};
 
 /// The job kind of an export.
 pub const KIND: &str = "export";
@@ -187,7 +187,6 @@ pub async fn request(
     created_by: &str,
 ) -> Result<JobRecord, StoreError> {
     let id = new_job_id();
-    let now = now_ms();
     let audit = export_event(
         tenant,
         "audit.export.requested",
@@ -195,16 +194,7 @@ pub async fn request(
         &id,
         json!({"format": spec.format, "destination": spec.destination, "filter": spec.filter}),
     )?;
-    let job = NewJob {
-        id,
-        tenant: tenant.to_owned(),
-        kind: KIND.to_owned(),
-        spec: serde_json::to_string(spec).expect("a spec serialises"),
-        max_attempts: MAX_ATTEMPTS,
-        run_after: now,
-        created_at: now,
-        created_by: created_by.to_owned(),
-    };
+    let job = job_to_run_now(id, tenant, KIND, spec, MAX_ATTEMPTS, created_by);
     store.enqueue(job, audit).await
 }
 

@@ -22,7 +22,7 @@ use crate::AppState;
 use crate::auth::Principal;
 use crate::body::{decode, encoding, received};
 use crate::error::ApiError;
-use crate::reports::{find_in, info, queue, reports, spec};
+use crate::reports::{find_in, info, queue, reports, spec, spec_of};
 
 /// The Rail's report period.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -104,8 +104,7 @@ pub struct RailReportAnswer {
 fn rail_report(job: &JobRecord) -> Result<RailReport, ApiError> {
     let info = info(job, "/v1/reports")?;
     let status = super::job_status(job.state);
-    let spec: trailkeep_reports::ReportSpec = serde_json::from_str(&job.spec)
-        .map_err(|e| ApiError::internal(&format!("report {}: {e}", job.id)))?;
+    let spec = spec_of(job)?;
     Ok(RailReport {
         report_id: job.id.clone(),
         status: status.into(),
