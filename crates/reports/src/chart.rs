@@ -54,15 +54,20 @@ pub fn thousands(n: u64) -> String {
 }
 
 /// The smallest "round" number (1, 2 or 5 times a power of ten) at least `n`.
-fn round_up(n: u64) -> u64 {
-    let mut step = 1u64;
+/// A value axis for values up to `max`: a round step (1, 2 or 5 times a power of ten) that
+/// needs at most five ticks above zero, and the top tick, the first multiple of it at or above
+/// `max`.
+fn axis(max: u64) -> (u64, u64) {
+    let max = max.max(1);
+    let mut power = 1u64;
     loop {
         for m in [1, 2, 5] {
-            if step.saturating_mul(m) >= n {
-                return step.saturating_mul(m);
+            let step = power.saturating_mul(m);
+            if max.div_ceil(step) <= 5 {
+                return (step, max.div_ceil(step) * step);
             }
         }
-        step = step.saturating_mul(10);
+        power = power.saturating_mul(10);
     }
 }
 
@@ -89,11 +94,12 @@ fn columns(chart: &Chart) -> String {
                 .sum()
         })
         .collect();
-    let top_value = round_up(totals.iter().copied().max().unwrap_or(0).max(1));
+    let (step, top_value) = axis(totals.iter().copied().max().unwrap_or(0));
     let mut out = open(height, &chart.title);
-    for tick in 0..=4u64 {
-        let value = top_value * tick / 4;
-        let y = top + plot_h - plot_h * tick as f64 / 4.0;
+    let ticks = top_value / step;
+    for tick in 0..=ticks {
+        let value = step * tick;
+        let y = top + plot_h - plot_h * tick as f64 / ticks as f64;
         let _ = write!(
             out,
             r##"<line x1="{left}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#dddddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
@@ -215,11 +221,21 @@ mod tests {
     }
 
     #[test]
-    fn axes_end_on_round_numbers() {
-        assert_eq!(round_up(1), 1);
-        assert_eq!(round_up(3), 5);
-        assert_eq!(round_up(7), 10);
-        assert_eq!(round_up(1_234), 2_000);
+    fn axes_have_round_steps_and_at_most_five_ticks() {
+        // (max, step, top)
+        for (max, step, top) in [
+            (0, 1, 1),
+            (1, 1, 1),
+            (3, 1, 3),
+            (7, 2, 8),
+            (10, 2, 10),
+            (11, 5, 15),
+            (37, 10, 40),
+            (50, 10, 50),
+            (1_234, 500, 1_500),
+        ] {
+            assert_eq!(axis(max), (step, top), "axis({max})");
+        }
     }
 
     #[test]
