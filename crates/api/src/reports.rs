@@ -53,6 +53,10 @@ pub struct CreateReport {
     /// compliance summary (`true` when omitted).
     #[serde(default)]
     pub include_stats: Option<bool>,
+    /// Where the file goes besides the download route (`download` when omitted): the
+    /// destinations of exports, configured by the operator.
+    #[serde(default)]
+    pub destination: Option<crate::ExportDestination>,
 }
 
 /// A report as the API shows it.
@@ -71,6 +75,8 @@ pub struct ReportInfo {
     pub period: ReportPeriod,
     /// The file format.
     pub format: ReportFileFormat,
+    /// Where the file goes besides the download route.
+    pub destination: crate::ExportDestination,
     /// Who asked.
     pub created_by: String,
     /// When it was asked for.

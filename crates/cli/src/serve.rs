@@ -149,6 +149,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let reports = Reports {
             dir: settings.exports_dir(),
             pdf: true,
+            deliveries: settings.deliveries(),
             wake: Box::new(move || runner.wake()),
         };
         let mut state =
@@ -219,6 +220,7 @@ fn start_jobs(
             ReportSettings {
                 dir,
                 pdf: Some(Arc::new(TypstPdf)),
+                deliveries: settings.deliveries(),
             },
         )),
     ];

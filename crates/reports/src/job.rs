@@ -10,13 +10,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use trailkeep_event::{PreparedEvent, Timestamp, prepare};
-use trailkeep_jobs::export::FileDigest;
+use trailkeep_jobs::export::{Deliveries, FileDigest, Parcel};
 use trailkeep_jobs::{Done, Handler, JobFailure, Work, job_to_run_now, new_job_id};
 use trailkeep_store::{JobRecord, Store, StoreError};
 
 use crate::gather::gather;
 use crate::html;
-use crate::model::Report;
+use crate::model::{Attestation, Report};
 use crate::spec::{ReportFormat, ReportSpec};
 
 /// The job kind of a report.
@@ -38,6 +38,8 @@ pub struct ReportSettings {
     pub dir: PathBuf,
     /// What makes PDFs; without one a PDF report fails with a clear error.
     pub pdf: Option<Arc<dyn PdfRenderer>>,
+    /// The destinations the operator configured (those of exports).
+    pub deliveries: Deliveries,
 }
 
 /// A finished report (the job's result).
@@ -53,6 +55,13 @@ pub struct ReportResult {
     pub period_events: u64,
     /// Whether every event below the checkpoint verified.
     pub verified: bool,
+    /// Where it was delivered (`{"type": "download"}`, ...).
+    #[serde(default = "downloaded")]
+    pub delivered: Value,
+}
+
+fn downloaded() -> Value {
+    json!({"type": "download"})
 }
 
 /// Where report `id` of `format` is kept under `dir`.
@@ -159,6 +168,64 @@ fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<FileDigest> {
     })
 }
 
+/// A report as its destination receives it: the file alone (the attestation is inside it) and
+/// words that say what it is and how to check it.
+fn parcel(
+    job: &JobRecord,
+    spec: &ReportSpec,
+    path: &Path,
+    file: &FileDigest,
+    attestation: &Attestation,
+) -> Parcel {
+    let kind = spec.report_type.name();
+    let verification = &attestation.verification;
+    Parcel {
+        id: job.id.clone(),
+        tenant: job.tenant.clone(),
+        file: path.to_owned(),
+        digest: file.clone(),
+        notes: Vec::new(),
+        copies: Vec::new(),
+        subject: format!(
+            "Audit report {} ({kind}, {} to {})",
+            job.id, spec.period.from, spec.period.to
+        ),
+        text: format!(
+            "The {kind} report {} of tenant {} covers {} to {} (end excluded): {} events. \
+             It was made at the signed checkpoint of {} events, every one of which {}.\n\
+             File {}, {} bytes, SHA-256 {}.\n",
+            job.id,
+            job.tenant,
+            spec.period.from,
+            spec.period.to,
+            verification.period_events,
+            attestation.tree_size,
+            if verification.verified {
+                "verified"
+            } else {
+                "did NOT verify"
+            },
+            file.name,
+            file.bytes,
+            file.sha256,
+        ),
+        event_type: "audit.report.completed",
+        data: json!({
+            "report_id": job.id,
+            "tenant": job.tenant,
+            "report_type": spec.report_type,
+            "format": spec.format,
+            "period": spec.period,
+            "file_name": file.name,
+            "bytes": file.bytes,
+            "sha256": file.sha256,
+            "tree_size": attestation.tree_size,
+            "period_events": verification.period_events,
+            "verified": verification.verified,
+        }),
+    }
+}
+
 #[async_trait]
 impl Handler for ReportHandler {
     fn kind(&self) -> &'static str {
@@ -203,12 +270,20 @@ impl Handler for ReportHandler {
         let path = file_path(&self.settings.dir, &job.id, spec.format);
         let file =
             write_file(&path, &bytes).map_err(|e| fail(format!("write the report: {e}"), actor))?;
+        let parcel = parcel(job, &spec, &path, &file, &attestation);
+        let delivered = self
+            .settings
+            .deliveries
+            .deliver(&spec.destination, &parcel, None)
+            .await
+            .map_err(|e| fail(e, actor))?;
         let result = ReportResult {
             file,
             tree_size: attestation.tree_size,
             root: attestation.root,
             period_events: attestation.verification.period_events,
             verified: attestation.verification.verified,
+            delivered,
         };
         let audit = report_event(
             &job.tenant,
@@ -223,6 +298,7 @@ impl Handler for ReportHandler {
                 "tree_size": result.tree_size,
                 "period_events": result.period_events,
                 "verified": result.verified,
+                "destination": result.delivered,
             }),
         )
         .map_err(|e| fail(e.to_string(), actor))?;

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use trailkeep_event::Timestamp;
+use trailkeep_jobs::export::Destination;
 
 /// The longest period a report covers.
 pub const MAX_PERIOD_DAYS: i64 = 1_000;
@@ -186,8 +187,15 @@ pub struct ReportSpec {
     pub format: ReportFormat,
     /// Whether the activity figures (volume, actions, categories, entities, actors) are in it.
     pub include_stats: bool,
+    /// Where the file goes besides the server's download route.
+    #[serde(default = "download")]
+    pub destination: Destination,
     /// Who asked (the audit events' actor).
     pub requested_by: Value,
+}
+
+fn download() -> Destination {
+    Destination::Download
 }
 
 #[cfg(test)]

@@ -107,12 +107,7 @@ pub fn info(job: &JobRecord) -> Result<ExportInfo, ApiError> {
         },
         format: wire_format(spec.format),
         filter: serde_json::to_value(&spec.filter).unwrap_or(Value::Null),
-        destination: match spec.destination {
-            Destination::Download => ExportDestination::Download,
-            Destination::Directory { path } => ExportDestination::Directory { path },
-            Destination::Email { to } => ExportDestination::Email { to },
-            Destination::Webhook => ExportDestination::Webhook,
-        },
+        destination: wire_destination(spec.destination),
         created_by: job.created_by.clone(),
         created_at: rfc3339(job.created_at),
         updated_at: rfc3339(job.updated_at),
@@ -176,6 +171,26 @@ pub fn live_result(job: &JobRecord) -> Result<ExportResult, ApiError> {
         return Err(ApiError::not_found("the export's files have expired"));
     }
     Ok(result)
+}
+
+/// A destination as the API names it.
+pub fn wire_destination(destination: Destination) -> ExportDestination {
+    match destination {
+        Destination::Download => ExportDestination::Download,
+        Destination::Directory { path } => ExportDestination::Directory { path },
+        Destination::Email { to } => ExportDestination::Email { to },
+        Destination::Webhook => ExportDestination::Webhook,
+    }
+}
+
+/// The destination a request names (`download` when it names none).
+pub fn destination(wire: Option<ExportDestination>) -> Destination {
+    match wire {
+        None | Some(ExportDestination::Download) => Destination::Download,
+        Some(ExportDestination::Directory { path }) => Destination::Directory { path },
+        Some(ExportDestination::Email { to }) => Destination::Email { to },
+        Some(ExportDestination::Webhook) => Destination::Webhook,
+    }
 }
 
 /// Queues `spec` for the caller's tenant, once its destination is known to be configured here
@@ -253,12 +268,7 @@ pub async fn create(
             ));
         }
     }
-    let destination = match request.destination {
-        None | Some(ExportDestination::Download) => Destination::Download,
-        Some(ExportDestination::Directory { path }) => Destination::Directory { path },
-        Some(ExportDestination::Email { to }) => Destination::Email { to },
-        Some(ExportDestination::Webhook) => Destination::Webhook,
-    };
+    let destination = destination(request.destination);
     let spec = ExportSpec {
         format,
         filter,

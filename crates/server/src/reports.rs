@@ -18,6 +18,7 @@ use trailkeep_api::{
     CreateReport, ReportFileFormat, ReportFileInfo, ReportInfo, ReportKind, ReportList,
     ReportPeriod, ReportProgress,
 };
+use trailkeep_jobs::export::{Deliveries, Destination};
 use trailkeep_reports::job::{KIND, file_path};
 use trailkeep_reports::{Period, ReportFormat, ReportResult, ReportSpec, ReportType};
 use trailkeep_store::{JobRecord, JobState};
@@ -27,7 +28,7 @@ use crate::attachment::attachment;
 use crate::auth::Principal;
 use crate::body::{decode, encoding, received};
 use crate::error::ApiError;
-use crate::exports::rfc3339;
+use crate::exports::{destination, rfc3339, wire_destination};
 use crate::params::Params;
 
 /// Where report files live and how to tell the runner a report was asked for.
@@ -36,6 +37,8 @@ pub struct Reports {
     pub dir: PathBuf,
     /// Whether this server makes PDF reports.
     pub pdf: bool,
+    /// The destinations the operator configured (those of exports).
+    pub deliveries: Deliveries,
     /// Wakes an idle worker.
     pub wake: Box<dyn Fn() + Send + Sync>,
 }
@@ -111,6 +114,7 @@ pub fn info(job: &JobRecord, base: &str) -> Result<ReportInfo, ApiError> {
             to: spec.period.to.to_string(),
         },
         format: wire_format(spec.format),
+        destination: wire_destination(spec.destination),
         created_by: job.created_by.clone(),
         created_at: rfc3339(job.created_at),
         finished_at: job.finished_at.map(rfc3339),
@@ -144,16 +148,35 @@ pub async fn find_in(state: &AppState, tenant: &str, id: &str) -> Result<JobReco
         .ok_or_else(|| ApiError::not_found("no such report"))
 }
 
+/// What a report request asks for, as read from a body of either dialect.
+pub struct Asked<'a> {
+    /// Which report.
+    pub report_type: ReportType,
+    /// The period's two ends as given.
+    pub period: (&'a str, &'a str),
+    /// The file format.
+    pub format: ReportFormat,
+    /// Whether the activity figures are in it.
+    pub include_stats: bool,
+    /// Where the file goes.
+    pub destination: Destination,
+}
+
 /// The spec of a report asked for by `principal`: the period read, a PDF only where this
-/// server makes them (a 400 on `format` otherwise).
+/// server makes them (a 400 on `format` otherwise), a destination only where it is configured
+/// (a 400 on `destination` otherwise).
 pub fn spec(
     state: &AppState,
     principal: &Principal,
-    report_type: ReportType,
-    period: (&str, &str),
-    report_format: ReportFormat,
-    include_stats: bool,
+    asked: Asked<'_>,
 ) -> Result<ReportSpec, ApiError> {
+    let Asked {
+        report_type,
+        period,
+        format: report_format,
+        include_stats,
+        destination,
+    } = asked;
     let reports = reports(state)?;
     let period = Period::parse(period.0, period.1).map_err(|why| {
         let field = why.split(':').next().unwrap_or("period").to_owned();
@@ -165,11 +188,16 @@ pub fn spec(
             "this server makes no PDF reports: ask for html or json",
         ));
     }
+    reports
+        .deliveries
+        .check(&destination)
+        .map_err(|why| ApiError::invalid_field("destination", why))?;
     Ok(ReportSpec {
         report_type,
         period,
         format: report_format,
         include_stats,
+        destination,
         requested_by: principal.actor(),
     })
 }
@@ -215,10 +243,13 @@ pub async fn create(
     let spec = spec(
         &state,
         &principal,
-        report_type(request.report_type),
-        (&request.period.from, &request.period.to),
-        format(request.format.unwrap_or(ReportFileFormat::Pdf)),
-        request.include_stats.unwrap_or(true),
+        Asked {
+            report_type: report_type(request.report_type),
+            period: (&request.period.from, &request.period.to),
+            format: format(request.format.unwrap_or(ReportFileFormat::Pdf)),
+            include_stats: request.include_stats.unwrap_or(true),
+            destination: destination(request.destination),
+        },
     )?;
     let job = queue(&state, &principal, &spec).await?;
     let body = info(&job, "/v1/reports")?;

@@ -1,6 +1,7 @@
-//! Where a finished export goes besides the server's own download route: a directory under a
-//! root the operator allows, an e-mail through the configured SMTP server, or the configured
-//! webhook endpoint, signed as Standard Webhooks signs.
+//! Where a finished export or report goes besides the server's own download route: a
+//! directory under a root the operator allows, an e-mail through the configured SMTP server, or
+//! the configured webhook endpoint, signed as Standard Webhooks signs. What is delivered is a
+//! [`Parcel`]: a job's main file, the files that go with it, and the words that describe them.
 //!
 //! Every destination is configured by the operator ([`Deliveries`]); a tenant only picks one
 //! and, for e-mail, a recipient (within the allowed domains, when the operator names some). A
@@ -20,25 +21,50 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{ExportFiles, Manifest, SharedLinks, file_name};
+use super::{FileDigest, SharedLinks, file_name};
 
-/// Where a finished export goes.
+/// What a finished job hands to its destination.
+#[derive(Debug, Clone)]
+pub struct Parcel {
+    /// The job's id: the webhook message is `msg_<id>`, so a retried delivery keeps its id.
+    pub id: String,
+    /// The tenant: a directory destination writes into the tenant's own folder.
+    pub tenant: String,
+    /// The main file, the one a destination's size bound applies to.
+    pub file: PathBuf,
+    /// Its name, size and SHA-256.
+    pub digest: FileDigest,
+    /// Small files that go wherever the main file goes (an export's signed manifest).
+    pub notes: Vec<PathBuf>,
+    /// Files only a directory receives besides (an export's proofs).
+    pub copies: Vec<PathBuf>,
+    /// The e-mail's subject.
+    pub subject: String,
+    /// The e-mail's text; a line on how to get the file follows it.
+    pub text: String,
+    /// The webhook message's `type` (`audit.export.completed`, ...).
+    pub event_type: &'static str,
+    /// The webhook message's `data`, to which the file (base64) or its links are added.
+    pub data: Value,
+}
+
+/// Where a finished export or report goes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Destination {
     /// Kept on the server for `GET /v1/exports/{id}/file`.
     Download,
-    /// Copied, with its manifest and proofs, into `<directory_root>/<tenant>/<path>`.
+    /// Copied, with an export's manifest and proofs, into `<directory_root>/<tenant>/<path>`.
     Directory {
         /// A relative path under the root (no `..`).
         path: String,
     },
-    /// Sent as an attachment, with its manifest, to `to`.
+    /// Sent as an attachment, with an export's manifest, to `to`.
     Email {
         /// The recipient's address.
         to: String,
     },
-    /// Posted, with its manifest, to the operator's `exports.webhook` endpoint.
+    /// Posted, with an export's manifest, to the operator's `exports.webhook` endpoint.
     Webhook,
 }
 
@@ -186,14 +212,13 @@ impl Deliveries {
         }
     }
 
-    /// Delivers the export's files; answers what was done, for the job's result. An e-mail or
-    /// webhook whose file is above its size bound carries `links` instead of the file, when
-    /// there are links.
+    /// Delivers `parcel`; answers what was done, for the job's result. An e-mail or webhook
+    /// whose file is above its size bound carries `links` instead of the file, when there are
+    /// links (an export's), and fails saying so when there are none.
     pub async fn deliver(
         &self,
         destination: &Destination,
-        files: &ExportFiles,
-        manifest: &Manifest,
+        parcel: &Parcel,
         links: Option<&SharedLinks>,
     ) -> Result<Value, String> {
         self.check(destination)?;
@@ -203,37 +228,36 @@ impl Deliveries {
                 // Each tenant has its own folder under the root: no tenant can place files
                 // among another's.
                 let root = self.directory_root.as_ref().expect("checked");
-                let tenant = relative(&manifest.tenant)
-                    .map_err(|_| format!("tenant {:?} cannot name a folder", manifest.tenant))?;
+                let tenant = relative(&parcel.tenant)
+                    .map_err(|_| format!("tenant {:?} cannot name a folder", parcel.tenant))?;
                 let dir = root.join(tenant).join(relative(path)?);
-                copy_into(&dir, files, manifest.proofs.is_some())?;
+                copy_into(&dir, parcel)?;
                 Ok(json!({"type": "directory", "path": path}))
             }
             Destination::Email { to } => {
                 let smtp = self.smtp.as_ref().expect("checked");
-                let file = attached(&files.file, smtp.max_attachment_bytes, links)?;
+                let file = attached(&parcel.file, smtp.max_attachment_bytes, links)?;
                 let linked = file.is_none();
-                send_email(smtp, to, file, files, manifest, links).await?;
+                send_email(smtp, to, file, parcel, links).await?;
                 Ok(json!({"type": "email", "to": to, "linked": linked}))
             }
             Destination::Webhook => {
                 let webhook = self.webhook.as_ref().expect("checked");
-                let file = attached(&files.file, webhook.max_file_bytes, links)?;
+                let file = attached(&parcel.file, webhook.max_file_bytes, links)?;
                 let linked = file.is_none();
-                let status = post_webhook(webhook, file, files, manifest, links).await?;
+                let status = post_webhook(webhook, file, parcel, links).await?;
                 Ok(json!({"type": "webhook", "status": status, "linked": linked}))
             }
         }
     }
 }
 
-/// Copies the export's files into `dir` (made if missing), each synced.
-fn copy_into(dir: &Path, files: &ExportFiles, proofs: bool) -> Result<(), String> {
+/// Copies the parcel's files into `dir` (made if missing), each synced.
+fn copy_into(dir: &Path, parcel: &Parcel) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("create the destination directory: {e}"))?;
-    let mut parts = vec![&files.file, &files.manifest];
-    if proofs {
-        parts.push(&files.proofs);
-    }
+    let parts = std::iter::once(&parcel.file)
+        .chain(&parcel.notes)
+        .chain(&parcel.copies);
     for from in parts {
         let to = dir.join(file_name(from));
         std::fs::copy(from, &to)
@@ -247,19 +271,19 @@ fn copy_into(dir: &Path, files: &ExportFiles, proofs: bool) -> Result<(), String
 /// an error when it is larger and there are no links.
 fn attached(path: &Path, max: u64, links: Option<&SharedLinks>) -> Result<Option<Vec<u8>>, String> {
     let size = std::fs::metadata(path)
-        .map_err(|e| format!("read the export: {e}"))?
+        .map_err(|e| format!("read {}: {e}", file_name(path)))?
         .len();
     if size <= max {
         return std::fs::read(path)
             .map(Some)
-            .map_err(|e| format!("read the export: {e}"));
+            .map_err(|e| format!("read {}: {e}", file_name(path)));
     }
     match links {
         Some(_) => Ok(None),
         None => Err(format!(
-            "the export is {size} bytes, more than the {max} this destination takes, and the \
-             server has no exports.public_url to send a link to it; download it from the server \
-             instead"
+            "the file is {size} bytes, more than the {max} this destination takes, and there is \
+             no link to send instead (exports.public_url, for exports); download it from the \
+             server instead"
         )),
     }
 }
@@ -292,37 +316,27 @@ fn exact(bytes: Vec<u8>) -> Body {
         .unwrap_or_else(|_| unreachable!("any bytes can be base64"))
 }
 
-/// Sends the export to `to`: `file` attached when given, else the links; the manifest is
+/// Sends the parcel to `to`: `file` attached when given, else the links; its notes are
 /// attached either way.
 async fn send_email(
     smtp: &SmtpSettings,
     to: &str,
     file: Option<Vec<u8>>,
-    files: &ExportFiles,
-    manifest: &Manifest,
+    parcel: &Parcel,
     links: Option<&SharedLinks>,
 ) -> Result<(), String> {
-    let note = std::fs::read(&files.manifest).map_err(|e| format!("read the manifest: {e}"))?;
     let how = match (&file, links) {
         (None, Some(links)) => link_lines(links),
         _ => "It is attached.\n".to_owned(),
     };
-    let text = format!(
-        "The export {} of tenant {}: {} events, {} bytes, SHA-256 {}.\n{how}\n\
-         The manifest attached is signed with the audit log's key. Check both with\n\
-         trailkeep verify --export {} --vkey <the log's vkey>\n",
-        manifest.export_id,
-        manifest.tenant,
-        manifest.count,
-        manifest.file.bytes,
-        manifest.file.sha256,
-        manifest.file.name
-    );
+    let text = format!("{}\n{how}", parcel.text);
     let media = |name: &str| {
         ContentType::parse(match name.rsplit('.').next() {
             Some("csv") => "text/csv",
             Some("json") => "application/json",
             Some("ndjson") => "application/x-ndjson",
+            Some("pdf") => "application/pdf",
+            Some("html") => "text/html",
             _ => "text/plain",
         })
         .expect("a valid media type")
@@ -330,22 +344,22 @@ async fn send_email(
     let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(text));
     if let Some(file) = file {
         parts = parts.singlepart(
-            Attachment::new(manifest.file.name.clone())
-                .body(exact(file), media(&manifest.file.name)),
+            Attachment::new(parcel.digest.name.clone())
+                .body(exact(file), media(&parcel.digest.name)),
         );
     }
-    let parts = parts.singlepart(
-        Attachment::new(file_name(&files.manifest)).body(exact(note), ContentType::TEXT_PLAIN),
-    );
+    for note in &parcel.notes {
+        let bytes = std::fs::read(note).map_err(|e| format!("read {}: {e}", file_name(note)))?;
+        parts = parts.singlepart(
+            Attachment::new(file_name(note)).body(exact(bytes), ContentType::TEXT_PLAIN),
+        );
+    }
     let message = Message::builder()
         .from(smtp.from.parse().map_err(|e| format!("smtp.from: {e}"))?)
         .to(to
             .parse()
             .map_err(|_| format!("{to:?} is not an e-mail address"))?)
-        .subject(format!(
-            "Audit log export {} ({} events)",
-            manifest.export_id, manifest.count
-        ))
+        .subject(parcel.subject.clone())
         .multipart(parts)
         .map_err(|e| format!("build the e-mail: {e}"))?;
     let builder = match smtp.security {
@@ -370,27 +384,15 @@ async fn send_email(
     Ok(())
 }
 
-/// Posts the export to the webhook: `file` in base64 when given, else the links.
+/// Posts the parcel to the webhook: `file` in base64 when given, else the links.
 async fn post_webhook(
     webhook: &WebhookSettings,
     file: Option<Vec<u8>>,
-    files: &ExportFiles,
-    manifest: &Manifest,
+    parcel: &Parcel,
     links: Option<&SharedLinks>,
 ) -> Result<u16, String> {
-    let note =
-        std::fs::read_to_string(&files.manifest).map_err(|e| format!("read the manifest: {e}"))?;
     let now = trailkeep_event::Timestamp::now();
-    let mut data = json!({
-        "export_id": manifest.export_id,
-        "tenant": manifest.tenant,
-        "format": manifest.format,
-        "count": manifest.count,
-        "file_name": manifest.file.name,
-        "bytes": manifest.file.bytes,
-        "sha256": manifest.file.sha256,
-        "manifest": note,
-    });
+    let mut data = parcel.data.clone();
     match (file, links) {
         (Some(file), _) => data["file_base64"] = json!(STANDARD.encode(&file)),
         (None, Some(links)) => {
@@ -401,13 +403,13 @@ async fn post_webhook(
         (None, None) => unreachable!("attached() refuses a large file without links"),
     }
     let body = json!({
-        "type": "audit.export.completed",
+        "type": parcel.event_type,
         "timestamp": now.to_string(),
         "data": data,
     })
     .to_string();
     // Stable across retries: the receiver's idempotency key.
-    let id = format!("msg_{}", manifest.export_id);
+    let id = format!("msg_{}", parcel.id);
     let timestamp = now.as_micros().div_euclid(1_000_000);
     let signature =
         trailkeep_webhooks::signature::sign(&webhook.secret, &id, timestamp, body.as_bytes())?;

@@ -42,7 +42,7 @@ use trailkeep_event::{Event, Filter, PreparedEvent, Timestamp, prepare};
 use trailkeep_store::{JobRecord, NewJob, SignedCheckpoint, Store, StoreError};
 
 pub use deliver::{
-    Deliveries, Destination, SmtpSecurity, SmtpSettings, WebhookSettings, is_email_address,
+    Deliveries, Destination, Parcel, SmtpSecurity, SmtpSettings, WebhookSettings, is_email_address,
 };
 pub use format::{DEFAULT_COLUMNS, EventWriter, Format, KNOWN_COLUMNS};
 pub use link::{Link, LinkError, Part, SharedLinks, share};
@@ -494,10 +494,11 @@ impl Handler for ExportHandler {
             ),
             None => None,
         };
+        let parcel = parcel(&files, &manifest).map_err(|e| fail(e, &spec.requested_by))?;
         let delivered = self
             .settings
             .deliveries
-            .deliver(&spec.destination, &files, &manifest, links.as_ref())
+            .deliver(&spec.destination, &parcel, links.as_ref())
             .await
             .map_err(|e| fail(e, &spec.requested_by))?;
         let result = ExportResult {
@@ -532,6 +533,52 @@ impl Handler for ExportHandler {
             audit,
         })
     }
+}
+
+/// An export as its destination receives it: the file, its signed manifest (and proofs, for a
+/// directory), and words that say how to check them.
+fn parcel(files: &ExportFiles, manifest: &Manifest) -> Result<Parcel, String> {
+    let note =
+        std::fs::read_to_string(&files.manifest).map_err(|e| format!("read the manifest: {e}"))?;
+    Ok(Parcel {
+        id: manifest.export_id.clone(),
+        tenant: manifest.tenant.clone(),
+        file: files.file.clone(),
+        digest: manifest.file.clone(),
+        notes: vec![files.manifest.clone()],
+        copies: manifest
+            .proofs
+            .is_some()
+            .then(|| files.proofs.clone())
+            .into_iter()
+            .collect(),
+        subject: format!(
+            "Audit log export {} ({} events)",
+            manifest.export_id, manifest.count
+        ),
+        text: format!(
+            "The export {} of tenant {}: {} events, {} bytes, SHA-256 {}.\n\n\
+             The manifest attached is signed with the audit log's key. Check both with\n\
+             trailkeep verify --export {} --vkey <the log's vkey>\n",
+            manifest.export_id,
+            manifest.tenant,
+            manifest.count,
+            manifest.file.bytes,
+            manifest.file.sha256,
+            manifest.file.name
+        ),
+        event_type: "audit.export.completed",
+        data: json!({
+            "export_id": manifest.export_id,
+            "tenant": manifest.tenant,
+            "format": manifest.format,
+            "count": manifest.count,
+            "file_name": manifest.file.name,
+            "bytes": manifest.file.bytes,
+            "sha256": manifest.file.sha256,
+            "manifest": note,
+        }),
+    })
 }
 
 /// Queues the removal of export `job`'s files at `at` (ms).

@@ -1,7 +1,7 @@
 //! Export destinations delivered for real: an e-mail through an SMTP server on loopback
 //! (`aiosmtpd`, from PyPI), a webhook whose signature the `standardwebhooks` package from PyPI
 //! checks, and a directory on disk. Each delivered file must equal the one downloaded from the
-//! server.
+//! server. Reports go to the same destinations, tested here too.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -465,5 +465,111 @@ async fn audit_rails_bad_export_bodies_get_its_error_shape_and_queue_nothing() {
     assert!(
         acme.all_events().await.is_empty(),
         "nothing was queued or recorded"
+    );
+}
+
+/// Asks for an HTML compliance summary of today sent to `destination`; answers its id and
+/// state once it finished.
+async fn report_to(acme: &Client, destination: Value) -> (String, Value) {
+    acme.post_json(&json!([{"action": "user.login", "actor": {"id": "ann"}}]))
+        .await;
+    let today = &trailkeep_event::Timestamp::now().to_string()[..10];
+    let answer = acme
+        .post(
+            "/v1/reports",
+            "application/json",
+            json!({
+                "type": "COMPLIANCE_SUMMARY",
+                "period": {"from": today, "to": today},
+                "format": "html",
+                "destination": destination,
+            })
+            .to_string(),
+        )
+        .await;
+    assert_eq!(answer.status, 202, "{}", answer.text);
+    let id = answer.json()["id"].as_str().unwrap().to_owned();
+    let report = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let report = acme.get(&format!("/v1/reports/{id}")).await.json();
+            if report["state"] != "queued" && report["state"] != "running" {
+                return report;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the report finishes");
+    assert_eq!(report["state"], "succeeded", "{report}");
+    (id, report)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_go_to_the_destinations_of_exports_each_equal_to_the_download() {
+    // E-mail, through a real SMTP server; only to the allowed domains.
+    let mail = Mail::start(&["example.com"]);
+    let server = TestServer::start_with(mail.setup()).await;
+    let acme = server.client("acme", EXPORTER);
+    let today = &trailkeep_event::Timestamp::now().to_string()[..10];
+    let refused = acme
+        .post(
+            "/v1/reports",
+            "application/json",
+            json!({"type": "COMPLIANCE_SUMMARY", "period": {"from": today, "to": today},
+                   "format": "json", "destination": {"type": "webhook"}})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(refused.problem(400)["errors"][0]["field"], "destination");
+    let (id, report) =
+        report_to(&acme, json!({"type": "email", "to": "auditor@example.com"})).await;
+    assert_eq!(report["destination"]["type"], "email");
+    let downloaded = acme.get(&format!("/v1/reports/{id}/file")).await.text;
+    let (said, attachments) = mail.received();
+    assert!(said.starts_with("auditor@example.com\n"), "{said}");
+    assert!(said.contains(&id), "the subject names the report: {said}");
+    let name = report["file"]["name"].as_str().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(attachments.join(name)).unwrap(),
+        downloaded,
+        "the attachment is the downloaded file"
+    );
+    drop(server);
+
+    // A webhook, signed as standardwebhooks verifies it.
+    let dir = tempfile::tempdir().unwrap();
+    let (_receiver, server) = webhook_to(dir.path(), 1024 * 1024).await;
+    let acme = server.client("acme", EXPORTER);
+    let (id, report) = report_to(&acme, json!({"type": "webhook"})).await;
+    let downloaded = acme.get(&format!("/v1/reports/{id}/file")).await.text;
+    let name = report["file"]["name"].as_str().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(name))
+            .expect("the receiver verified the signature and wrote the file"),
+        downloaded
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("type")).unwrap(),
+        "audit.report.completed"
+    );
+    drop(server);
+
+    // A directory, under the tenant's own folder.
+    let root = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(Setup {
+        deliveries: Deliveries {
+            directory_root: Some(root.path().to_owned()),
+            ..Deliveries::default()
+        },
+        ..Setup::default()
+    })
+    .await;
+    let acme = server.client("acme", EXPORTER);
+    let (id, report) = report_to(&acme, json!({"type": "directory", "path": "reports"})).await;
+    let downloaded = acme.get(&format!("/v1/reports/{id}/file")).await.text;
+    let name = report["file"]["name"].as_str().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(root.path().join("acme/reports").join(name)).unwrap(),
+        downloaded
     );
 }

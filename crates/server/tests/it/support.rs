@@ -203,6 +203,7 @@ impl TestServer {
                     trailkeep_reports::ReportSettings {
                         dir: exports_dir.clone(),
                         pdf: None,
+                        deliveries: setup.deliveries.clone(),
                     },
                 )),
             ],
@@ -235,6 +236,7 @@ impl TestServer {
             .with_reports(trailkeep_server::Reports {
                 dir: exports_dir.clone(),
                 pdf: false,
+                deliveries: setup.deliveries.clone(),
                 wake: Box::new({
                     let runner = runner.clone();
                     move || runner.wake()

@@ -14,6 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use trailkeep_jobs::export::Destination;
 use trailkeep_reports::{ReportFormat, ReportType};
 use trailkeep_store::JobRecord;
 use utoipa::ToSchema;
@@ -22,7 +23,7 @@ use crate::AppState;
 use crate::auth::Principal;
 use crate::body::{decode, encoding, received};
 use crate::error::ApiError;
-use crate::reports::{find_in, info, queue, reports, spec, spec_of};
+use crate::reports::{Asked, find_in, info, queue, reports, spec, spec_of};
 
 /// The Rail's report period.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -158,10 +159,13 @@ pub async fn create(
     let spec = spec(
         &state,
         &principal,
-        report_type,
-        (&request.period.from, &request.period.to),
-        format,
-        request.include_stats.unwrap_or(true),
+        Asked {
+            report_type,
+            period: (&request.period.from, &request.period.to),
+            format,
+            include_stats: request.include_stats.unwrap_or(true),
+            destination: Destination::Download,
+        },
     )?;
     let job = queue(&state, &principal, &spec).await?;
     let answer = RailReportAnswer {
