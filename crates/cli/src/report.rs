@@ -86,6 +86,8 @@ impl ReportArgs {
                 Format::Json => ReportFileFormat::Json,
             }),
             include_stats: Some(!self.no_stats),
+            // The command downloads the file; other destinations are the API's.
+            destination: None,
         }
     }
 }
