@@ -348,39 +348,7 @@ impl Trailkeep {
         if let Some(columns) = columns {
             request["columns"] = serde_json::json!(columns);
         }
-        let response = self
-            .http
-            .post(format!("{}/v1/exports", self.base))
-            .bearer_auth(&self.tokens[tenant])
-            .json(&request)
-            .send()
-            .await
-            .context("POST /v1/exports")?;
-        let status = response.status();
-        let body = response.bytes().await.context("read the export answer")?;
-        if status != reqwest::StatusCode::ACCEPTED {
-            bail!(
-                "POST /v1/exports answered {status}: {}",
-                String::from_utf8_lossy(&body[..body.len().min(500)])
-            );
-        }
-        let queued: Value = serde_json::from_slice(&body).context("POST /v1/exports: not JSON")?;
-        let status_url = queued["status_url"]
-            .as_str()
-            .context("POST /v1/exports answered no status_url")?
-            .to_owned();
-        let finished = loop {
-            let info = self.get_json(&status_url, &[], tenant).await?;
-            match info["state"].as_str() {
-                Some("succeeded") => break info,
-                Some("queued" | "running") => {}
-                other => bail!("the export ended {other:?}: {}", info["error"]),
-            }
-            if started.elapsed() > START_TIMEOUT {
-                bail!("the export had not finished after {START_TIMEOUT:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        };
+        let (status_url, finished) = self.finished_job(tenant, "/v1/exports", &request).await?;
         let on_server = job_millis(&finished)?;
         let mut response = self
             .http
@@ -420,36 +388,7 @@ impl Trailkeep {
             "period": {"from": from, "to": to},
             "format": "pdf",
         });
-        let response = self
-            .http
-            .post(format!("{}/v1/reports", self.base))
-            .bearer_auth(&self.tokens[tenant])
-            .json(&request)
-            .send()
-            .await
-            .context("POST /v1/reports")?;
-        let status = response.status();
-        let body = response.bytes().await.context("read the report answer")?;
-        if status != reqwest::StatusCode::ACCEPTED {
-            bail!(
-                "POST /v1/reports answered {status}: {}",
-                String::from_utf8_lossy(&body[..body.len().min(500)])
-            );
-        }
-        let queued: Value = serde_json::from_slice(&body).context("POST /v1/reports: not JSON")?;
-        let status_url = queued["status_url"]
-            .as_str()
-            .context("POST /v1/reports answered no status_url")?
-            .to_owned();
-        let finished = loop {
-            let info = self.get_json(&status_url, &[], tenant).await?;
-            match info["state"].as_str() {
-                Some("succeeded") => break info,
-                Some("queued" | "running") => {}
-                other => bail!("the report ended {other:?}: {}", info["error"]),
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let (status_url, finished) = self.finished_job(tenant, "/v1/reports", &request).await?;
         if finished["verified"] != true {
             bail!("the report says its events did not verify: {finished}");
         }
@@ -478,6 +417,51 @@ impl Trailkeep {
             anon_before,
             anon_peak: watch.peak(),
         })
+    }
+
+    /// POSTs `request` to a job route (`/v1/exports`, `/v1/reports`) for `tenant` and polls the
+    /// job until it succeeds; answers its status URL and its last status.
+    async fn finished_job(
+        &self,
+        tenant: usize,
+        route: &str,
+        request: &Value,
+    ) -> anyhow::Result<(String, Value)> {
+        let started = Instant::now();
+        let response = self
+            .http
+            .post(format!("{}{route}", self.base))
+            .bearer_auth(&self.tokens[tenant])
+            .json(request)
+            .send()
+            .await
+            .with_context(|| format!("POST {route}"))?;
+        let status = response.status();
+        let body = response.bytes().await.context("read the job's answer")?;
+        if status != reqwest::StatusCode::ACCEPTED {
+            bail!(
+                "POST {route} answered {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(500)])
+            );
+        }
+        let queued: Value =
+            serde_json::from_slice(&body).with_context(|| format!("POST {route}: not JSON"))?;
+        let status_url = queued["status_url"]
+            .as_str()
+            .with_context(|| format!("POST {route} answered no status_url"))?
+            .to_owned();
+        loop {
+            let info = self.get_json(&status_url, &[], tenant).await?;
+            match info["state"].as_str() {
+                Some("succeeded") => return Ok((status_url, info)),
+                Some("queued" | "running") => {}
+                other => bail!("{status_url} ended {other:?}: {}", info["error"]),
+            }
+            if started.elapsed() > START_TIMEOUT {
+                bail!("{status_url} had not finished after {START_TIMEOUT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     async fn get_json(

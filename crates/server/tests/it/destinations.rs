@@ -302,17 +302,22 @@ async fn a_webhook_export_too_large_to_post_carries_a_link_that_works_without_a_
     assert_eq!(fetched.text().await.unwrap(), downloaded);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_directory_export_lands_under_the_allowed_root_with_its_manifest() {
-    let root = tempfile::tempdir().unwrap();
-    let server = TestServer::start_with(Setup {
+/// A server delivering `directory` destinations under `root`.
+async fn directory_server(root: &Path) -> TestServer {
+    TestServer::start_with(Setup {
         deliveries: Deliveries {
-            directory_root: Some(root.path().to_owned()),
+            directory_root: Some(root.to_owned()),
             ..Deliveries::default()
         },
         ..Setup::default()
     })
-    .await;
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_export_lands_under_the_allowed_root_with_its_manifest() {
+    let root = tempfile::tempdir().unwrap();
+    let server = directory_server(root.path()).await;
     let acme = server.client("acme", EXPORTER);
     let outside = acme
         .post(
@@ -556,14 +561,7 @@ async fn reports_go_to_the_destinations_of_exports_each_equal_to_the_download() 
 
     // A directory, under the tenant's own folder.
     let root = tempfile::tempdir().unwrap();
-    let server = TestServer::start_with(Setup {
-        deliveries: Deliveries {
-            directory_root: Some(root.path().to_owned()),
-            ..Deliveries::default()
-        },
-        ..Setup::default()
-    })
-    .await;
+    let server = directory_server(root.path()).await;
     let acme = server.client("acme", EXPORTER);
     let (id, report) = report_to(&acme, json!({"type": "directory", "path": "reports"})).await;
     let downloaded = acme.get(&format!("/v1/reports/{id}/file")).await.text;
