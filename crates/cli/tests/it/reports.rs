@@ -193,7 +193,7 @@ async fn a_compliance_summary_pdf_prints_the_stats_and_a_checkpoint_that_verifie
         .map(|l| l.split_whitespace().collect::<String>())
         .collect();
     assert!(
-        squeezed.iter().any(|l| *l == figures),
+        squeezed.contains(&figures),
         "the overview prints {figures} (total, unique actors, failed sign-ins)"
     );
     // Every action's count, a row of the table.
