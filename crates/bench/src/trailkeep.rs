@@ -350,16 +350,7 @@ impl Trailkeep {
         }
         let (status_url, finished) = self.finished_job(tenant, "/v1/exports", &request).await?;
         let on_server = job_millis(&finished)?;
-        let mut response = self
-            .http
-            .get(format!("{}{status_url}/file", self.base))
-            .bearer_auth(&self.tokens[tenant])
-            .send()
-            .await
-            .context("GET the export's file")?;
-        if !response.status().is_success() {
-            bail!("GET {status_url}/file answered {}", response.status());
-        }
+        let mut response = self.job_file(tenant, &status_url).await?;
         let (mut bytes, mut lines) = (0u64, 0u64);
         while let Some(chunk) = response.chunk().await.context("read the export's file")? {
             bytes += chunk.len() as u64;
@@ -393,16 +384,7 @@ impl Trailkeep {
             bail!("the report says its events did not verify: {finished}");
         }
         let on_server = job_millis(&finished)?;
-        let response = self
-            .http
-            .get(format!("{}{status_url}/file", self.base))
-            .bearer_auth(&self.tokens[tenant])
-            .send()
-            .await
-            .context("GET the report's file")?;
-        if !response.status().is_success() {
-            bail!("GET {status_url}/file answered {}", response.status());
-        }
+        let response = self.job_file(tenant, &status_url).await?;
         let pdf = response.bytes().await.context("read the report's file")?;
         if !pdf.starts_with(b"%PDF-") {
             bail!("the report's file is not a PDF");
@@ -462,6 +444,21 @@ impl Trailkeep {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    /// The answer of `GET <status_url>/file` for `tenant`, once it is a success.
+    async fn job_file(&self, tenant: usize, status_url: &str) -> anyhow::Result<reqwest::Response> {
+        let response = self
+            .http
+            .get(format!("{}{status_url}/file", self.base))
+            .bearer_auth(&self.tokens[tenant])
+            .send()
+            .await
+            .with_context(|| format!("GET {status_url}/file"))?;
+        if !response.status().is_success() {
+            bail!("GET {status_url}/file answered {}", response.status());
+        }
+        Ok(response)
     }
 
     async fn get_json(

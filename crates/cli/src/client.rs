@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 /// A server's base URL and the credential the requests carry.
 pub struct Api {
@@ -59,8 +60,9 @@ impl Api {
         answer.text().await.context("read the server's key")
     }
 
-    /// Downloads `path` into `to`; answers the bytes written.
-    pub async fn download(&self, path: &str, to: &Path) -> anyhow::Result<u64> {
+    /// Downloads `path` into `to`; answers the bytes written and their SHA-256 (lowercase
+    /// hex), hashed on the way.
+    pub async fn download(&self, path: &str, to: &Path) -> anyhow::Result<(u64, String)> {
         let mut answer = self
             .request(reqwest::Method::GET, path)
             .send()
@@ -75,15 +77,16 @@ impl Api {
         let mut file = std::io::BufWriter::new(
             std::fs::File::create(to).with_context(|| format!("create {}", to.display()))?,
         );
-        let mut written = 0;
+        let (mut written, mut hash) = (0, Sha256::new());
         while let Some(chunk) = answer.chunk().await.context("download")? {
             file.write_all(&chunk)
                 .with_context(|| format!("write {}", to.display()))?;
+            hash.update(&chunk);
             written += chunk.len() as u64;
         }
         file.flush()
             .with_context(|| format!("write {}", to.display()))?;
-        Ok(written)
+        Ok((written, hex::encode(hash.finalize())))
     }
 }
 

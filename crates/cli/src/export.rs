@@ -122,7 +122,7 @@ async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     }
     let manifest = sibling(&args.output, "manifest");
     let proofs = sibling(&args.output, "proofs.ndjson");
-    let bytes = api
+    let (bytes, _) = api
         .download(&format!("/v1/exports/{id}/file"), &args.output)
         .await?;
     api.download(&format!("/v1/exports/{id}/manifest"), &manifest)

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use sha2::{Digest, Sha256};
 use trailkeep_api::{CreateReport, ReportFileFormat, ReportInfo, ReportKind, ReportPeriod};
 
 use crate::client::Api;
@@ -138,10 +137,7 @@ async fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(1));
     };
-    let bytes = api.download(&file.url, &args.output).await?;
-    let written =
-        std::fs::read(&args.output).with_context(|| format!("read {}", args.output.display()))?;
-    let sha256 = hex::encode(Sha256::digest(&written));
+    let (bytes, sha256) = api.download(&file.url, &args.output).await?;
     if sha256 != file.sha256 {
         bail!(
             "{} is not the file the server made: its SHA-256 is {sha256}, the server's {}",
