@@ -133,6 +133,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     url: format!("{} options='-c search_path={ENGINE_SCHEMA}'", args.postgres),
                     key: data_dir.join("signing.key"),
                     pool_size: (16 / args.nodes as usize).max(4),
+                    files: data_dir.join("exports"),
                 })
             }
         };

@@ -599,6 +599,8 @@ pub struct StoreAt {
     /// Connections each node keeps: the nodes and the bench's own writers share the server's
     /// `max_connections`.
     pub pool_size: usize,
+    /// The files directory (exports, reports) every node shares.
+    pub files: PathBuf,
 }
 
 fn spawn(
@@ -617,7 +619,10 @@ fn spawn(
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"));
     if let Some(store) = store {
+        // Nodes share one files directory, as docs/scale-out.md asks: a job's file is written
+        // by whichever node runs it and downloaded through any node.
         command
+            .env("TRAILKEEP_EXPORTS__DIR", &store.files)
             .arg("--store")
             .arg(&store.url)
             .env("TRAILKEEP_STORE__SIGNING_KEY", &store.key)
