@@ -2,6 +2,7 @@
 //! offline, checks proofs by hand and rebuilds the query index. The only
 //! crate that names a concrete storage engine.
 
+mod background;
 mod client;
 mod config;
 mod engine;

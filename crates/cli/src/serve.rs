@@ -20,6 +20,7 @@ use trailkeep_server::{AppState, Exports, JwtVerifier, Reports, Tls};
 use trailkeep_store::Store;
 use trailkeep_webhooks::Deliverer;
 
+use crate::background;
 use crate::config::{self, LogFormat, Overrides, Settings};
 use crate::engine::{self, Engine};
 use crate::secret;
@@ -125,6 +126,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("start the runtime")?;
+    let background = background::runtime()?;
     runtime.block_on(async {
         let engine = Engine::open(&settings).await?;
         let store = engine.store();
@@ -136,6 +138,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::info!(%addr, scheme, store = %engine::describe(&settings), vkey = %store.vkey(), "trailkeep is serving");
         let (stop, stopping) = trailkeep_server::stopping_signal();
         let shared: Arc<dyn Store> = store;
+        // Background work is spawned onto the background runtime (lower CPU priority).
+        let entered = background.enter();
         let (runner, mut workers) = start_jobs(&settings, shared.clone(), stopping.clone());
         let exports = Exports {
             dir: settings.exports_dir(),
@@ -176,6 +180,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         } else {
             None
         };
+        drop(entered);
         let router = trailkeep_server::router(state);
         let shutdown = async move {
             shutdown_signal().await;
@@ -193,6 +198,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         engine.close().await;
         anyhow::Ok(())
     })?;
+    background.shutdown_timeout(Duration::from_secs(10));
     tracing::info!("stopped cleanly");
     Ok(ExitCode::SUCCESS)
 }

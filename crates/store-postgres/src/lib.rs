@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 mod append;
+mod connect;
 mod credentials;
 mod documents;
 mod heads;
@@ -36,7 +37,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::Pool;
 use tokio::sync::{Notify, watch};
 use tokio_postgres::NoTls;
 use trailkeep_event::{Filter, PreparedEvent, Query, Timestamp};
@@ -237,16 +238,7 @@ impl PostgresStore {
         watches: Arc<Watches>,
     ) -> Result<Self, StoreError> {
         let config = parse_url(url).map_err(StoreError::Unavailable)?;
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(options.pool_size.max(2))
-            .build()
+        let pool = connect::pool(config.clone(), options.pool_size.max(2))
             .map_err(|e| StoreError::Unavailable(format!("make the connection pool: {e}")))?;
         let mut client = pool.get().await.map_err(pool_error)?;
         let raw: &mut tokio_postgres::Client = &mut client;

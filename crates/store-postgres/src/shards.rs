@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::Pool;
 use tokio::sync::watch;
 use tokio_postgres::NoTls;
 use trailkeep_event::{Filter, PreparedEvent, Query};
@@ -95,16 +95,7 @@ impl ShardedStore {
             return Err(StoreError::Unavailable("no shards were named".into()));
         }
         let config = parse_url(directory_url).map_err(StoreError::Unavailable)?;
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let directory = Pool::builder(manager)
-            .max_size(4)
-            .build()
+        let directory = crate::connect::pool(config, 4)
             .map_err(|e| StoreError::Unavailable(format!("make the directory's pool: {e}")))?;
         directory
             .get()

@@ -488,6 +488,11 @@ fn serving_addr_is_found_in_the_log_line() {
 /// pinned requirement from PyPI) installed, made on first use; answers its directory. Fails
 /// loudly when Python or PyPI is not there.
 pub fn python_venv(name: &str, package: &str) -> PathBuf {
+    // One at a time: `ensurepip` in venvs made side by side by parallel tests failed once.
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = MAKING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let marker = venv.join(package);
     if marker.is_file() {
