@@ -16,9 +16,7 @@ pub const NICE: i32 = 10;
 
 /// A multi-threaded runtime whose threads (workers and blocking) run at [`NICE`].
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
         .thread_name("trailkeep-background")
         .on_thread_start(lower_priority)
         .enable_all()

@@ -39,8 +39,8 @@ impl Connect for HomeConnect {
     }
 }
 
-/// Connects and drives the connection on the current runtime.
-async fn open(config: &Config) -> Result<(Client, JoinHandle<()>), Error> {
+/// Connects, and drives the connection on the current runtime until the client is dropped.
+pub(crate) async fn open(config: &Config) -> Result<(Client, JoinHandle<()>), Error> {
     let (client, connection) = config.connect(NoTls).await?;
     let driver = tokio::spawn(async move {
         if let Err(error) = connection.await {

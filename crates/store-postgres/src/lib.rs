@@ -39,7 +39,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
 use tokio::sync::{Notify, watch};
-use tokio_postgres::NoTls;
 use trailkeep_event::{Filter, PreparedEvent, Query, Timestamp};
 use trailkeep_ledger::{Hash, NoteSigner};
 use trailkeep_store::quota::Quota;
@@ -205,11 +204,9 @@ pub fn describe_url(url: &str) -> String {
 /// the schema version before and after (`0`: a database the engine never used).
 pub async fn migrate(url: &str) -> Result<(i32, i32), StoreError> {
     let config = parse_url(url).map_err(StoreError::Unavailable)?;
-    let (mut client, connection) = config
-        .connect(NoTls)
+    let (mut client, driver) = connect::open(&config)
         .await
         .map_err(|e| StoreError::Unavailable(format!("connect: {e}")))?;
-    let driver = tokio::spawn(connection);
     let versions = schema::migrate(&mut client).await;
     drop(client);
     let _ = driver.await;

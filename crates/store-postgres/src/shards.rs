@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
 use tokio::sync::watch;
-use tokio_postgres::NoTls;
 use trailkeep_event::{Filter, PreparedEvent, Query};
 use trailkeep_ledger::{Hash, NoteVerifier};
 use trailkeep_store::documents::{
@@ -216,8 +215,7 @@ impl ShardedStore {
             return Ok(0);
         }
         let config = parse_url(&self.urls[from]).map_err(StoreError::Unavailable)?;
-        let (mut fence, connection) = config.connect(NoTls).await.map_err(internal)?;
-        tokio::spawn(connection);
+        let (mut fence, _driver) = crate::connect::open(&config).await.map_err(internal)?;
         let tx = fence.transaction().await.map_err(internal)?;
         let head = tx
             .query_opt(
