@@ -143,10 +143,21 @@ fn inclusion(args: InclusionArgs) -> anyhow::Result<Verdict<String>> {
             serde_json::from_str(&text).with_context(|| format!("parse {}", path.display()))?;
         let event: trailkeep_event::Event =
             serde_json::from_str(body.event.get()).context("the answer's event does not parse")?;
-        let canonical = event
-            .canonical_bytes()
-            .context("the event has no canonical form")?;
-        let leaf = leaf_hash(&canonical);
+        // A tombstone cannot be hashed back to its leaf: the leaf hash it kept is what the
+        // proof proves, and its remaining fields are not provable (`trailkeep verify --store`
+        // holds them to the record of their removal).
+        let leaf = match &event.redaction {
+            Some(redaction) => match hex::decode(&redaction.leaf_hash) {
+                Ok(kept) if kept.len() == 32 => kept,
+                _ => return Ok(Err("the tombstone's kept leaf hash is malformed".into())),
+            },
+            None => {
+                let canonical = event
+                    .canonical_bytes()
+                    .context("the event has no canonical form")?;
+                leaf_hash(&canonical).to_vec()
+            }
+        };
         if hash_from_b64(&body.leaf_hash).as_deref() != Some(&leaf[..]) {
             return Ok(Err(
                 "the answer's leaf_hash is not the hash of its event".into()
@@ -179,8 +190,17 @@ fn inclusion(args: InclusionArgs) -> anyhow::Result<Verdict<String>> {
             verify_inclusion(&leaf, event.seq, checkpoint.size, &proof, &checkpoint.root)
                 .map_err(|e| e.to_string())
                 .map(|()| {
+                    let tombstone = match &event.redaction {
+                        Some(r) => format!(
+                            "; it is a tombstone ({}: {} removed), and its remaining fields \
+                             are not provable by this proof",
+                            r.reason.as_str(),
+                            r.removed.join(", ")
+                        ),
+                        None => String::new(),
+                    };
                     format!(
-                        "event {} (seq {}) is in {} at size {}",
+                        "event {} (seq {}) is in {} at size {}{tombstone}",
                         event.id, event.seq, checkpoint.origin, checkpoint.size
                     )
                 }),

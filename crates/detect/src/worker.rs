@@ -410,6 +410,7 @@ fn read_event(stored: &CanonicalEvent, whole: bool) -> Result<Event, StoreError>
         changes: None,
         description: None,
         metadata: None,
+        redaction: None,
     })
 }
 
@@ -456,6 +457,7 @@ mod tests {
                 changes: None,
                 description: None,
                 metadata: None,
+                redaction: None,
                 ..whole
             }
         );

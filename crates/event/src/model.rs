@@ -52,6 +52,76 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
+    /// Present only on a tombstone: retention or an erasure removed some or all of the fields
+    /// above, and the remaining ones can no longer be proved against the leaf hash (which
+    /// covered the whole event). Never sent by clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redaction: Option<Redaction>,
+}
+
+/// What a tombstone says about the removal that made it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Redaction {
+    /// Why the fields were removed.
+    pub reason: RedactionReason,
+    /// The fields removed, as paths (`actor.email`, `metadata`), in order; every removal so far.
+    pub removed: Vec<String>,
+    /// The id of the event that records the removal (action `trailkeep.redaction`); its
+    /// metadata holds the digest of every tombstone the removal made.
+    pub record: String,
+    /// When the fields were removed.
+    #[schema(value_type = String, format = DateTime)]
+    pub redacted_at: Timestamp,
+    /// The leaf hash of the whole event (hex), kept: the tree was built from it, and the
+    /// bytes it covered are gone.
+    pub leaf_hash: String,
+    /// Earlier removals from the same event, oldest first: each one's record and the SHA-256
+    /// (hex) of the tombstone it made, which that record's digest covers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier: Vec<EarlierRedaction>,
+}
+
+/// A removal before the latest one from the same event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EarlierRedaction {
+    /// The id of the event that recorded it.
+    pub record: String,
+    /// SHA-256 (hex) of the tombstone it made.
+    pub tombstone_sha256: String,
+}
+
+/// Why an event became a tombstone.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum RedactionReason {
+    /// A retention policy's time ran out.
+    Retention,
+    /// A person's data was erased on request.
+    Erasure,
+}
+
+impl RedactionReason {
+    /// The lowercase wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RedactionReason::Retention => "retention",
+            RedactionReason::Erasure => "erasure",
+        }
+    }
 }
 
 /// Who performed the action.

@@ -34,7 +34,13 @@ pub const MAX_FUTURE_MICROS: i64 = 5 * 60 * 1_000_000;
 pub const MAX_TENANT_CHARS: usize = 128;
 
 /// Fields a client may not send: the server assigns them.
-const SERVER_FIELDS: [&str; 3] = ["seq", "tenant", "received_at"];
+const SERVER_FIELDS: [&str; 4] = ["seq", "tenant", "received_at", "redaction"];
+
+/// The action of the event that records a removal (retention, erasure): its metadata holds the
+/// digest of the tombstones the removal made, which verification checks them against. Only the
+/// service writes it ([`prepare_redaction_record`]); [`prepare`] refuses it, so that nobody can
+/// vouch for a forged tombstone.
+pub const REDACTION_RECORD_ACTION: &str = "trailkeep.redaction";
 
 /// One reason an event was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,16 +142,24 @@ impl PreparedEvent {
     /// give it, `occurred_at` must match, as canonical bytes (so `1.0` and `1`, the same JSON
     /// number, are the same, as they are in the ledger).
     pub fn same_content(&self, stored: &Event) -> bool {
+        match (self.bytes_in_place_of(stored), stored.canonical_bytes()) {
+            (Some(mine), Ok(theirs)) => mine == theirs,
+            _ => false,
+        }
+    }
+
+    /// This event's canonical bytes had it been stored as `stored` was (its `seq`,
+    /// `received_at` and, when this request did not give it, `occurred_at`): what the leaf hash
+    /// of `stored` covers when the two are the same event, which is how a retry is recognised
+    /// when `stored` has become a tombstone.
+    pub fn bytes_in_place_of(&self, stored: &Event) -> Option<Vec<u8>> {
         let mut mine = self.event.clone();
         mine.seq = stored.seq;
         mine.received_at = stored.received_at;
         if !self.occurred_at_given {
             mine.occurred_at = stored.occurred_at;
         }
-        match (mine.canonical_bytes(), stored.canonical_bytes()) {
-            (Ok(mine), Ok(theirs)) => mine == theirs,
-            _ => false,
-        }
+        mine.canonical_bytes().ok()
     }
 }
 
@@ -165,6 +179,38 @@ pub fn validate_tenant(tenant: &str) -> Result<(), String> {
 
 /// Validates and normalises one incoming event for `tenant`, received at `received_at`.
 pub fn prepare(
+    raw: &Value,
+    tenant: &str,
+    received_at: Timestamp,
+) -> Result<PreparedEvent, Vec<FieldError>> {
+    let prepared = prepare_any(raw, tenant, received_at)?;
+    if prepared.event.action == REDACTION_RECORD_ACTION {
+        return Err(vec![FieldError::new(
+            "action",
+            "is reserved for the service's records of removed events",
+        )]);
+    }
+    Ok(prepared)
+}
+
+/// [`prepare`] for the service's own record of a removal, whose action
+/// ([`REDACTION_RECORD_ACTION`]) clients may not use.
+pub fn prepare_redaction_record(
+    raw: &Value,
+    tenant: &str,
+    received_at: Timestamp,
+) -> Result<PreparedEvent, Vec<FieldError>> {
+    let prepared = prepare_any(raw, tenant, received_at)?;
+    if prepared.event.action != REDACTION_RECORD_ACTION {
+        return Err(vec![FieldError::new(
+            "action",
+            format!("a redaction record's action is {REDACTION_RECORD_ACTION}"),
+        )]);
+    }
+    Ok(prepared)
+}
+
+fn prepare_any(
     raw: &Value,
     tenant: &str,
     received_at: Timestamp,
@@ -344,6 +390,7 @@ fn build(
         changes: input.changes.filter(|c| !c.is_empty()),
         description: input.description.filter(|d| !d.is_empty()),
         metadata: input.metadata.filter(|m| !m.is_empty()),
+        redaction: None,
     };
     let (head, tail) = slot_bytes(&event).map_err(|e| vec![FieldError::new("", e.to_string())])?;
     // 16 digits hold any seq up to 2^53.

@@ -4,21 +4,34 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
-use trailkeep_ledger::{Frontier, leaf_hash, verify_consistency};
+use trailkeep_ledger::{Frontier, verify_consistency};
+use trailkeep_store::verify::{RedactionCheck, check_stored};
 use trailkeep_store::{CanonicalEvent, JobState, SignedCheckpoint, Store, StoreError};
 
 use crate::job::{KIND, ReportResult};
 use crate::model::{Attestation, PreviousCheckpoint, Verification};
 
-/// Every event of a tenant, pushed in seq order from 0: each one's bytes hashed to its leaf,
-/// and the leaves built into the tree whose root the checkpoint signs.
-#[derive(Default)]
+/// Every event of a tenant, pushed in seq order from 0: each one's bytes hashed to its leaf
+/// (a tombstone's kept leaf taken, and its bytes held to its redaction record), and the
+/// leaves built into the tree whose root the checkpoint signs.
 pub struct TrailCheck {
+    tenant: String,
     frontier: Frontier,
+    redactions: RedactionCheck,
     failure: Option<String>,
 }
 
 impl TrailCheck {
+    /// A check of `tenant`'s trail.
+    pub fn new(tenant: &str) -> Self {
+        Self {
+            tenant: tenant.to_owned(),
+            frontier: Frontier::new(),
+            redactions: RedactionCheck::default(),
+            failure: None,
+        }
+    }
+
     /// Checks the next event.
     pub fn push(&mut self, event: &CanonicalEvent) {
         if self.failure.is_some() {
@@ -32,20 +45,26 @@ impl TrailCheck {
             ));
             return;
         }
-        let leaf = leaf_hash(&event.canonical);
-        if leaf != event.leaf_hash {
-            self.failure = Some(format!(
-                "the event at seq {} does not hash to its stored leaf",
-                event.seq
-            ));
+        let checked = check_stored(&event.canonical, &event.leaf_hash, event.seq, &self.tenant)
+            .and_then(|row| {
+                self.redactions.row(event.seq, &row)?;
+                Ok(row)
+            });
+        match checked {
+            Ok(row) => self.frontier.push(row.leaf),
+            Err(why) => {
+                self.failure = Some(format!("the event at seq {}: {why}", event.seq));
+            }
         }
-        self.frontier.push(leaf);
     }
 
     /// What it found, held to `checkpoint`; `period_events` of the events were the period's.
     pub fn finish(self, checkpoint: &SignedCheckpoint, period_events: u64) -> Verification {
+        let redactions = self.redactions;
         let failure = self.failure.or_else(|| {
-            if self.frontier.size() != checkpoint.size {
+            if let Err((seq, why)) = redactions.finish() {
+                Some(format!("the event at seq {seq}: {why}"))
+            } else if self.frontier.size() != checkpoint.size {
                 Some(format!(
                     "{} events were read, the checkpoint covers {}",
                     self.frontier.size(),

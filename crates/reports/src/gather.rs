@@ -46,7 +46,7 @@ pub async fn gather(
     let checkpoint = store.checkpoint_covering(tenant, size.max(1)).await?;
     let keys = store.api_keys(tenant).await?;
     let mut observer = Observer::new(spec, &keys);
-    let mut check = TrailCheck::default();
+    let mut check = TrailCheck::new(tenant);
     let mut next = 0;
     while next < checkpoint.size {
         let want = CHUNK.min((checkpoint.size - next) as usize);

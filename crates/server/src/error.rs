@@ -213,6 +213,9 @@ impl From<StoreError> for ApiError {
                 Some("this Idempotency-Key was already used with a different request".into()),
             ),
             StoreError::OutOfRange(detail) => Self::bad_request("out_of_range", detail),
+            StoreError::Conflict(detail) => {
+                Self::new(StatusCode::CONFLICT, "conflict", "Conflict", Some(detail))
+            }
             StoreError::Overloaded => {
                 metrics::counter!("trailkeep_overload_rejections_total").increment(1);
                 Self::unavailable(

@@ -17,6 +17,7 @@ mod keys;
 mod queue;
 mod read;
 mod recovery;
+mod redaction;
 mod rows;
 mod schema;
 mod search;

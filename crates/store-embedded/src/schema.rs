@@ -114,13 +114,42 @@ ALTER TABLE tenants_v2 RENAME TO tenants;
 
 /// Creates the schema in a new database, or checks and upgrades an existing one; either way
 /// adds the tables that came later without changing the format (`api_keys`, `jobs`,
-/// `documents`).
+/// `documents`, `reindex`), and makes the database one whose free pages can be given back in
+/// steps ([`incremental_vacuum`]).
 pub fn migrate(conn: &mut Connection) -> Result<(), String> {
+    incremental_vacuum(conn)?;
     check_version(conn)?;
     conn.execute_batch(crate::credentials::SCHEMA)
         .and_then(|()| conn.execute_batch(crate::jobs::SCHEMA))
         .and_then(|()| conn.execute_batch(crate::documents::SCHEMA))
+        .and_then(|()| conn.execute_batch(crate::redaction::SCHEMA))
         .map_err(|e| e.to_string())
+}
+
+/// `auto_vacuum = INCREMENTAL`: pages freed by removed bodies (retention, erasure) can then be
+/// given back to the file system a few at a time (`PRAGMA incremental_vacuum`) instead of by a
+/// `VACUUM` that rewrites the whole file. A new database is made so before its first table;
+/// one made by an earlier build is rewritten once, here.
+fn incremental_vacuum(conn: &mut Connection) -> Result<(), String> {
+    const INCREMENTAL: i64 = 2;
+    let mode: i64 = conn
+        .pragma_query_value(None, "auto_vacuum", |row| row.get(0))
+        .map_err(|e| e.to_string())?;
+    if mode == INCREMENTAL {
+        return Ok(());
+    }
+    let tables: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
+        .map_err(|e| e.to_string())?;
+    conn.pragma_update(None, "auto_vacuum", INCREMENTAL)
+        .map_err(|e| e.to_string())?;
+    if tables > 0 {
+        tracing::info!(
+            "rewriting the database once so that removed events' space can be given back"
+        );
+        conn.execute_batch("VACUUM").map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 fn check_version(conn: &mut Connection) -> Result<(), String> {

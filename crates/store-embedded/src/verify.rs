@@ -9,9 +9,9 @@
 use std::ops::Range;
 use std::path::Path;
 
-use trailkeep_ledger::{Hash, NoteVerifier, perfect_root};
+use trailkeep_ledger::{NoteVerifier, perfect_root};
 use trailkeep_store::verify::{
-    LedgerCheck, TenantSummary, VerifyError, VerifyReport, check_row, fail, on_every_core,
+    Checked, LedgerCheck, TenantSummary, VerifyError, VerifyReport, check_row, fail, on_every_core,
     unreadable,
 };
 
@@ -97,8 +97,8 @@ fn verify_tenant(
             }
         });
         for (seq, checked) in (chunk.first..).zip(checked) {
-            let leaf = checked.map_err(|reason| fail(name, Some(seq), reason))?;
-            block.push(leaf);
+            let row = checked.map_err(|reason| fail(name, Some(seq), reason))?;
+            block.push(row.leaf);
             if block.len() as u64 == BLOCK_LEAVES {
                 let idx = seq / BLOCK_LEAVES;
                 if let Some(stored) = block_roots.get(idx as usize)
@@ -112,7 +112,7 @@ fn verify_tenant(
                 }
                 block.clear();
             }
-            ledger.push(leaf, |_, _, _| {})?;
+            ledger.push(&row, |_, _, _| {})?;
         }
         *done += chunk.rows.len() as u64;
         progress(*done);
@@ -217,11 +217,12 @@ fn read_chunk(
     Ok(chunk)
 }
 
-/// The leaf hash of each row, or why the row is bad: the stored leaf hash must match the
-/// bytes, and the bytes must be the canonical event of this seq, tenant and id. Rows are
+/// Each row checked ([`check_row`]), or why the row is bad: the stored leaf hash must match the
+/// bytes (or be a tombstone's kept one), and the bytes must be the canonical event of this
+/// seq, tenant and id. Rows are
 /// independent, so the chunk is split across the machine's cores; the answers keep the rows'
 /// order.
-fn check_rows(chunk: &Chunk, tenant: &str) -> Vec<Result<Hash, String>> {
+fn check_rows(chunk: &Chunk, tenant: &str) -> Vec<Result<Checked, String>> {
     let check = |(seq, row): (u64, &RowSpans)| {
         let id = std::str::from_utf8(&chunk.bytes[row.id.clone()])
             .map_err(|_| "the row's id is not UTF-8".to_owned())?;

@@ -27,13 +27,17 @@ use tokio::sync::oneshot;
 use trailkeep_event::{PreparedEvent, Timestamp};
 use trailkeep_ledger::{Checkpoint, Hash, NoteSigner, perfect_root};
 use trailkeep_store::quota::Place;
-use trailkeep_store::{ApiKeyRecord, AppendOutcome, AppendRequest, SignedCheckpoint, StoreError};
+use trailkeep_store::{
+    ApiKeyRecord, AppendOutcome, AppendRequest, SignedCheckpoint, StoreError, StoredEvent,
+    Tombstone,
+};
 
 use crate::credentials;
 use crate::documents;
 use crate::high_water::{self, HighWater};
 use crate::jobs;
 use crate::queue::FairQueue;
+use crate::redaction;
 use crate::rows;
 use crate::schema::{MAX_SEQ, event_key};
 use crate::state::{Registry, TenantState};
@@ -106,6 +110,20 @@ pub enum Job {
         /// Its place among the appends waiting, freed once it is written.
         ticket: Place,
     },
+    /// Replace event bodies by tombstones and append the record of the removal, in one
+    /// transaction.
+    Redact {
+        /// The events' tenant, whose trail records the removal.
+        tenant: String,
+        /// The new bodies.
+        tombstones: Vec<Tombstone>,
+        /// The record (boxed, as for keys).
+        record: Box<PreparedEvent>,
+        /// Where the stored record goes.
+        reply: oneshot::Sender<Result<StoredEvent, StoreError>>,
+        /// Its place among the appends waiting, freed once it is written.
+        ticket: Place,
+    },
     /// Work on the writer's connection that records nothing in any trail (claiming a job,
     /// renewing a lease): run between groups, in its own transaction, outside the tenants'
     /// queues. It sends its own answer.
@@ -121,7 +139,8 @@ impl Job {
             Job::Append { tenant, .. }
             | Job::ChangeKey { tenant, .. }
             | Job::ChangeJob { tenant, .. }
-            | Job::ChangeDocuments { tenant, .. } => Some(tenant),
+            | Job::ChangeDocuments { tenant, .. }
+            | Job::Redact { tenant, .. } => Some(tenant),
             // Direct work never reaches the queue (the writer runs it as it arrives).
             Job::Direct(_) | Job::Shutdown => None,
         }
@@ -133,6 +152,7 @@ impl Job {
             Job::Append { request, .. } | Job::ChangeDocuments { audit: request, .. } => {
                 request.events.len().max(1)
             }
+            Job::Redact { tombstones, .. } => tombstones.len().max(1),
             _ => 1,
         }
     }
@@ -159,6 +179,7 @@ enum Change {
         writes: Vec<DocumentWrite>,
         now: i64,
     },
+    Redact(Vec<Tombstone>),
 }
 
 /// One write of a group, and where its answer goes.
@@ -174,6 +195,7 @@ enum Written {
     KeyChanged(Option<ApiKeyRecord>),
     JobChanged(JobChanged),
     DocumentsWritten(DocumentsWritten),
+    Redacted(Box<StoredEvent>),
 }
 
 /// Where a write's answer goes.
@@ -182,48 +204,44 @@ enum Reply {
     Key(oneshot::Sender<Result<Option<ApiKeyRecord>, StoreError>>),
     Job(oneshot::Sender<Result<JobChanged, StoreError>>),
     Documents(oneshot::Sender<Result<DocumentsWritten, StoreError>>),
+    Redacted(oneshot::Sender<Result<StoredEvent, StoreError>>),
 }
 
 impl Reply {
     fn send(self, answer: Result<Written, StoreError>) {
-        // The caller may have gone away; what was written stays written all the same.
-        match (self, answer) {
-            (Reply::Append(reply), Ok(Written::Appended(outcome))) => {
-                let _ = reply.send(Ok(outcome));
-            }
-            (Reply::Key(reply), Ok(Written::KeyChanged(record))) => {
-                let _ = reply.send(Ok(record));
-            }
-            (Reply::Job(reply), Ok(Written::JobChanged(changed))) => {
-                let _ = reply.send(Ok(changed));
-            }
-            (Reply::Job(reply), Err(e)) => {
-                let _ = reply.send(Err(e));
-            }
-            (Reply::Documents(reply), Ok(Written::DocumentsWritten(written))) => {
-                let _ = reply.send(Ok(written));
-            }
-            (Reply::Documents(reply), Err(e)) => {
-                let _ = reply.send(Err(e));
-            }
-            (Reply::Documents(reply), Ok(_)) => {
-                let _ = reply.send(Err(StoreError::Internal("a mismatched answer".into())));
-            }
-            (Reply::Job(reply), Ok(_)) => {
-                let _ = reply.send(Err(StoreError::Internal("a mismatched answer".into())));
-            }
-            (Reply::Append(reply), Err(e)) => {
-                let _ = reply.send(Err(e));
-            }
-            (Reply::Key(reply), Err(e)) => {
-                let _ = reply.send(Err(e));
-            }
-            (Reply::Append(reply), Ok(_)) => {
-                let _ = reply.send(Err(StoreError::Internal("a mismatched answer".into())));
-            }
-            (Reply::Key(reply), Ok(_)) => {
-                let _ = reply.send(Err(StoreError::Internal("a mismatched answer".into())));
-            }
+        /// Sends what `pick` finds in the answer; the caller may have gone away, and what was
+        /// written stays written all the same.
+        fn give<T>(
+            reply: oneshot::Sender<Result<T, StoreError>>,
+            answer: Result<Written, StoreError>,
+            pick: impl FnOnce(Written) -> Option<T>,
+        ) {
+            let answer = answer.and_then(|written| {
+                pick(written).ok_or_else(|| StoreError::Internal("a mismatched answer".into()))
+            });
+            let _ = reply.send(answer);
+        }
+        match self {
+            Reply::Append(reply) => give(reply, answer, |w| match w {
+                Written::Appended(outcome) => Some(outcome),
+                _ => None,
+            }),
+            Reply::Key(reply) => give(reply, answer, |w| match w {
+                Written::KeyChanged(record) => Some(record),
+                _ => None,
+            }),
+            Reply::Job(reply) => give(reply, answer, |w| match w {
+                Written::JobChanged(changed) => Some(changed),
+                _ => None,
+            }),
+            Reply::Documents(reply) => give(reply, answer, |w| match w {
+                Written::DocumentsWritten(written) => Some(written),
+                _ => None,
+            }),
+            Reply::Redacted(reply) => give(reply, answer, |w| match w {
+                Written::Redacted(record) => Some(*record),
+                _ => None,
+            }),
         }
     }
 }
@@ -421,6 +439,24 @@ impl Writer {
                     });
                     replies.push(Reply::Documents(reply));
                 }
+                Job::Redact {
+                    tenant,
+                    tombstones,
+                    record,
+                    reply,
+                    ticket,
+                } => {
+                    tickets.push(ticket);
+                    writes.push(Write {
+                        tenant,
+                        request: AppendRequest {
+                            events: vec![*record],
+                            idempotency_key: None,
+                        },
+                        change: Some(Change::Redact(tombstones)),
+                    });
+                    replies.push(Reply::Redacted(reply));
+                }
                 Job::Direct(_) | Job::Shutdown => {}
             }
         }
@@ -502,6 +538,9 @@ impl Writer {
                 Some(Change::Job(change)) => change_job(&tx, tenant, &name, change, request, now)?,
                 Some(Change::Documents { writes, now: at }) => {
                     change_documents(&tx, tenant, &name, &writes, at, request, now)?
+                }
+                Some(Change::Redact(tombstones)) => {
+                    redact(&tx, tenant, &name, &tombstones, request, now)?
                 }
             };
             answers.push(answer);
@@ -737,6 +776,29 @@ fn change_documents(
         append_one(tx, tenant, request, now)??;
     }
     Ok(Ok(Written::DocumentsWritten(written)))
+}
+
+/// Writes tombstones and appends `request` (the record of their removal) inside the group's
+/// transaction: both or neither. A refused tombstone writes and appends nothing.
+fn redact(
+    tx: &Transaction<'_>,
+    tenant: &mut WriterTenant,
+    name: &str,
+    tombstones: &[Tombstone],
+    request: AppendRequest,
+    now: Timestamp,
+) -> Result<Result<Written, StoreError>, StoreError> {
+    if let Err(refusal) = redaction::apply(tx, tenant.state.id, name, tenant.size, tombstones)? {
+        return Ok(Err(refusal));
+    }
+    // The bodies are replaced already, and a removal must not stand unrecorded: undo the
+    // whole group instead (only a full ledger or a taken record id refuses the record).
+    let mut outcome = append_one(tx, tenant, request, now)??;
+    let record = outcome
+        .events
+        .pop()
+        .ok_or_else(|| StoreError::Internal("the redaction record was not appended".into()))?;
+    Ok(Ok(Written::Redacted(Box::new(record))))
 }
 
 /// Checks and writes one append request inside the group's transaction.

@@ -20,6 +20,7 @@ mod jobs;
 mod notify;
 mod partitions;
 mod read;
+mod redaction;
 mod rows;
 mod schema;
 mod shards;

@@ -25,6 +25,7 @@ use trailkeep_ledger::{Hash, NoteVerifier};
 use trailkeep_store::documents::{
     Document, DocumentRange, DocumentStore, DocumentWrite, DocumentsWritten, SERVICE,
 };
+use trailkeep_store::redaction::{RedactionStore, Swept, Tombstone};
 use trailkeep_store::transfer::{TransferError, transfer_tenant};
 use trailkeep_store::{
     ApiKeyRecord, AppendOutcome, AppendRequest, CanonicalEvent, EventStore, GroupBy,
@@ -457,6 +458,38 @@ impl EventStore for ShardedStore {
                 .filter_map(|v| v.checkpoint_age_seconds)
                 .reduce(f64::min),
         }
+    }
+}
+
+/// A tenant's removals run on its shard; sweeping and reclaiming on every shard.
+#[async_trait]
+impl RedactionStore for ShardedStore {
+    async fn redact(
+        &self,
+        tenant: &str,
+        tombstones: Vec<Tombstone>,
+        record: PreparedEvent,
+    ) -> Result<StoredEvent, StoreError> {
+        on_tenant_shard!(self, tenant, |shard| shard.redact(
+            tenant,
+            tombstones.clone(),
+            record.clone()
+        ))
+    }
+
+    async fn sweep(&self, before: trailkeep_event::Timestamp) -> Result<Swept, StoreError> {
+        let mut swept = Swept::default();
+        for shard in &self.shards {
+            swept.idempotency_keys += shard.sweep(before).await?.idempotency_keys;
+        }
+        Ok(swept)
+    }
+
+    async fn reclaim(&self) -> Result<(), StoreError> {
+        for shard in &self.shards {
+            shard.reclaim().await?;
+        }
+        Ok(())
     }
 }
 

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use tokio_postgres::{IsolationLevel, NoTls, Row};
 use trailkeep_ledger::{Hash, NoteVerifier};
 use trailkeep_store::verify::{
-    LedgerCheck, TenantSummary, VerifyError, VerifyReport, check_row, fail, on_every_core,
+    Checked, LedgerCheck, TenantSummary, VerifyError, VerifyReport, check_row, fail, on_every_core,
     unreadable,
 };
 
@@ -126,7 +126,7 @@ async fn chunk(
 async fn check_rows(
     rows: Vec<Row>,
     tenant: &str,
-) -> Result<Vec<(i64, Result<Hash, String>)>, VerifyError> {
+) -> Result<Vec<(i64, Result<Checked, String>)>, VerifyError> {
     let tenant = tenant.to_owned();
     tokio::task::spawn_blocking(move || {
         on_every_core(&rows, |_, row| {
@@ -185,9 +185,9 @@ async fn verify_tenant(
                     format!("event is missing (the next stored seq is {seq})"),
                 ));
             }
-            let leaf = leaf.map_err(|reason| fail(tenant, Some(seq as u64), reason))?;
+            let row = leaf.map_err(|reason| fail(tenant, Some(seq as u64), reason))?;
             let mut wrong_node = None;
-            ledger.push(leaf, |level, index, hash: &Hash| {
+            ledger.push(&row, |level, index, hash: &Hash| {
                 if is_stored_level(level)
                     && nodes
                         .remove(&(level, index))

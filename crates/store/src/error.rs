@@ -24,6 +24,10 @@ pub enum StoreError {
     /// The store is shutting down or otherwise cannot take requests.
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
+    /// The change was made against data that has changed since, or does not fit it; the
+    /// text says which.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// The stored data fails an integrity check.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -41,6 +45,7 @@ impl StoreError {
             StoreError::OutOfRange(_) => "out_of_range",
             StoreError::Overloaded => "overloaded",
             StoreError::Unavailable(_) => "unavailable",
+            StoreError::Conflict(_) => "conflict",
             StoreError::Corrupt(_) => "corrupt",
             StoreError::Internal(_) => "internal",
         }

@@ -6,7 +6,8 @@
 //! - Reads see every event acknowledged before they began (read-your-writes).
 //! - Each tenant has its own ledger: `seq` is dense from 0 and is the leaf index in the tenant's
 //!   Merkle tree, so a tenant's trail verifies on its own.
-//! - Events are never updated.
+//! - Events are never updated; retention and erasure replace a body by a tombstone that keeps
+//!   the leaf hash ([`redaction`]).
 //!
 //! The server holds an `Arc<dyn EventStore>`, so the trait is object-safe (`async_trait`) and says
 //! nothing about SQLite or PostgreSQL.
@@ -19,6 +20,7 @@ mod error;
 pub mod jobs;
 pub mod lease;
 pub mod quota;
+pub mod redaction;
 pub mod slots;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
@@ -30,6 +32,7 @@ pub use credentials::{ApiKeyRecord, KeyStore};
 pub use documents::{Document, DocumentStore, DocumentWrite, Expect};
 pub use error::StoreError;
 pub use jobs::{JobError, JobRecord, JobRefusal, JobState, JobStore, NewJob};
+pub use redaction::{RedactionStore, Tombstone};
 pub use types::{
     AppendOutcome, AppendRequest, CanonicalEvent, GroupBy, IdempotencyKey, InclusionProof,
     MAX_GROUP_VALUES, Page, Receipt, SignedCheckpoint, Stats, StoredEvent, Vitals,
@@ -40,11 +43,11 @@ use tokio::sync::watch;
 use trailkeep_event::{Filter, Query};
 use trailkeep_ledger::Hash;
 
-/// Everything the server needs from an engine: the events, the credentials, the jobs and the
-/// background features' documents.
-pub trait Store: EventStore + KeyStore + JobStore + DocumentStore {}
+/// Everything the server needs from an engine: the events, the credentials, the jobs, the
+/// background features' documents and the removal of expired or erased events.
+pub trait Store: EventStore + KeyStore + JobStore + DocumentStore + RedactionStore {}
 
-impl<T: EventStore + KeyStore + JobStore + DocumentStore> Store for T {}
+impl<T: EventStore + KeyStore + JobStore + DocumentStore + RedactionStore> Store for T {}
 
 /// A durable, tamper-evident home for audit events.
 #[async_trait]

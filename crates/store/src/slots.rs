@@ -38,7 +38,7 @@ pub fn slots<E>(
         if let Some(&earlier) = in_request.get(&id) {
             let same = match &slots[earlier] {
                 Slot::New(first) => prepared.same_content(&first.event),
-                Slot::Existing(stored) => prepared.same_content(&stored.event),
+                Slot::Existing(stored) => same_event(&prepared, stored),
                 Slot::SameAs(_) => false,
             };
             if !same {
@@ -49,7 +49,7 @@ pub fn slots<E>(
         }
         in_request.insert(id.clone(), index);
         match stored(&id)? {
-            Some(event) if prepared.same_content(&event.event) => {
+            Some(event) if same_event(&prepared, &event) => {
                 slots.push(Slot::Existing(event));
             }
             Some(_) => return Ok(Err(StoreError::DuplicateId { index, id })),
@@ -57,6 +57,18 @@ pub fn slots<E>(
         }
     }
     Ok(Ok(slots))
+}
+
+/// Whether `prepared` is the event `stored` holds: the same content, or, when `stored` is a
+/// tombstone, the same leaf hash (a retry of an event removed since is answered with the
+/// tombstone, and stored no second time).
+fn same_event(prepared: &PreparedEvent, stored: &StoredEvent) -> bool {
+    if stored.event.redaction.is_none() {
+        return prepared.same_content(&stored.event);
+    }
+    prepared
+        .bytes_in_place_of(&stored.event)
+        .is_some_and(|bytes| trailkeep_ledger::leaf_hash(&bytes) == stored.leaf_hash)
 }
 
 /// The request's events in order, given `slots`: stored events as they are, repeats as their

@@ -18,12 +18,19 @@
 
 pub mod cases;
 mod documents;
+mod redaction;
 
 pub use documents::{
     audited_document_writes_store_their_events_or_nothing,
     concurrent_writers_of_one_document_never_both_win,
     documents_keep_their_expectations_and_sets_are_all_or_none,
     leases_have_one_holder_and_are_taken_over_when_they_run_out,
+};
+pub use redaction::{
+    a_tombstone_removed_from_again_keeps_its_history, altered_tombstones_are_found,
+    expired_idempotency_keys_are_swept, removed_fields_are_not_found,
+    stale_or_misplaced_tombstones_are_refused_whole,
+    tombstones_keep_every_proof_and_are_vouched_for_by_their_record,
 };
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -70,7 +77,13 @@ macro_rules! conformance_suite {
             documents_keep_their_expectations_and_sets_are_all_or_none,
             audited_document_writes_store_their_events_or_nothing,
             concurrent_writers_of_one_document_never_both_win,
-            leases_have_one_holder_and_are_taken_over_when_they_run_out
+            leases_have_one_holder_and_are_taken_over_when_they_run_out,
+            tombstones_keep_every_proof_and_are_vouched_for_by_their_record,
+            altered_tombstones_are_found,
+            stale_or_misplaced_tombstones_are_refused_whole,
+            a_tombstone_removed_from_again_keeps_its_history,
+            removed_fields_are_not_found,
+            expired_idempotency_keys_are_swept
         );
         $crate::conformance_suite!(@restart $factory, $restart; jobs_survive_a_restart);
     };

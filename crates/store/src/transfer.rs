@@ -162,10 +162,10 @@ pub async fn transfer_tenant(
                     format!("event is missing (the next stored seq is {})", event.seq),
                 )));
             }
-            let leaf = check_row(&event.canonical, &event.leaf_hash, next, tenant, id)
+            let row = check_row(&event.canonical, &event.leaf_hash, next, tenant, id)
                 .map_err(|reason| TransferError::Invalid(fail(tenant, Some(next), reason)))?;
             ledger
-                .push(leaf, |_, _, _| {})
+                .push(&row, |_, _, _| {})
                 .map_err(TransferError::Invalid)?;
             next += 1;
         }

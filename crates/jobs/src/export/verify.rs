@@ -9,11 +9,15 @@
 //! 3. Line by line, the export's bytes must hash to the leaf of the proofs line of the same
 //!    number, and the event must be the manifest's tenant's, carry that seq, come after the line
 //!    before it and match the manifest's filter. The first line failing any of these is named.
+//!    A tombstone (an event retention or an erasure removed fields from) cannot hash to its
+//!    leaf: the leaf hash it kept must be the signed one, and in an unfiltered export its bytes
+//!    must be those its redaction record vouches for (`trailkeep_store::redaction`).
 //! 4. The file's size and SHA-256 must be the manifest's (for CSV and JSON, the only check
 //!    after the signatures).
 //!
 //! Files are read as streams: memory does not grow with the export.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -21,8 +25,9 @@ use std::path::Path;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
-use trailkeep_event::Event;
+use trailkeep_event::{Event, RedactionReason};
 use trailkeep_ledger::{Checkpoint, Frontier, Hash, NoteVerifier, leaf_hash, verify_inclusion};
+use trailkeep_store::verify::{RedactionCheck, check_row};
 
 use super::{Format, Manifest, ProofLine};
 
@@ -60,6 +65,12 @@ pub struct Verified {
     pub manifest: Manifest,
     /// Events checked line by line (0 for CSV and JSON, checked as a whole).
     pub events: u64,
+    /// Of them, the tombstones (events retention or an erasure removed fields from), by the
+    /// reason of their latest removal: accepted by the leaf hash they kept.
+    pub tombstones: BTreeMap<RedactionReason, u64>,
+    /// Whether each tombstone was also held to the record of its removal (in an unfiltered
+    /// export, which holds the records; a filtered one may not).
+    pub tombstones_vouched: bool,
 }
 
 fn unreadable(path: &Path, e: impl std::fmt::Display) -> ExportFailure {
@@ -194,12 +205,16 @@ pub fn verify_export(
     progress: &mut dyn FnMut(u64),
 ) -> Result<Verified, ExportFailure> {
     let (manifest, checkpoint) = open_manifest(manifest, verifier)?;
-    let mut events = 0;
+    let mut lined = Lined {
+        count: 0,
+        tombstones: BTreeMap::new(),
+        vouched: false,
+    };
     if manifest.format == Format::Ndjson {
         let proofs = proofs.ok_or_else(|| {
             ExportFailure::Manifest("an NDJSON export is checked with its proofs file".into())
         })?;
-        events = check_lines(file, proofs, &manifest, checkpoint.as_ref(), progress)?;
+        lined = check_lines(file, proofs, &manifest, checkpoint.as_ref(), progress)?;
     }
     let (bytes, sha256) = digest(file)?;
     if bytes != manifest.file.bytes || sha256 != manifest.file.sha256 {
@@ -209,7 +224,12 @@ pub fn verify_export(
             manifest.file.bytes, manifest.file.sha256
         )));
     }
-    Ok(Verified { manifest, events })
+    Ok(Verified {
+        manifest,
+        events: lined.count,
+        tombstones: lined.tombstones,
+        tombstones_vouched: lined.vouched,
+    })
 }
 
 fn digest(path: &Path) -> Result<(u64, String), ExportFailure> {
@@ -234,7 +254,7 @@ fn check_lines(
     manifest: &Manifest,
     checkpoint: Option<&Checkpoint>,
     progress: &mut dyn FnMut(u64),
-) -> Result<u64, ExportFailure> {
+) -> Result<Lined, ExportFailure> {
     let whole = manifest.filter == trailkeep_event::Filter::default();
     if let (true, Some(checkpoint)) = (whole, checkpoint) {
         authenticate_leaves(proofs, checkpoint)?;
@@ -242,6 +262,9 @@ fn check_lines(
     let mut lines = Lines::open(file)?;
     let mut proof_lines = Lines::open(proofs)?;
     let mut previous: Option<u64> = None;
+    // Tombstones are held to their records only in an unfiltered export, which holds them all.
+    let mut redactions = RedactionCheck::default();
+    let mut tombstones = BTreeMap::new();
     loop {
         let line = lines.number + 1;
         let event_bytes = lines.next_line()?.map(<[u8]>::to_vec);
@@ -274,19 +297,29 @@ fn check_lines(
                 },
             )?;
         }
-        if leaf_hash(&event_bytes) != leaf {
+        let is_whole_event = leaf_hash(&event_bytes) == leaf;
+        let event: Event =
+            serde_json::from_slice(&event_bytes).map_err(|e| bad(format!("not an event: {e}")))?;
+        if !is_whole_event && event.redaction.is_none() {
             return Err(bad(format!(
                 "its bytes do not hash to the signed leaf of seq {} (altered, removed or moved)",
                 proof.seq
             )));
         }
-        let event: Event =
-            serde_json::from_slice(&event_bytes).map_err(|e| bad(format!("not an event: {e}")))?;
         if event.seq != proof.seq || event.tenant != manifest.tenant {
             return Err(bad(format!(
                 "event seq {} of tenant {:?} where seq {} of {:?} belongs",
                 event.seq, event.tenant, proof.seq, manifest.tenant
             )));
+        }
+        let row = check_row(&event_bytes, &leaf, proof.seq, &manifest.tenant, &event.id)
+            .map_err(|why| bad(format!("seq {}: {why}", proof.seq)))?;
+        if whole {
+            redactions
+                .row(proof.seq, &row)
+                .map_err(|why| bad(format!("seq {}: {why}", proof.seq)))?;
+        } else if let Some(tombstone) = &row.tombstone {
+            *tombstones.entry(tombstone.reason).or_default() += 1;
         }
         if previous.is_some_and(|p| p >= event.seq) {
             return Err(bad(format!("seq {} is out of order", event.seq)));
@@ -313,5 +346,24 @@ fn check_lines(
             manifest.tree_size
         )));
     }
-    Ok(count)
+    if whole {
+        tombstones = redactions
+            .finish()
+            .map_err(|(seq, why)| ExportFailure::Line {
+                line: 0,
+                why: format!("seq {seq}: {why}"),
+            })?;
+    }
+    Ok(Lined {
+        count,
+        tombstones,
+        vouched: whole,
+    })
+}
+
+/// What the line-by-line check of an NDJSON export found.
+struct Lined {
+    count: u64,
+    tombstones: BTreeMap<RedactionReason, u64>,
+    vouched: bool,
 }

@@ -11,6 +11,7 @@ use trailkeep_ledger::Hash;
 use trailkeep_store::documents::{
     Document, DocumentRange, DocumentStore, DocumentWrite, DocumentsWritten,
 };
+use trailkeep_store::redaction::{RedactionStore, Swept, Tombstone};
 use trailkeep_store::{
     ApiKeyRecord, AppendOutcome, AppendRequest, CanonicalEvent, EventStore, GroupBy,
     IdempotencyKey, InclusionProof, JobError, JobRecord, JobStore, KeyStore, NewJob, Page,
@@ -195,6 +196,26 @@ impl KeyStore for SpyStore {
         audit: PreparedEvent,
     ) -> Result<Option<ApiKeyRecord>, StoreError> {
         self.inner.revoke_api_key(tenant, id, at, audit).await
+    }
+}
+
+#[async_trait]
+impl RedactionStore for SpyStore {
+    async fn redact(
+        &self,
+        tenant: &str,
+        tombstones: Vec<Tombstone>,
+        record: PreparedEvent,
+    ) -> Result<StoredEvent, StoreError> {
+        self.inner.redact(tenant, tombstones, record).await
+    }
+
+    async fn sweep(&self, before: trailkeep_event::Timestamp) -> Result<Swept, StoreError> {
+        self.inner.sweep(before).await
+    }
+
+    async fn reclaim(&self) -> Result<(), StoreError> {
+        self.inner.reclaim().await
     }
 }
 

@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
-use tantivy::{IndexWriter, TantivyDocument};
+use tantivy::{IndexWriter, TantivyDocument, Term};
 use trailkeep_store::StoreError;
 
 use super::{Coverage, SearchIndex, index_error, payload_text};
@@ -140,6 +140,7 @@ impl Indexer {
                 }
             }
         }
+        while self.replace_changed()? == READ_CHUNK {}
         if added > 0 {
             let added_by = started.elapsed();
             self.commit()?;
@@ -152,6 +153,47 @@ impl Indexer {
             );
         }
         Ok(())
+    }
+
+    /// Replaces the documents of events whose bodies changed (tombstones), as the `reindex`
+    /// queue lists them, commits, then takes them off the queue unless they changed again
+    /// meanwhile. Answers how many were read off the queue.
+    fn replace_changed(&mut self) -> Result<u64, StoreError> {
+        let queued: Vec<(i64, i64)> = self
+            .conn
+            .prepare_cached("SELECT key, changes FROM reindex ORDER BY key LIMIT ?1")
+            .and_then(|mut s| {
+                s.query_map([READ_CHUNK as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect()
+            })
+            .map_err(internal)?;
+        if queued.is_empty() {
+            return Ok(0);
+        }
+        for &(key, _) in &queued {
+            let tenant_id = key >> schema::SEQ_BITS;
+            let seq = schema::key_seq(key);
+            self.writer
+                .delete_term(Term::from_field_u64(self.index.fields.key, key as u64));
+            // An event the index does not cover yet is indexed as it is now when it is reached.
+            let covered = self.pending.get(&tenant_id).map_or(0, |c| c.below);
+            if seq < covered
+                && let Some(stored) = rows::by_seq(&self.conn, tenant_id, seq)?
+            {
+                self.writer
+                    .add_document(self.index.document(tenant_id, &stored.event))
+                    .map_err(index_error)?;
+            }
+        }
+        self.commit()?;
+        let mut done = self
+            .conn
+            .prepare_cached("DELETE FROM reindex WHERE key = ?1 AND changes = ?2")
+            .map_err(internal)?;
+        for (key, changes) in &queued {
+            done.execute([key, changes]).map_err(internal)?;
+        }
+        Ok(queued.len() as u64)
     }
 
     fn commit(&mut self) -> Result<(), StoreError> {

@@ -35,7 +35,7 @@ pub use query::{search, sort_key};
 pub use stats::{Tally, tally};
 
 /// Version of the index layout; a different version on disk is rebuilt.
-const INDEX_FORMAT: u32 = 7;
+const INDEX_FORMAT: u32 = 8;
 /// Memory the index writer may buffer before it flushes a segment.
 const WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
 /// Threads merging segments in the background. tantivy's default is four: on a two-core
@@ -48,6 +48,9 @@ const MERGE_THREADS: usize = 1;
 pub struct Fields {
     /// Tenant row id.
     pub tenant: Field,
+    /// The event key (`tenant_id << 40 | seq`), indexed so that a changed event's document
+    /// (a tombstone's) can be deleted and added again.
+    pub key: Field,
     /// The event's seq (fast only: the watermark is checked by the collectors).
     pub seq: Field,
     /// `occurred_at` in microseconds (fast only: ranges are asked through the buckets).
@@ -122,6 +125,7 @@ fn schema() -> (Schema, Fields) {
     let keyword = STRING;
     let fields = Fields {
         tenant: b.add_u64_field("tenant", INDEXED),
+        key: b.add_u64_field("key", INDEXED),
         seq: b.add_u64_field("seq", FAST),
         occurred: b.add_i64_field("occurred", FAST),
         hour: b.add_i64_field("hour", INDEXED),
@@ -294,6 +298,7 @@ impl SearchIndex {
         let f = &self.fields;
         let mut doc = TantivyDocument::new();
         doc.add_u64(f.tenant, tenant_id as u64);
+        doc.add_u64(f.key, crate::schema::event_key(tenant_id, event.seq) as u64);
         doc.add_u64(f.seq, event.seq);
         let occurred = event.occurred_at.as_micros();
         doc.add_i64(f.occurred, occurred);

@@ -21,6 +21,7 @@ use crate::credentials;
 use crate::documents;
 use crate::jobs;
 use crate::partitions::Month;
+use crate::redaction;
 use crate::rows::{self, COPY_EVENTS, READ_COLUMNS};
 use crate::tree::{frontier_bytes, frontier_from, is_stored_level};
 use crate::{Shared, internal};
@@ -77,6 +78,8 @@ enum AnswerKind {
     Append,
     /// With the key or job as the change left it; the appended event records the change.
     Changed(Box<Answer>),
+    /// With the appended event: the record of a removal.
+    Record,
 }
 
 /// Runs the group's transaction. Answers each request, and says whether anything was
@@ -101,9 +104,21 @@ async fn transact(
     let mut used_keys: Vec<(String, Hash, Vec<i64>)> = Vec::new();
     let mut decided = Vec::with_capacity(work.len());
     for (change, request) in work {
+        // A removal's tombstones, written: its record is appended next, and answers it.
+        let redaction = matches!(change, Change::Redact(_));
+        if let Change::Redact(tombstones) = &change {
+            match redaction::apply(&tx, tenant, frontier.size(), tombstones).await {
+                Ok(()) => {}
+                Err(refusal @ StoreError::Conflict(_)) => {
+                    decided.push(Decided::Done(Box::new(Err(refusal))));
+                    continue;
+                }
+                Err(error) => return Err(error),
+            }
+        }
         // A key or job change, applied: whether its event is to be appended, and its answer.
         let applied = match change {
-            Change::None => Ok(None),
+            Change::None | Change::Redact(_) => Ok(None),
             Change::Key(change) => credentials::apply(&*tx, tenant, change)
                 .await
                 .map(|applied| Some((applied.audited, Answer::Key(applied.key)))),
@@ -115,6 +130,7 @@ async fn transact(
                 .map(|written| Some((written.is_ok(), Answer::Documents(written)))),
         };
         let answer = match applied {
+            Ok(None) if redaction => AnswerKind::Record,
             Ok(None) => AnswerKind::Append,
             Ok(Some((true, answer))) => AnswerKind::Changed(Box::new(answer)),
             Ok(Some((false, answer))) => {
@@ -162,10 +178,14 @@ async fn transact(
     for decision in decided {
         answers.push(match decision {
             Decided::Done(answer) => *answer,
-            Decided::Appended { outcome, answer } => Ok(match answer {
-                AnswerKind::Append => Answer::Appended(outcome),
-                AnswerKind::Changed(answer) => *answer,
-            }),
+            Decided::Appended { outcome, answer } => match answer {
+                AnswerKind::Append => Ok(Answer::Appended(outcome)),
+                AnswerKind::Changed(answer) => Ok(*answer),
+                AnswerKind::Record => match outcome.events.into_iter().next() {
+                    Some(record) => Ok(Answer::Redacted(Box::new(record))),
+                    None => Err(StoreError::Internal("the record was not appended".into())),
+                },
+            },
             Decided::Replay(seqs) => Ok(Answer::Appended(AppendOutcome {
                 events: by_seqs(&*tx, tenant, &seqs).await?,
                 stored: 0,

@@ -67,6 +67,8 @@ pub enum Change {
         /// When (ms since the epoch).
         now: i64,
     },
+    /// Tombstones replacing event bodies, recorded by the write's event.
+    Redact(Vec<trailkeep_store::Tombstone>),
 }
 
 /// What a write answers.
@@ -79,6 +81,8 @@ pub enum Answer {
     Job(JobChanged),
     /// Whether the documents were written.
     Documents(DocumentsWritten),
+    /// The record of a removal, as stored.
+    Redacted(Box<trailkeep_store::StoredEvent>),
 }
 
 /// How a node's append groups went since it started.

@@ -1,0 +1,138 @@
+//! Retention and erasure on the embedded engine: tombstones written by the writer with their
+//! record ([`apply`]), the `reindex` queue that tells the indexer which documents to replace,
+//! expired idempotency keys swept, and the space of removed bodies given back by SQLite's
+//! incremental vacuum, a few megabytes at a time between the writer's groups.
+
+use async_trait::async_trait;
+use rusqlite::{Transaction, params};
+use trailkeep_event::{PreparedEvent, Timestamp};
+use trailkeep_store::redaction::{RedactionStore, Swept, Tombstone, check_replacement};
+use trailkeep_store::{StoreError, StoredEvent};
+
+use crate::EmbeddedStore;
+use crate::schema::event_key;
+use crate::tree::internal;
+use crate::writer::Job;
+
+/// The queue of events whose body changed since they were indexed: the indexer replaces
+/// their documents, then deletes the rows. Written in the tombstones' transaction, so a crash
+/// loses no change to the index.
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS reindex (
+    key     INTEGER PRIMARY KEY,   -- the event key, tenant_id << 40 | seq
+    changes INTEGER NOT NULL       -- bumped by each change, so none is taken for done early
+);
+";
+
+/// Pages one step of the incremental vacuum gives back (16 MiB of 4 KiB pages): a step holds
+/// the writer for tens of milliseconds at most.
+const VACUUM_STEP_PAGES: i64 = 4096;
+
+/// Checks every tombstone against the event it replaces, then writes them all and queues them
+/// for the index, inside the writer's transaction. A refusal writes nothing; the outer
+/// `Result` is for failures that doom the transaction.
+pub fn apply(
+    tx: &Transaction<'_>,
+    tenant_id: i64,
+    tenant: &str,
+    size: u64,
+    tombstones: &[Tombstone],
+) -> Result<Result<(), StoreError>, StoreError> {
+    let mut read = tx
+        .prepare_cached("SELECT id, leaf_hash, body FROM events WHERE key = ?1")
+        .map_err(internal)?;
+    for tombstone in tombstones {
+        if tombstone.seq >= size {
+            return Ok(Err(StoreError::Conflict(format!(
+                "seq {} is not in the ledger",
+                tombstone.seq
+            ))));
+        }
+        let (id, leaf, body): (String, Vec<u8>, Vec<u8>) = read
+            .query_row([event_key(tenant_id, tombstone.seq)], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(internal)?;
+        if let Err(refusal) = check_replacement(tombstone, tenant, &id, &leaf, &body) {
+            return Ok(Err(refusal));
+        }
+    }
+    let mut write = tx
+        .prepare_cached("UPDATE events SET body = ?2 WHERE key = ?1")
+        .map_err(internal)?;
+    let mut queue = tx
+        .prepare_cached(
+            "INSERT INTO reindex (key, changes) VALUES (?1, 1)
+             ON CONFLICT (key) DO UPDATE SET changes = changes + 1",
+        )
+        .map_err(internal)?;
+    for tombstone in tombstones {
+        let key = event_key(tenant_id, tombstone.seq);
+        write
+            .execute(params![key, tombstone.body])
+            .map_err(internal)?;
+        queue.execute([key]).map_err(internal)?;
+    }
+    Ok(Ok(()))
+}
+
+#[async_trait]
+impl RedactionStore for EmbeddedStore {
+    async fn redact(
+        &self,
+        tenant: &str,
+        tombstones: Vec<Tombstone>,
+        record: PreparedEvent,
+    ) -> Result<StoredEvent, StoreError> {
+        if record.event.tenant != tenant {
+            return Err(StoreError::Internal(
+                "a redaction record must be the tenant's own".into(),
+            ));
+        }
+        let name = tenant.to_owned();
+        self.through_writer(tenant, |ticket, reply| Job::Redact {
+            tenant: name,
+            tombstones,
+            record: Box::new(record),
+            reply,
+            ticket,
+        })
+        .await
+    }
+
+    async fn sweep(&self, before: Timestamp) -> Result<Swept, StoreError> {
+        let before = before.as_micros();
+        self.on_writer(move |conn| {
+            let idempotency_keys = conn
+                .execute(
+                    "DELETE FROM idempotency_keys WHERE created_us < ?1",
+                    [before],
+                )
+                .map_err(internal)? as u64;
+            Ok(Swept { idempotency_keys })
+        })
+        .await
+    }
+
+    async fn reclaim(&self) -> Result<(), StoreError> {
+        loop {
+            let left = self
+                .on_writer(|conn| {
+                    conn.execute_batch(&format!("PRAGMA incremental_vacuum({VACUUM_STEP_PAGES})"))
+                        .map_err(internal)?;
+                    conn.pragma_query_value(None, "freelist_count", |r| r.get::<_, i64>(0))
+                        .map_err(internal)
+                })
+                .await?;
+            if left == 0 {
+                break;
+            }
+        }
+        // The file shrinks when the WAL is written back to it.
+        self.on_writer(|conn| {
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .map_err(internal)
+        })
+        .await
+    }
+}
