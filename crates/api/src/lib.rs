@@ -12,6 +12,7 @@ mod exports;
 mod ledger;
 mod problem;
 mod reports;
+mod retention;
 mod webhooks;
 pub mod whole;
 
@@ -33,6 +34,11 @@ pub use problem::{PROBLEM_CONTENT_TYPE, Problem, ProblemError};
 pub use reports::{
     CreateReport, ReportFileFormat, ReportFileInfo, ReportInfo, ReportKind, ReportList,
     ReportPeriod, ReportProgress,
+};
+pub use retention::{
+    CreateErasure, CreateLegalHold, ErasureInfo, ErasureList, LegalHoldInfo, LegalHoldList,
+    LiftLegalHold, RetentionOverride, RetentionPolicyBody, RetentionPolicyInfo, RetentionRunInfo,
+    RetentionRunList,
 };
 pub use webhooks::{
     CreateWebhook, ReplayStarted, ReplayWebhook, RotateWebhook, UpdateWebhook, WebhookDelivery,

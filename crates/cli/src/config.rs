@@ -225,6 +225,30 @@ impl WebhooksConfig {
     }
 }
 
+/// `[retention]`: how long events are kept where a tenant's policy leaves it open, and what
+/// else a retention run sweeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Days an event is kept after it occurred when its tenant's policy names no period;
+    /// unset: forever.
+    pub default_days: Option<u32>,
+    /// Days an idempotency key is kept (a retry after that is an ordinary append).
+    pub idempotency_key_days: u64,
+    /// Whether this node runs retention runs and erasures, and queues the daily runs.
+    pub enabled: bool,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            default_days: None,
+            idempotency_key_days: 7,
+            enabled: true,
+        }
+    }
+}
+
 /// `[detection]`: rules over each tenant's trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -365,6 +389,8 @@ pub struct Settings {
     pub webhooks: WebhooksConfig,
     /// Detection.
     pub detection: DetectionConfig,
+    /// Retention.
+    pub retention: RetentionConfig,
 }
 
 impl Settings {
@@ -420,13 +446,14 @@ impl Default for Settings {
             smtp: None,
             webhooks: WebhooksConfig::default(),
             detection: DetectionConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
 
 /// Top-level keys an environment variable may set (anything else under `TRAILKEEP_` is left
 /// alone: `TRAILKEEP_LOG` is the log filter, for one).
-const ENV_KEYS: [&str; 13] = [
+const ENV_KEYS: [&str; 14] = [
     "listen",
     "data_dir",
     "log",
@@ -440,6 +467,7 @@ const ENV_KEYS: [&str; 13] = [
     "smtp",
     "webhooks",
     "detection",
+    "retention",
 ];
 
 /// Settings given as flags: `(dotted.path, value)` pairs applied last.
@@ -547,6 +575,17 @@ impl Settings {
         }
         if self.exports.keep_hours == 0 {
             bail!("exports.keep_hours must be at least 1");
+        }
+        if let Some(days) = self.retention.default_days
+            && !(1..=trailkeep_retention::policy::MAX_DAYS).contains(&days)
+        {
+            bail!(
+                "retention.default_days must be from 1 to {}",
+                trailkeep_retention::policy::MAX_DAYS
+            );
+        }
+        if self.retention.idempotency_key_days == 0 {
+            bail!("retention.idempotency_key_days must be at least 1");
         }
         if let Some(url) = &self.exports.public_url
             && !(url.starts_with("https://") || url.starts_with("http://"))

@@ -16,7 +16,8 @@ use trailkeep_jobs::export::{ExpireHandler, ExportHandler, ExportSettings};
 use trailkeep_jobs::{Handler, Runner, RunnerSettings};
 use trailkeep_report_pdf::TypstPdf;
 use trailkeep_reports::{ReportHandler, ReportSettings};
-use trailkeep_server::{AppState, Exports, JwtVerifier, Reports, Tls};
+use trailkeep_retention::{ErasureHandler, ErasureSettings, RetentionHandler, RetentionSettings};
+use trailkeep_server::{AppState, Exports, JwtVerifier, Reports, Retention, Tls};
 use trailkeep_store::Store;
 use trailkeep_webhooks::Deliverer;
 
@@ -154,12 +155,32 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             dir: settings.exports_dir(),
             pdf: true,
             deliveries: settings.deliveries(),
-            wake: Box::new(move || runner.wake()),
+            wake: Box::new({
+                let runner = runner.clone();
+                move || runner.wake()
+            }),
         };
         let mut state =
             AppState::new(shared.clone(), jwt, &secret, settings.limits.clone(), stopping.clone())
                 .with_exports(exports)
                 .with_reports(reports);
+        let schedule = if settings.retention.enabled {
+            state = state.with_retention(Retention {
+                default_days: settings.retention.default_days,
+                wake: Box::new({
+                    let runner = runner.clone();
+                    move || runner.wake()
+                }),
+            });
+            Some(tokio::spawn(retention_schedule(
+                shared.clone(),
+                retention_settings(&settings),
+                runner,
+                stopping.clone(),
+            )))
+        } else {
+            None
+        };
         let node = node_name(addr);
         let detection = if settings.detection.enabled {
             let detection = Detection::new(shared.clone(), settings.detection.settings(), node.clone());
@@ -191,7 +212,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .context("serve HTTP")?;
         tracing::info!("stopping the job workers and webhook deliveries");
         while workers.join_next().await.is_some() {}
-        for background in [deliveries, detection].into_iter().flatten() {
+        for background in [deliveries, detection, schedule].into_iter().flatten() {
             let _ = background.await;
         }
         tracing::info!("draining the write queue and signing the final checkpoints");
@@ -224,12 +245,29 @@ fn start_jobs(
         Arc::new(ReportHandler::new(
             store.clone(),
             ReportSettings {
-                dir,
+                dir: dir.clone(),
                 pdf: Some(Arc::new(TypstPdf)),
                 deliveries: settings.deliveries(),
             },
         )),
     ];
+    let handlers = if settings.retention.enabled {
+        let retention: Vec<Arc<dyn Handler>> = vec![
+            Arc::new(RetentionHandler::new(
+                store.clone(),
+                retention_settings(settings),
+            )),
+            Arc::new(ErasureHandler::new(
+                store.clone(),
+                ErasureSettings {
+                    files_dir: Some(dir),
+                },
+            )),
+        ];
+        handlers.into_iter().chain(retention).collect()
+    } else {
+        handlers
+    };
     let lease = Duration::from_secs(settings.jobs.lease_seconds);
     let runner = Runner::new(
         store,
@@ -244,6 +282,42 @@ fn start_jobs(
     );
     let workers = runner.start(stopping);
     (runner, workers)
+}
+
+/// What retention runs on this node need to know.
+fn retention_settings(settings: &Settings) -> RetentionSettings {
+    RetentionSettings {
+        default_days: settings.retention.default_days,
+        idempotency_keys: Duration::from_secs(settings.retention.idempotency_key_days * 24 * 3600),
+        files: Some((
+            settings.exports_dir(),
+            Duration::from_secs(settings.exports.keep_hours * 3600),
+        )),
+    }
+}
+
+/// Queues each tenant's daily retention run (once a day, whichever node comes first) until
+/// `stopping` turns true; checks every hour, and at start.
+async fn retention_schedule(
+    store: Arc<dyn Store>,
+    settings: RetentionSettings,
+    runner: Arc<Runner>,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        match trailkeep_retention::run::schedule(&*store, &settings).await {
+            Ok(0) => {}
+            Ok(queued) => {
+                tracing::info!(queued, "queued the daily retention runs");
+                runner.wake();
+            }
+            Err(error) => tracing::warn!(%error, "queuing the daily retention runs failed"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = stopping.wait_for(|stop| *stop) => return,
+        }
+    }
 }
 
 /// A name for this node among every node of the store: the address it listens on, its

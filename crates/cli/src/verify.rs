@@ -2,12 +2,14 @@
 //! PostgreSQL database (`--store`), or one export (`--export`) against the ledger's key,
 //! offline.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
+use trailkeep_event::RedactionReason;
 use trailkeep_jobs::export::verify::{ExportFailure, verify_export};
 use trailkeep_ledger::NoteVerifier;
 use trailkeep_store_embedded::{VerifyError, verify_data_dir};
@@ -90,8 +92,11 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             for t in &report.tenants {
                 writeln!(
                     out,
-                    "ok  tenant {}: {} events, {} checkpoints",
-                    t.tenant, t.events, t.checkpoints
+                    "ok  tenant {}: {} events, {} checkpoints{}",
+                    t.tenant,
+                    t.events,
+                    t.checkpoints,
+                    tombstones(&t.tombstones, true)
                 )?;
             }
             let total: u64 = report.tenants.iter().map(|t| t.events).sum();
@@ -110,6 +115,28 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             Err(anyhow::Error::new(unreadable)).with_context(|| format!("cannot read {place}"))
         }
     }
+}
+
+/// What a summary line says of tombstones: how many, and why (nothing when there are none).
+/// `vouched`: whether each was also held to the record of its removal.
+fn tombstones(by_reason: &BTreeMap<RedactionReason, u64>, vouched: bool) -> String {
+    let total: u64 = by_reason.values().sum();
+    if total == 0 {
+        return String::new();
+    }
+    let reasons: Vec<String> = by_reason
+        .iter()
+        .map(|(reason, n)| format!("{n} {}", reason.as_str()))
+        .collect();
+    let held = if vouched {
+        "each accepted by its kept leaf hash and the record of its removal"
+    } else {
+        "each accepted by its kept leaf hash (their records are checked in an unfiltered export)"
+    };
+    format!(
+        ", of which {total} tombstones ({}): {held}",
+        reasons.join(", ")
+    )
 }
 
 /// `trailkeep verify --export`: exit code 1 names what failed, 2 a file that cannot be read.
@@ -149,8 +176,13 @@ fn run_export(args: &VerifyArgs, export: &Path) -> anyhow::Result<ExitCode> {
             let m = &verified.manifest;
             writeln!(
                 out,
-                "ok  export {} of tenant {}: {} events ({:?}), cut at the signed checkpoint of size {}",
-                m.export_id, m.tenant, m.count, m.format, m.tree_size
+                "ok  export {} of tenant {}: {} events ({:?}), cut at the signed checkpoint of size {}{}",
+                m.export_id,
+                m.tenant,
+                m.count,
+                m.format,
+                m.tree_size,
+                tombstones(&verified.tombstones, verified.tombstones_vouched)
             )?;
             Ok(ExitCode::SUCCESS)
         }

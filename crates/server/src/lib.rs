@@ -28,6 +28,7 @@ mod listing;
 pub mod openapi;
 mod params;
 mod reports;
+mod retention;
 mod routes;
 mod stats;
 mod stream;
@@ -54,6 +55,7 @@ pub use exports::Exports;
 pub use keys::{key_event, parse_roles};
 pub use limits::Limits;
 pub use reports::Reports;
+pub use retention::Retention;
 pub use routes::{openapi, router};
 pub use transport::{Tls, serve};
 
@@ -83,6 +85,9 @@ pub struct AppState {
     pub exports: Option<Arc<Exports>>,
     /// Where reports are kept, when this server makes them ([`AppState::with_reports`]).
     pub reports: Option<Arc<Reports>>,
+    /// The default period and the runner's wake-up, when this server runs retention and
+    /// erasures ([`AppState::with_retention`]).
+    pub retention: Option<Arc<Retention>>,
     /// The node's webhook deliveries, when it runs them ([`AppState::with_webhooks`]).
     pub webhooks: Option<trailkeep_webhooks::Handle>,
     /// The node's detection, told when rules change ([`AppState::with_detection`]).
@@ -121,6 +126,7 @@ impl AppState {
             stopping,
             exports: None,
             reports: None,
+            retention: None,
             webhooks: None,
             detection: None,
         }
@@ -154,6 +160,14 @@ impl AppState {
     pub fn with_reports(self, reports: Reports) -> Self {
         Self {
             reports: Some(Arc::new(reports)),
+            ..self
+        }
+    }
+
+    /// The state, running retention and erasures as `retention` says.
+    pub fn with_retention(self, retention: Retention) -> Self {
+        Self {
+            retention: Some(Arc::new(retention)),
             ..self
         }
     }

@@ -23,7 +23,7 @@ use crate::error::ApiError;
 use crate::openapi::{self, ApiDoc};
 use crate::{
     AppState, detection, events, export_links, exports, health, ingest, keys, ledger, limits,
-    reports, stats, stream, telemetry, views, webhooks,
+    reports, retention, stats, stream, telemetry, views, webhooks,
 };
 
 /// Puts whatever enforces a role in front of a route (the guard, or nothing when only the
@@ -95,6 +95,30 @@ fn api(enforce: Enforce<'_>) -> OpenApiRouter<AppState> {
         ))
         .routes(needs(Role::Export, routes!(reports::get_one)))
         .routes(needs(Role::Export, routes!(reports::file)))
+        // Retention, legal holds, erasures.
+        .routes(needs(
+            Role::Admin,
+            small_body(routes!(retention::get_policy, retention::set_policy)),
+        ))
+        .routes(needs(
+            Role::Admin,
+            routes!(retention::create_run, retention::list_runs),
+        ))
+        .routes(needs(Role::Admin, routes!(retention::get_run)))
+        .routes(needs(
+            Role::Admin,
+            small_body(routes!(retention::create_hold, retention::list_holds)),
+        ))
+        .routes(needs(Role::Admin, routes!(retention::get_hold)))
+        .routes(needs(
+            Role::Admin,
+            small_body(routes!(retention::lift_hold)),
+        ))
+        .routes(needs(
+            Role::Admin,
+            small_body(routes!(retention::create_erasure, retention::list_erasures)),
+        ))
+        .routes(needs(Role::Admin, routes!(retention::get_erasure)))
         // Credentials.
         .routes(needs(Role::Admin, routes!(keys::list)))
         .routes(needs(Role::Admin, small_body(routes!(keys::create))))

@@ -37,6 +37,7 @@ use crate::dialects::ErrorBody;
         (name = "credentials", description = "API keys and the token exchange"),
         (name = "exports", description = "Exports of events with signed manifests"),
         (name = "reports", description = "Compliance reports with the ledger's integrity attestation"),
+        (name = "retention", description = "Retention policies, legal holds and erasures that keep every ledger verifiable"),
         (name = "detection", description = "Rules over the trail and the alerts they raise"),
         (name = "webhooks", description = "Subscriptions that deliver the trail's events as Standard Webhooks"),
         (name = "operations", description = "Health, readiness and metrics"),

@@ -1,0 +1,97 @@
+//! Retention, legal holds and erasure (DESIGN sections 4 and 7): background work over the store
+//! contract that removes events, or fields of them, while every ledger stays verifiable.
+//!
+//! - [`policy`]: how long a tenant keeps its events, by default and by action or category.
+//! - [`hold`]: legal holds, which keep the events they cover from every removal.
+//! - [`run`]: the `retention` job, which turns the events past their period into tombstones,
+//!   sweeps expired idempotency keys and gives the space back; and the daily schedule of it.
+//! - [`erase`]: the `erasure` job, which removes one person's data from their events and from
+//!   the tenant's export and report files.
+//! - [`remove`]: how both write tombstones, in batches each vouched for by its record
+//!   (`trailkeep_store::redaction`).
+//!
+//! Every change of a policy or hold, every request, and every removal is an event in the
+//! tenant's own trail.
+
+#![deny(missing_docs)]
+
+pub mod erase;
+pub mod hold;
+pub mod policy;
+pub mod remove;
+pub mod run;
+
+use serde_json::{Value, json};
+use trailkeep_event::{PreparedEvent, Timestamp, prepare};
+use trailkeep_store::StoreError;
+
+pub use erase::{ErasureHandler, ErasureSettings, ErasureSpec, Subject};
+pub use hold::{Hold, Holds, Scope};
+pub use policy::{Override, Policy, StoredPolicy};
+pub use run::{RetentionHandler, RetentionSettings};
+
+/// Who makes a change, as the trail's `actor` records it.
+pub type Actor = Value;
+
+/// Why a call was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RetentionError {
+    /// No such hold or job in the tenant.
+    #[error("not found")]
+    NotFound,
+    /// The request is not acceptable; the text says why.
+    #[error("{0}")]
+    Invalid(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An event recording something about `target` (type, id) in `tenant`'s trail.
+pub fn audit_event(
+    tenant: &str,
+    action: &str,
+    actor: &Actor,
+    (target_type, target_id): (&str, &str),
+    metadata: Value,
+) -> Result<PreparedEvent, StoreError> {
+    let raw = json!({
+        "action": action,
+        "outcome": if action.ends_with(".failed") { "failure" } else { "success" },
+        "actor": actor,
+        "target": {"type": target_type, "id": target_id},
+        "metadata": metadata,
+    });
+    prepare(&raw, tenant, Timestamp::now())
+        .map_err(|errors| StoreError::Internal(format!("a retention event is invalid: {errors:?}")))
+}
+
+/// Every job of `kind` of the tenant, newest first, read a page at a time.
+pub async fn all_jobs(
+    store: &dyn trailkeep_store::Store,
+    tenant: &str,
+    kind: &str,
+) -> Result<Vec<trailkeep_store::JobRecord>, StoreError> {
+    let mut all: Vec<trailkeep_store::JobRecord> = Vec::new();
+    loop {
+        let before = all.last().map(|j| j.id.clone());
+        let page = store
+            .jobs(
+                tenant,
+                kind,
+                before.as_deref(),
+                trailkeep_store::jobs::MAX_JOBS_LISTED,
+            )
+            .await?;
+        let full = page.len() == trailkeep_store::jobs::MAX_JOBS_LISTED;
+        all.extend(page);
+        if !full {
+            return Ok(all);
+        }
+    }
+}
+
+/// The service itself, as the actor of scheduled work.
+pub fn system_actor() -> Actor {
+    json!({"type": "system", "id": "trailkeep.retention"})
+}
