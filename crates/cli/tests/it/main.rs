@@ -16,6 +16,7 @@ mod proofs;
 mod python_client;
 mod reindex;
 mod reports;
+mod retention;
 mod schemathesis;
 mod support;
 mod tamper;
