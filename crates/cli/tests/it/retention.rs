@@ -500,3 +500,194 @@ async fn an_erasure_leaves_nothing_of_the_person_on_the_embedded_engine() {
 async fn an_erasure_leaves_nothing_of_the_person_on_postgres() {
     an_erasure_leaves_nothing_of_the_person(Engine::Postgres(TestSchema::new().await)).await;
 }
+
+/// One stored row of tenant `acme`: its body and its leaf hash column, read and written
+/// behind the server's back.
+struct Rows<'a> {
+    engine: &'a Engine,
+    dir: &'a Path,
+}
+
+impl Rows<'_> {
+    async fn read(&self, seq: u64) -> (Vec<u8>, Vec<u8>) {
+        match self.engine {
+            Engine::Embedded => {
+                let conn = rusqlite::Connection::open(self.dir.join("data/trailkeep.db")).unwrap();
+                conn.query_row(
+                    "SELECT body, leaf_hash FROM events WHERE key = \
+                     ((SELECT id FROM tenants WHERE name = 'acme') << 40) | ?1",
+                    [seq as i64],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap()
+            }
+            Engine::Postgres(schema) => {
+                let client = connect(schema).await;
+                let row = client
+                    .query_one(
+                        "SELECT body, leaf_hash FROM events WHERE tenant = 'acme' AND seq = $1",
+                        &[&(seq as i64)],
+                    )
+                    .await
+                    .unwrap();
+                (row.get(0), row.get(1))
+            }
+        }
+    }
+
+    async fn write(&self, seq: u64, body: &[u8], leaf: &[u8]) {
+        match self.engine {
+            Engine::Embedded => {
+                let conn = rusqlite::Connection::open(self.dir.join("data/trailkeep.db")).unwrap();
+                let changed = conn
+                    .execute(
+                        "UPDATE events SET body = ?1, leaf_hash = ?2 WHERE key = \
+                         ((SELECT id FROM tenants WHERE name = 'acme') << 40) | ?3",
+                        rusqlite::params![body, leaf, seq as i64],
+                    )
+                    .unwrap();
+                assert_eq!(changed, 1);
+            }
+            Engine::Postgres(schema) => {
+                let changed = connect(schema)
+                    .await
+                    .execute(
+                        "UPDATE events SET body = $1, leaf_hash = $2 WHERE tenant = 'acme' AND seq = $3",
+                        &[&body, &leaf, &(seq as i64)],
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(changed, 1);
+            }
+        }
+    }
+}
+
+async fn connect(schema: &TestSchema) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&schema.url(), tokio_postgres::NoTls)
+        .await
+        .expect("connect to PostgreSQL");
+    tokio::spawn(connection);
+    client
+}
+
+/// `text` with its first `from` replaced by `to` (of the same length), asserting it was there.
+fn replaced(text: &[u8], from: &str, to: &str) -> Vec<u8> {
+    let text = String::from_utf8(text.to_vec()).unwrap();
+    assert!(text.contains(from), "no {from} in {text}");
+    assert_eq!(from.len(), to.len());
+    text.replacen(from, to, 1).into_bytes()
+}
+
+async fn altered_tombstones_and_events_are_named(engine: Engine) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&engine, dir.path());
+    let api = Api::new(&server.url(), admin_token("acme"));
+    let vkey = api.get_text("/v1/ledger/key").await.trim().to_owned();
+    let events: Vec<Value> = (0..12)
+        .map(|i| {
+            json!({"action": "user.login", "actor": {"id": format!("u{}", i % 2), "email": format!("p{}@example.com", i % 2)}})
+        })
+        .collect();
+    api.ingest(&json!(events)).await;
+    let erasure = send(
+        &api,
+        reqwest::Method::POST,
+        "/v1/erasures",
+        &json!({"actor_id": "u1", "reason": "DSAR 7"}),
+    )
+    .await;
+    let erasure = finished(&api, erasure["status_url"].as_str().unwrap()).await;
+    assert_eq!(erasure["result"]["erased"], 6, "{erasure}");
+    // Seq 1 is a tombstone (u1's first event), seq 0 is whole (u0's).
+    assert!(
+        api.get_text("/v1/events?actor_id=u1&order=asc&limit=1")
+            .await
+            .contains("\"seq\":1")
+    );
+    if matches!(engine, Engine::Embedded) {
+        assert!(server.terminate().success());
+    } else {
+        drop(server);
+    }
+    let rows = Rows {
+        engine: &engine,
+        dir: dir.path(),
+    };
+    let check = |expected: &'static str, named: &'static str| {
+        let output = verify_store(&engine, dir.path(), &vkey);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{expected}: {}",
+            support::describe(&output)
+        );
+        let said = support::stdout(&output);
+        assert!(
+            said.contains(named),
+            "{expected}: verify must say {named:?}: {said}"
+        );
+    };
+    let output = verify_store(&engine, dir.path(), &vkey);
+    assert!(output.status.success(), "{}", support::describe(&output));
+
+    let (tombstone, leaf) = rows.read(1).await;
+    let kept = hex::encode(&leaf);
+    let mut other = leaf.clone();
+    other[0] ^= 1;
+    let other_hex = hex::encode(&other);
+
+    // The kept leaf hash in the tombstone changed.
+    rows.write(1, &replaced(&tombstone, &kept, &other_hex), &leaf)
+        .await;
+    check(
+        "a changed kept hash",
+        "FAILED tenant acme, seq 1: the tombstone's kept leaf hash",
+    );
+    // The leaf hash column changed.
+    rows.write(1, &tombstone, &other).await;
+    check(
+        "a changed leaf column",
+        "FAILED tenant acme, seq 1: the tombstone's kept leaf hash",
+    );
+    // Both changed alike: the tree no longer matches the signed checkpoints.
+    rows.write(1, &replaced(&tombstone, &kept, &other_hex), &other)
+        .await;
+    check("both changed", "do not match the signed checkpoint");
+    // The tombstone's remaining fields changed: its record's digest no longer matches.
+    rows.write(1, &replaced(&tombstone, "\"u1\"", "\"u7\""), &leaf)
+        .await;
+    check("a changed tombstone", "a tombstone was altered");
+    rows.write(1, &tombstone, &leaf).await;
+
+    // A whole event's body changed.
+    let (whole, whole_leaf) = rows.read(0).await;
+    rows.write(
+        0,
+        &replaced(&whole, "p0@example.com", "p9@example.com"),
+        &whole_leaf,
+    )
+    .await;
+    check(
+        "a changed event",
+        "FAILED tenant acme, seq 0: the stored bytes do not match",
+    );
+    rows.write(0, &whole, &whole_leaf).await;
+
+    let output = verify_store(&engine, dir.path(), &vkey);
+    assert!(
+        output.status.success(),
+        "restored: {}",
+        support::describe(&output)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn altered_tombstones_and_events_are_named_on_the_embedded_engine() {
+    altered_tombstones_and_events_are_named(Engine::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn altered_tombstones_and_events_are_named_on_postgres() {
+    altered_tombstones_and_events_are_named(Engine::Postgres(TestSchema::new().await)).await;
+}
