@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionOverride {
-    /// The action (`user.login`), or a prefix ending in `*` (`user.*`). Name this or
+    /// The action (`session.started`), or a prefix ending in `*` (`session.*`). Name this or
     /// `category`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,

@@ -132,6 +132,10 @@ struct Acme {
     /// acme's own detection rule, and the alert it raised on acme's invoice.
     rule_id: String,
     alert_id: String,
+    /// acme's legal hold (on acme-alice), its retention run and its erasure.
+    hold_id: String,
+    run_id: String,
+    erasure_id: String,
 }
 
 /// Both tenants, seeded.
@@ -247,6 +251,33 @@ impl World {
         })
         .await
         .expect("acme's rule raises an alert");
+        // A policy that keeps acme's invoices ten years, a hold on one of acme's actors, a
+        // retention run that removes nothing, and an erasure of a person acme never saw.
+        let policy = acme
+            .call(
+                Method::PUT,
+                "/v1/retention",
+                Some(&json!({"overrides": [{"action": "invoice.created", "days": 3650}]})),
+            )
+            .await;
+        assert_eq!(policy.status, 200, "{}", policy.text);
+        let hold = acme
+            .post(
+                "/v1/legal-holds",
+                "application/json",
+                json!({"scope": {"type": "actor", "id": "acme-alice"}, "reason": "acme-moonshot review"})
+                    .to_string(),
+            )
+            .await;
+        assert_eq!(hold.status, 201, "{}", hold.text);
+        let hold_id = hold.json()["id"].as_str().unwrap().to_owned();
+        let run_id = finished_job(&acme, "/v1/retention/runs", json!({})).await;
+        let erasure_id = finished_job(
+            &acme,
+            "/v1/erasures",
+            json!({"actor_id": "acme-nobody", "reason": "acme-moonshot request"}),
+        )
+        .await;
         let size = acme.all_events().await.len();
         let checkpoint = acme
             .get(&format!("/v1/ledger/checkpoint?min_size={size}"))
@@ -277,6 +308,9 @@ impl World {
             rail_webhook_id,
             rule_id,
             alert_id,
+            hold_id,
+            run_id,
+            erasure_id,
         };
         Self {
             acme,
@@ -307,6 +341,9 @@ impl Acme {
             &self.rail_webhook_id,
             &self.rule_id,
             &self.alert_id,
+            &self.hold_id,
+            &self.run_id,
+            &self.erasure_id,
         ];
         ids.chain(values)
             .chain(self.leaf_hashes.iter().cloned())
@@ -1030,6 +1067,102 @@ fn table(world: &World) -> Vec<Row> {
             format!("/api/v1/audit/webhooks/{}", acme.rail_webhook_id),
             Problem(404),
         ),
+        // Retention: acme's policy, hold, run and erasure are acme's alone; beta's listings
+        // hold none of them; what beta sets or asks for is its own.
+        Row::new(
+            Method::GET,
+            "/v1/retention",
+            Some(Role::Admin),
+            "/v1/retention",
+            Answer,
+        )
+        .showing_acme(),
+        Row::new(
+            Method::GET,
+            "/v1/retention/runs",
+            Some(Role::Admin),
+            "/v1/retention/runs",
+            Nothing,
+        )
+        .showing_acme(),
+        Row::new(
+            Method::GET,
+            "/v1/retention/runs/{id}",
+            Some(Role::Admin),
+            format!("/v1/retention/runs/{}", acme.run_id),
+            Problem(404),
+        ),
+        Row::new(
+            Method::GET,
+            "/v1/legal-holds",
+            Some(Role::Admin),
+            "/v1/legal-holds",
+            Nothing,
+        )
+        .showing_acme(),
+        Row::new(
+            Method::GET,
+            "/v1/legal-holds/{id}",
+            Some(Role::Admin),
+            format!("/v1/legal-holds/{}", acme.hold_id),
+            Problem(404),
+        )
+        .showing_acme(),
+        Row::new(
+            Method::GET,
+            "/v1/erasures",
+            Some(Role::Admin),
+            "/v1/erasures",
+            Nothing,
+        )
+        .showing_acme(),
+        Row::new(
+            Method::GET,
+            "/v1/erasures/{id}",
+            Some(Role::Admin),
+            format!("/v1/erasures/{}", acme.erasure_id),
+            Problem(404),
+        )
+        .showing_acme(),
+        Row::new(
+            Method::PUT,
+            "/v1/retention",
+            Some(Role::Admin),
+            "/v1/retention",
+            Answer,
+        )
+        .with_body(json!({"default_days": 3650, "overrides": [{"category": "export", "days": 3650}]}).to_string()),
+        Row::new(
+            Method::POST,
+            "/v1/retention/runs",
+            Some(Role::Admin),
+            "/v1/retention/runs",
+            Answer,
+        ),
+        Row::new(
+            Method::POST,
+            "/v1/legal-holds",
+            Some(Role::Admin),
+            "/v1/legal-holds",
+            Answer,
+        )
+        .with_body(json!({"scope": {"type": "actor", "id": "beta-carol"}, "reason": "a matter"}).to_string()),
+        Row::new(
+            Method::POST,
+            "/v1/legal-holds/{id}/lift",
+            Some(Role::Admin),
+            format!("/v1/legal-holds/{}/lift", acme.hold_id),
+            Problem(404),
+        )
+        .with_body(json!({"reason": "the matter is closed"}).to_string()),
+        Row::new(
+            Method::POST,
+            "/v1/erasures",
+            Some(Role::Admin),
+            "/v1/erasures",
+            Answer,
+        )
+        .with_body(json!({"actor_id": "nobody-here", "reason": "a request"}).to_string()),
         // Detection: acme's rule and alert are 404s for beta; beta's listings hold none of
         // acme's; a rule beta makes is its own.
         Row::new(

@@ -206,6 +206,19 @@ impl TestServer {
                         deliveries: setup.deliveries.clone(),
                     },
                 )),
+                Arc::new(trailkeep_retention::RetentionHandler::new(
+                    shared.clone(),
+                    trailkeep_retention::RetentionSettings {
+                        files: Some((exports_dir.clone(), std::time::Duration::from_secs(3600))),
+                        ..trailkeep_retention::RetentionSettings::default()
+                    },
+                )),
+                Arc::new(trailkeep_retention::ErasureHandler::new(
+                    shared.clone(),
+                    trailkeep_retention::ErasureSettings {
+                        files_dir: Some(exports_dir.clone()),
+                    },
+                )),
             ],
         );
         runner.start(stopping.clone()).detach_all();
@@ -237,6 +250,13 @@ impl TestServer {
                 dir: exports_dir.clone(),
                 pdf: false,
                 deliveries: setup.deliveries.clone(),
+                wake: Box::new({
+                    let runner = runner.clone();
+                    move || runner.wake()
+                }),
+            })
+            .with_retention(trailkeep_server::Retention {
+                default_days: None,
                 wake: Box::new({
                     let runner = runner.clone();
                     move || runner.wake()
