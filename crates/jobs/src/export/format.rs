@@ -70,6 +70,7 @@ pub const DEFAULT_COLUMNS: &[&str] = &[
     "description",
     "changes",
     "metadata",
+    "redaction",
 ];
 
 /// Every column a CSV export may choose: the event's fields, nested ones by dotted path.
@@ -104,6 +105,7 @@ pub const KNOWN_COLUMNS: &[&str] = &[
     "changes",
     "description",
     "metadata",
+    "redaction",
 ];
 
 /// Writes events in one format to `out`.

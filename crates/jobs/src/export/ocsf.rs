@@ -16,7 +16,8 @@
 //! outcome. `metadata.uid` is the event id, `metadata.sequence` its seq, `metadata.tenant_uid`
 //! its tenant; the actor is `actor.user`; the IP address is `src_endpoint.ip`; a sign-in's
 //! `service` is its target, or the tenant when it has none. What OCSF has no
-//! attribute for (the action's own name, its changes and metadata) is kept under
+//! attribute for (the action's own name, its changes and metadata, a tombstone's redaction)
+//! is kept under
 //! `unmapped.trailkeep` (with the target of a data access, whose kind names the `table` read),
 //! so nothing is lost. API Activity
 //! and Datastore Activity require an actor and a source endpoint: an event without them gets
@@ -144,6 +145,7 @@ pub fn record(event: &Event) -> Value {
                 "category": event.category,
                 "changes": event.changes,
                 "metadata": event.metadata,
+                "redaction": event.redaction,
             },
         },
     });

@@ -297,7 +297,7 @@ pub fn record(event: &Event) -> KoreLog {
         delta,
         user_name: actor.and_then(|a| a.name.clone()),
         email_id: actor.and_then(|a| a.email.clone()),
-        keywords: event.description.clone().unwrap_or_default(),
+        keywords: super::noted_description(event).unwrap_or_default(),
         c_on,
         version: 0,
     }

@@ -213,3 +213,38 @@ pub fn prefix_operation_ids(
         }
     }
 }
+
+/// What a dialect's free-form object (Persys `details`, Audit Rail and Cloudflare `metadata`,
+/// Port `details`) carries for a tombstone under `redaction`: why and when fields were removed,
+/// which, and by which record, and that what remains can no longer be proved against the leaf
+/// hash. `None` for a whole event.
+pub fn redaction_marker(event: &trailkeep_event::Event) -> Option<Value> {
+    let redaction = event.redaction.as_ref()?;
+    Some(serde_json::json!({
+        "reason": redaction.reason,
+        "removed": redaction.removed,
+        "record": redaction.record,
+        "redacted_at": redaction.redacted_at,
+        "provable": false,
+    }))
+}
+
+/// The words a dialect with no free-form object (Kore's `keywords`, Cloudflare v2's
+/// `action.description`) shows for a tombstone, before the event's own description.
+pub fn redaction_note(event: &trailkeep_event::Event) -> Option<String> {
+    let redaction = event.redaction.as_ref()?;
+    Some(format!(
+        "[tombstone: {} removed {}; what remains is not provable against the leaf hash]",
+        redaction.reason.as_str(),
+        redaction.removed.join(", ")
+    ))
+}
+
+/// `description` with a tombstone's note before it.
+pub fn noted_description(event: &trailkeep_event::Event) -> Option<String> {
+    match (redaction_note(event), &event.description) {
+        (Some(note), Some(text)) => Some(format!("{note} {text}")),
+        (Some(note), None) => Some(note),
+        (None, text) => text.clone(),
+    }
+}

@@ -143,6 +143,9 @@ pub fn record(event: &Event) -> PersysLog {
             }
         }
     }
+    if let Some(marker) = super::redaction_marker(event) {
+        details.insert("redaction".into(), marker);
+    }
     PersysLog {
         id: event.id.clone(),
         timestamp: event.occurred_at.to_string(),

@@ -205,6 +205,9 @@ pub fn record(event: &Event) -> PortAudit {
     if let Some(changes) = &event.changes {
         details.insert("changes".into(), json!(changes));
     }
+    if let Some(marker) = super::redaction_marker(event) {
+        details.insert("redaction".into(), marker);
+    }
     let actor = event.actor.as_ref();
     let target = event.target.as_ref();
     let context = event.context.as_ref();

@@ -21,6 +21,7 @@ mod port;
 mod query;
 mod receiver;
 mod reports;
+mod retention;
 mod spy;
 mod stream;
 mod support;

@@ -279,6 +279,42 @@ async fn from_seq_replays_from_the_beginning_across_scan_chunks(engine: Engine) 
     assert_eq!(got, [1195, 1196, 1197, 1198, 1199]);
 }
 
+/// A replay sends a tombstone as it is stored now: marked, with nothing removed in it.
+async fn a_replay_sends_tombstones_as_they_are_now(engine: Engine) {
+    let server = TestServer::start_on(engine).await;
+    let admin = server.client("acme", "audit:read audit:write audit:admin");
+    post(
+        &admin,
+        json!([{"action": "user.login", "actor": {"id": "u1", "email": "u1@example.com"}},
+               {"action": "user.login", "actor": {"id": "u2", "email": "u2@example.com"}}]),
+    )
+    .await;
+    let erasure = admin
+        .call(
+            reqwest::Method::POST,
+            "/v1/erasures",
+            Some(&json!({"actor_id": "u1", "reason": "DSAR 3"})),
+        )
+        .await;
+    assert_eq!(erasure.status, 202, "{}", erasure.text);
+    let status = erasure.json()["status_url"].as_str().unwrap().to_owned();
+    timeout(WAIT, async {
+        while admin.get(&status).await.json()["state"] != "succeeded" {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the erasure finishes");
+    let mut sse = Sse::open(&admin, "?action=user.login&from_seq=0", None).await;
+    let sent = sse.take(2).await;
+    let first: Value = serde_json::from_str(&sent[0].data).unwrap();
+    assert_eq!(first["redaction"]["reason"], "erasure", "{first}");
+    assert!(!sent[0].data.contains("u1@example.com"), "{}", sent[0].data);
+    let second: Value = serde_json::from_str(&sent[1].data).unwrap();
+    assert_eq!(second["actor"]["email"], "u2@example.com");
+    assert!(second.get("redaction").is_none());
+}
+
 async fn other_tenants_events_never_appear(engine: Engine) {
     let server = TestServer::start_on(engine).await;
     let acme = server.client("acme", RW);
@@ -485,6 +521,7 @@ crate::on_both_engines!(
     live_tail_sends_exactly_the_matching_events_in_seq_order,
     reconnecting_with_last_event_id_resumes_without_gap_or_duplicate,
     from_seq_replays_from_the_beginning_across_scan_chunks,
+    a_replay_sends_tombstones_as_they_are_now,
     other_tenants_events_never_appear,
     bad_requests_are_problems,
     open_streams_end_when_the_server_shuts_down,

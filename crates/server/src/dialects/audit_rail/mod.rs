@@ -133,7 +133,13 @@ pub fn record(event: &Event) -> RailLog {
             id: actor.and_then(|a| a.id.clone()),
             email: actor.and_then(|a| a.email.clone()),
         },
-        metadata: event.metadata.clone().unwrap_or_default(),
+        metadata: {
+            let mut metadata = event.metadata.clone().unwrap_or_default();
+            if let Some(marker) = super::redaction_marker(event) {
+                metadata.insert("redaction".into(), marker);
+            }
+            metadata
+        },
         ip_address: context.and_then(|c| c.ip_address.clone()),
         user_agent: context.and_then(|c| c.user_agent.clone()),
         trace_id: context.and_then(|c| c.trace_id.clone()),

@@ -200,7 +200,7 @@ pub fn v2_record(event: &Event) -> V2Record {
             name: event.tenant.clone(),
         },
         action: V2Action {
-            description: event.description.clone(),
+            description: super::noted_description(event),
             result: event.outcome.as_str().to_owned(),
             time: event.occurred_at.to_string(),
             kind: action_type(event.category).to_owned(),
@@ -392,7 +392,10 @@ pub async fn v2(
 pub fn v1_record(event: &Event) -> V1Record {
     let actor = event.actor.as_ref();
     let target = event.target.as_ref();
-    let metadata = event.metadata.clone().unwrap_or_default();
+    let mut metadata = event.metadata.clone().unwrap_or_default();
+    if let Some(marker) = super::redaction_marker(event) {
+        metadata.insert("redaction".into(), marker);
+    }
     let side = |new: bool| {
         let changes = event.changes.as_ref()?;
         let values: Map<String, Value> = changes
