@@ -103,6 +103,13 @@ pub struct Args {
     /// when it caught up.
     #[arg(long)]
     pub alerting: bool,
+    /// Before the last phase, remove the events older than 45 days (half the batch-loaded
+    /// ones) on both sides, Trailkeep by a retention policy and run, PostgreSQL by an update
+    /// that empties the same columns and a VACUUM, and measure the time and the bytes on disk
+    /// before and after. The later figures (disk, verify) are then of the trail with its
+    /// tombstones.
+    #[arg(long)]
+    pub retention: bool,
     /// Trailkeep nodes on the PostgreSQL engine; ingest is spread over them, every other phase
     /// asks the first.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=8))]

@@ -393,6 +393,101 @@ pub async fn report(s: &mut Session) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Days of the retention phase's policy: half the workload's span.
+const RETENTION_DAYS: u32 = (SPAN_DAYS / 2) as u32;
+
+/// With `--retention`: the events older than [`RETENTION_DAYS`] removed on both sides
+/// (Trailkeep: a policy and a retention run per tenant, which leave tombstones and give the
+/// space back; PostgreSQL: an update emptying the same columns, then VACUUM), timed, with the
+/// bytes on disk before and after.
+pub async fn retention(s: &mut Session) -> anyhow::Result<()> {
+    if !s.args.retention {
+        return Ok(());
+    }
+    let (_, pg_before) = s.pool[0].size().await?;
+    let started = Instant::now();
+    let pg_removed = s.pool[0].retain(RETENTION_DAYS).await?;
+    let pg_took = started.elapsed();
+    let (_, pg_after) = s.pool[0].size().await?;
+    let mib = |bytes: u64| bytes as f64 / f64::from(1 << 20);
+    let Some(tk) = &s.tk else {
+        say(format_args!(
+            "retention: PostgreSQL emptied {} rows in {:.1} s; {:.0} MiB before, {:.0} MiB after",
+            thousands(pg_removed),
+            pg_took.as_secs_f64(),
+            mib(pg_before),
+            mib(pg_after)
+        ));
+        return Ok(());
+    };
+    tk.wait_indexed().await?;
+    let tk_before = store_bytes(s).await?;
+    let bar = ProgressBar::new_spinner().with_message("retention runs");
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let retained = tk.retain(&s.tenants, RETENTION_DAYS).await?;
+    bar.finish_and_clear();
+    tk.wait_indexed().await?;
+    let tk_after = store_bytes(s).await?;
+    say(format_args!(
+        "retention ({RETENTION_DAYS} days): Trailkeep made {} tombstones in {:.1} s, {:.0} MiB on disk before, {:.0} MiB after; PostgreSQL emptied {} rows in {:.1} s, {:.0} MiB before, {:.0} MiB after",
+        thousands(retained.removed),
+        retained.took.as_secs_f64(),
+        mib(tk_before),
+        mib(tk_after),
+        thousands(pg_removed),
+        pg_took.as_secs_f64(),
+        mib(pg_before),
+        mib(pg_after),
+    ));
+    let both = |key: &str, label: String, unit: &'static str, tk: f64, pg: f64| Figure {
+        key: key.to_owned(),
+        label,
+        unit,
+        better: Better::Lower,
+        trailkeep: Some(tk),
+        postgres: Some(pg),
+    };
+    s.figures.extend([
+        both(
+            "retention_s",
+            format!(
+                "retention removing the events older than {RETENTION_DAYS} days ({} Trailkeep, {} PostgreSQL)",
+                thousands(retained.removed),
+                thousands(pg_removed)
+            ),
+            "s",
+            retained.took.as_secs_f64(),
+            pg_took.as_secs_f64(),
+        ),
+        both(
+            "retention_disk_before_mib",
+            "bytes on disk before retention".into(),
+            "MiB",
+            mib(tk_before),
+            mib(pg_before),
+        ),
+        both(
+            "retention_disk_after_mib",
+            "bytes on disk after retention (and its vacuum)".into(),
+            "MiB",
+            mib(tk_after),
+            mib(pg_after),
+        ),
+    ]);
+    Ok(())
+}
+
+/// Trailkeep's store's bytes: the engine's schema on PostgreSQL, or the data directory without
+/// the export phase's files (under `exports/`), which are not the store.
+async fn store_bytes(s: &Session) -> anyhow::Result<u64> {
+    let on_postgres = s.tk.as_ref().and_then(|tk| tk.store()).is_some();
+    Ok(if on_postgres {
+        s.pool[0].schema_bytes(crate::run::ENGINE_SCHEMA).await?
+    } else {
+        dir_bytes(&s.data_dir) - dir_bytes(&s.data_dir.join("exports"))
+    })
+}
+
 /// Peak memory, `kill -9` and recovery, SIGTERM, bytes on disk (both sides) and `trailkeep
 /// verify`. Leaves the server stopped.
 pub async fn trailkeep_alone(s: &mut Session) -> anyhow::Result<()> {
@@ -421,12 +516,7 @@ pub async fn trailkeep_alone(s: &mut Session) -> anyhow::Result<()> {
     let recovery = tk.crash_and_recover().await?;
     tk.stop()?;
     let store = tk.store().cloned();
-    let tk_bytes = match &store {
-        // The engine's tables and indexes in its schema.
-        Some(_) => s.pool[0].schema_bytes(crate::run::ENGINE_SCHEMA).await?,
-        // The store's bytes: the export phase's files (under `exports/`) are not the store.
-        None => dir_bytes(&s.data_dir) - dir_bytes(&s.data_dir.join("exports")),
-    };
+    let tk_bytes = store_bytes(s).await?;
     let bar = ProgressBar::new_spinner().with_message("trailkeep verify");
     bar.enable_steady_tick(Duration::from_millis(200));
     let verified = trailkeep::verify(&s.binary, &s.data_dir, store.as_ref())?;

@@ -174,6 +174,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     phases::export(&mut s, largest).await?;
     phases::report(&mut s).await?;
     phases::sustained(&mut s).await?;
+    phases::retention(&mut s).await?;
     phases::trailkeep_alone(&mut s).await?;
     phases::index_catch_up(&mut s, loaded.index_catch_up, index_after_singles);
 

@@ -446,6 +446,72 @@ impl Trailkeep {
         }
     }
 
+    /// Sets every tenant's retention to `days` and runs retention over each, one after the
+    /// other; answers how long the runs took in all and how many events they removed.
+    pub async fn retain(&self, tenants: &[String], days: u32) -> anyhow::Result<Retained> {
+        let admins = tenants
+            .iter()
+            .map(|t| mint_with(&self.binary, &self.data_dir, t, "audit:admin"))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        for admin in &admins {
+            let answer = self
+                .http
+                .put(format!("{}/v1/retention", self.base))
+                .bearer_auth(admin)
+                .json(&serde_json::json!({"default_days": days}))
+                .send()
+                .await
+                .context("PUT /v1/retention")?;
+            if !answer.status().is_success() {
+                bail!("PUT /v1/retention answered {}", answer.status());
+            }
+        }
+        let started = Instant::now();
+        let mut removed = 0;
+        for admin in &admins {
+            let answer = self
+                .http
+                .post(format!("{}/v1/retention/runs", self.base))
+                .bearer_auth(admin)
+                .send()
+                .await
+                .context("POST /v1/retention/runs")?;
+            let queued: Value = answer.json().await.context("read the run")?;
+            let status_url = queued["status_url"]
+                .as_str()
+                .with_context(|| format!("the run answered no status_url: {queued}"))?
+                .to_owned();
+            loop {
+                let run: Value = self
+                    .http
+                    .get(format!("{}{status_url}", self.base))
+                    .bearer_auth(admin)
+                    .send()
+                    .await
+                    .context("GET the run")?
+                    .json()
+                    .await
+                    .context("read the run")?;
+                match run["state"].as_str() {
+                    Some("succeeded") => {
+                        removed += run["result"]["removed"].as_u64().unwrap_or(0);
+                        break;
+                    }
+                    Some("queued" | "running") => {}
+                    other => bail!("{status_url} ended {other:?}: {}", run["error"]),
+                }
+                if started.elapsed() > Duration::from_secs(3600) {
+                    bail!("{status_url} had not finished after an hour");
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Ok(Retained {
+            took: started.elapsed(),
+            removed,
+        })
+    }
+
     /// The answer of `GET <status_url>/file` for `tenant`, once it is a success.
     async fn job_file(&self, tenant: usize, status_url: &str) -> anyhow::Result<reqwest::Response> {
         let response = self
@@ -646,6 +712,14 @@ fn mint(binary: &Path, data_dir: &Path, tenant: &str) -> anyhow::Result<String> 
         tenant,
         "audit:read audit:write audit:export",
     )
+}
+
+/// What a retention pass over every tenant did.
+pub struct Retained {
+    /// From the first run's request to the last run's end.
+    pub took: Duration,
+    /// Events that became tombstones.
+    pub removed: u64,
 }
 
 /// A day's token for `tenant` with `scope`.

@@ -39,8 +39,9 @@ pub fn apply(
     tombstones: &[Tombstone],
 ) -> Result<Result<(), StoreError>, StoreError> {
     let mut read = tx
-        .prepare_cached("SELECT id, leaf_hash, body FROM events WHERE key = ?1")
+        .prepare_cached("SELECT id, occurred_us, leaf_hash, body FROM events WHERE key = ?1")
         .map_err(internal)?;
+    let mut rows = Vec::with_capacity(tombstones.len());
     for tombstone in tombstones {
         if tombstone.seq >= size {
             return Ok(Err(StoreError::Conflict(format!(
@@ -48,17 +49,27 @@ pub fn apply(
                 tombstone.seq
             ))));
         }
-        let (id, leaf, body): (String, Vec<u8>, Vec<u8>) = read
+        let (id, occurred, leaf, body): (String, i64, Vec<u8>, Vec<u8>) = read
             .query_row([event_key(tenant_id, tombstone.seq)], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })
             .map_err(internal)?;
         if let Err(refusal) = check_replacement(tombstone, tenant, &id, &leaf, &body) {
             return Ok(Err(refusal));
         }
+        rows.push((id, occurred, leaf));
     }
-    let mut write = tx
-        .prepare_cached("UPDATE events SET body = ?2 WHERE key = ?1")
+    // Deleted and inserted again rather than updated: SQLite merges the pages a delete leaves
+    // underfull, so the space of the removed bodies ends up on the free list for the
+    // incremental vacuum; an update in place would leave every page as full as before.
+    let mut delete = tx
+        .prepare_cached("DELETE FROM events WHERE key = ?1")
+        .map_err(internal)?;
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO events (key, tenant_id, id, occurred_us, leaf_hash, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
         .map_err(internal)?;
     let mut queue = tx
         .prepare_cached(
@@ -66,10 +77,11 @@ pub fn apply(
              ON CONFLICT (key) DO UPDATE SET changes = changes + 1",
         )
         .map_err(internal)?;
-    for tombstone in tombstones {
+    for (tombstone, (id, occurred, leaf)) in tombstones.iter().zip(rows) {
         let key = event_key(tenant_id, tombstone.seq);
-        write
-            .execute(params![key, tombstone.body])
+        delete.execute([key]).map_err(internal)?;
+        insert
+            .execute(params![key, tenant_id, id, occurred, leaf, tombstone.body])
             .map_err(internal)?;
         queue.execute([key]).map_err(internal)?;
     }
@@ -115,6 +127,9 @@ impl RedactionStore for EmbeddedStore {
     }
 
     async fn reclaim(&self) -> Result<(), StoreError> {
+        // Step by step until no free page is left, or a step gives none back (pages freed by
+        // writes meanwhile are for the next run).
+        let mut before = i64::MAX;
         loop {
             let left = self
                 .on_writer(|conn| {
@@ -124,9 +139,10 @@ impl RedactionStore for EmbeddedStore {
                         .map_err(internal)
                 })
                 .await?;
-            if left == 0 {
+            if left == 0 || left >= before {
                 break;
             }
+            before = left;
         }
         // The file shrinks when the WAL is written back to it.
         self.on_writer(|conn| {

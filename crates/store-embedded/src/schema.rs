@@ -84,6 +84,12 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
+    // Before WAL: a new database takes the mode only while its file is still empty (and asking
+    // on an existing one would want a write lock for nothing).
+    let pages: i64 = conn.pragma_query_value(None, "page_count", |r| r.get(0))?;
+    if pages == 0 {
+        conn.pragma_update(None, "auto_vacuum", INCREMENTAL)?;
+    }
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -126,30 +132,24 @@ pub fn migrate(conn: &mut Connection) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// `PRAGMA auto_vacuum` of a database whose free pages can be given back a few at a time.
+pub const INCREMENTAL: i64 = 2;
+
 /// `auto_vacuum = INCREMENTAL`: pages freed by removed bodies (retention, erasure) can then be
 /// given back to the file system a few at a time (`PRAGMA incremental_vacuum`) instead of by a
-/// `VACUUM` that rewrites the whole file. A new database is made so before its first table;
-/// one made by an earlier build is rewritten once, here.
+/// `VACUUM` that rewrites the whole file. A new database is made so by [`open`]; one made by an
+/// earlier build is rewritten once, here.
 fn incremental_vacuum(conn: &mut Connection) -> Result<(), String> {
-    const INCREMENTAL: i64 = 2;
     let mode: i64 = conn
         .pragma_query_value(None, "auto_vacuum", |row| row.get(0))
         .map_err(|e| e.to_string())?;
     if mode == INCREMENTAL {
         return Ok(());
     }
-    let tables: i64 = conn
-        .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
-        .map_err(|e| e.to_string())?;
+    tracing::info!("rewriting the database once so that removed events' space can be given back");
     conn.pragma_update(None, "auto_vacuum", INCREMENTAL)
-        .map_err(|e| e.to_string())?;
-    if tables > 0 {
-        tracing::info!(
-            "rewriting the database once so that removed events' space can be given back"
-        );
-        conn.execute_batch("VACUUM").map_err(|e| e.to_string())?;
-    }
-    Ok(())
+        .and_then(|()| conn.execute_batch("VACUUM"))
+        .map_err(|e| e.to_string())
 }
 
 fn check_version(conn: &mut Connection) -> Result<(), String> {
@@ -182,6 +182,30 @@ pub fn hash_from_blob(blob: Vec<u8>) -> Result<trailkeep_ledger::Hash, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_and_old_databases_give_free_pages_back_in_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut new = open(&dir.path().join("new.db")).unwrap();
+        migrate(&mut new).unwrap();
+        let mode = |conn: &Connection| -> i64 {
+            conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(mode(&new), INCREMENTAL);
+        // A database made without the mode, as earlier builds made them, is converted once.
+        let path = dir.path().join("old.db");
+        let old = Connection::open(&path).unwrap();
+        old.pragma_update(None, "journal_mode", "WAL").unwrap();
+        old.execute_batch(SCHEMA).unwrap();
+        old.pragma_update(None, "user_version", FORMAT_VERSION)
+            .unwrap();
+        assert_eq!(mode(&old), 0);
+        drop(old);
+        let mut old = open(&path).unwrap();
+        migrate(&mut old).unwrap();
+        assert_eq!(mode(&old), INCREMENTAL);
+    }
 
     #[test]
     fn keys_keep_tenants_apart_and_seqs_in_order() {

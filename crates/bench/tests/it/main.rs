@@ -132,10 +132,13 @@ fn a_small_run_measures_every_figure_on_both_systems_with_the_same_answers() {
     if !postgres_is_up() {
         return;
     }
-    let (report, stdout, out) = small_run("trailkeep_bench_it", &[]);
+    let (report, stdout, out) = small_run("trailkeep_bench_it", &["--retention"]);
     let (figures, _) = figures_with(
         &report,
         &[
+            "retention_s",
+            "retention_disk_before_mib",
+            "retention_disk_after_mib",
             "batch_ingest_events_per_s",
             "single_ingest_events_per_s",
             "query_time_page_p50_ms",
@@ -256,10 +259,13 @@ fn the_postgres_engine_runs_every_phase_on_two_nodes_with_the_same_answers() {
     }
     let (report, _, out) = small_run(
         "trailkeep_bench_it_engine",
-        &["--engine", "postgres", "--nodes", "2"],
+        &["--engine", "postgres", "--nodes", "2", "--retention"],
     );
     // The engine has no query index: its lag and catch-up figures are zero, the rest measured.
     let measured = [
+        "retention_s",
+        "retention_disk_before_mib",
+        "retention_disk_after_mib",
         "batch_ingest_events_per_s",
         "single_ingest_events_per_s",
         "query_time_page_p50_ms",

@@ -3,4 +3,5 @@
 
 mod conformance;
 mod hardening;
+mod reclaim;
 mod recovery;
