@@ -8,7 +8,7 @@
 //! carry SHA-256 digests of them, and counts.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -19,9 +19,10 @@ use trailkeep_event::{Erasable, Event, Filter, MAX_PAGE, Order, Query, Redaction
 use trailkeep_jobs::{Done, Handler, JobFailure, Work, job_to_run_now};
 use trailkeep_store::{JobRecord, Store, StoreError};
 
+use crate::files::{contains, remove_files};
 use crate::hold::{Holds, MAX_REASON_CHARS};
 use crate::remove::Remover;
-use crate::{Actor, RetentionError, audit_event, system_actor};
+use crate::{Actor, RetentionError, audit_event, failure};
 
 /// The job kind.
 pub const KIND: &str = "erasure";
@@ -206,60 +207,6 @@ fn collect_strings(value: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// Deletes the files of job `id` under `dir` (`<id>.*`) when `holds` says the job's main file
-/// holds something; answers how many files went.
-pub fn remove_job_files(
-    dir: &Path,
-    id: &str,
-    holds: impl Fn(&[u8]) -> bool,
-) -> Result<u64, StoreError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => {
-            return Err(StoreError::Unavailable(format!(
-                "read {}: {e}",
-                dir.display()
-            )));
-        }
-    };
-    let prefix = format!("{id}.");
-    let files: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&prefix))
-        })
-        .collect();
-    let any = files
-        .iter()
-        .any(|path| std::fs::read(path).is_ok_and(|bytes| holds(&bytes)));
-    if !any {
-        return Ok(0);
-    }
-    let mut removed = 0;
-    for path in files {
-        match std::fs::remove_file(&path) {
-            Ok(()) => removed += 1,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(StoreError::Unavailable(format!(
-                    "remove {}: {e}",
-                    path.display()
-                )));
-            }
-        }
-    }
-    Ok(removed)
-}
-
-/// Whether `haystack` contains `needle`.
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
-}
-
 /// The `erasure` job handler.
 pub struct ErasureHandler {
     store: Arc<dyn Store>,
@@ -340,28 +287,21 @@ impl ErasureHandler {
         result.erased = remover.removed;
         result.records = remover.records;
         if let Some(dir) = &self.settings.files_dir {
-            for kind in ["export", "report"] {
-                for earlier in crate::all_jobs(store, tenant, kind).await? {
-                    result.files_removed += remove_job_files(dir, &earlier.id, |bytes| {
-                        removed_values.iter().any(|v| contains(bytes, v.as_bytes()))
-                    })?;
-                }
-            }
+            result.files_removed = remove_files(
+                store,
+                tenant,
+                dir,
+                |_| true,
+                |bytes| removed_values.iter().any(|v| contains(bytes, v.as_bytes())),
+            )
+            .await?;
         }
         Ok(Some(result))
     }
 }
 
 fn failed(job: &JobRecord, error: String) -> JobFailure {
-    let audit = audit_event(
-        &job.tenant,
-        "audit.erasure.failed",
-        &system_actor(),
-        ("erasure", &job.id),
-        json!({"error": error}),
-    )
-    .expect("a valid event");
-    JobFailure::Failed { error, audit }
+    failure(job, "audit.erasure.failed", "erasure", error)
 }
 
 #[async_trait]

@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod erase;
+mod files;
 pub mod hold;
 pub mod policy;
 pub mod remove;
@@ -45,6 +46,35 @@ pub enum RetentionError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl RetentionError {
+    /// The error as the store's, for work that answers in the store's terms.
+    pub fn into_store(self) -> StoreError {
+        match self {
+            RetentionError::Store(error) => error,
+            other => StoreError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// A failed attempt of `job`, its final failure recorded as `action` about (`target_type`,
+/// the job's id) in the tenant's trail.
+fn failure(
+    job: &trailkeep_store::JobRecord,
+    action: &str,
+    target_type: &str,
+    error: String,
+) -> trailkeep_jobs::JobFailure {
+    let audit = audit_event(
+        &job.tenant,
+        action,
+        &system_actor(),
+        (target_type, &job.id),
+        json!({"error": error}),
+    )
+    .expect("a failure's event is valid");
+    trailkeep_jobs::JobFailure::Failed { error, audit }
 }
 
 /// An event recording something about `target` (type, id) in `tenant`'s trail.

@@ -12,11 +12,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use trailkeep_event::{Erasable, REDACTION_RECORD_ACTION, RedactionReason, Timestamp};
 use trailkeep_jobs::{Done, Handler, JobFailure, Work, job_to_run_now, now_ms};
-use trailkeep_store::{JobRecord, JobState, Store, StoreError};
+use trailkeep_store::{JobRecord, Store, StoreError};
 
+use crate::files::remove_files;
 use crate::hold::Holds;
 use crate::remove::Remover;
-use crate::{Actor, audit_event, policy, system_actor};
+use crate::{Actor, RetentionError, audit_event, failure, policy, system_actor};
 
 /// The job kind.
 pub const KIND: &str = "retention";
@@ -119,10 +120,9 @@ pub async fn schedule(store: &dyn Store, settings: &RetentionSettings) -> Result
     }
     let mut queued = 0;
     for tenant in tenants {
-        let policy = policy::get(store, &tenant).await.map_err(|e| match e {
-            crate::RetentionError::Store(e) => e,
-            other => StoreError::Internal(other.to_string()),
-        })?;
+        let policy = policy::get(store, &tenant)
+            .await
+            .map_err(RetentionError::into_store)?;
         let enforces = settings.default_days.is_some()
             || policy.policy.default_days.is_some()
             || !policy.policy.overrides.is_empty();
@@ -162,8 +162,13 @@ impl RetentionHandler {
     ) -> Result<Option<RunResult>, StoreError> {
         let store = &*self.store;
         let tenant = job.tenant.as_str();
-        let policy = policy::get(store, tenant).await.map_err(internal)?.policy;
-        let holds = Holds::standing(store, tenant).await.map_err(internal)?;
+        let policy = policy::get(store, tenant)
+            .await
+            .map_err(RetentionError::into_store)?
+            .policy;
+        let holds = Holds::standing(store, tenant)
+            .await
+            .map_err(RetentionError::into_store)?;
         let now = Timestamp::now().as_micros();
         let mut details = Map::new();
         details.insert("job".into(), job.id.clone().into());
@@ -235,39 +240,13 @@ impl RetentionHandler {
             return Ok(0);
         };
         let cutoff = now_ms() - keep.as_millis() as i64;
-        let mut removed = 0;
-        for kind in ["export", "report"] {
-            for job in crate::all_jobs(&*self.store, tenant, kind).await? {
-                let ended = matches!(
-                    job.state,
-                    JobState::Succeeded | JobState::Failed | JobState::Cancelled
-                );
-                if ended && job.updated_at < cutoff {
-                    removed += crate::erase::remove_job_files(dir, &job.id, |_| true)?;
-                }
-            }
-        }
-        Ok(removed)
-    }
-}
-
-fn internal(e: crate::RetentionError) -> StoreError {
-    match e {
-        crate::RetentionError::Store(e) => e,
-        other => StoreError::Internal(other.to_string()),
+        let ended_long_ago = |job: &JobRecord| job.state.is_final() && job.updated_at < cutoff;
+        remove_files(&*self.store, tenant, dir, ended_long_ago, |_| true).await
     }
 }
 
 fn failed(job: &JobRecord, error: String) -> JobFailure {
-    let audit = audit_event(
-        &job.tenant,
-        "audit.retention.failed",
-        &system_actor(),
-        ("retention_run", &job.id),
-        json!({"error": error}),
-    )
-    .expect("a valid event");
-    JobFailure::Failed { error, audit }
+    failure(job, "audit.retention.failed", "retention_run", error)
 }
 
 #[async_trait]

@@ -6,7 +6,9 @@
 use async_trait::async_trait;
 use rusqlite::{Transaction, params};
 use trailkeep_event::{PreparedEvent, Timestamp};
-use trailkeep_store::redaction::{RedactionStore, Swept, Tombstone, check_replacement};
+use trailkeep_store::redaction::{
+    RedactionStore, Swept, Tombstone, check_record, check_replacement,
+};
 use trailkeep_store::{StoreError, StoredEvent};
 
 use crate::EmbeddedStore;
@@ -96,11 +98,7 @@ impl RedactionStore for EmbeddedStore {
         tombstones: Vec<Tombstone>,
         record: PreparedEvent,
     ) -> Result<StoredEvent, StoreError> {
-        if record.event.tenant != tenant {
-            return Err(StoreError::Internal(
-                "a redaction record must be the tenant's own".into(),
-            ));
-        }
+        check_record(tenant, &record)?;
         let name = tenant.to_owned();
         self.through_writer(tenant, |ticket, reply| Job::Redact {
             tenant: name,

@@ -12,7 +12,9 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use deadpool_postgres::Transaction;
 use trailkeep_event::{Event, PreparedEvent, Timestamp};
-use trailkeep_store::redaction::{RedactionStore, Swept, Tombstone, check_replacement};
+use trailkeep_store::redaction::{
+    RedactionStore, Swept, Tombstone, check_record, check_replacement,
+};
 use trailkeep_store::{StoreError, StoredEvent};
 
 use crate::append::{Answer, Change};
@@ -92,11 +94,7 @@ impl RedactionStore for PostgresStore {
         tombstones: Vec<Tombstone>,
         record: PreparedEvent,
     ) -> Result<StoredEvent, StoreError> {
-        if record.event.tenant != tenant {
-            return Err(StoreError::Internal(
-                "a redaction record must be the tenant's own".into(),
-            ));
-        }
+        check_record(tenant, &record)?;
         let request = trailkeep_store::AppendRequest {
             events: vec![record],
             idempotency_key: None,

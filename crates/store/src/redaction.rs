@@ -224,6 +224,17 @@ pub fn sha256(bytes: &[u8]) -> Hash {
     Sha256::digest(bytes).into()
 }
 
+/// Checks, before a store writes it, that `record` is a record of a removal from `tenant`'s
+/// trail.
+pub fn check_record(tenant: &str, record: &PreparedEvent) -> Result<(), StoreError> {
+    if record.event.tenant != tenant || record.event.action != REDACTION_RECORD_ACTION {
+        return Err(StoreError::Internal(format!(
+            "a removal from {tenant}'s trail must be recorded by a {REDACTION_RECORD_ACTION} event of it"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks, before a store writes it, that `tombstone` belongs in place of the stored event
 /// with this `id`, stored `leaf` hash and `stored_body`: it names the same seq, tenant and id,
 /// keeps the same leaf hash, and was made from the body stored now.
