@@ -253,6 +253,10 @@ impl EmbeddedStore {
         // Unbounded as a channel, bounded by admission: the writer moves each job into its
         // tenant's queue at once (`queue.rs`).
         let (jobs, receiver) = channel();
+        // The writer takes the write lock when a transaction begins: one that read first could
+        // otherwise find, when it comes to write, that the indexer (the only other connection
+        // that writes: its `reindex` queue) committed meanwhile, and fail.
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         let writer = Writer::new(
             conn,
             signer.clone(),

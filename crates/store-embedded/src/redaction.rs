@@ -61,9 +61,11 @@ pub fn apply(
         }
         rows.push((id, occurred, leaf));
     }
-    // Deleted and inserted again rather than updated: SQLite merges the pages a delete leaves
-    // underfull, so the space of the removed bodies ends up on the free list for the
-    // incremental vacuum; an update in place would leave every page as full as before.
+    // Every row deleted, then every tombstone inserted, rather than each updated in place: an
+    // update leaves its page as it was, and so does a delete followed by its insert (a page
+    // is rebalanced only when it falls below a third full). Deleting a batch of neighbouring
+    // rows empties whole pages onto the free list, and the small tombstones are packed into
+    // fewer pages, so the incremental vacuum has the space of the removed bodies to give back.
     let mut delete = tx
         .prepare_cached("DELETE FROM events WHERE key = ?1")
         .map_err(internal)?;
@@ -79,9 +81,13 @@ pub fn apply(
              ON CONFLICT (key) DO UPDATE SET changes = changes + 1",
         )
         .map_err(internal)?;
+    for tombstone in tombstones {
+        delete
+            .execute([event_key(tenant_id, tombstone.seq)])
+            .map_err(internal)?;
+    }
     for (tombstone, (id, occurred, leaf)) in tombstones.iter().zip(rows) {
         let key = event_key(tenant_id, tombstone.seq);
-        delete.execute([key]).map_err(internal)?;
         insert
             .execute(params![key, tenant_id, id, occurred, leaf, tombstone.body])
             .map_err(internal)?;

@@ -186,13 +186,21 @@ impl Indexer {
             }
         }
         self.commit()?;
-        let mut done = self
+        // One short transaction, with the write lock from its start: the writer waits for it
+        // (its busy timeout), and for nothing longer.
+        let tx = self
             .conn
-            .prepare_cached("DELETE FROM reindex WHERE key = ?1 AND changes = ?2")
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(internal)?;
-        for (key, changes) in &queued {
-            done.execute([key, changes]).map_err(internal)?;
+        {
+            let mut done = tx
+                .prepare_cached("DELETE FROM reindex WHERE key = ?1 AND changes = ?2")
+                .map_err(internal)?;
+            for (key, changes) in &queued {
+                done.execute([key, changes]).map_err(internal)?;
+            }
         }
+        tx.commit().map_err(internal)?;
         Ok(queued.len() as u64)
     }
 
