@@ -30,6 +30,10 @@ CREATE TABLE IF NOT EXISTS reindex (
 /// the writer for tens of milliseconds at most.
 const VACUUM_STEP_PAGES: i64 = 4096;
 
+/// Times a checkpoint that readers kept from finishing is tried again, and the pause between.
+const CHECKPOINT_TRIES: usize = 50;
+const CHECKPOINT_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Checks every tombstone against the event it replaces, then writes them all and queues them
 /// for the index, inside the writer's transaction. A refusal writes nothing; the outer
 /// `Result` is for failures that doom the transaction.
@@ -135,24 +139,44 @@ impl RedactionStore for EmbeddedStore {
         // writes meanwhile are for the next run).
         let mut before = i64::MAX;
         loop {
-            let left = self
-                .on_writer(|conn| {
-                    conn.execute_batch(&format!("PRAGMA incremental_vacuum({VACUUM_STEP_PAGES})"))
-                        .map_err(internal)?;
-                    conn.pragma_query_value(None, "freelist_count", |r| r.get::<_, i64>(0))
-                        .map_err(internal)
-                })
-                .await?;
+            let left = self.on_writer(vacuum_step).await?;
             if left == 0 || left >= before {
                 break;
             }
             before = left;
         }
-        // The file shrinks when the WAL is written back to it.
-        self.on_writer(|conn| {
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-                .map_err(internal)
-        })
-        .await
+        // The file shrinks when the log is written back into it. A checkpoint that readers
+        // kept from finishing (the indexer replacing the tombstones' documents) is tried again.
+        for _ in 0..CHECKPOINT_TRIES {
+            let finished = self
+                .on_writer(|conn| {
+                    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                        r.get::<_, i64>(0)
+                    })
+                    .map(|busy| busy == 0)
+                    .map_err(internal)
+                })
+                .await?;
+            if finished {
+                break;
+            }
+            tokio::time::sleep(CHECKPOINT_PAUSE).await;
+        }
+        Ok(())
     }
+}
+
+/// One step of the incremental vacuum; answers the free pages left. Each step of the pragma's
+/// statement gives one page back, so it is stepped to its end (`execute_batch` would step it
+/// once).
+fn vacuum_step(conn: &mut rusqlite::Connection) -> Result<i64, StoreError> {
+    let mut statement = conn
+        .prepare(&format!("PRAGMA incremental_vacuum({VACUUM_STEP_PAGES})"))
+        .map_err(internal)?;
+    let mut rows = statement.query([]).map_err(internal)?;
+    while rows.next().map_err(internal)?.is_some() {}
+    drop(rows);
+    drop(statement);
+    conn.pragma_query_value(None, "freelist_count", |r| r.get::<_, i64>(0))
+        .map_err(internal)
 }
