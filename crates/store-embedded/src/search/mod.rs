@@ -36,6 +36,9 @@ pub use stats::{Tally, tally};
 
 /// Version of the index layout; a different version on disk is rebuilt.
 const INDEX_FORMAT: u32 = 8;
+/// The share of a segment's documents deleted that makes it a candidate for merging (tantivy's
+/// default, 1.0, never merges a segment for its deletions alone).
+const DELETED_SHARE_BEFORE_MERGE: f32 = 0.3;
 /// Memory the index writer may buffer before it flushes a segment.
 const WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
 /// Threads merging segments in the background. tantivy's default is four: on a two-core
@@ -290,7 +293,16 @@ impl SearchIndex {
             .num_merge_threads(MERGE_THREADS)
             .memory_budget_per_thread(WRITER_MEMORY_BYTES)
             .build();
-        self.index.writer_with_options(options).map_err(index_error)
+        let writer = self
+            .index
+            .writer_with_options(options)
+            .map_err(index_error)?;
+        // Retention and erasure delete documents (and add their tombstones'): a segment that
+        // lost this share of its documents is merged, so the index gives the space back.
+        let mut policy = tantivy::indexer::LogMergePolicy::default();
+        policy.set_del_docs_ratio_before_merge(DELETED_SHARE_BEFORE_MERGE);
+        writer.set_merge_policy(Box::new(policy));
+        Ok(writer)
     }
 
     /// The document for an event of tenant `tenant_id`.
