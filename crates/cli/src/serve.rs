@@ -129,6 +129,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .context("start the runtime")?;
     let background = background::runtime()?;
     runtime.block_on(async {
+        let signalled = shutdown_signal()?;
         let engine = Engine::open(&settings).await?;
         let store = engine.store();
         let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -204,7 +205,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         drop(entered);
         let router = trailkeep_server::router(state);
         let shutdown = async move {
-            shutdown_signal().await;
+            signalled.await;
             let _ = stop.send(true);
         };
         trailkeep_server::serve(listener, router, tls, &settings.limits, shutdown)
@@ -334,19 +335,18 @@ fn node_name(addr: SocketAddr) -> String {
     )
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Waits for SIGINT or SIGTERM. Both are registered here, at once, not when the returned future
+/// is first polled: the accept loop may serve requests (a readiness probe's) before it polls
+/// it, and a SIGTERM sent then would otherwise end the process without draining.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("listen for SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("listen for SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
         }
-    };
-    tokio::select! {
-        _ = interrupt => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down: no new connections; finishing in-flight requests");
+        tracing::info!("shutting down: no new connections; finishing in-flight requests");
+    })
 }
