@@ -112,7 +112,7 @@ impl Erasable {
         fn take<T>(slot: &mut Option<T>) -> bool {
             slot.take().is_some()
         }
-        let removed = match self {
+        match self {
             Erasable::Actor => take(&mut event.actor),
             Erasable::Target => take(&mut event.target),
             Erasable::Context => take(&mut event.context),
@@ -163,8 +163,7 @@ impl Erasable {
                 }
                 removed
             }
-        };
-        removed
+        }
     }
 }
 

@@ -44,8 +44,8 @@ pub enum Scope {
     },
     /// The events a listing filter matches.
     Filter {
-        /// The filter, parsed.
-        filter: Filter,
+        /// The filter, parsed (boxed: it is much larger than the other scopes).
+        filter: Box<Filter>,
         /// The filter as written (the parameters of `GET /v1/events`).
         params: Map<String, Value>,
     },
@@ -309,7 +309,7 @@ mod tests {
         };
         assert!(
             Scope::Filter {
-                filter,
+                filter: Box::new(filter),
                 params: Map::new()
             }
             .covers(&event)

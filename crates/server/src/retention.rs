@@ -370,7 +370,7 @@ fn scope_of(scope: &Map<String, Value>) -> Result<Scope, ApiError> {
                 ));
             }
             Ok(Scope::Filter {
-                filter: parse_filter_object(params)?,
+                filter: Box::new(parse_filter_object(params)?),
                 params: params.clone(),
             })
         }
