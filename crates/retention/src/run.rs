@@ -129,7 +129,8 @@ pub async fn schedule(store: &dyn Store, settings: &RetentionSettings) -> Result
         if !enforces {
             continue;
         }
-        let id = format!("ret_day{day}");
+        // Job ids are unique across tenants: the day and the tenant make it.
+        let id = format!("ret_day{day}_{tenant}");
         match store.job(&tenant, &id).await? {
             Some(_) => continue,
             None => match enqueue(store, &tenant, id, &system_actor()).await {
