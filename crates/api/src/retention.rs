@@ -96,6 +96,7 @@ pub struct CreateLegalHold {
     #[schema(value_type = Object)]
     pub scope: Map<String, Value>,
     /// Why (a matter, a case number), 1 to 1000 characters.
+    #[schema(min_length = 1, max_length = 1000)]
     pub reason: String,
 }
 
@@ -104,6 +105,7 @@ pub struct CreateLegalHold {
 #[serde(deny_unknown_fields)]
 pub struct LiftLegalHold {
     /// Why it is lifted, 1 to 1000 characters.
+    #[schema(min_length = 1, max_length = 1000)]
     pub reason: String,
 }
 
@@ -158,6 +160,7 @@ pub struct CreateErasure {
     #[serde(default)]
     pub fields: Vec<String>,
     /// Why (the request's reference), 1 to 1000 characters.
+    #[schema(min_length = 1, max_length = 1000)]
     pub reason: String,
 }
 

@@ -495,6 +495,7 @@ pub async fn get_hold(
         (status = 200, description = "Lifted", body = trailkeep_api::LegalHoldInfo),
         (status = 400, description = "No reason, or lifted already", body = trailkeep_api::Problem, content_type = "application/problem+json"),
         (status = 404, description = "The tenant has no such hold", body = trailkeep_api::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = trailkeep_api::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn lift_hold(

@@ -7,7 +7,7 @@ use serde_json::json;
 use trailkeep_event::{Timestamp, prepare};
 use trailkeep_retention::policy::{self, Policy};
 use trailkeep_retention::run::{self, RetentionSettings};
-use trailkeep_store::{AppendRequest, EventStore, JobStore, Store};
+use trailkeep_store::{AppendRequest, Store};
 use trailkeep_store_embedded::{EmbeddedStore, Options};
 
 async fn store_with(tenants: &[&str]) -> (Arc<dyn Store>, tempfile::TempDir) {
