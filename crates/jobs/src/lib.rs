@@ -41,6 +41,30 @@ pub fn job_to_run_now(
     }
 }
 
+/// The event recording `action` about a job's target (`target_type`, `target_id`) in
+/// `tenant`'s trail, done by `actor`: what exports, reports, retention runs and erasures write.
+/// An action ending in `.failed` has the outcome `failure`.
+pub fn job_event(
+    tenant: &str,
+    action: &str,
+    actor: &serde_json::Value,
+    (target_type, target_id): (&str, &str),
+    metadata: serde_json::Value,
+) -> Result<trailkeep_event::PreparedEvent, trailkeep_store::StoreError> {
+    let raw = serde_json::json!({
+        "action": action,
+        "outcome": if action.ends_with(".failed") { "failure" } else { "success" },
+        "actor": actor,
+        "target": {"type": target_type, "id": target_id},
+        "metadata": metadata,
+    });
+    trailkeep_event::prepare(&raw, tenant, trailkeep_event::Timestamp::now()).map_err(|errors| {
+        trailkeep_store::StoreError::Internal(format!(
+            "a {target_type} event is invalid: {errors:?}"
+        ))
+    })
+}
+
 /// A new job id: `job_` and a ULID, so that ids sort by creation.
 pub fn new_job_id() -> String {
     format!("job_{}", ulid::Ulid::new().to_string().to_lowercase())

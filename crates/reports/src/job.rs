@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use trailkeep_event::{PreparedEvent, Timestamp, prepare};
+use trailkeep_event::PreparedEvent;
 use trailkeep_jobs::export::{Deliveries, FileDigest, Parcel};
 use trailkeep_jobs::{Done, Handler, JobFailure, Work, job_to_run_now, new_job_id};
 use trailkeep_store::{JobRecord, Store, StoreError};
@@ -77,15 +77,7 @@ pub fn report_event(
     id: &str,
     metadata: Value,
 ) -> Result<PreparedEvent, StoreError> {
-    let raw = json!({
-        "action": action,
-        "outcome": if action.ends_with(".failed") { "failure" } else { "success" },
-        "actor": actor,
-        "target": {"type": "report", "id": id},
-        "metadata": metadata,
-    });
-    prepare(&raw, tenant, Timestamp::now())
-        .map_err(|errors| StoreError::Internal(format!("a report event is invalid: {errors:?}")))
+    trailkeep_jobs::job_event(tenant, action, actor, ("report", id), metadata)
 }
 
 /// Queues a report of `spec` for `tenant`, recording the request in its trail.

@@ -23,7 +23,6 @@ pub mod remove;
 pub mod run;
 
 use serde_json::{Value, json};
-use trailkeep_event::{PreparedEvent, Timestamp, prepare};
 use trailkeep_store::StoreError;
 
 pub use erase::{ErasureHandler, ErasureSettings, ErasureSpec, Subject};
@@ -78,23 +77,7 @@ fn failure(
 }
 
 /// An event recording something about `target` (type, id) in `tenant`'s trail.
-pub fn audit_event(
-    tenant: &str,
-    action: &str,
-    actor: &Actor,
-    (target_type, target_id): (&str, &str),
-    metadata: Value,
-) -> Result<PreparedEvent, StoreError> {
-    let raw = json!({
-        "action": action,
-        "outcome": if action.ends_with(".failed") { "failure" } else { "success" },
-        "actor": actor,
-        "target": {"type": target_type, "id": target_id},
-        "metadata": metadata,
-    });
-    prepare(&raw, tenant, Timestamp::now())
-        .map_err(|errors| StoreError::Internal(format!("a retention event is invalid: {errors:?}")))
-}
+pub use trailkeep_jobs::job_event as audit_event;
 
 /// Every job of `kind` of the tenant, newest first, read a page at a time.
 pub async fn all_jobs(

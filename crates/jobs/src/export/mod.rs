@@ -38,7 +38,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use trailkeep_event::{Event, Filter, PreparedEvent, Timestamp, prepare};
+use trailkeep_event::{Event, Filter, PreparedEvent, Timestamp};
 use trailkeep_store::{JobRecord, NewJob, SignedCheckpoint, Store, StoreError};
 
 pub use deliver::{
@@ -168,15 +168,7 @@ pub fn export_event(
     id: &str,
     metadata: Value,
 ) -> Result<PreparedEvent, StoreError> {
-    let raw = json!({
-        "action": action,
-        "outcome": if action.ends_with(".failed") { "failure" } else { "success" },
-        "actor": actor,
-        "target": {"type": "export", "id": id},
-        "metadata": metadata,
-    });
-    prepare(&raw, tenant, Timestamp::now())
-        .map_err(|errors| StoreError::Internal(format!("an export event is invalid: {errors:?}")))
+    crate::job_event(tenant, action, actor, ("export", id), metadata)
 }
 
 /// Queues an export of `spec` for `tenant`, recording the request in its trail.
