@@ -13,6 +13,7 @@ mod ledger;
 mod problem;
 mod reports;
 mod retention;
+mod viewer;
 mod webhooks;
 pub mod whole;
 
@@ -40,6 +41,7 @@ pub use retention::{
     LiftLegalHold, RetentionOverride, RetentionPolicyBody, RetentionPolicyInfo, RetentionRunInfo,
     RetentionRunList,
 };
+pub use viewer::{CreateViewerToken, SessionInfo, ViewScope, ViewerToken};
 pub use webhooks::{
     CreateWebhook, ReplayStarted, ReplayWebhook, RotateWebhook, UpdateWebhook, WebhookDelivery,
     WebhookDeliveryList, WebhookEventType, WebhookInfo, WebhookList, WebhookProgress,

@@ -225,6 +225,15 @@ impl WebhooksConfig {
     }
 }
 
+/// `[ui]`: the viewer at `/ui`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UiConfig {
+    /// Origins whose pages may show the viewer in a frame (`https://app.example.com`); empty:
+    /// only the viewer's own origin.
+    pub frame_ancestors: Vec<String>,
+}
+
 /// `[retention]`: how long events are kept where a tenant's policy leaves it open, and what
 /// else a retention run sweeps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -391,6 +400,8 @@ pub struct Settings {
     pub detection: DetectionConfig,
     /// Retention.
     pub retention: RetentionConfig,
+    /// The viewer.
+    pub ui: UiConfig,
 }
 
 impl Settings {
@@ -447,13 +458,14 @@ impl Default for Settings {
             webhooks: WebhooksConfig::default(),
             detection: DetectionConfig::default(),
             retention: RetentionConfig::default(),
+            ui: UiConfig::default(),
         }
     }
 }
 
 /// Top-level keys an environment variable may set (anything else under `TRAILKEEP_` is left
 /// alone: `TRAILKEEP_LOG` is the log filter, for one).
-const ENV_KEYS: [&str; 14] = [
+const ENV_KEYS: [&str; 15] = [
     "listen",
     "data_dir",
     "log",
@@ -468,6 +480,7 @@ const ENV_KEYS: [&str; 14] = [
     "webhooks",
     "detection",
     "retention",
+    "ui",
 ];
 
 /// Settings given as flags: `(dotted.path, value)` pairs applied last.
@@ -587,6 +600,8 @@ impl Settings {
         if self.retention.idempotency_key_days == 0 {
             bail!("retention.idempotency_key_days must be at least 1");
         }
+        trailkeep_server::ViewerHeaders::new(&self.ui.frame_ancestors)
+            .map_err(|e| anyhow::anyhow!("ui.frame_ancestors: {e}"))?;
         if let Some(url) = &self.exports.public_url
             && !(url.starts_with("https://") || url.starts_with("http://"))
         {

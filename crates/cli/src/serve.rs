@@ -17,7 +17,7 @@ use trailkeep_jobs::{Handler, Runner, RunnerSettings};
 use trailkeep_report_pdf::TypstPdf;
 use trailkeep_reports::{ReportHandler, ReportSettings};
 use trailkeep_retention::{ErasureHandler, ErasureSettings, RetentionHandler, RetentionSettings};
-use trailkeep_server::{AppState, Exports, JwtVerifier, Reports, Retention, Tls};
+use trailkeep_server::{AppState, Exports, JwtVerifier, Reports, Retention, Tls, ViewerHeaders};
 use trailkeep_store::Store;
 use trailkeep_webhooks::Deliverer;
 
@@ -164,7 +164,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let mut state =
             AppState::new(shared.clone(), jwt, &secret, settings.limits.clone(), stopping.clone())
                 .with_exports(exports)
-                .with_reports(reports);
+                .with_reports(reports)
+                .with_viewer(ViewerHeaders::new(&settings.ui.frame_ancestors).map_err(|e| anyhow::anyhow!("ui.frame_ancestors: {e}"))?);
         let schedule = if settings.retention.enabled {
             state = state.with_retention(Retention {
                 default_days: settings.retention.default_days,

@@ -134,7 +134,17 @@ impl Counts {
             outcome,
             ..period.clone()
         };
-        let all = store.stats(tenant, &period, &GroupBy::ALL).await?;
+        // Every dimension a report shows: the columns' values and the days (not the hours and
+        // minutes, which it never charts).
+        let dimensions = [
+            GroupBy::Action,
+            GroupBy::Category,
+            GroupBy::TargetType,
+            GroupBy::Outcome,
+            GroupBy::Actor,
+            GroupBy::Day,
+        ];
+        let all = store.stats(tenant, &period, &dimensions).await?;
         let logins = store
             .stats(
                 tenant,

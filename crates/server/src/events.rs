@@ -4,6 +4,7 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use serde_json::json;
 use trailkeep_api::{EventProofBody, InclusionBody, RawValue, hash_b64};
 use trailkeep_event::Order;
 
@@ -12,6 +13,7 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::listing::{FILTER_PARAMS, Listing, PAGING_PARAMS, parse_filter};
 use crate::params::Params;
+use crate::viewer::record_view;
 
 /// `GET /v1/events`.
 #[utoipa::path(
@@ -34,7 +36,12 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let allowed: Vec<&str> = FILTER_PARAMS.iter().chain(PAGING_PARAMS).copied().collect();
     let params = Params::parse(&uri, &allowed)?;
-    let filter = parse_filter(&params)?;
+    let mut filter = parse_filter(&params)?;
+    principal.confine(&mut filter)?;
+    if params.one("cursor")?.is_none() {
+        let query = uri.query().unwrap_or_default();
+        record_view(&state, &principal, "search", json!({ "query": query })).await?;
+    }
     let scope = format!("{}|/v1/events", principal.tenant);
     let listing = Listing::parse(&params, filter, Order::Desc, &scope, &state.cursor_key)?;
     let page = state
@@ -115,6 +122,11 @@ pub async fn get_one(
         .get(&principal.tenant, &id)
         .await?
         .ok_or_else(not_found)?;
+    // An embed token cannot tell an event outside its scope from one that does not exist.
+    if !principal.may_see(&event.event) {
+        return Err(not_found());
+    }
+    record_view(&state, &principal, "event", json!({ "id": id })).await?;
     if !want_proof {
         return Ok(json_response(StatusCode::OK, event.canonical));
     }

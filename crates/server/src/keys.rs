@@ -23,7 +23,8 @@ use crate::error::ApiError;
 /// Longest key name.
 const MAX_NAME_CHARS: usize = 100;
 
-fn rfc3339(seconds: i64) -> String {
+/// An instant in seconds since the epoch, as RFC 3339.
+pub fn rfc3339(seconds: i64) -> String {
     Timestamp::from_micros(seconds.saturating_mul(1_000_000))
         .map(|t| t.to_string())
         .unwrap_or_default()
@@ -64,7 +65,8 @@ pub fn parse_roles(scopes: &[String]) -> Result<Vec<Role>, String> {
     Ok(roles)
 }
 
-fn no_store(mut response: Response) -> Response {
+/// `response`, marked never to be cached (it holds a secret).
+pub fn no_store(mut response: Response) -> Response {
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

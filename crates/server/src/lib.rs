@@ -34,6 +34,8 @@ mod stats;
 mod stream;
 pub mod telemetry;
 pub mod transport;
+mod ui;
+mod viewer;
 mod views;
 mod webhooks;
 
@@ -58,6 +60,7 @@ pub use reports::Reports;
 pub use retention::Retention;
 pub use routes::{openapi, router};
 pub use transport::{Tls, serve};
+pub use ui::ViewerHeaders;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -92,6 +95,8 @@ pub struct AppState {
     pub webhooks: Option<trailkeep_webhooks::Handle>,
     /// The node's detection, told when rules change ([`AppState::with_detection`]).
     pub detection: Option<trailkeep_detect::Handle>,
+    /// The viewer's response headers ([`AppState::with_viewer`]).
+    pub viewer: Arc<ViewerHeaders>,
 }
 
 impl AppState {
@@ -129,6 +134,15 @@ impl AppState {
             retention: None,
             webhooks: None,
             detection: None,
+            viewer: Arc::new(ViewerHeaders::default()),
+        }
+    }
+
+    /// The same state, letting the origins `frame_ancestors` embed the viewer.
+    pub fn with_viewer(self, viewer: ViewerHeaders) -> Self {
+        Self {
+            viewer: Arc::new(viewer),
+            ..self
         }
     }
 

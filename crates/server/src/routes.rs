@@ -16,19 +16,19 @@ use utoipa::OpenApi;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
-use crate::auth::{Role, guard};
+use crate::auth::{Access, Role, guard};
 use crate::body::small_body;
 use crate::dialects::{ErrorBody, NATIVE_ERRORS, audit_rail, cloudflare, kore, persys, port};
 use crate::error::ApiError;
 use crate::openapi::{self, ApiDoc};
 use crate::{
     AppState, detection, events, export_links, exports, health, ingest, keys, ledger, limits,
-    reports, retention, stats, stream, telemetry, views, webhooks,
+    reports, retention, stats, stream, telemetry, ui, viewer, views, webhooks,
 };
 
-/// Puts whatever enforces a role in front of a route (the guard, or nothing when only the
-/// description is wanted).
-type Enforce<'a> = &'a dyn Fn(Role, MethodRouter<AppState>) -> MethodRouter<AppState>;
+/// Puts whatever enforces an access rule in front of a route (the guard, or nothing when only
+/// the description is wanted).
+type Enforce<'a> = &'a dyn Fn(Access, MethodRouter<AppState>) -> MethodRouter<AppState>;
 
 /// Marks routes as needing a role: enforced, and written into their description with the
 /// error body their 401, 403 and 429 carry.
@@ -40,15 +40,37 @@ pub type Needs<'a> = &'a dyn Fn(
 
 /// The routes with their descriptions; `enforce` decides how a role is enforced.
 fn api(enforce: Enforce<'_>) -> OpenApiRouter<AppState> {
-    let needs_with =
-        |role: Role,
-         errors: &'static ErrorBody,
-         (schemas, mut paths, route): UtoipaMethodRouter<AppState>| {
-            openapi::require(&mut paths, role, errors);
-            (schemas, paths, enforce(role, route))
+    let guarded = |access: Access,
+                   errors: &'static ErrorBody,
+                   (schemas, mut paths, route): UtoipaMethodRouter<AppState>| {
+        openapi::require(&mut paths, access, errors);
+        (schemas, paths, enforce(access, route))
+    };
+    let needs_with = |role: Role, errors: &'static ErrorBody, route| {
+        let access = Access {
+            role: Some(role),
+            embed: false,
         };
+        guarded(access, errors, route)
+    };
     let needs =
         |role: Role, route: UtoipaMethodRouter<AppState>| needs_with(role, &NATIVE_ERRORS, route);
+    // The viewer's reads: embed tokens may call them, and see only their scope's events.
+    let viewable = |route: UtoipaMethodRouter<AppState>| {
+        let access = Access {
+            role: Some(Role::Read),
+            embed: true,
+        };
+        guarded(access, &NATIVE_ERRORS, route)
+    };
+    // Any valid credential, embed tokens included.
+    let signed_in = |route: UtoipaMethodRouter<AppState>| {
+        let access = Access {
+            role: None,
+            embed: true,
+        };
+        guarded(access, &NATIVE_ERRORS, route)
+    };
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         // Operations and the token exchange: no credentials.
         .routes(routes!(health::healthz))
@@ -57,21 +79,27 @@ fn api(enforce: Enforce<'_>) -> OpenApiRouter<AppState> {
         .routes(small_body(routes!(keys::token)))
         // A signed link is its own credential.
         .routes(routes!(export_links::open))
+        // The viewer's session and embed tokens.
+        .routes(signed_in(routes!(viewer::session)))
+        .routes(needs(
+            Role::Admin,
+            small_body(routes!(viewer::create_token)),
+        ))
         // Events.
         .routes(needs(Role::Write, routes!(ingest::post_events)))
-        .routes(needs(Role::Read, routes!(events::list)))
-        .routes(needs(Role::Read, routes!(stream::stream)))
-        .routes(needs(Role::Read, routes!(events::get_one)))
+        .routes(viewable(routes!(events::list)))
+        .routes(viewable(routes!(stream::stream)))
+        .routes(viewable(routes!(events::get_one)))
         // Views.
-        .routes(needs(Role::Read, routes!(views::history)))
+        .routes(viewable(routes!(views::history)))
         .routes(needs(Role::Read, routes!(views::logins)))
         .routes(needs(Role::Read, routes!(views::access)))
-        .routes(needs(Role::Read, routes!(stats::stats)))
+        .routes(viewable(routes!(stats::stats)))
         // The ledger.
-        .routes(needs(Role::Read, routes!(ledger::key)))
-        .routes(needs(Role::Read, routes!(ledger::checkpoint)))
+        .routes(viewable(routes!(ledger::key)))
+        .routes(viewable(routes!(ledger::checkpoint)))
         .routes(needs(Role::Read, routes!(ledger::inclusion)))
-        .routes(needs(Role::Read, routes!(ledger::consistency)))
+        .routes(viewable(routes!(ledger::consistency)))
         // Exports.
         .routes(needs(
             Role::Export,
@@ -192,8 +220,8 @@ fn openapi_json() -> &'static str {
 /// Every route, with problem+json for unknown paths and methods.
 pub fn router(state: AppState) -> Router {
     let guarded = state.clone();
-    let enforce = move |role: Role, route: MethodRouter<AppState>| {
-        route.route_layer(from_fn_with_state((guarded.clone(), role), guard))
+    let enforce = move |access: Access, route: MethodRouter<AppState>| {
+        route.route_layer(from_fn_with_state((guarded.clone(), access), guard))
     };
     let (routes, _) = api(&enforce).split_for_parts();
     routes
@@ -202,6 +230,9 @@ pub fn router(state: AppState) -> Router {
             get(|| async { openapi::serve_json(openapi_json()) }),
         )
         .route("/docs", get(openapi::docs))
+        .route("/ui", get(ui::redirect))
+        .route("/ui/", get(ui::page))
+        .route("/ui/{*path}", get(ui::file))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(from_fn_with_state(state.limits.clone(), limits::deadline))

@@ -34,7 +34,8 @@ pub async fn stats(
 ) -> Result<Response, ApiError> {
     let allowed: Vec<&str> = FILTER_PARAMS.iter().copied().chain(["group_by"]).collect();
     let params = Params::parse(&uri, &allowed)?;
-    let filter = parse_filter(&params)?;
+    let mut filter = parse_filter(&params)?;
+    principal.confine(&mut filter)?;
     let mut group_by = Vec::new();
     for value in params.all("group_by") {
         for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {

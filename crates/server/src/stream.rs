@@ -72,6 +72,7 @@ use crate::auth::{Authenticator, Principal, now_seconds};
 use crate::error::ApiError;
 use crate::listing::{FILTER_PARAMS, parse_filter};
 use crate::params::Params;
+use crate::viewer::record_view;
 use trailkeep_store::quota::{Full, Place, Quota};
 
 /// The SSE `event:` type of every message (`addEventListener("audit.event", ...)` in a browser).
@@ -117,7 +118,8 @@ pub async fn stream(
 ) -> Result<Response, ApiError> {
     let allowed: Vec<&str> = FILTER_PARAMS.iter().copied().chain(["from_seq"]).collect();
     let params = Params::parse(&uri, &allowed)?;
-    let filter = parse_filter(&params)?;
+    let mut filter = parse_filter(&params)?;
+    principal.confine(&mut filter)?;
     let from_seq = params.number("from_seq")?;
     let resume = resume_after(&headers)?;
     let place = state
@@ -145,6 +147,8 @@ pub async fn stream(
         Some(seq) => seq,
         None => state.store.tree_size(&principal.tenant).await?,
     };
+    let details = serde_json::json!({ "query": uri.query().unwrap_or_default(), "from_seq": next });
+    record_view(&state, &principal, "live tail", details).await?;
     let tail = Tail {
         store: state.store,
         auth: state.auth,

@@ -13,6 +13,7 @@ use crate::listing::{
     Listing, PAGING_PARAMS, action_patterns, categories, id_or_email, outcome, single,
 };
 use crate::params::Params;
+use crate::viewer::record_view;
 
 async fn answer(
     state: &AppState,
@@ -69,13 +70,18 @@ pub async fn history(
         return Err(ApiError::not_found("no such entity"));
     }
     let params = Params::parse(&uri, &allowed(&["since", "until", "action", "actor_id"]))?;
-    let filter = Filter {
+    let mut filter = Filter {
         target_type: Some(kind.clone()),
         target_id: Some(id.clone()),
         actions: action_patterns(params.all("action"))?,
         actor_id: single(&params, "actor_id")?,
         ..window(&params)?
     };
+    principal.confine(&mut filter)?;
+    if params.one("cursor")?.is_none() {
+        let details = serde_json::json!({ "target": {"type": kind, "id": id} });
+        record_view(&state, &principal, "history", details).await?;
+    }
     let endpoint = format!("/v1/entities/{kind}/{id}/history");
     answer(&state, &principal, &params, filter, Order::Asc, &endpoint).await
 }

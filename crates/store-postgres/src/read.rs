@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use tokio_postgres::GenericClient;
-use trailkeep_event::{Cursor, Filter, Order, Query, Timestamp};
+use trailkeep_event::{Cursor, Filter, Order, Query};
 use trailkeep_store::{
     CanonicalEvent, GroupBy, IdempotencyKey, MAX_GROUP_VALUES, Page, Stats, StoreError, StoredEvent,
 };
@@ -171,7 +171,7 @@ async fn count(
     Ok(row.get::<_, i64>(0) as u64)
 }
 
-/// The column a statistics dimension groups by; `None` for the day, which is computed.
+/// The column a statistics dimension groups by; `None` for the time dimensions, computed.
 fn column(group: GroupBy) -> Option<&'static str> {
     match group {
         GroupBy::Action => Some("action"),
@@ -179,22 +179,15 @@ fn column(group: GroupBy) -> Option<&'static str> {
         GroupBy::TargetType => Some("target_type"),
         GroupBy::Outcome => Some("outcome"),
         GroupBy::Actor => Some("actor_id"),
-        GroupBy::Day => None,
+        GroupBy::Day | GroupBy::Hour | GroupBy::Minute => None,
     }
 }
 
-/// The day number (days since 1970-01-01, UTC, rounded down) of `occurred_us`: days sort as
-/// their dates do, and are named here.
-const DAY_NUMBER: &str = "(occurred_us - (((occurred_us % 86400000000) + 86400000000) \
-                          % 86400000000)) / 86400000000";
-
-const MICROS_PER_DAY: i64 = 86_400_000_000;
-
-/// The UTC day of an instant, `YYYY-MM-DD`.
-fn day_name(day: i64) -> String {
-    Timestamp::from_micros(day * MICROS_PER_DAY)
-        .map(|t| t.to_string()[..10].to_owned())
-        .unwrap_or_default()
+/// The bucket number (buckets of `width` microseconds since the epoch, rounded down) of
+/// `occurred_us`, as [`GroupBy::bucket_of`] computes it: buckets sort as their instants do,
+/// and are named here.
+fn bucket_number(width: i64) -> String {
+    format!("(occurred_us - (((occurred_us % {width}) + {width}) % {width})) / {width}")
 }
 
 /// Counts over the tenant's events matching `filter`, grouped by each of `group_by`.
@@ -241,11 +234,13 @@ pub async fn stats(
                 .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64))
                 .collect::<Vec<_>>()
         } else {
+            let width = group.bucket_micros().unwrap_or(1);
             client
                 .query(
                     &format!(
-                        "SELECT {DAY_NUMBER} AS v, count(*) AS n FROM events WHERE {} \
+                        "SELECT {} AS v, count(*) AS n FROM events WHERE {} \
                          GROUP BY v ORDER BY n DESC, v LIMIT {}",
+                        bucket_number(width),
                         sql.clause,
                         MAX_GROUP_VALUES + 1
                     ),
@@ -254,7 +249,12 @@ pub async fn stats(
                 .await
                 .map_err(internal)?
                 .iter()
-                .map(|r| (day_name(r.get::<_, i64>(0)), r.get::<_, i64>(1) as u64))
+                .map(|r| {
+                    (
+                        group.bucket_name(r.get::<_, i64>(0)),
+                        r.get::<_, i64>(1) as u64,
+                    )
+                })
                 .collect::<Vec<_>>()
         };
         if rows.len() > MAX_GROUP_VALUES {

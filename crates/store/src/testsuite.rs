@@ -583,11 +583,26 @@ fn expected_stats(events: &[&StoredEvent]) -> Stats {
         let event = &stored.event;
         let actor = event.actor.as_ref().and_then(|a| a.id.clone());
         let target_type = event.target.as_ref().and_then(|t| t.kind.clone());
-        let day_start = event.occurred_at.as_micros().div_euclid(86_400_000_000) * 86_400_000_000;
+        let micros = event.occurred_at.as_micros();
+        let day_start = micros.div_euclid(86_400_000_000) * 86_400_000_000;
         let day = Timestamp::from_micros(day_start)
             .expect("a day within range")
             .to_string()[..10]
             .to_owned();
+        let hour_start = micros.div_euclid(3_600_000_000) * 3_600_000_000;
+        let hour = format!(
+            "{}:00:00Z",
+            &Timestamp::from_micros(hour_start)
+                .expect("an hour within range")
+                .to_string()[..13]
+        );
+        let minute_start = micros.div_euclid(60_000_000) * 60_000_000;
+        let minute = format!(
+            "{}:00Z",
+            &Timestamp::from_micros(minute_start)
+                .expect("a minute within range")
+                .to_string()[..16]
+        );
         if event.category == trailkeep_event::Category::Login
             && event.outcome == trailkeep_event::Outcome::Failure
         {
@@ -601,6 +616,8 @@ fn expected_stats(events: &[&StoredEvent]) -> Stats {
             (GroupBy::Outcome, Some(event.outcome.as_str().to_owned())),
             (GroupBy::Actor, actor),
             (GroupBy::Day, Some(day)),
+            (GroupBy::Hour, Some(hour)),
+            (GroupBy::Minute, Some(minute)),
         ] {
             let counts = groups.entry(group).or_default();
             if let Some(value) = value {

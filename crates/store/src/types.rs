@@ -151,17 +151,23 @@ pub enum GroupBy {
     Actor,
     /// The UTC day of `occurred_at` (`YYYY-MM-DD`).
     Day,
+    /// The UTC hour of `occurred_at`, as the instant it starts (`YYYY-MM-DDTHH:00:00Z`).
+    Hour,
+    /// The UTC minute of `occurred_at`, as the instant it starts (`YYYY-MM-DDTHH:MM:00Z`).
+    Minute,
 }
 
 impl GroupBy {
     /// Every dimension.
-    pub const ALL: [GroupBy; 6] = [
+    pub const ALL: [GroupBy; 8] = [
         GroupBy::Action,
         GroupBy::Category,
         GroupBy::TargetType,
         GroupBy::Outcome,
         GroupBy::Actor,
         GroupBy::Day,
+        GroupBy::Hour,
+        GroupBy::Minute,
     ];
 
     /// The wire name.
@@ -173,6 +179,38 @@ impl GroupBy {
             GroupBy::Outcome => "outcome",
             GroupBy::Actor => "actor",
             GroupBy::Day => "day",
+            GroupBy::Hour => "hour",
+            GroupBy::Minute => "minute",
+        }
+    }
+
+    /// The width of a time dimension's buckets in microseconds; `None` for the others.
+    pub fn bucket_micros(self) -> Option<i64> {
+        match self {
+            GroupBy::Day => Some(86_400_000_000),
+            GroupBy::Hour => Some(3_600_000_000),
+            GroupBy::Minute => Some(60_000_000),
+            _ => None,
+        }
+    }
+
+    /// The number of the time bucket holding `micros` (buckets of [`GroupBy::bucket_micros`]
+    /// counted from the epoch, rounding down); `None` for the other dimensions.
+    pub fn bucket_of(self, micros: i64) -> Option<i64> {
+        self.bucket_micros().map(|width| micros.div_euclid(width))
+    }
+
+    /// The wire value of time bucket number `bucket` (see [`GroupBy::bucket_of`]): the day,
+    /// or the instant the hour or minute starts.
+    pub fn bucket_name(self, bucket: i64) -> String {
+        let start = bucket.saturating_mul(self.bucket_micros().unwrap_or(0));
+        let text = Timestamp::from_micros(start)
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        match self {
+            GroupBy::Hour if text.len() >= 13 => format!("{}:00:00Z", &text[..13]),
+            GroupBy::Minute if text.len() >= 16 => format!("{}:00Z", &text[..16]),
+            _ => text.chars().take(10).collect(),
         }
     }
 

@@ -11,6 +11,7 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use trailkeep_api::ViewScope;
 use trailkeep_event::validate_tenant;
 
 use super::Role;
@@ -97,6 +98,11 @@ pub struct TokenClaims {
     pub key_binding: Option<String>,
     /// Its `exp`, seconds since the epoch.
     pub expires_at: Option<i64>,
+    /// An embed token's scope (`view` claim): such a token only reads, through the viewer's
+    /// routes.
+    pub view: Option<ViewScope>,
+    /// An embed token's viewer (`viewer` claim): who looks, in the embedding product's terms.
+    pub viewer: Option<String>,
 }
 
 /// Why a token was refused.
@@ -205,6 +211,11 @@ impl JwtVerifier {
     /// The settings in force.
     pub fn settings(&self) -> &JwtSettings {
         &self.settings
+    }
+
+    /// Which HS256 tokens are accepted (never `Auto`).
+    pub fn hs256_policy(&self) -> Hs256Tokens {
+        self.hs256_tokens
     }
 
     /// Whether the client-credentials exchange may mint tokens (its tokens are HS256).
@@ -357,6 +368,17 @@ impl JwtVerifier {
                 .filter(|id| claims.get("sub").and_then(Value::as_str) == Some(*id))
                 .map(str::to_owned),
             key_binding: claims.get("kb").and_then(Value::as_str).map(str::to_owned),
+            view: match claims.get("view") {
+                None => None,
+                Some(view) => Some(
+                    serde_json::from_value(view.clone())
+                        .map_err(|_| "the token's view claim is not a viewer scope".to_owned())?,
+                ),
+            },
+            viewer: claims
+                .get("viewer")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         })
     }
 
@@ -371,9 +393,41 @@ impl JwtVerifier {
         key: Option<ExchangeKey<'_>>,
         ttl_seconds: u64,
     ) -> Result<String, String> {
+        self.mint_with(tenant, roles, subject, key, ttl_seconds, Map::new())
+    }
+
+    /// Mints an embed token for `tenant`: `audit:read` only, showing `view` to `viewer`,
+    /// valid for `ttl_seconds`; bound to `key` (so that revoking it ends the token) when the
+    /// maker stands on one. Without a key its subject is `viewer`.
+    pub fn mint_viewer(
+        &self,
+        tenant: &str,
+        key: Option<ExchangeKey<'_>>,
+        view: &ViewScope,
+        viewer: &str,
+        ttl_seconds: u64,
+    ) -> Result<String, String> {
+        let mut extra = Map::new();
+        extra.insert(
+            "view".into(),
+            serde_json::to_value(view).map_err(|e| e.to_string())?,
+        );
+        extra.insert("viewer".into(), viewer.into());
+        let subject = key.map_or(viewer, |k| k.id);
+        self.mint_with(tenant, &[Role::Read], subject, key, ttl_seconds, extra)
+    }
+
+    fn mint_with(
+        &self,
+        tenant: &str,
+        roles: &[Role],
+        subject: &str,
+        key: Option<ExchangeKey<'_>>,
+        ttl_seconds: u64,
+        mut claims: Map<String, Value>,
+    ) -> Result<String, String> {
         validate_tenant(tenant).map_err(|e| format!("tenant {e}"))?;
         let now = super::now_seconds() as u64;
-        let mut claims = Map::new();
         claims.insert(self.settings.tenant_claim.clone(), tenant.into());
         let scope = roles
             .iter()
@@ -414,8 +468,8 @@ pub struct ExchangeKey<'a> {
 }
 
 /// Claims this server reads or writes itself; the tenant and roles cannot be named after them.
-const RESERVED_CLAIMS: [&str; 9] = [
-    "sub", "iat", "exp", "nbf", "iss", "aud", "jti", "key_id", "kb",
+const RESERVED_CLAIMS: [&str; 11] = [
+    "sub", "iat", "exp", "nbf", "iss", "aud", "jti", "key_id", "kb", "view", "viewer",
 ];
 
 fn validate_claim_names(settings: &JwtSettings) -> Result<(), String> {

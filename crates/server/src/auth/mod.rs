@@ -24,6 +24,8 @@ use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use trailkeep_api::ViewScope;
+use trailkeep_event::{Event, Filter};
 use trailkeep_store::quota::Place;
 use trailkeep_store::{ApiKeyRecord, KeyStore};
 
@@ -85,6 +87,29 @@ pub enum CredentialKind {
     ApiKey,
     /// A JWT.
     Token,
+    /// An embed token (`POST /v1/viewer-tokens`): reads, through the viewer's routes only.
+    Viewer,
+}
+
+impl CredentialKind {
+    /// The wire name: `api_key`, `token` or `viewer`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::ApiKey => "api_key",
+            CredentialKind::Token => "token",
+            CredentialKind::Viewer => "viewer",
+        }
+    }
+}
+
+/// What a route lets in: a role (or any valid credential), and whether embed tokens may use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    /// The role needed; `None` admits any valid credential.
+    pub role: Option<Role>,
+    /// Whether an embed token may call the route (the viewer's own routes, which confine
+    /// what they answer to the token's scope).
+    pub embed: bool,
 }
 
 /// An authenticated caller.
@@ -104,6 +129,10 @@ pub struct Principal {
     /// The API key the credential stands on (the key itself, or the key a token was exchanged
     /// for): revoking it ends the credential.
     pub backing_key: Option<String>,
+    /// An embed token's scope: the only events it may see.
+    pub view: Option<ViewScope>,
+    /// An embed token's viewer (who looks).
+    pub viewer: Option<String>,
 }
 
 impl Principal {
@@ -124,6 +153,7 @@ impl Principal {
         let kind = match self.kind {
             CredentialKind::ApiKey => "key",
             CredentialKind::Token => "token",
+            CredentialKind::Viewer => "viewer",
         };
         format!(
             "{kind}|{}|{}",
@@ -137,11 +167,60 @@ impl Principal {
         let kind = match self.kind {
             CredentialKind::ApiKey => "api_key",
             CredentialKind::Token => "service",
+            CredentialKind::Viewer => {
+                return serde_json::json!({"type": "user", "id": self.viewer.as_deref().unwrap_or("viewer")});
+            }
         };
         match &self.id {
             Some(id) => serde_json::json!({"type": kind, "id": id}),
             None => serde_json::json!({"type": kind}),
         }
+    }
+}
+
+impl Principal {
+    /// Narrows `filter` to what the credential may see: an embed token's scope. A filter that
+    /// names another actor or target than the scope allows is refused (403), not emptied.
+    pub fn confine(&self, filter: &mut Filter) -> Result<(), ApiError> {
+        let Some(view) = &self.view else {
+            return Ok(());
+        };
+        for (name, allowed, asked) in [
+            ("actor_id", &view.actor_id, &mut filter.actor_id),
+            ("target_type", &view.target_type, &mut filter.target_type),
+            ("target_id", &view.target_id, &mut filter.target_id),
+        ] {
+            let Some(allowed) = allowed else { continue };
+            match asked {
+                Some(asked) if asked != allowed => {
+                    return Err(ApiError::forbidden(format!(
+                        "this embed token shows only the events with {name} {allowed:?}"
+                    )));
+                }
+                _ => *asked = Some(allowed.clone()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the credential may see `event` (an embed token's scope holds it).
+    pub fn may_see(&self, event: &Event) -> bool {
+        let Some(view) = &self.view else {
+            return true;
+        };
+        let actor = event.actor.as_ref().and_then(|a| a.id.as_deref());
+        let target = event.target.as_ref();
+        let target_type = target.and_then(|t| t.kind.as_deref());
+        let target_id = target.and_then(|t| t.id.as_deref());
+        view.actor_id.as_deref().is_none_or(|a| actor == Some(a))
+            && view
+                .target_type
+                .as_deref()
+                .is_none_or(|t| target_type == Some(t))
+            && view
+                .target_id
+                .as_deref()
+                .is_none_or(|t| target_id == Some(t))
     }
 }
 
@@ -237,6 +316,8 @@ impl Authenticator {
             backing_key: Some(record.id.clone()),
             id: Some(record.id),
             expires_at: record.expires_at,
+            view: None,
+            viewer: None,
         })
     }
 
@@ -312,13 +393,22 @@ impl Authenticator {
                 .roles
                 .retain(|role| key.roles.iter().any(|scope| scope == role.scope()));
         }
+        let kind = if claims.view.is_some() {
+            // An embed token reads, whatever else its claims name.
+            claims.roles.retain(|role| *role == Role::Read);
+            CredentialKind::Viewer
+        } else {
+            CredentialKind::Token
+        };
         Ok(Principal {
             tenant: claims.tenant,
             roles: claims.roles,
-            kind: CredentialKind::Token,
+            kind,
             backing_key: claims.key_id.clone(),
             id: claims.key_id.or(claims.subject),
             expires_at: claims.expires_at,
+            view: claims.view,
+            viewer: claims.viewer,
         })
     }
 
@@ -375,7 +465,7 @@ const READ_PLACE_WAIT: Duration = Duration::from_secs(2);
 /// authenticate, rate-limit, check `role`, take a place among the tenant's concurrent reads
 /// (read routes), then hand the [`Principal`] to the handler.
 pub async fn guard(
-    State((state, role)): State<(AppState, Role)>,
+    State((state, access)): State<(AppState, Access)>,
     source: Source,
     mut request: Request,
     next: Next,
@@ -401,10 +491,16 @@ pub async fn guard(
         metrics::counter!("trailkeep_rate_limited_total").increment(1);
         return ApiError::too_many_requests(wait).into_response();
     }
-    if let Err(e) = principal.require(role) {
+    if principal.kind == CredentialKind::Viewer && !access.embed {
+        return ApiError::forbidden("an embed token opens only the viewer's routes")
+            .into_response();
+    }
+    if let Some(role) = access.role
+        && let Err(e) = principal.require(role)
+    {
         return e.into_response();
     }
-    let _place = if role == Role::Read {
+    let _place = if access.role == Some(Role::Read) {
         match read_place(&state, &principal.tenant).await {
             Ok(place) => Some(place),
             Err(e) => return e.into_response(),

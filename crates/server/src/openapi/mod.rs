@@ -17,7 +17,7 @@ use utoipa::openapi::{
 };
 use utoipa::{Modify, OpenApi};
 
-use crate::auth::Role;
+use crate::auth::{Access, Role};
 use crate::dialects::ErrorBody;
 
 /// The fixed parts of the description: title, version, security schemes, shared schemas.
@@ -148,10 +148,14 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     .filter_map(Option::as_mut)
 }
 
-/// Marks every operation in `paths` as needing `role`: security requirements, the
-/// `x-required-role` extension, a sentence in the description, and the 401/403/429 answers
-/// with the route's error `body`.
-pub fn require(paths: &mut Paths, role: Role, body: &ErrorBody) {
+/// What `x-required-role` says of a route any valid credential may call.
+pub const ANY_CREDENTIAL: &str = "any";
+
+/// Marks every operation in `paths` as needing `access`: security requirements, the
+/// `x-required-role` extension (a scope, or [`ANY_CREDENTIAL`]) and `x-embed-token` (whether
+/// embed tokens may call it), a sentence in the description, and the 401/403/429 answers with
+/// the route's error `body`.
+pub fn require(paths: &mut Paths, access: Access, body: &ErrorBody) {
     for item in paths.paths.values_mut() {
         for operation in operations(item) {
             // Only the bearer scheme is required here: an API key also works as `X-API-Key` (the
@@ -161,13 +165,25 @@ pub fn require(paths: &mut Paths, role: Role, body: &ErrorBody) {
                 "bearer",
                 Vec::<String>::new(),
             )]);
-            let note = format!("Requires the `{}` role.", role.scope());
+            let mut note = match access.role {
+                Some(role) => format!("Requires the `{}` role.", role.scope()),
+                None => "Requires any valid credential.".to_owned(),
+            };
+            if access.embed {
+                note.push_str(
+                    " Embed tokens (`POST /v1/viewer-tokens`) may call it and see only their scope's events.",
+                );
+            }
             operation.description = Some(match operation.description.take() {
                 Some(text) => format!("{text}\n\n{note}"),
                 None => note,
             });
             let extension = ExtensionsBuilder::new()
-                .add("x-required-role", role.scope())
+                .add(
+                    "x-required-role",
+                    access.role.map_or(ANY_CREDENTIAL, Role::scope),
+                )
+                .add("x-embed-token", access.embed)
                 .build();
             match &mut operation.extensions {
                 Some(existing) => existing.merge(extension),

@@ -17,7 +17,7 @@ use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::StrColumn;
 use tantivy::query::EnableScoring;
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
-use trailkeep_event::{Category, Event, Filter, Outcome, Timestamp};
+use trailkeep_event::{Category, Event, Filter, Outcome};
 use trailkeep_store::{GroupBy, MAX_GROUP_VALUES, Stats, StoreError};
 
 use super::query::{Bounds, BoundsColumns, IndexColumns, translate, within};
@@ -65,7 +65,14 @@ impl Tally {
         if let Some(id) = actor_id {
             self.count(GroupBy::Actor, id);
         }
-        self.count(GroupBy::Day, day(event.occurred_at.as_micros()));
+        let micros = event.occurred_at.as_micros();
+        for group in TIME_GROUPS {
+            if self.groups.contains_key(&group)
+                && let Some(bucket) = group.bucket_of(micros)
+            {
+                self.count(group, group.bucket_name(bucket));
+            }
+        }
     }
 
     fn merge(&mut self, other: Tally) {
@@ -114,13 +121,8 @@ impl Tally {
     }
 }
 
-/// The UTC day of an instant, `YYYY-MM-DD`.
-fn day(micros: i64) -> String {
-    let day_start = micros.div_euclid(86_400_000_000) * 86_400_000_000;
-    Timestamp::from_micros(day_start)
-        .map(|t| t.to_string()[..10].to_owned())
-        .unwrap_or_default()
-}
+/// The dimensions counted by time bucket rather than by a column's value.
+const TIME_GROUPS: [GroupBy; 3] = [GroupBy::Day, GroupBy::Hour, GroupBy::Minute];
 
 /// Tallies the tenant's events the index covers (`covered`) matching `filter`.
 pub fn tally(
@@ -180,15 +182,15 @@ impl Collector for StatsCollector {
         let grouped = self
             .group_by
             .iter()
-            .filter(|g| **g != GroupBy::Day)
-            .map(|g| {
-                Ok((
-                    *g,
-                    str_column(reader, group_field(*g))?,
-                    FxHashMap::default(),
-                ))
-            })
+            .filter_map(|g| group_field(*g).map(|field| (*g, field)))
+            .map(|(g, field)| Ok((g, str_column(reader, field)?, FxHashMap::default())))
             .collect::<tantivy::Result<Vec<_>>>()?;
+        let times = self
+            .group_by
+            .iter()
+            .filter(|g| g.bucket_micros().is_some())
+            .map(|g| (*g, FxHashMap::default()))
+            .collect();
         Ok(SegmentStats {
             group_by: self.group_by.clone(),
             category_outcome: FxHashMap::default(),
@@ -200,7 +202,7 @@ impl Collector for StatsCollector {
             bounds: self.bounds,
             columns: self.columns.of(reader)?,
             total: 0,
-            days: FxHashMap::default(),
+            times,
         })
     }
 
@@ -224,7 +226,7 @@ struct SegmentStats {
     category: Option<StrColumn>,
     outcome: Option<StrColumn>,
     actor: Option<StrColumn>,
-    /// Requested dimensions other than the day: column and counts by ordinal.
+    /// Requested dimensions read from a column: column and counts by ordinal.
     grouped: Vec<(GroupBy, Option<StrColumn>, FxHashMap<u64, u64>)>,
     bounds: Bounds,
     columns: BoundsColumns,
@@ -232,7 +234,8 @@ struct SegmentStats {
     /// Counts by (category ordinal, outcome ordinal).
     category_outcome: FxHashMap<(u64, u64), u64>,
     actor_seen: FxHashSet<u64>,
-    days: FxHashMap<i64, u64>,
+    /// Requested time dimensions: counts by bucket number.
+    times: Vec<(GroupBy, FxHashMap<i64, u64>)>,
 }
 
 #[cfg(test)]
@@ -242,18 +245,19 @@ impl SegmentStats {
         self.category_outcome.len()
             + self.actor_seen.len()
             + self.grouped.iter().map(|(_, _, c)| c.len()).sum::<usize>()
-            + self.days.len()
+            + self.times.iter().map(|(_, c)| c.len()).sum::<usize>()
     }
 }
 
-/// The fast field a dimension reads.
-fn group_field(group: GroupBy) -> &'static str {
+/// The fast field a dimension reads; `None` for the time dimensions, counted by bucket.
+fn group_field(group: GroupBy) -> Option<&'static str> {
     match group {
-        GroupBy::Action => "action",
-        GroupBy::Category => "category",
-        GroupBy::Outcome => "outcome",
-        GroupBy::TargetType => "target_type",
-        GroupBy::Actor | GroupBy::Day => "actor_id",
+        GroupBy::Action => Some("action"),
+        GroupBy::Category => Some("category"),
+        GroupBy::Outcome => Some("outcome"),
+        GroupBy::TargetType => Some("target_type"),
+        GroupBy::Actor => Some("actor_id"),
+        GroupBy::Day | GroupBy::Hour | GroupBy::Minute => None,
     }
 }
 
@@ -312,11 +316,10 @@ impl SegmentCollector for SegmentStats {
                 *counts.entry(ord).or_default() += 1;
             }
         }
-        if self.group_by.contains(&GroupBy::Day) {
-            *self
-                .days
-                .entry(position.occurred_at.div_euclid(86_400_000_000))
-                .or_default() += 1;
+        for (group, counts) in &mut self.times {
+            if let Some(bucket) = group.bucket_of(position.occurred_at) {
+                *counts.entry(bucket).or_default() += 1;
+            }
         }
     }
 
@@ -340,13 +343,11 @@ impl SegmentCollector for SegmentStats {
                 *target.entry(text).or_default() += counts[&ord];
             }
         }
-        for (d, n) in &self.days {
-            *tally
-                .groups
-                .entry(GroupBy::Day)
-                .or_default()
-                .entry(day(d * 86_400_000_000))
-                .or_default() += n;
+        for (group, counts) in &self.times {
+            let target = tally.groups.entry(*group).or_default();
+            for (bucket, n) in counts {
+                *target.entry(group.bucket_name(*bucket)).or_default() += n;
+            }
         }
         tally
     }
@@ -356,7 +357,7 @@ impl SegmentCollector for SegmentStats {
 mod tests {
     use serde_json::json;
     use tantivy::collector::Collector;
-    use trailkeep_event::{Event, prepare};
+    use trailkeep_event::{Event, Timestamp, prepare};
 
     use super::*;
 

@@ -78,10 +78,11 @@ const METADATA: &[&str] = &[
 /// that time windows cut through hour, day and 32-day buckets (`buckets.rs`).
 fn instant(rng: &mut Rng, first_month: usize, months: usize, second: usize) -> String {
     format!(
-        "2025-{:02}-{:02}T{:02}:00:0{second}Z",
+        "2025-{:02}-{:02}T{:02}:{:02}:0{second}Z",
         first_month + rng.below(months),
         [1, 2, 3, 15, 28][rng.below(5)],
         [0, 10, 23][rng.below(3)],
+        [0, 1, 59][rng.below(3)],
     )
 }
 
