@@ -1,6 +1,7 @@
 //! Black-box tests of the `trailkeep` binary: one module per topic, all driving the built
 //! executable (`CARGO_BIN_EXE_trailkeep`) the way an operator or auditor would.
 
+mod browser;
 mod build;
 mod cli;
 mod crash;
@@ -20,4 +21,5 @@ mod retention;
 mod schemathesis;
 mod support;
 mod tamper;
+mod viewer;
 mod webhooks;

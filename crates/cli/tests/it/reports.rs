@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use bench::workload::Workload;
@@ -24,38 +23,10 @@ use crate::support::{self, Api, Server, run_command};
 
 const DAY_US: i64 = 86_400 * 1_000_000;
 
-/// `pdftotext` (and `pdfdetach`), installed from Debian's packages when missing, once for all
-/// the tests of the process (two apt-gets at once would fight over dpkg's lock); a loud
+/// `pdftotext` (and `pdfdetach`), installed from Debian's poppler-utils when missing; a loud
 /// failure when that fails.
 fn pdftotext() -> &'static str {
-    static INSTALLED: OnceLock<()> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        let found = |name: &str| {
-            Command::new(name)
-                .arg("-v")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        };
-        if found("pdftotext") {
-            return;
-        }
-        let install = || {
-            Command::new("apt-get")
-                .args(["install", "-y", "-q", "poppler-utils"])
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        let installed = install()
-            || (Command::new("apt-get")
-                .args(["update", "-q"])
-                .status()
-                .is_ok_and(|s| s.success())
-                && install());
-        assert!(
-            installed && found("pdftotext"),
-            "pdftotext is needed: apt-get install poppler-utils"
-        );
-    });
+    support::debian_program("pdftotext", &["-v"], &["poppler-utils"]);
     "pdftotext"
 }
 

@@ -527,3 +527,45 @@ pub fn python_venv(name: &str, package: &str) -> PathBuf {
     std::fs::write(&marker, "").unwrap();
     venv
 }
+
+/// Makes sure `program` runs (`program --version`, or `probe` instead), installing Debian's
+/// `packages` with apt-get when it does not: one install at a time in this process (two
+/// apt-gets would fight over dpkg's lock), `apt-get update` first when the package lists are
+/// stale. Panics, loudly, when the program still does not run: a test that needs it must not
+/// pass without it.
+pub fn debian_program(program: &str, probe: &[&str], packages: &[&str]) {
+    static APT: Mutex<()> = Mutex::new(());
+    let runs = || {
+        Command::new(program)
+            .args(probe)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if runs() {
+        return;
+    }
+    let _apt = APT.lock().unwrap_or_else(|p| p.into_inner());
+    if runs() {
+        return;
+    }
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let install: Vec<&str> = ["install", "-y", "-q"]
+        .iter()
+        .chain(packages)
+        .copied()
+        .collect();
+    let installed = apt(&install) || (apt(&["update", "-q"]) && apt(&install));
+    assert!(
+        installed && runs(),
+        "{program} is needed: apt-get install {}",
+        packages.join(" ")
+    );
+}

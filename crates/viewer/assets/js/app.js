@@ -135,8 +135,10 @@ async function start() {
 
 applyTheme();
 window.addEventListener('hashchange', () => {
+  // An embed token put into the address of an open viewer signs in again with it.
+  if (location.hash.startsWith('#token=')) start();
   // `#main` (the skip link) is a place on the page, not a page.
-  if (session && !/^#[a-z]+$/.test(location.hash)) route();
+  else if (session && !/^#[a-z]+$/.test(location.hash)) route();
 });
 document.addEventListener('keydown', (e) => { if (e.key === 'Escape') closeDrawer(); });
 start();

@@ -46,6 +46,7 @@ function render(session, event, navigate) {
     const result = await verifyEvent(session.tenant, event.id);
     fill(verifyResult, steps(result));
     verify.disabled = false;
+    verifyResult.scrollIntoView({ block: 'nearest' });
   } }, 'Verify');
   const history = h('div', { class: 'history', id: 'history' });
   const links = [];
@@ -67,10 +68,10 @@ function render(session, event, navigate) {
     event.description ? h('p', { class: 'description' }, event.description) : null,
     h('div', { class: 'links' }, links),
     event.changes ? h('section', {}, h('h3', {}, 'Changes'), diffTable(event.changes)) : null,
-    h('section', {}, h('h3', {}, 'Fields'), fieldList(event)),
     h('section', {}, h('h3', {}, 'Proof'), h('p', { class: 'help' },
       'Your browser fetches the inclusion proof and the newest checkpoint, recomputes the root ' +
       '(SHA-256, RFC 9162) and checks the signature against the key you pinned.'), verify, verifyResult),
+    h('section', {}, h('h3', {}, 'Fields'), fieldList(event)),
     history,
   ];
 }

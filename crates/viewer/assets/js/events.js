@@ -171,13 +171,17 @@ async function drawChart(chart, filter, bounds, view, navigate, signal) {
   let sinceMs = bounds.since ? Date.parse(bounds.since) : null;
   const untilMs = bounds.until ? Date.parse(bounds.until) : now;
   try {
+    let days = null;
     if (sinceMs === null) {
-      const days = await json(`/v1/stats${query({ ...filter, group_by: 'day' })}`, { signal });
+      // All time: the first day with events starts the chart.
+      days = await json(`/v1/stats${query({ ...filter, group_by: 'day' })}`, { signal });
       const starts = (days.groups.day || []).map((r) => bucketStart(r.value));
       sinceMs = starts.length ? Math.min(...starts) : untilMs - 24 * 3600e3;
     }
     const bucket = bucketFor(sinceMs, untilMs);
-    const stats = await json(`/v1/stats${query({ ...filter, group_by: bucket.group })}`, { signal });
+    const stats = bucket.group === 'day' && days
+      ? days
+      : await json(`/v1/stats${query({ ...filter, group_by: bucket.group })}`, { signal });
     const bars = buckets(stats.groups[bucket.group] || [], bucket, sinceMs, untilMs);
     fill(chart, histogram(bars, stats.total, (from, to) => {
       navigate(`#/events?${writeView({
