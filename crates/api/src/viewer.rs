@@ -1,6 +1,7 @@
 //! Wire shapes of `GET /v1/session` and `POST /v1/viewer-tokens` (the viewer, `/ui`).
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
 
 /// Which events an embed token shows: one actor's, one target's, or (empty) the tenant's.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -8,15 +9,27 @@ use serde::{Deserialize, Serialize};
 pub struct ViewScope {
     /// Only events by this actor (`actor.id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(min_length = 1, max_length = 256)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]+$"
+    )]
     pub actor_id: Option<String>,
     /// Only events on targets of this type (with `target_id`, one target).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(min_length = 1, max_length = 256)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]+$"
+    )]
     pub target_type: Option<String>,
     /// Only events on this target (`target.id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(min_length = 1, max_length = 256)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]+$"
+    )]
     pub target_id: Option<String>,
 }
 
@@ -25,12 +38,16 @@ pub struct ViewScope {
 #[serde(deny_unknown_fields)]
 pub struct CreateViewerToken {
     /// What the token shows; the tenant's whole trail when omitted.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object")]
     pub scope: ViewScope,
     /// Who will look, in the embedding product's terms (a user id): the actor of the
     /// `audit.log.viewed` events the viewing writes. `viewer` when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(min_length = 1, max_length = 256)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]+$"
+    )]
     pub viewer: Option<String>,
     /// How long the token works, in seconds: 60 to 3600, 900 when omitted.
     #[serde(
@@ -74,4 +91,27 @@ pub struct SessionInfo {
     /// An embed token's scope.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub view: Option<ViewScope>,
+}
+
+/// A scope from a JSON object only (serde would also take a struct from an array, which the
+/// description does not allow).
+fn object<'de, D: Deserializer<'de>>(deserializer: D) -> Result<ViewScope, D::Error> {
+    let map = Map::<String, Value>::deserialize(deserializer)?;
+    ViewScope::deserialize(Value::Object(map)).map_err(serde::de::Error::custom)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scope_is_an_object() {
+        let body: CreateViewerToken =
+            serde_json::from_str(r#"{"scope": {"actor_id": "u1"}}"#).unwrap();
+        assert_eq!(body.scope.actor_id.as_deref(), Some("u1"));
+        assert!(serde_json::from_str::<CreateViewerToken>(r#"{"scope": [null, null]}"#).is_err());
+        assert!(
+            serde_json::from_str::<CreateViewerToken>(r#"{"scope": {"actor": "u1"}}"#).is_err()
+        );
+    }
 }

@@ -28,8 +28,8 @@ use crate::keys::{no_store, rfc3339};
 
 /// Shortest and longest life of an embed token, and its default, in seconds.
 const TTL_SECONDS: (u64, u64, u64) = (60, 3600, 900);
-/// Longest id or type in a scope, and longest viewer name.
-const MAX_NAME_BYTES: usize = 256;
+/// Longest id or type in a scope, and longest viewer name, in characters.
+const MAX_NAME_CHARS: usize = 256;
 
 /// `GET /v1/session`.
 #[utoipa::path(
@@ -58,10 +58,14 @@ pub async fn session(principal: Principal) -> Json<SessionInfo> {
 
 fn check_name(field: &str, value: &Option<String>) -> Result<(), ApiError> {
     match value {
-        Some(v) if v.is_empty() || v.len() > MAX_NAME_BYTES || v.chars().any(char::is_control) => {
+        Some(v)
+            if v.is_empty()
+                || v.chars().count() > MAX_NAME_CHARS
+                || v.chars().any(char::is_control) =>
+        {
             Err(ApiError::invalid_field(
                 field,
-                format!("must be 1 to {MAX_NAME_BYTES} bytes without control characters"),
+                format!("must be 1 to {MAX_NAME_CHARS} characters without control characters"),
             ))
         }
         _ => Ok(()),

@@ -38,6 +38,7 @@ use crate::dialects::ErrorBody;
         (name = "exports", description = "Exports of events with signed manifests"),
         (name = "reports", description = "Compliance reports with the ledger's integrity attestation"),
         (name = "retention", description = "Retention policies, legal holds and erasures that keep every ledger verifiable"),
+        (name = "viewer", description = "The web viewer's session and embed tokens (the viewer itself is served at /ui)"),
         (name = "detection", description = "Rules over the trail and the alerts they raise"),
         (name = "webhooks", description = "Subscriptions that deliver the trail's events as Standard Webhooks"),
         (name = "operations", description = "Health, readiness and metrics"),
@@ -151,10 +152,14 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
 /// What `x-required-role` says of a route any valid credential may call.
 pub const ANY_CREDENTIAL: &str = "any";
 
+/// The sentence in the description of every route embed tokens may call.
+pub const EMBED_NOTE: &str =
+    "Embed tokens (`POST /v1/viewer-tokens`) may call it and see only their scope's events.";
+
 /// Marks every operation in `paths` as needing `access`: security requirements, the
-/// `x-required-role` extension (a scope, or [`ANY_CREDENTIAL`]) and `x-embed-token` (whether
-/// embed tokens may call it), a sentence in the description, and the 401/403/429 answers with
-/// the route's error `body`.
+/// `x-required-role` extension (a scope, or [`ANY_CREDENTIAL`]), a sentence in the description
+/// (with [`EMBED_NOTE`] where embed tokens may call it), and the 401/403/429 answers with the
+/// route's error `body`.
 pub fn require(paths: &mut Paths, access: Access, body: &ErrorBody) {
     for item in paths.paths.values_mut() {
         for operation in operations(item) {
@@ -170,9 +175,8 @@ pub fn require(paths: &mut Paths, access: Access, body: &ErrorBody) {
                 None => "Requires any valid credential.".to_owned(),
             };
             if access.embed {
-                note.push_str(
-                    " Embed tokens (`POST /v1/viewer-tokens`) may call it and see only their scope's events.",
-                );
+                note.push(' ');
+                note.push_str(EMBED_NOTE);
             }
             operation.description = Some(match operation.description.take() {
                 Some(text) => format!("{text}\n\n{note}"),
@@ -183,7 +187,6 @@ pub fn require(paths: &mut Paths, access: Access, body: &ErrorBody) {
                     "x-required-role",
                     access.role.map_or(ANY_CREDENTIAL, Role::scope),
                 )
-                .add("x-embed-token", access.embed)
                 .build();
             match &mut operation.extensions {
                 Some(existing) => existing.merge(extension),

@@ -482,8 +482,12 @@ struct Row {
     method: Method,
     /// The route as `routes.rs` registers it.
     route: &'static str,
-    /// The role the route needs; `None` for the open routes.
+    /// The role the route needs; `None` for the open routes and those any credential opens.
     needs: Option<Role>,
+    /// The route takes any valid credential, whatever its roles.
+    any_credential: bool,
+    /// A second role the route needs for its work (an embed token reads, so its maker must).
+    also_needs: Option<Role>,
     /// The path and query, with acme's ids, seqs and cursors in it.
     path: String,
     headers: Vec<(&'static str, String)>,
@@ -510,6 +514,8 @@ impl Row {
             method,
             route,
             needs,
+            any_credential: false,
+            also_needs: None,
             path: path.into(),
             headers: Vec::new(),
             body: None,
@@ -523,6 +529,28 @@ impl Row {
     /// A `GET` of a route that needs the read role, whose answer to acme shows acme's data.
     fn read(route: &'static str, path: impl Into<String>, beta_gets: BetaGets) -> Self {
         Self::new(Method::GET, route, Some(Role::Read), path, beta_gets).showing_acme()
+    }
+
+    /// A `GET` of a route that any valid credential opens, whatever its roles.
+    fn signed_in(route: &'static str, path: impl Into<String>, beta_gets: BetaGets) -> Self {
+        Self {
+            any_credential: true,
+            ..Self::new(Method::GET, route, None, path, beta_gets)
+        }
+    }
+
+    /// What the route needs, as the description's `x-required-role` names it.
+    fn needs_name(&self) -> Option<String> {
+        if self.any_credential {
+            Some("Any".to_owned())
+        } else {
+            self.needs.map(|r| format!("{r:?}"))
+        }
+    }
+
+    fn also_needing(mut self, role: Role) -> Self {
+        self.also_needs = Some(role);
+        self
     }
 
     fn showing_acme(mut self) -> Self {
@@ -569,6 +597,21 @@ fn table(world: &World) -> Vec<Row> {
         Row::new(Method::GET, "/metrics", None, "/metrics", Answer),
         Row::new(Method::GET, "/openapi.json", None, "/openapi.json", Answer),
         Row::new(Method::GET, "/docs", None, "/docs", Answer),
+        // The viewer: its files, the session and embed tokens.
+        Row::new(Method::GET, "/ui", None, "/ui", Answer),
+        Row::new(Method::GET, "/ui/", None, "/ui/", Answer),
+        Row::new(Method::GET, "/ui/{*path}", None, "/ui/style.css", Answer),
+        Row::signed_in("/v1/session", "/v1/session", Answer),
+        Row::new(
+            Method::POST,
+            "/v1/viewer-tokens",
+            Some(Role::Admin),
+            "/v1/viewer-tokens",
+            Answer,
+        )
+        .with_body(json!({"scope": {"actor_id": "acme-alice"}, "viewer": "acme-viewer"}).to_string())
+        .with_beta_body(json!({"scope": {"actor_id": "beta-carol"}}).to_string())
+        .also_needing(Role::Read),
         // Audit Rail.
         Row::read("/api/v1/audit/logs", "/api/v1/audit/logs", OwnIds),
         Row::read(
@@ -1312,6 +1355,9 @@ fn registered_routes() -> BTreeSet<(String, String, Option<String>)> {
     for (path, item) in spec["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
             let role = operation["x-required-role"].as_str().map(|scope| {
+                if scope == trailkeep_server::openapi::ANY_CREDENTIAL {
+                    return "Any".to_owned();
+                }
                 let role =
                     Role::from_scope(scope).unwrap_or_else(|| panic!("unknown role {scope}"));
                 format!("{role:?}")
@@ -1651,8 +1697,11 @@ async fn the_table_has_a_row_for_every_route_and_role() {
     let covered: BTreeSet<(String, String, Option<String>)> = rows
         .iter()
         .map(|row| {
-            let role = row.needs.map(|r| format!("{r:?}"));
-            (row.method.to_string(), row.route.to_owned(), role)
+            (
+                row.method.to_string(),
+                row.route.to_owned(),
+                row.needs_name(),
+            )
         })
         .collect();
     let registered = registered_routes();
@@ -1757,6 +1806,10 @@ async fn each_missing_role_is_403_and_missing_credentials_401() {
     for row in table(&world) {
         let context = format!("{} {}", row.method, row.path);
         let (_, answer) = send(&nobody, &row, false, Disguise::Plain).await;
+        if row.any_credential {
+            refusal(&answer, 401, &format!("{context} without credentials"));
+            continue;
+        }
         let Some(role) = row.needs else {
             assert_ne!(answer.status, 401, "{context} is open: {}", answer.text);
             continue;
@@ -1776,7 +1829,12 @@ async fn acme_gets_every_row_with_only_the_role_it_needs() {
     let secrets = world.acme.secrets();
     for row in table(&world) {
         let caller = match row.needs {
-            Some(role) => server.client("acme", role.scope()),
+            Some(role) => match row.also_needs {
+                Some(also) => server.client("acme", &format!("{} {}", role.scope(), also.scope())),
+                None => server.client("acme", role.scope()),
+            },
+            // Any credential: one with a role the route has no use for.
+            None if row.any_credential => server.client("acme", Role::Write.scope()),
             None => anonymous(&server),
         };
         let context = format!("{} {} as acme", row.method, row.path);
@@ -1790,4 +1848,96 @@ async fn acme_gets_every_row_with_only_the_role_it_needs() {
             );
         }
     }
+}
+
+/// The routes an embed token may call: those whose description says so.
+fn embed_routes() -> BTreeSet<(String, String)> {
+    let spec = serde_json::to_value(trailkeep_server::openapi()).unwrap();
+    let mut routes = BTreeSet::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let description = operation["description"].as_str().unwrap_or_default();
+            if description.contains(trailkeep_server::openapi::EMBED_NOTE) {
+                routes.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    routes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embed_token_opens_only_the_viewer_routes_and_sees_only_its_scope() {
+    let server = TestServer::detecting_on(Engine::Embedded).await;
+    let world = World::seed(&server).await;
+    let admin = server.client("acme", &every_role());
+    let made = admin
+        .http
+        .post(format!("{}/v1/viewer-tokens", admin.base))
+        .json(&json!({"scope": {"actor_id": "acme-alice"}, "viewer": "customer-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201);
+    let made: Value = made.json().await.unwrap();
+    let embed = server.client_with_token(made["token"].as_str().unwrap());
+    let embed_routes = embed_routes();
+    assert!(embed_routes.contains(&("GET".into(), "/v1/events".into())));
+    let mut opened = 0;
+    for row in table(&world) {
+        if row.needs.is_none() && !row.any_credential {
+            continue;
+        }
+        let context = format!(
+            "{} {} with an embed token for acme-alice",
+            row.method, row.path
+        );
+        let (_, answer) = send(&embed, &row, false, Disguise::Plain).await;
+        let open = embed_routes.contains(&(row.method.to_string(), row.route.to_owned()));
+        if !open {
+            let said = refusal(&answer, 403, &context);
+            assert!(said.contains("embed token"), "{context}: {said}");
+            continue;
+        }
+        assert!(
+            answer.status < 300 || answer.status == 404 || answer.status == 403,
+            "{context}: {} {}",
+            answer.status,
+            answer.text
+        );
+        for other in ["acme-bob", "acme-ingest-bot"] {
+            assert!(
+                !answer.text.contains(other),
+                "{context} showed {other}: {}",
+                answer.text
+            );
+        }
+        opened += 1;
+    }
+    assert!(opened >= 8, "the embed token opened {opened} routes");
+    // Its own actor's events it sees; another's is as good as absent.
+    let alice = embed.get("/v1/events").await;
+    assert_eq!(alice.status, 200, "{}", alice.text);
+    let alice = alice.json();
+    let actors: BTreeSet<&str> = alice["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["actor"]["id"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(actors, BTreeSet::from(["acme-alice"]));
+    embed.get("/v1/events/acme-secret-2").await.problem(404);
+    let said = embed.get("/v1/events?actor_id=acme-bob").await.problem(403);
+    assert!(
+        said["detail"].as_str().unwrap().contains("acme-alice"),
+        "{said}"
+    );
+    // What the token looked at is in acme's trail, by the viewer it was made for.
+    let viewed = admin.get("/v1/events?action=audit.log.viewed").await.json();
+    let viewed = viewed["data"].as_array().unwrap();
+    assert!(
+        viewed
+            .iter()
+            .any(|e| e["actor"]["id"] == "customer-1" && e["metadata"]["view"] == "event"),
+        "{viewed:?}"
+    );
 }
