@@ -25,5 +25,6 @@ mod retention;
 mod spy;
 mod stream;
 mod support;
+mod viewer;
 mod views;
 mod webhooks;
