@@ -373,6 +373,7 @@ async fn the_viewer_searches_verifies_exports_and_embeds_in_a_real_browser() {
         assert!(verdict.contains(step), "{step} missing from {verdict}");
     }
     browser.screenshot(&shots.join("verified.png")).await;
+    let seen = verdict_size(&verdict);
 
     // A tampered checkpoint: red, with the reason.
     proxy.tamper.store(true, Ordering::SeqCst);
@@ -386,6 +387,86 @@ async fn the_viewer_searches_verifies_exports_and_embeds_in_a_real_browser() {
     );
     browser.screenshot(&shots.join("tampered.png")).await;
     proxy.tamper.store(false, Ordering::SeqCst);
+
+    // The log grows; the browser checks the new checkpoint extends the one it saw.
+    let more: Vec<Value> = (0..5)
+        .map(|i| json!({"action": "doc.read", "actor": {"id": format!("later-{i}")}}))
+        .collect();
+    api.ingest(&json!(more)).await;
+    api.get_text(&format!("/v1/ledger/checkpoint?min_size={}", seen + 5))
+        .await;
+    browser.open(&format!("{base}/ui/#/ledger")).await;
+    browser.click("#check-log").await;
+    let extended = browser.text("#ledger-out", "extends the one of").await;
+    assert!(
+        extended.contains(&format!("extends the one of {}", thousands(seen))),
+        "the newer tree is checked against the one seen before: {extended}"
+    );
+
+    // The keyboard alone: '/' to the search, arrows through the rows, Enter opens, Escape closes.
+    browser.open(&format!("{base}/ui/#/events?range=all")).await;
+    browser.find("#events tbody tr + tr").await;
+    browser.find("body").await.send_keys("/").await.unwrap();
+    browser
+        .until(
+            "the search focused",
+            "return document.activeElement.id === 'search';",
+        )
+        .await;
+    browser
+        .js("document.querySelector('#events tbody tr').focus();")
+        .await;
+    let first = browser
+        .js("return document.activeElement.dataset.id;")
+        .await;
+    browser
+        .find("#events tbody tr")
+        .await
+        .send_keys("\u{E015}")
+        .await
+        .unwrap();
+    let second = browser
+        .js("return document.activeElement.dataset.id;")
+        .await;
+    assert_ne!(first, second, "ArrowDown moves to the next row");
+    browser
+        .find(&format!(
+            "#events tbody tr[data-id='{}']",
+            second.as_str().unwrap()
+        ))
+        .await
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    browser.find("#drawer h2").await;
+    browser
+        .find("#drawer")
+        .await
+        .send_keys("\u{E00C}")
+        .await
+        .unwrap();
+    browser
+        .until(
+            "the drawer closed",
+            "return !document.getElementById('drawer');",
+        )
+        .await;
+
+    // The dark theme.
+    browser
+        .click("#who button[aria-label='Switch theme']")
+        .await;
+    browser
+        .until(
+            "the dark theme",
+            "return document.documentElement.dataset.theme === 'dark';",
+        )
+        .await;
+    browser.find("#histogram svg rect.bar").await;
+    browser.screenshot(&shots.join("events-dark.png")).await;
+    browser
+        .click("#who button[aria-label='Switch theme']")
+        .await;
 
     // Statistics.
     browser.open(&format!("{base}/ui/#/stats?range=30d")).await;
@@ -464,6 +545,24 @@ async fn the_viewer_searches_verifies_exports_and_embeds_in_a_real_browser() {
     browser.text("#alerts tbody", "acknowledged").await;
     let alert = api.get_json(&format!("/v1/alerts/{alert_id}")).await;
     assert_eq!(alert["state"], "acknowledged", "{alert}");
+
+    // The admin pages list what the API lists.
+    for (page, table, title) in [
+        ("reports", "", "Reports"),
+        ("webhooks", "", "Webhooks"),
+        ("rules", "#rules", "Detection rules"),
+        ("retention", "", "Retention and legal holds"),
+        ("keys", "#keys", "API keys"),
+    ] {
+        browser.open(&format!("{base}/ui/#/{page}")).await;
+        browser.text("main h1", title).await;
+        if !table.is_empty() {
+            browser.find(&format!("{table} tbody tr")).await;
+        } else {
+            browser.find("main .note-empty, main table.list").await;
+        }
+        browser.screenshot(&shots.join(format!("{page}.png"))).await;
+    }
 
     // Nothing the page did went to another origin, and the policy stops it trying.
     let (elsewhere, hits) = start_elsewhere().await;
@@ -593,6 +692,34 @@ fn assert_only_to(origin: &str, sent: &[String]) {
             "the page asked another origin: {url}"
         );
     }
+}
+
+/// The tree size a verdict names last ("... extends the one of N ..." or "the tree of N").
+fn verdict_size(verdict: &str) -> u64 {
+    let after = verdict
+        .split("the tree of ")
+        .nth(1)
+        .expect("a tree size in the verdict");
+    after
+        .split(' ')
+        .next()
+        .unwrap()
+        .replace(',', "")
+        .parse()
+        .expect("a number")
+}
+
+/// `n` with thousands separators, as the page writes it.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Drags across the histogram from `from` to `to` (fractions of its width).
