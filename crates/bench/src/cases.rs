@@ -21,18 +21,26 @@ pub enum Shape {
     FullText,
     /// Totals, unique actors, failed logins and counts by action over 30 days.
     StatsMonth,
+    /// Counts by hour over the last 7 days: the viewer's histogram above its first page.
+    HistogramWeek,
 }
 
 impl Shape {
     /// Every shape, in report order.
-    pub const ALL: [Shape; 6] = [
+    pub const ALL: [Shape; 7] = [
         Shape::TimePage,
         Shape::Actor,
         Shape::ActionPrefix,
         Shape::EntityHistory,
         Shape::FullText,
         Shape::StatsMonth,
+        Shape::HistogramWeek,
     ];
+
+    /// Whether it counts (statistics) rather than lists.
+    pub fn counts(self) -> bool {
+        matches!(self, Shape::StatsMonth | Shape::HistogramWeek)
+    }
 
     /// Its name in the report and the JSON.
     pub fn key(self) -> &'static str {
@@ -43,6 +51,7 @@ impl Shape {
             Shape::EntityHistory => "entity_history",
             Shape::FullText => "full_text",
             Shape::StatsMonth => "stats_month",
+            Shape::HistogramWeek => "histogram_week",
         }
     }
 
@@ -57,6 +66,7 @@ impl Shape {
             Shape::StatsMonth => {
                 "stats over 30 days: totals, unique actors, failed logins, by action"
             }
+            Shape::HistogramWeek => "counts by hour over the last 7 days (the viewer's histogram)",
         }
     }
 }
@@ -134,6 +144,7 @@ pub fn cases(workload: &Workload, shape: Shape, runs: u32) -> Vec<Case> {
                     case.since_us = Some(end - 30 * DAY_US);
                     case.until_us = Some(end);
                 }
+                Shape::HistogramWeek => case.since_us = Some(now - 7 * DAY_US),
             }
             case
         })

@@ -149,13 +149,14 @@ impl Postgres {
             );
         }
         let first = &answers[0];
-        Ok(match case.shape {
+        Ok(if case.shape.counts() {
             // The totals' first column is the count.
-            Shape::StatsMonth => first
+            first
                 .first()
                 .context("stats totals: no row")?
-                .get::<_, i64>(0) as u64,
-            _ => first.len() as u64,
+                .get::<_, i64>(0) as u64
+        } else {
+            first.len() as u64
         })
     }
 
@@ -405,6 +406,13 @@ fn sql(table: &str, case: &Case) -> (Vec<String>, Vec<Param>) {
             ),
             format!(
                 "SELECT action, count(*) FROM {table} WHERE {filter} GROUP BY action ORDER BY count(*) DESC"
+            ),
+        ],
+        Shape::HistogramWeek => vec![
+            format!("SELECT count(*) FROM {table} WHERE {filter}"),
+            format!(
+                "SELECT date_trunc('hour', occurred_at) AS hour, count(*) FROM {table} \
+                 WHERE {filter} GROUP BY hour"
             ),
         ],
         Shape::EntityHistory => vec![format!(

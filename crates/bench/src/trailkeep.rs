@@ -310,9 +310,13 @@ impl Trailkeep {
                 params.push(("group_by", "action".into()));
                 "/v1/stats".into()
             }
+            Shape::HistogramWeek => {
+                params.push(("group_by", "hour".into()));
+                "/v1/stats".into()
+            }
             _ => "/v1/events".into(),
         };
-        if case.shape != Shape::StatsMonth {
+        if !case.shape.counts() {
             params.push(("limit", PAGE.to_string()));
         }
         if let Some(actor) = &case.actor_id {
@@ -325,9 +329,10 @@ impl Trailkeep {
             params.push(("q", word.to_owned()));
         }
         let body = self.get_json(&path, &params, tenant).await?;
-        let hits = match case.shape {
-            Shape::StatsMonth => body["total"].as_u64(),
-            _ => body["data"].as_array().map(|a| a.len() as u64),
+        let hits = if case.shape.counts() {
+            body["total"].as_u64()
+        } else {
+            body["data"].as_array().map(|a| a.len() as u64)
         };
         hits.with_context(|| format!("GET {path} answered no count"))
     }

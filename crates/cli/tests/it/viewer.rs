@@ -335,6 +335,19 @@ async fn the_viewer_searches_verifies_exports_and_embeds_in_a_real_browser() {
         "the diff shows the value before: {diff}"
     );
     browser.screenshot(&shots.join("event-drawer.png")).await;
+    // The target's timeline: every event on it, oldest first, as the history route has them.
+    browser.click("#show-history").await;
+    let history = api
+        .get_json(&format!("/v1/entities/contract/{word}/history?limit=100"))
+        .await;
+    let expected = history["data"].as_array().unwrap().len();
+    let shown = browser
+        .until(
+            "the timeline",
+            &format!("const n = document.querySelectorAll('#history .timeline > li').length; return n === {expected} ? n : null;"),
+        )
+        .await;
+    assert_eq!(shown, json!(expected));
 
     // Verify needs a pinned key: pin the one `trailkeep key show` prints (not the server's word).
     let output = run(&["key", "show", "--data-dir", path_str(dir.path())]);
@@ -451,6 +464,17 @@ async fn the_viewer_searches_verifies_exports_and_embeds_in_a_real_browser() {
             "return !document.getElementById('drawer');",
         )
         .await;
+
+    // The live tail: an event acknowledged now appears at the top without a reload.
+    browser.click("#live").await;
+    browser.text("#status", "Live tail on").await;
+    api.ingest(&json!({"action": "tail.checked", "actor": {"id": "tail-7"}}))
+        .await;
+    browser
+        // The list was loaded before the event existed: only the tail can have brought it.
+        .until("the tailed event", "return [...document.querySelectorAll('#events tbody tr')].some(r => r.innerText.includes('tail.checked'));")
+        .await;
+    browser.click("#live").await;
 
     // The dark theme.
     browser
@@ -720,6 +744,135 @@ fn thousands(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// The published vectors in `../shared/test-vectors/<dir>`, every JSON file under it.
+fn vectors(dir: &str) -> Vec<Value> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/test-vectors")
+        .join(dir);
+    let mut files = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "json") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+        .iter()
+        .map(|f| serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap())
+        .collect()
+}
+
+/// RFC 8785's inputs and outputs, as `[input text, canonical text]`.
+fn jcs_vectors() -> Vec<Value> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/test-vectors/jcs");
+    let mut names: Vec<_> = std::fs::read_dir(root.join("input"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .map(|name| {
+            let input = std::fs::read_to_string(root.join("input").join(name)).unwrap();
+            let output = std::fs::read_to_string(root.join("output").join(name)).unwrap();
+            json!([input, output])
+        })
+        .collect()
+}
+
+/// The viewer's own cryptography, run in the browser against published vectors: RFC 9162
+/// inclusion and consistency proofs (transparency-dev/merkle's corpus, bad cases included),
+/// RFC 8785 canonical JSON, and C2SP signed notes with Ed25519.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browsers_proof_code_passes_the_published_vectors() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let browser = Browser::start().await;
+    browser.open(&format!("{}/ui/", server.url())).await;
+    browser.find("#credential").await;
+    let inclusion = vectors("merkle/inclusion");
+    let consistency = vectors("merkle/consistency");
+    assert!(inclusion.len() > 50 && consistency.len() > 50);
+    let jcs = jcs_vectors();
+    assert!(jcs.len() >= 6);
+    let peter = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
+    let enoch = "EnochRoot+af0cfe78+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop";
+    let text = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
+    let peter_line = "\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
+    let enoch_line = "\u{2014} EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n";
+    let example_key = "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k";
+    let example = "This is an example message.\n\n\u{2014} example.com/foo Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n";
+    let notes = json!([
+        // [note, vkey, whether it opens]
+        [format!("{text}\n{peter_line}"), peter, true],
+        [format!("{text}\n{peter_line}{enoch_line}"), peter, true],
+        [format!("{text}\n{peter_line}{enoch_line}"), enoch, true],
+        [format!("{text}\n{enoch_line}"), peter, false],
+        [
+            format!(
+                "{}\n{peter_line}",
+                text.replace("cryptography", "cryptographY")
+            ),
+            peter,
+            false
+        ],
+        [example, example_key, true],
+        [
+            example.replace("example message", "exemplary message"),
+            example_key,
+            false
+        ],
+    ]);
+    let failures = browser
+        .js_with(
+            "const [inclusion, consistency, jcs, notes] = arguments;
+             const p = await import('/ui/js/proof.js');
+             const j = await import('/ui/js/jcs.js');
+             const b = (x) => p.fromBase64(x);
+             const failures = [];
+             for (const v of inclusion) {
+               let ok;
+               try {
+                 const root = await p.rootFromInclusion(v.leafIdx, v.treeSize, b(v.leafHash || ''),
+                   (v.proof || []).map(b));
+                 ok = p.equal(root, b(v.root || ''));
+               } catch (e) { ok = false; }
+               if (ok === v.wantErr) failures.push(`inclusion ${v.desc}: ${ok}`);
+             }
+             for (const v of consistency) {
+               let ok = true;
+               try {
+                 await p.checkConsistency(v.size1, v.size2, b(v.root1 || ''), b(v.root2 || ''),
+                   (v.proof || []).map(b));
+               } catch (e) { ok = false; }
+               if (ok === v.wantErr) failures.push(`consistency ${v.desc}: ${ok}`);
+             }
+             for (const [input, output] of jcs) {
+               const got = j.canonicalize(JSON.parse(input));
+               if (got !== output) failures.push(`jcs: ${got} != ${output}`);
+             }
+             for (const [note, vkey, opens] of notes) {
+               let ok = true;
+               try { await p.openNote(note, vkey); } catch (e) { ok = false; }
+               if (ok !== opens) failures.push(`note with ${vkey.split('+')[0]}: ${ok}`);
+             }
+             return failures;",
+            vec![json!(inclusion), json!(consistency), json!(jcs), notes],
+        )
+        .await;
+    assert_eq!(
+        failures,
+        json!([]),
+        "the browser's code disagrees with the vectors"
+    );
 }
 
 /// Drags across the histogram from `from` to `to` (fractions of its width).

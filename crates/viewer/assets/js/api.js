@@ -84,10 +84,12 @@ export function query(params) {
 
 /**
  * Reads server-sent events from `path` (fetch, so the credential goes in a header), calling
- * `onEvent(name, data)` for each, until `signal` aborts.
+ * `onOpen()` once the service answered and `onEvent(name, data)` for each event, until
+ * `signal` aborts.
  */
-export async function stream(path, signal, onEvent) {
+export async function stream(path, signal, onEvent, onOpen) {
   const response = await request(path, { signal, headers: { Accept: 'text/event-stream' } });
+  onOpen?.();
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';
   for (;;) {

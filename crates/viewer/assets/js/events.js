@@ -119,6 +119,8 @@ export function eventsPage(main, session, search, navigate) {
     try {
       const page = await json(`/v1/events${query({ ...filter, limit: PAGE, cursor })}`, { signal: controller.signal });
       addRows(page.data, false);
+      // For the browser's performance tools: when the first page of rows was on screen.
+      if (cursor === null) performance.mark('trailkeep:rows');
       cursor = page.next_cursor || undefined;
       if (shown === 0) fill(status, note('empty', 'No events match this search and range.'));
       else if (cursor === undefined) fill(status, `${count(shown)} events, the end of the list.`);
@@ -146,9 +148,10 @@ export function eventsPage(main, session, search, navigate) {
     stream(`/v1/events/stream${query(live)}`, tail.signal, (name, data) => {
       if (name === 'audit.event') addRows([JSON.parse(data)], true);
       if (name === 'stream.closed') fill(status, note('info', `The live tail ended: ${JSON.parse(data).reason}`));
-    }).catch((e) => {
-      if (e.name !== 'AbortError') fill(status, note('error', `The live tail stopped: ${e.message}`));
-    });
+    }, () => fill(status, note('info', 'Live tail on: new events appear at the top as they are acknowledged.')))
+      .catch((e) => {
+        if (e.name !== 'AbortError') fill(status, note('error', `The live tail stopped: ${e.message}`));
+      });
   });
 
   const onKey = (e) => {
@@ -188,6 +191,7 @@ async function drawChart(chart, filter, bounds, view, navigate, signal) {
         q: view.q, range: 'custom', since: new Date(from).toISOString(), until: new Date(to).toISOString(),
       })}`);
     }));
+    performance.mark('trailkeep:histogram');
   } catch (e) {
     if (e.name !== 'AbortError') fill(chart, note('error', `The histogram could not be drawn: ${e.message}`));
   }

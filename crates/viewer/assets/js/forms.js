@@ -51,10 +51,11 @@ export function message(e) {
 }
 
 /**
- * A form that POSTs the JSON in its editor to `path` after asking, starting from `template`;
- * `shown(answer)` may return what to show of the answer (a secret, say).
+ * A form that sends the JSON in its editor to `path` (POST, or `method`) after asking,
+ * starting from `template`; `shown(answer)` may return what to show of the answer (a secret,
+ * say).
  */
-export function jsonForm(id, title, path, template, out, done, shown) {
+export function jsonForm(id, title, path, template, out, done, shown, method = 'POST') {
   const editor = h('textarea', { id: `${id}-body`, rows: 8, spellcheck: false, 'aria-label': `${title}: JSON body` },
     JSON.stringify(template, null, 2));
   const form = h('form', { class: 'json-form', id, onsubmit: async (e) => {
@@ -66,9 +67,9 @@ export function jsonForm(id, title, path, template, out, done, shown) {
       fill(out, note('error', `The body is not JSON: ${err.message}`));
       return;
     }
-    if (!(await confirmAction(`${title}?`, `POST ${path}`))) return;
+    if (!(await confirmAction(`${title}?`, `${method} ${path}`))) return;
     try {
-      const answer = await json(path, { method: 'POST', body });
+      const answer = await json(path, { method, body });
       fill(out, note('ok', `${title}: done.`), shown ? shown(answer) : null);
       done?.(answer);
     } catch (err) {

@@ -189,7 +189,10 @@ export async function alertsPage(main, session, search, navigate) {
   refresh();
 }
 
-/** A page over one kind of resource: its list, its actions, and a form to create one. */
+/**
+ * A page over one kind of resource: its list, its actions, and a form to create one (`spec`:
+ * id, title, heading level, intro, path, columns, create, actions).
+ */
 function resourcePage(spec) {
   return async (main) => {
     const out = h('div', { 'aria-live': 'polite' });
@@ -202,9 +205,9 @@ function resourcePage(spec) {
         fill(list, note('error', `Could not list ${spec.title.toLowerCase()}: ${message(e)}`));
       }
     };
-    fill(main, h('h1', {}, spec.title), spec.intro ? h('p', { class: 'help' }, spec.intro) : null,
+    fill(main, h(spec.heading || 'h1', {}, spec.title), spec.intro ? h('p', { class: 'help' }, spec.intro) : null,
       spec.create ? jsonForm(`${spec.id}-create`, spec.create.title, spec.path, spec.create.template, out, refresh, spec.create.shown) : null,
-      out, list, spec.extra ? spec.extra(out) : null);
+      out, list);
     refresh();
   };
 }
@@ -238,27 +241,68 @@ export const rulesPage = resourcePage({
   ]),
 });
 
-/** Retention: the policy, runs, legal holds. */
-export const retentionPage = resourcePage({
-  id: 'holds', title: 'Retention and legal holds', path: '/v1/legal-holds',
-  intro: 'Legal holds keep events whole whatever the retention policy says. The policy and runs are below.',
+/** Legal holds: keep events whole whatever retention says. */
+const holdsPage = resourcePage({
+  id: 'holds', title: 'Legal holds', path: '/v1/legal-holds', heading: 'h2',
+  intro: 'A hold keeps the events it covers whole, whatever the policy says, until it is lifted.',
   columns: [{ label: 'Scope', cell: (x) => JSON.stringify(x.scope) }, { label: 'Reason', cell: (x) => x.reason },
     { label: 'State', cell: state }, { label: 'Placed', cell: (x) => x.placed_at }],
-  create: { title: 'Place a legal hold', template: { scope: { actor_id: 'user_123' }, reason: 'Litigation 2026-17' } },
+  create: { title: 'Place a legal hold', template: { scope: { type: 'actor', id: 'user_123' }, reason: 'Litigation 2026-17' } },
   actions: (x, out, refresh) => (x.state === 'active' ? [
     actionButton('Lift', `Lift the hold "${x.reason}"?`,
       () => json(`/v1/legal-holds/${x.id}/lift`, { method: 'POST', body: { reason: 'lifted in the viewer' } }), out, refresh),
   ] : []),
-  extra: (out) => {
-    const box = h('section', { id: 'retention-policy' }, h('h2', {}, 'Policy'), note('info', 'Loading…'));
-    json('/v1/retention').then((policy) => fill(box, h('h2', {}, 'Policy'),
-      h('pre', {}, JSON.stringify(policy, null, 2)),
-      actionButton('Run retention now', 'Remove every event past its retention period now?',
-        () => json('/v1/retention/runs', { method: 'POST' }), out)))
-      .catch((e) => fill(box, h('h2', {}, 'Policy'), note('error', message(e))));
-    return box;
-  },
 });
+
+function days(n) {
+  return n === 1 ? '1 day' : `${count(n)} days`;
+}
+
+/** The policy in words: the default period and each override. */
+function policyText(policy) {
+  const period = policy.default_days ?? policy.server_default_days;
+  const base = period
+    ? `Events are kept for ${days(period)} after they occurred${policy.default_days ? '' : ' (the server\'s default)'}, then become tombstones that keep their leaf hash.`
+    : 'Events are kept forever: no period is set.';
+  return [h('p', { id: 'policy-text' }, base),
+    policy.overrides.length ? table('overrides', policy.overrides, [
+      { label: 'Action', cell: (o) => o.action || '' },
+      { label: 'Category', cell: (o) => o.category || '' },
+      { label: 'Kept for', cell: (o) => days(o.days) },
+    ]) : null,
+    policy.updated_at ? h('p', { class: 'help' }, `Changed ${new Date(policy.updated_at).toLocaleString()} by ${policy.updated_by}.`) : null];
+}
+
+/** Retention: the policy in words and its form, the runs, and the legal holds. */
+export async function retentionPage(main, session, search, navigate) {
+  const out = h('div', { 'aria-live': 'polite' });
+  const policyBox = h('section', { id: 'retention-policy' }, note('info', 'Loading the policy…'));
+  const runsBox = h('div', {});
+  const holds = h('div', {});
+  const refresh = async () => {
+    try {
+      const policy = await json('/v1/retention');
+      fill(policyBox, h('h2', {}, 'Policy'), policyText(policy),
+        jsonForm('policy-set', 'Change the policy', '/v1/retention',
+          { default_days: policy.default_days ?? null, overrides: policy.overrides }, out, refresh, null, 'PUT'));
+      const runs = items(await json('/v1/retention/runs'));
+      fill(runsBox, h('h2', {}, 'Runs'), actionButton('Run retention now', 'Turn every event past its period into a tombstone now?',
+        () => json('/v1/retention/runs', { method: 'POST' }), out, refresh),
+      table('runs', runs, [
+        { label: 'State', cell: state },
+        { label: 'Asked', cell: (x) => x.created_at },
+        { label: 'Removed', cell: (x) => count(x.result?.removed ?? 0) },
+        { label: 'Held', cell: (x) => count(x.result?.held ?? 0) },
+        { label: 'Error', cell: (x) => x.error || '' },
+      ]));
+    } catch (e) {
+      fill(policyBox, note('error', `The policy could not be loaded: ${message(e)}`));
+    }
+  };
+  fill(main, h('h1', {}, 'Retention and legal holds'), out, policyBox, runsBox, holds);
+  refresh();
+  holdsPage(holds, session, search, navigate);
+}
 
 /** API keys. */
 export const keysPage = resourcePage({

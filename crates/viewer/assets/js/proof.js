@@ -54,11 +54,16 @@ export function nodeHash(left, right) {
   return sha256(concat(Uint8Array.of(1), left, right));
 }
 
+function hashes32(hashes) {
+  if (hashes.some((x) => x.length !== 32)) throw new Error('a hash is not 32 bytes');
+}
+
 /**
  * The root an inclusion proof leads to (RFC 9162 2.1.3.2), or an Error saying why the proof
  * cannot be one for leaf `index` of a tree of `size`.
  */
 export async function rootFromInclusion(index, size, leaf, path) {
+  hashes32([leaf, ...path]);
   let fn = BigInt(index);
   let sn = BigInt(size) - 1n;
   if (fn > sn) throw new Error(`leaf ${index} is beyond a tree of ${size}`);
@@ -88,13 +93,14 @@ export async function rootFromInclusion(index, size, leaf, path) {
  * leaves with root `firstRoot` (RFC 9162 2.1.4.2); throws an Error saying why not.
  */
 export async function checkConsistency(first, second, firstRoot, secondRoot, path) {
+  hashes32(path);
+  if (first === 0) throw new Error('there is no consistency proof from an empty tree');
   if (first > second) throw new Error(`the older tree (${first}) is larger than the newer (${second})`);
   if (first === second) {
     if (path.length !== 0) throw new Error('a proof between equal sizes must be empty');
     if (!equal(firstRoot, secondRoot)) throw new Error('the same size has two different roots');
     return;
   }
-  if (first === 0) return;
   if (path.length === 0) throw new Error('the consistency proof is empty');
   let fn = BigInt(first) - 1n;
   let sn = BigInt(second) - 1n;
@@ -180,6 +186,11 @@ export function parseCheckpoint(text) {
  * signatures are skipped, a bad one of ours fails), then its body is read.
  */
 export async function openCheckpoint(note, vkey) {
+  return parseCheckpoint(await openNote(note, vkey));
+}
+
+/** The text of a signed note whose signature by `vkey` verifies; throws saying why not. */
+export async function openNote(note, vkey) {
   const key = await parseVkey(vkey);
   const { text, signatures } = splitNote(note);
   const ours = signatures.filter((s) => s.name === key.name && s.bytes.length === 68 &&
@@ -189,5 +200,5 @@ export async function openCheckpoint(note, vkey) {
   const good = await crypto.subtle.verify({ name: 'Ed25519' }, publicKey, ours[0].bytes.slice(4),
     new TextEncoder().encode(text));
   if (!good) throw new Error(`the checkpoint's signature does not verify against the pinned key ${key.name}`);
-  return parseCheckpoint(text);
+  return text;
 }
