@@ -28,57 +28,29 @@ pub struct Browser {
     _profile: tempfile::TempDir,
 }
 
-/// ChromeDriver's (non-W3C) log command: the browser's performance log since the last call.
+/// A ChromeDriver command outside the W3C set: a POST of `body` to `session/{id}/{path}`
+/// (`se/log` for the performance log, `goog/cdp/execute` for a DevTools call).
 #[derive(Debug)]
-struct PerformanceLog;
+struct ChromeCommand {
+    path: &'static str,
+    body: Value,
+}
 
-impl WebDriverCompatibleCommand for PerformanceLog {
+impl WebDriverCompatibleCommand for ChromeCommand {
     fn endpoint(
         &self,
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
         base_url.join(&format!(
-            "session/{}/se/log",
-            session_id.unwrap_or_default()
+            "session/{}/{}",
+            session_id.unwrap_or_default(),
+            self.path
         ))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        (
-            http::Method::POST,
-            Some(json!({"type": "performance"}).to_string()),
-        )
-    }
-}
-
-/// ChromeDriver's command for a DevTools call: here, the viewport's size.
-#[derive(Debug)]
-struct Viewport {
-    width: u32,
-    height: u32,
-    mobile: bool,
-}
-
-impl WebDriverCompatibleCommand for Viewport {
-    fn endpoint(
-        &self,
-        base_url: &url::Url,
-        session_id: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!(
-            "session/{}/goog/cdp/execute",
-            session_id.unwrap_or_default()
-        ))
-    }
-
-    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        let body = json!({
-            "cmd": "Emulation.setDeviceMetricsOverride",
-            "params": {"width": self.width, "height": self.height, "deviceScaleFactor": 1,
-                       "mobile": self.mobile},
-        });
-        (http::Method::POST, Some(body.to_string()))
+        (http::Method::POST, Some(self.body.to_string()))
     }
 }
 
@@ -147,11 +119,14 @@ impl Browser {
 
     /// Makes the page's viewport `width`×`height` CSS pixels (`mobile`: as a phone lays it out).
     pub async fn viewport(&self, width: u32, height: u32, mobile: bool) {
+        let body = json!({
+            "cmd": "Emulation.setDeviceMetricsOverride",
+            "params": {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
+        });
         self.client
-            .issue_cmd(Viewport {
-                width,
-                height,
-                mobile,
+            .issue_cmd(ChromeCommand {
+                path: "goog/cdp/execute",
+                body,
             })
             .await
             .expect("set the viewport");
@@ -164,21 +139,19 @@ impl Browser {
 
     /// Waits for an element matching `css`.
     pub async fn find(&self, css: &str) -> Element {
-        self.client
+        match self
+            .client
             .wait()
             .at_most(WAIT)
             .for_element(Locator::Css(css))
             .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "no element {css:?} appeared: {e}\npage: {}",
-                    self.text_of_page_blocking()
-                )
-            })
-    }
-
-    fn text_of_page_blocking(&self) -> String {
-        "(see the screenshot taken by the test, if any)".into()
+        {
+            Ok(element) => element,
+            Err(e) => {
+                let page = self.page_text().await;
+                panic!("no element {css:?} appeared: {e}; the page says:\n{page}")
+            }
+        }
     }
 
     /// Waits until `script` (a function body returning a value) returns something truthy, and
@@ -278,7 +251,10 @@ impl Browser {
     pub async fn requests(&self) -> Requests {
         let log = self
             .client
-            .issue_cmd(PerformanceLog)
+            .issue_cmd(ChromeCommand {
+                path: "se/log",
+                body: json!({"type": "performance"}),
+            })
             .await
             .expect("read the performance log");
         let messages: Vec<Value> = log

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{Api, Server, describe, path_str, run, stdout};
+use crate::support::{Api, Server, create_key, describe, path_str, run, stdout};
 
 fn event(id: &str) -> Value {
     json!({"id": id, "action": "invoice.created", "actor": {"id": "u1", "type": "user"}})
@@ -141,23 +141,6 @@ async fn a_flood_past_the_write_queue_is_shed_with_503_and_every_2xx_is_stored()
         metrics.contains("trailkeep_overload_rejections_total"),
         "{metrics}"
     );
-}
-
-fn create_key(data_dir: &std::path::Path, roles: &str) -> Value {
-    let output = run(&[
-        "keys",
-        "create",
-        "--data-dir",
-        path_str(data_dir),
-        "--tenant",
-        "acme",
-        "--roles",
-        roles,
-        "--name",
-        "bootstrap admin",
-    ]);
-    assert!(output.status.success(), "{}", describe(&output));
-    serde_json::from_str(&stdout(&output)).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{Server, describe, path_str, run, run_command_within, stdout};
+use crate::support::{Server, create_key, describe, path_str, run, run_command_within, stdout};
 
 const PYTEST: &str = "pytest==8.3.4";
 const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../clients/python");
@@ -70,21 +70,6 @@ fn venv() -> PathBuf {
         describe(&installed)
     );
     python
-}
-
-fn create_key(data_dir: &Path, roles: &str) -> Value {
-    let output = run(&[
-        "keys",
-        "create",
-        "--data-dir",
-        path_str(data_dir),
-        "--tenant",
-        "acme",
-        "--roles",
-        roles,
-    ]);
-    assert!(output.status.success(), "{}", describe(&output));
-    serde_json::from_str(&stdout(&output)).unwrap()
 }
 
 #[test]

@@ -163,6 +163,25 @@ pub fn token(data_dir: &Path, tenant: &str) -> String {
     token
 }
 
+/// `trailkeep keys create` for tenant acme with `roles` (comma-separated), in a data directory
+/// whose server is not running: the key as printed (`key`, `client_id`, `client_secret`, ...).
+pub fn create_key(data_dir: &Path, roles: &str) -> Value {
+    let output = run(&[
+        "keys",
+        "create",
+        "--data-dir",
+        path_str(data_dir),
+        "--tenant",
+        "acme",
+        "--roles",
+        roles,
+        "--name",
+        "bootstrap admin",
+    ]);
+    assert!(output.status.success(), "{}", describe(&output));
+    serde_json::from_str(&stdout(&output)).expect("keys create prints JSON")
+}
+
 /// A path as `&str` (temp dirs are UTF-8 here).
 pub fn path_str(path: &Path) -> &str {
     path.to_str().expect("UTF-8 temp path")

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use trailkeep_event::Timestamp;
 
 use crate::browser::Browser;
-use crate::support::{Api, Server, describe, path_str, run, stdout};
+use crate::support::{Api, Server, create_key, describe, path_str, run, stdout};
 
 /// Events of the benchmark's workload loaded before the browser opens.
 const EVENTS: u64 = 6_000;
@@ -114,24 +114,6 @@ async fn start_elsewhere() -> (String, Arc<AtomicUsize>) {
     (format!("http://localhost:{}", addr.port()), hits)
 }
 
-fn create_key(data_dir: &Path, roles: &str) -> String {
-    let output = run(&[
-        "keys",
-        "create",
-        "--data-dir",
-        path_str(data_dir),
-        "--tenant",
-        "acme",
-        "--roles",
-        roles,
-        "--name",
-        "viewer test",
-    ]);
-    assert!(output.status.success(), "{}", describe(&output));
-    let key: Value = serde_json::from_str(&stdout(&output)).unwrap();
-    key["key"].as_str().unwrap().to_owned()
-}
-
 /// Where screenshots go: `TRAILKEEP_UI_SCREENSHOTS` (the README's are made with
 /// `TRAILKEEP_UI_SCREENSHOTS=docs/ui`), else a temporary directory.
 fn screenshot_dir(temp: &Path) -> PathBuf {
@@ -187,7 +169,10 @@ async fn the_viewer_searches_verifies_exports_and_embeds_in_a_real_browser() {
     let admin = create_key(
         dir.path(),
         "audit:read,audit:write,audit:export,audit:admin",
-    );
+    )["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let server = Server::start_with(dir.path(), &[], &[("TRAILKEEP_DETECTION__ENABLED", "true")]);
     let api = Api::new(&server.url(), admin.clone());
     let events = load_workload(&api).await;

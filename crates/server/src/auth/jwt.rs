@@ -417,6 +417,7 @@ impl JwtVerifier {
         self.mint_with(tenant, &[Role::Read], subject, key, ttl_seconds, extra)
     }
 
+    /// Mints a token of `roles` with `claims` beside the usual ones.
     fn mint_with(
         &self,
         tenant: &str,

@@ -155,10 +155,13 @@ impl Principal {
             CredentialKind::Token => "token",
             CredentialKind::Viewer => "viewer",
         };
+        // Each viewer of an embed token has a bucket of its own: one key may make tokens for
+        // many people looking at once.
         format!(
-            "{kind}|{}|{}",
+            "{kind}|{}|{}|{}",
             self.tenant,
-            self.id.as_deref().unwrap_or("")
+            self.id.as_deref().unwrap_or(""),
+            self.viewer.as_deref().unwrap_or("")
         )
     }
 
@@ -176,9 +179,7 @@ impl Principal {
             None => serde_json::json!({"type": kind}),
         }
     }
-}
 
-impl Principal {
     /// Narrows `filter` to what the credential may see: an embed token's scope. A filter that
     /// names another actor or target than the scope allows is refused (403), not emptied.
     pub fn confine(&self, filter: &mut Filter) -> Result<(), ApiError> {

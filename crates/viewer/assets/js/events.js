@@ -5,7 +5,7 @@ import { json, query, stream } from './api.js';
 import { count, fill, h, note, time } from './dom.js';
 import { openDrawer } from './drawer.js';
 import { bucketFor, bucketStart, buckets, histogram } from './histogram.js';
-import { FIELDS, RANGES, readView, toParams, window, writeView } from './query.js';
+import { FIELDS, RANGES, readView, timeWindow, toParams, writeView } from './query.js';
 
 /** The columns a person may show, each with how it reads an event. */
 export const COLUMNS = [
@@ -88,7 +88,7 @@ export function eventsPage(main, session, search, navigate) {
     fill(status, note('error', `The search cannot run: ${errors.join('; ')}.`));
     return () => {};
   }
-  const bounds = window(view);
+  const bounds = timeWindow(view);
   const filter = { ...params, ...bounds };
   let cursor = null;
   let loading = false;

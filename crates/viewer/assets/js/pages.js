@@ -6,7 +6,7 @@ import { confirmAction, count, fill, h, note } from './dom.js';
 import { openDrawer, steps } from './drawer.js';
 import { actionButton, items, jsonForm, message, showSecret, table } from './forms.js';
 import { sha256 } from './proof.js';
-import { RANGES, readView, toParams, window } from './query.js';
+import { RANGES, readView, timeWindow, toParams } from './query.js';
 import { lastSeen, pinKey, pinnedKey, servedKey, verifyLog } from './verify.js';
 
 const LAST_SEARCH = 'trailkeep.last-search';
@@ -20,7 +20,7 @@ export function rememberSearch(search) {
 function lastFilter() {
   const view = readView(sessionStorage.getItem(LAST_SEARCH) || '');
   const { params } = toParams(view.q);
-  return { filter: { ...params, ...window(view) }, view };
+  return { filter: { ...params, ...timeWindow(view) }, view };
 }
 
 function hex(bytes) {
@@ -56,7 +56,7 @@ export async function statsPage(main, session, search) {
   const body = h('div', {}, note('info', 'Counting…'));
   fill(main, h('h1', {}, 'Statistics'), h('div', { class: 'tools' }, range), body);
   try {
-    const stats = await json(`/v1/stats${query({ ...window(view), group_by: 'action,category,outcome,target_type,actor' })}`);
+    const stats = await json(`/v1/stats${query({ ...timeWindow(view), group_by: 'action,category,outcome,target_type,actor' })}`);
     const cards = h('div', { class: 'cards' },
       card('Events', stats.total), card('Unique actors', stats.unique_actors), card('Failed sign-ins', stats.failed_logins));
     const charts = Object.entries(stats.groups).map(([group, rows]) => barChart(group, rows.slice(0, 15)));

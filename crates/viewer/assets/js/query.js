@@ -1,7 +1,7 @@
 // The search bar's language and the view's place in the URL.
 //
 // A query is free text and `field:value` terms: `action:contract.*` (a prefix), `actor:user_1`,
-// `email:jane@example.com`, `target:contract/con_1`, `metadata.plan:pro`, quoted values with
+// `email:jane@example.com`, `target_type:contract target:con_1`, `metadata.plan:pro`, quoted values with
 // spaces (`actor_name:"Jane Roe"` is free text). Terms become the listing's filters; what is
 // left becomes `q`, the full-text search.
 
@@ -96,7 +96,7 @@ export const RANGES = [
  * The `{since, until}` of a view (ISO strings or undefined): a quick range counts back from
  * `now`; a custom range is the view's own.
  */
-export function window(view, now = Date.now()) {
+export function timeWindow(view, now = Date.now()) {
   if (view.range === 'custom') return { since: view.since || undefined, until: view.until || undefined };
   const range = RANGES.find((r) => r.id === view.range);
   if (!range || range.ms === null) return {};
