@@ -546,7 +546,7 @@ async fn the_viewer_searches_verifies_exports_and_embeds_in_a_real_browser() {
     browser.screenshot(&shots.join("alerts.png")).await;
     browser
         .click(&format!(
-            "#alerts tbody tr[data-id='{alert_id}'] td.actions button:nth-child(2)"
+            "#alerts tbody tr[data-id='{alert_id}'] td.actions button:nth-child(3)"
         ))
         .await;
     browser.click("dialog.confirm button.primary").await;
@@ -554,6 +554,37 @@ async fn the_viewer_searches_verifies_exports_and_embeds_in_a_real_browser() {
     browser.text("#alerts tbody", "acknowledged").await;
     let alert = api.get_json(&format!("/v1/alerts/{alert_id}")).await;
     assert_eq!(alert["state"], "acknowledged", "{alert}");
+    // The events behind it: its window and its rule's filter, its own events marked.
+    let seqs: Vec<u64> = alert["seqs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_u64().unwrap())
+        .collect();
+    browser
+        .click(&format!(
+            "#alerts tbody tr[data-id='{alert_id}'] td.actions button:first-child"
+        ))
+        .await;
+    let marked = browser
+        .until(
+            "the marked events",
+            "const rows = [...document.querySelectorAll('#events tbody tr.marked')]; return rows.length ? rows.map(r => [Number(r.dataset.seq), r.innerText]) : null;",
+        )
+        .await;
+    let marked = marked.as_array().unwrap();
+    assert_eq!(marked.len(), seqs.len(), "{marked:?}");
+    for row in marked {
+        assert!(seqs.contains(&row[0].as_u64().unwrap()), "{row}");
+        assert!(row[1].as_str().unwrap().contains("wire.approved"), "{row}");
+    }
+    assert!(
+        browser
+            .text("main", "behind the alert")
+            .await
+            .contains("Marked")
+    );
+    browser.screenshot(&shots.join("alert-events.png")).await;
 
     // The admin pages list what the API lists.
     for (page, table, title) in [

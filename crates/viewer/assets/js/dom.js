@@ -55,6 +55,11 @@ export function count(n) {
   return Number(n || 0).toLocaleString('en-US');
 }
 
+/** `n` things: `1 event`, `2,500 events`. */
+export function counted(n, thing) {
+  return `${count(n)} ${thing}${Number(n) === 1 ? '' : 's'}`;
+}
+
 /** A message box: `kind` is `error`, `ok`, `info` or `empty`. */
 export function note(kind, ...children) {
   return h('div', { class: `note note-${kind}`, role: kind === 'error' ? 'alert' : 'status' },

@@ -2,7 +2,7 @@
 // the table with chosen columns and infinite scroll, and the live tail.
 
 import { json, query, stream } from './api.js';
-import { count, fill, h, note, time } from './dom.js';
+import { counted, fill, h, note, time } from './dom.js';
 import { openDrawer } from './drawer.js';
 import { bucketFor, bucketStart, buckets, histogram } from './histogram.js';
 import { FIELDS, RANGES, readView, timeWindow, toParams, writeView } from './query.js';
@@ -41,6 +41,8 @@ function chosenColumns() {
 /** Renders the events page for the hash's query part into `main`. */
 export function eventsPage(main, session, search, navigate) {
   const view = readView(search);
+  // Seqs to mark (the events behind an alert).
+  const marked = new Set((new URLSearchParams(search).get('mark') || '').split(',').filter(Boolean).map(Number));
   const columns = chosenColumns().map((id) => COLUMNS.find((c) => c.id === id));
   const input = h('input', {
     type: 'search', id: 'search', value: view.q, autocomplete: 'off', spellcheck: false,
@@ -79,7 +81,10 @@ export function eventsPage(main, session, search, navigate) {
   const table = h('table', { class: 'events', id: 'events' },
     h('thead', {}, h('tr', {}, columns.map((c) => h('th', { scope: 'col' }, c.label)))), body);
   const sentinel = h('div', { class: 'sentinel' });
-  fill(main, h('h1', { class: 'visually-hidden' }, 'Events'), form, tools, chart, status,
+  const markNote = marked.size
+    ? note('info', `Marked: the ${marked.size === 1 ? 'event' : `${marked.size} events`} behind the alert.`)
+    : null;
+  fill(main, h('h1', { class: 'visually-hidden' }, 'Events'), form, tools, chart, markNote, status,
     h('div', { class: 'table-wrap' }, table), sentinel);
   suggest(input, suggestions);
 
@@ -107,6 +112,7 @@ export function eventsPage(main, session, search, navigate) {
         },
       }, columns.map((c) => h('td', { class: `col-${c.id}` }, c.cell(e))));
       if (e.redaction) row.classList.add('tombstone');
+      if (marked.has(e.seq)) row.classList.add('marked');
       return row;
     });
     if (atTop) body.prepend(...rows); else body.append(...rows);
@@ -123,7 +129,7 @@ export function eventsPage(main, session, search, navigate) {
       if (cursor === null) performance.mark('trailkeep:rows');
       cursor = page.next_cursor || undefined;
       if (shown === 0) fill(status, note('empty', 'No events match this search and range.'));
-      else if (cursor === undefined) fill(status, `${count(shown)} events, the end of the list.`);
+      else if (cursor === undefined) fill(status, `${counted(shown, 'event')}, the end of the list.`);
     } catch (e) {
       if (e.name !== 'AbortError') fill(status, note('error', `The events could not be loaded: ${e.message}`));
       cursor = undefined;

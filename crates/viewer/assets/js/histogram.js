@@ -1,7 +1,7 @@
 // The volume histogram over the chosen range: bars from the statistics' time buckets, and a
 // drag across them that narrows the range to what was dragged over.
 
-import { count, h, localTime } from './dom.js';
+import { count, counted, h, localTime } from './dom.js';
 
 const MINUTE = 60e3;
 const HOUR = 3600e3;
@@ -45,7 +45,7 @@ export function histogram(bars, total, onZoom) {
   const barWidth = width / Math.max(1, bars.length);
   const svg = h('svg:svg', {
     viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: 'none', class: 'histogram',
-    role: 'img', 'aria-label': `${count(total)} events over ${bars.length} intervals; drag to zoom`,
+    role: 'img', 'aria-label': `${counted(total, 'event')} over ${bars.length} intervals; drag to zoom`,
   });
   bars.forEach((bar, i) => {
     const barHeight = bar.count === 0 ? 0 : Math.max(2, (bar.count / max) * (height - 4));
@@ -91,7 +91,7 @@ export function histogram(bars, total, onZoom) {
   const label = bars.length
     ? h('div', { class: 'histogram-axis' },
       h('span', {}, localTime(new Date(bars[0].start))),
-      h('span', {}, `${count(total)} events · drag across the bars to zoom`),
+      h('span', {}, `${counted(total, 'event')} · drag across the bars to zoom`),
       h('span', {}, localTime(new Date(bars[bars.length - 1].end))))
     : null;
   return h('div', { class: 'histogram-box' }, svg, label);

@@ -6,7 +6,7 @@ import { confirmAction, count, fill, h, note } from './dom.js';
 import { openDrawer, steps } from './drawer.js';
 import { actionButton, items, jsonForm, message, showSecret, table } from './forms.js';
 import { sha256 } from './proof.js';
-import { RANGES, readView, timeWindow, toParams } from './query.js';
+import { FIELDS, RANGES, readView, timeWindow, toParams, writeView } from './query.js';
 import { lastSeen, pinKey, pinnedKey, servedKey, verifyLog } from './verify.js';
 
 const LAST_SEARCH = 'trailkeep.last-search';
@@ -154,7 +154,28 @@ export async function reportsPage(main) {
   refresh();
 }
 
-/** Alerts: list, acknowledge, resolve, open the event behind one. */
+/**
+ * Goes to the events behind an alert: its window, narrowed by its rule's filter where the rule
+ * can be read, with the alert's own events marked.
+ */
+async function eventsBehind(alert, navigate) {
+  let filter = {};
+  try {
+    filter = (await json(`/v1/rules/${encodeURIComponent(alert.rule)}`)).filter || {};
+  } catch { /* rules need audit:admin; the window alone then */ }
+  const terms = [];
+  for (const [param, values] of Object.entries(filter)) {
+    const field = FIELDS.find((f) => f.param === param);
+    const name = field ? field.name : param.startsWith('metadata.') ? param : null;
+    for (const value of [].concat(values)) if (name) terms.push(`${name}:${value}`);
+  }
+  // The window's end is inclusive; the listing's `until` is not.
+  const until = new Date(Date.parse(alert.window_end) + 1).toISOString();
+  const view = writeView({ q: terms.join(' '), range: 'custom', since: alert.window_start, until });
+  navigate(`#/events?${view}&mark=${alert.seqs.join(',')}`);
+}
+
+/** Alerts: list, acknowledge, resolve, open the events behind one. */
 export async function alertsPage(main, session, search, navigate) {
   const out = h('div', { id: 'alerts-out', 'aria-live': 'polite' });
   const list = h('div', {});
@@ -171,6 +192,7 @@ export async function alertsPage(main, session, search, navigate) {
         { label: 'Detail', cell: (x) => x.detail },
         { label: 'Raised', cell: (x) => x.created_at },
       ], (x) => [
+        h('button', { type: 'button', class: 'secondary', onclick: () => eventsBehind(x, navigate) }, 'Events behind it'),
         h('button', { type: 'button', class: 'secondary', onclick: () => openDrawer(session, x.event_id, navigate) }, 'Open event'),
         admin && x.state === 'open'
           ? actionButton('Acknowledge', `Acknowledge the alert "${x.rule_name}"?`,
