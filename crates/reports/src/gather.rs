@@ -134,16 +134,11 @@ impl Counts {
             outcome,
             ..period.clone()
         };
-        // Every dimension a report shows: the columns' values and the days (not the hours and
-        // minutes, which it never charts).
-        let dimensions = [
-            GroupBy::Action,
-            GroupBy::Category,
-            GroupBy::TargetType,
-            GroupBy::Outcome,
-            GroupBy::Actor,
-            GroupBy::Day,
-        ];
+        // Every dimension but the hours and minutes, which a report never charts.
+        let dimensions: Vec<GroupBy> = GroupBy::ALL
+            .into_iter()
+            .filter(|g| !matches!(g, GroupBy::Hour | GroupBy::Minute))
+            .collect();
         let all = store.stats(tenant, &period, &dimensions).await?;
         let logins = store
             .stats(

@@ -66,12 +66,13 @@ impl Tally {
             self.count(GroupBy::Actor, id);
         }
         let micros = event.occurred_at.as_micros();
-        for group in TIME_GROUPS {
-            if self.groups.contains_key(&group)
-                && let Some(bucket) = group.bucket_of(micros)
-            {
-                self.count(group, group.bucket_name(bucket));
-            }
+        let buckets: Vec<(GroupBy, i64)> = self
+            .groups
+            .keys()
+            .filter_map(|g| g.bucket_of(micros).map(|b| (*g, b)))
+            .collect();
+        for (group, bucket) in buckets {
+            self.count(group, group.bucket_name(bucket));
         }
     }
 
@@ -120,9 +121,6 @@ impl Tally {
         }
     }
 }
-
-/// The dimensions counted by time bucket rather than by a column's value.
-const TIME_GROUPS: [GroupBy; 3] = [GroupBy::Day, GroupBy::Hour, GroupBy::Minute];
 
 /// Tallies the tenant's events the index covers (`covered`) matching `filter`.
 pub fn tally(
